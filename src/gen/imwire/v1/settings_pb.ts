@@ -11,7 +11,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file imwire/v1/settings.proto.
  */
 export const file_imwire_v1_settings: GenFile = /*@__PURE__*/
-  fileDesc("ChhpbXdpcmUvdjEvc2V0dGluZ3MucHJvdG8SCWltd2lyZS52MSJQCg9SZWNlaXZlU2V0dGluZ3MSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEiQKBG1vZGUYAiABKA4yFi5pbXdpcmUudjEuUmVjZWl2ZU1vZGUiSAoSU2V0UmVjZWl2ZVNldHRpbmdzEjIKCHNldHRpbmdzGAEgASgLMhouaW13aXJlLnYxLlJlY2VpdmVTZXR0aW5nc0IEiLUYASI9Cg5TZXREZXZpY2VTdGF0ZRIrCgVzdGF0ZRgBIAEoDjIWLmltd2lyZS52MS5EZXZpY2VTdGF0ZUIEiLUYASI9Cg5EZXZpY2VTdGF0ZVNldBIrCgVzdGF0ZRgBIAEoDjIWLmltd2lyZS52MS5EZXZpY2VTdGF0ZUIEiLUYASp4CgtSZWNlaXZlTW9kZRIcChhSRUNFSVZFX01PREVfVU5TUEVDSUZJRUQQABIVChFSRUNFSVZFX01PREVfRlVMTBABEhwKGFJFQ0VJVkVfTU9ERV9OT1RJRllfT05MWRACEhYKElJFQ0VJVkVfTU9ERV9NVVRFRBADKmUKC0RldmljZVN0YXRlEhwKGERFVklDRV9TVEFURV9VTlNQRUNJRklFRBAAEhsKF0RFVklDRV9TVEFURV9GT1JFR1JPVU5EEAESGwoXREVWSUNFX1NUQVRFX0JBQ0tHUk9VTkQQAmIGcHJvdG8z", [file_imwire_v1_options]);
+  fileDesc("ChhpbXdpcmUvdjEvc2V0dGluZ3MucHJvdG8SCWltd2lyZS52MSJQCg9SZWNlaXZlU2V0dGluZ3MSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEiQKBG1vZGUYAiABKA4yFi5pbXdpcmUudjEuUmVjZWl2ZU1vZGUiSAoSU2V0UmVjZWl2ZVNldHRpbmdzEjIKCHNldHRpbmdzGAEgASgLMhouaW13aXJlLnYxLlJlY2VpdmVTZXR0aW5nc0IEiLUYASJnCg5TZXREZXZpY2VTdGF0ZRIrCgVzdGF0ZRgBIAEoDjIWLmltd2lyZS52MS5EZXZpY2VTdGF0ZUIEiLUYARIUCgxwdXNoX3NlcnZpY2UYAiABKAkSEgoKcHVzaF90b2tlbhgDIAEoCSI9Cg5EZXZpY2VTdGF0ZVNldBIrCgVzdGF0ZRgBIAEoDjIWLmltd2lyZS52MS5EZXZpY2VTdGF0ZUIEiLUYASp4CgtSZWNlaXZlTW9kZRIcChhSRUNFSVZFX01PREVfVU5TUEVDSUZJRUQQABIVChFSRUNFSVZFX01PREVfRlVMTBABEhwKGFJFQ0VJVkVfTU9ERV9OT1RJRllfT05MWRACEhYKElJFQ0VJVkVfTU9ERV9NVVRFRBADKmUKC0RldmljZVN0YXRlEhwKGERFVklDRV9TVEFURV9VTlNQRUNJRklFRBAAEhsKF0RFVklDRV9TVEFURV9GT1JFR1JPVU5EEAESGwoXREVWSUNFX1NUQVRFX0JBQ0tHUk9VTkQQAmIGcHJvdG8z", [file_imwire_v1_options]);
 
 /**
  * A receive setting, for one conversation or for the whole account.
@@ -70,6 +70,22 @@ export type SetDeviceState = Message<"imwire.v1.SetDeviceState"> & {
    * @generated from field: imwire.v1.DeviceState state = 1;
    */
   state: DeviceState;
+
+  /**
+   * Where the server may hand alerts while the device is in the background or
+   * offline, for example "apns", "fcm" or "webpush"; empty keeps the one
+   * registered before. The hand-off itself is outside this protocol.
+   *
+   * @generated from field: string push_service = 2;
+   */
+  pushService: string;
+
+  /**
+   * The device's token or endpoint for push_service.
+   *
+   * @generated from field: string push_token = 3;
+   */
+  pushToken: string;
 };
 
 /**

@@ -1,0 +1,55 @@
+import { decodeCommand, decodeHelp } from "./decode-command.js";
+import { encodeCommand, encodeHelp } from "./encode-command.js";
+import { processIO, UsageError, type CliIO } from "./io.js";
+
+interface Command {
+  readonly summary: string;
+  readonly help: string;
+  readonly run: (args: string[], io: CliIO) => Promise<number>;
+}
+
+const commands: Record<string, Command> = {
+  decode: { summary: "decode frames (hex, base64 or bytes) into readable JSON", help: decodeHelp, run: decodeCommand },
+  encode: { summary: "encode frames written as JSON into wire bytes", help: encodeHelp, run: encodeCommand },
+};
+
+function mainHelp(): string {
+  const width = Math.max(...Object.keys(commands).map((name) => name.length));
+  const lines = Object.entries(commands).map(([name, command]) => `  ${name.padEnd(width)}  ${command.summary}`);
+  return `Usage: imwire <command> [options]
+
+Tools for the imwire messaging protocol (see SPEC.md).
+
+Commands:
+${lines.join("\n")}
+
+Run "imwire <command> --help" for a command's options.
+`;
+}
+
+/** Run the CLI; resolves to the exit status. */
+export async function runCli(argv: string[], io: CliIO): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "-h" || name === "--help" || name === "help") {
+    io.writeOut(mainHelp());
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (command === undefined) {
+    io.writeErr(`imwire: unknown command "${name}"\n\n${mainHelp()}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (error) {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      io.writeErr(`imwire ${name}: ${(error as Error).message}\nRun "imwire ${name} --help" for usage.\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  return runCli(argv, processIO());
+}

@@ -1,0 +1,67 @@
+import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { ErrorCode } from "../gen/imwire/v1/error_pb.js";
+import { FrameSchema, type Frame } from "../gen/imwire/v1/frame_pb.js";
+import { ImwireError } from "../errors.js";
+import { findMissingField } from "./validate.js";
+
+/** A frame body's case name, for example "sendMessage". */
+export type FrameCase = NonNullable<Frame["body"]["case"]>;
+
+/** Build a Frame from a plain initialiser, for example `frame({ body: { case: "ping", value: { nonce: 1n } } })`. */
+export function frame(init: MessageInitShape<typeof FrameSchema>): Frame {
+  return create(FrameSchema, init);
+}
+
+/**
+ * Check a frame against ENV-4 and ENV-5: a body this version knows, and every
+ * required field present. Throws ImwireError UNKNOWN_FRAME or MISSING_FIELD,
+ * both answerable on an open connection (the error carries the request id).
+ */
+export function validateFrame(frame: Frame): void {
+  if (frame.body.case === undefined) {
+    throw new ImwireError(ErrorCode.UNKNOWN_FRAME, "frame has no body this version knows", {
+      requirement: "ENV-4",
+      requestId: frame.requestId,
+    });
+  }
+  const missing = findMissingField(FrameSchema, frame);
+  if (missing !== undefined) {
+    throw new ImwireError(ErrorCode.MISSING_FIELD, `required field ${missing} is missing`, {
+      requirement: "ENV-5",
+      requestId: frame.requestId,
+      field: missing,
+    });
+  }
+}
+
+/**
+ * Decode one frame payload (the bytes after the length prefix, or one
+ * WebSocket message) and validate it.
+ *
+ * Throws ImwireError: MALFORMED_FRAME when the bytes are not a Protobuf Frame
+ * (ENV-3), UNKNOWN_FRAME or MISSING_FIELD when they are but break ENV-4/ENV-5.
+ * Bytes fields of the result are views into `payload`.
+ */
+export function decodeFrame(payload: Uint8Array): Frame {
+  let decoded: Frame;
+  try {
+    decoded = fromBinary(FrameSchema, payload);
+  } catch (cause) {
+    throw new ImwireError(ErrorCode.MALFORMED_FRAME, `not a valid Frame: ${(cause as Error).message}`, {
+      requirement: "ENV-3",
+    });
+  }
+  validateFrame(decoded);
+  return decoded;
+}
+
+export interface EncodeOptions {
+  /** Check ENV-4/ENV-5 before encoding (default true): catching our own bug beats sending it. */
+  readonly validate?: boolean;
+}
+
+/** Encode a frame to its payload bytes (no length prefix). */
+export function encodeFrame(frame: Frame, options: EncodeOptions = {}): Uint8Array {
+  if (options.validate ?? true) validateFrame(frame);
+  return toBinary(FrameSchema, frame);
+}

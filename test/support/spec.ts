@@ -1,0 +1,40 @@
+import { readFileSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+
+export const root = new URL("../../", import.meta.url).pathname;
+export const specText = readFileSync(join(root, "SPEC.md"), "utf8");
+
+export interface Requirement {
+  readonly id: string;
+  readonly level: "MUST" | "SHOULD" | "MAY";
+  readonly text: string;
+}
+
+/** Every requirement of SPEC.md: "**ID** *(LEVEL)* text" up to the blank line. */
+export function requirements(spec = specText): Requirement[] {
+  const out: Requirement[] = [];
+  const pattern = /^\*\*([A-Z]+-\d+)\*\* \*\((MUST|SHOULD|MAY)\)\* ([\s\S]*?)(?:\n\n|$)/gm;
+  for (const m of spec.matchAll(pattern)) out.push({ id: m[1]!, level: m[2] as Requirement["level"], text: m[3]!.replace(/\s+/g, " ") });
+  return out;
+}
+
+/** Requirement ids mentioned anywhere in the files under `dirs`. */
+export function idsMentionedIn(dirs: string[], extensions = [".ts", ".proto"]): Map<string, string[]> {
+  const found = new Map<string, string[]>();
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) {
+        if (name !== "node_modules") walk(path);
+      } else if (extensions.some((ext) => name.endsWith(ext))) {
+        for (const m of readFileSync(path, "utf8").matchAll(/\b(FRM|WS|ENV|CONN|AUTH|CONV|MSG|IDEM|SEQ|CUR|DLV|ACK|SYNC|RECV|READ|FLOW|HB|ERR|LIM|EXT|SEC)-\d+\b/g)) {
+          const list = found.get(m[0]) ?? [];
+          list.push(path.slice(root.length));
+          found.set(m[0], list);
+        }
+      }
+    }
+  };
+  for (const dir of dirs) walk(join(root, dir));
+  return found;
+}
