@@ -120,13 +120,27 @@ describe("FRM-8: the splitter's cost stays linear and its memory bounded", () =>
     expect(payload.buffer).toBe(stream.buffer);
   });
 
-  it("copies a straddling frame exactly once into an exact-size buffer", () => {
-    const payload = Uint8Array.from({ length: 3000 }, (_, i) => i % 251);
-    const stream = withLengthPrefix(payload);
-    const chunks = [stream.subarray(0, 1000), stream.subarray(1000, 2000), stream.subarray(2000)];
-    const [out] = splitAll(new FrameSplitter({ maxFrameSize: 5000 }), chunks);
-    expect(out).toEqual(payload);
-    expect(out!.buffer.byteLength).toBe(3000);
+  it("copies a straddling frame once: small ones into a shared slab, large ones into an exact-size buffer", () => {
+    for (const size of [3000, 10_000]) {
+      const payload = Uint8Array.from({ length: size }, (_, i) => i % 251);
+      const stream = withLengthPrefix(payload);
+      const chunks = [stream.slice(0, 1000), stream.slice(1000, 2000), stream.slice(2000)];
+      const [out] = splitAll(new FrameSplitter({ maxFrameSize: 20_000 }), chunks);
+      expect(hexOf(out!)).toBe(hexOf(payload));
+      expect(out!.byteLength).toBe(size);
+      expect(chunks.some((c) => c.buffer === out!.buffer)).toBe(false);
+      if (size > 4096) expect(out!.buffer.byteLength).toBe(size);
+    }
+  });
+
+  it("slab-carved payloads never overlap one another", () => {
+    const payloads = Array.from({ length: 400 }, (_, k) => Uint8Array.from({ length: 150 + (k % 7) }, () => k & 0xff));
+    const stream = new Uint8Array(Buffer.concat(payloads.map(withLengthPrefix)));
+    const chunks: Uint8Array[] = [];
+    for (let at = 0; at < stream.length; at += 97) chunks.push(stream.slice(at, at + 97));
+    const out = splitAll(new FrameSplitter({ maxFrameSize: 1000 }), chunks);
+    // Every payload still holds its own bytes after all the others were carved.
+    expect(out.map(hexOf)).toEqual(payloads.map(hexOf));
   });
 
   it("holds at most maxBufferedChunks chunks while a frame arrives one byte at a time", () => {
@@ -161,5 +175,19 @@ describe("FRM-8: the splitter's cost stays linear and its memory bounded", () =>
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+describe("FRM-8: SlabAllocator", () => {
+  it("carves disjoint, 8-byte-aligned views from a slab, and gives large requests their own buffer", async () => {
+    const { SlabAllocator } = await import("../src/framing/slab.js");
+    const slabs = new SlabAllocator(1024, 256);
+    const views = [10, 200, 256, 1, 300, 100, 600].map((n) => slabs.allocate(n));
+    expect(views.map((v) => v.byteLength)).toEqual([10, 200, 256, 1, 300, 100, 600]);
+    for (const v of views) expect(v.byteOffset % 8).toBe(0);
+    views.forEach((v, i) => v.fill(i + 1));
+    views.forEach((v, i) => expect(v.every((b) => b === i + 1)).toBe(true));
+    expect(views[4]!.buffer.byteLength).toBe(300);
+    expect(views[6]!.buffer.byteLength).toBe(600);
   });
 });

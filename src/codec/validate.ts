@@ -1,47 +1,76 @@
-import { getOption, type DescField, type DescMessage, type DescOneof } from "@bufbuild/protobuf";
+import { getOption, type DescField, type DescMessage } from "@bufbuild/protobuf";
 import { required, required_oneof } from "../gen/imwire/v1/options_pb.js";
 
 /**
- * Required-field validation driven by the schema's (imwire.v1.required) and
- * (imwire.v1.required_oneof) options, so the .proto files stay the single
- * source of what ENV-5 requires.
+ * Required-field validation (ENV-5) driven by the schema's
+ * (imwire.v1.required) and (imwire.v1.required_oneof) options, so the .proto
+ * files stay the single source of what is required. Each message type gets a
+ * plan once; checking a message then touches only its required fields, the
+ * selected member of each oneof, and nested messages that have rules.
  */
 
+type AnyMessage = Record<string, unknown>;
+
+interface RequiredField {
+  readonly name: string;
+  readonly localName: string;
+  readonly present: (value: unknown) => boolean;
+}
+
+interface NestedField {
+  readonly name: string;
+  readonly localName: string;
+  readonly list: boolean;
+  /** Resolved on first use, so recursive schemas terminate. */
+  plan: Plan | undefined;
+  readonly desc: DescMessage;
+}
+
+interface NestedOneof {
+  readonly localName: string;
+  readonly members: ReadonlyMap<string, NestedField>;
+}
+
 interface Plan {
-  readonly requiredFields: readonly DescField[];
-  readonly requiredOneofs: readonly DescOneof[];
-  /** Message-typed fields (singular, repeated or oneof members) whose type has rules of its own. */
-  readonly nested: readonly DescField[];
+  /** Oneofs that must have a member. */
+  readonly requiredOneofs: readonly { readonly name: string; readonly localName: string }[];
+  /** Required fields outside oneofs. */
+  readonly requiredFields: readonly RequiredField[];
+  /** Message fields outside oneofs whose type has rules. */
+  readonly nestedFields: readonly NestedField[];
+  /** Oneofs with members whose type has rules, by case name. */
+  readonly nestedOneofs: readonly NestedOneof[];
 }
 
 const plans = new Map<DescMessage, Plan>();
 
 function planFor(desc: DescMessage): Plan {
-  let plan = plans.get(desc);
-  if (plan) return plan;
-  // Insert a placeholder first, so a recursive schema terminates.
-  const requiredFields: DescField[] = [];
-  const requiredOneofs: DescOneof[] = [];
-  const nested: DescField[] = [];
-  plan = { requiredFields, requiredOneofs, nested };
-  plans.set(desc, plan);
-  for (const field of desc.fields) {
-    if (getOption(field, required)) requiredFields.push(field);
-  }
-  for (const oneof of desc.oneofs) {
-    if (getOption(oneof, required_oneof)) requiredOneofs.push(oneof);
-  }
-  for (const field of desc.fields) {
+  const cached = plans.get(desc);
+  if (cached) return cached;
+  const withRules = (field: DescField): NestedField[] => {
     const child = messageTypeOf(field);
-    if (child && hasRules(child, new Set())) nested.push(field);
-  }
+    if (!child || !hasRules(child, new Set())) return [];
+    return [{ name: field.name, localName: field.localName, list: field.fieldKind === "list", desc: child, plan: undefined }];
+  };
+  const plan: Plan = {
+    requiredOneofs: desc.oneofs.filter((o) => getOption(o, required_oneof)).map((o) => ({ name: o.name, localName: o.localName })),
+    requiredFields: desc.fields
+      .filter((f) => !f.oneof && getOption(f, required))
+      .map((f) => ({ name: f.name, localName: f.localName, present: presenceTest(f) })),
+    nestedFields: desc.fields.filter((f) => !f.oneof).flatMap(withRules),
+    nestedOneofs: desc.oneofs.flatMap((o) => {
+      const members = new Map(o.fields.flatMap((f) => withRules(f).map((n) => [f.localName, n] as const)));
+      return members.size > 0 ? [{ localName: o.localName, members }] : [];
+    }),
+  };
+  plans.set(desc, plan);
   return plan;
 }
 
 function messageTypeOf(field: DescField): DescMessage | undefined {
   if (field.fieldKind === "message") return field.message;
   if (field.fieldKind === "list" && field.listKind === "message") return field.message;
-  if (field.fieldKind === "map" && field.mapKind === "message") return field.message;
+  if (field.fieldKind === "map") throw new Error(`${field.toString()}: maps are not supported by imwire validation`);
   return undefined;
 }
 
@@ -56,74 +85,68 @@ function hasRules(desc: DescMessage, seen: Set<DescMessage>): boolean {
   });
 }
 
-type AnyMessage = Record<string, unknown>;
-
-function valueOf(message: AnyMessage, field: DescField): unknown {
-  if (field.oneof) {
-    const selected = message[field.oneof.localName] as { case?: string; value?: unknown };
-    return selected.case === field.localName ? selected.value : undefined;
-  }
-  return message[field.localName];
-}
-
-function isPresent(field: DescField, value: unknown): boolean {
+/** ENV-5's notion of present for a field with implicit presence. */
+function presenceTest(field: DescField): (value: unknown) => boolean {
   switch (field.fieldKind) {
     case "message":
-      return value !== undefined;
+      return (v) => v !== undefined;
     case "list":
-      return (value as unknown[]).length > 0;
-    case "map":
-      return Object.keys(value as object).length > 0;
+      return (v) => (v as unknown[]).length > 0;
     case "enum":
-      return value !== undefined && value !== 0;
-    case "scalar":
-      if (value === undefined) return false;
-      if (typeof value === "string") return value.length > 0;
-      if (value instanceof Uint8Array) return value.length > 0;
-      if (typeof value === "bigint") return value !== 0n;
-      if (typeof value === "number") return value !== 0;
-      return value === true;
+      return (v) => v !== 0;
+    default:
+      return (v) => v !== 0 && v !== 0n && v !== "" && v !== false && !(v instanceof Uint8Array && v.length === 0);
   }
 }
 
 /**
  * The path of the first required field or oneof that is absent, in Protobuf
- * field names ("send_message.content.text"), or undefined when the message
+ * field names ("send_message.content.kind"), or undefined when the message
  * satisfies every rule. The path starts with `prefix` when one is given.
  */
 export function findMissingField(desc: DescMessage, message: object, prefix = ""): string | undefined {
-  const plan = planFor(desc);
-  const msg = message as AnyMessage;
-  for (const oneof of plan.requiredOneofs) {
-    if ((msg[oneof.localName] as { case?: string }).case === undefined) return join(prefix, oneof.name);
+  const missing = missingIn(planFor(desc), message as AnyMessage);
+  return missing === undefined || prefix === "" ? missing : `${prefix}.${missing}`;
+}
+
+// Paths are built only on the way out of a failure, so a valid message allocates nothing.
+function missingIn(plan: Plan, msg: AnyMessage): string | undefined {
+  const { requiredOneofs, requiredFields, nestedFields, nestedOneofs } = plan;
+  for (let i = 0; i < requiredOneofs.length; i++) {
+    const oneof = requiredOneofs[i]!;
+    if ((msg[oneof.localName] as { case?: string }).case === undefined) return oneof.name;
   }
-  for (const field of plan.requiredFields) {
-    if (!isPresent(field, valueOf(msg, field))) return join(prefix, field.name);
+  for (let i = 0; i < requiredFields.length; i++) {
+    const field = requiredFields[i]!;
+    if (!field.present(msg[field.localName])) return field.name;
   }
-  for (const field of plan.nested) {
-    const value = valueOf(msg, field);
-    if (value === undefined) continue;
-    const child = messageTypeOf(field)!;
-    const path = join(prefix, field.name);
-    if (field.fieldKind === "list") {
-      const items = value as object[];
-      for (let i = 0; i < items.length; i++) {
-        const missing = findMissingField(child, items[i]!, `${path}[${i}]`);
-        if (missing) return missing;
-      }
-    } else if (field.fieldKind === "map") {
-      for (const [key, item] of Object.entries(value as Record<string, object>)) {
-        const missing = findMissingField(child, item, `${path}[${key}]`);
-        if (missing) return missing;
-      }
-    } else {
-      const missing = findMissingField(child, value as object, path);
-      if (missing) return missing;
-    }
+  for (let i = 0; i < nestedFields.length; i++) {
+    const nested = nestedFields[i]!;
+    const missing = missingInNested(nested, msg[nested.localName]);
+    if (missing !== undefined) return missing;
+  }
+  for (let i = 0; i < nestedOneofs.length; i++) {
+    const oneof = nestedOneofs[i]!;
+    const selected = msg[oneof.localName] as { case?: string; value?: unknown };
+    const nested = selected.case === undefined ? undefined : oneof.members.get(selected.case);
+    if (nested === undefined) continue;
+    const missing = missingInNested(nested, selected.value);
+    if (missing !== undefined) return missing;
   }
   return undefined;
 }
 
-function join(prefix: string, name: string): string {
-  return prefix === "" ? name : `${prefix}.${name}`;
+function missingInNested(nested: NestedField, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const plan = (nested.plan ??= planFor(nested.desc));
+  if (!nested.list) {
+    const missing = missingIn(plan, value as AnyMessage);
+    return missing === undefined ? undefined : `${nested.name}.${missing}`;
+  }
+  const items = value as AnyMessage[];
+  for (let i = 0; i < items.length; i++) {
+    const missing = missingIn(plan, items[i]!);
+    if (missing !== undefined) return `${nested.name}[${i}].${missing}`;
+  }
+  return undefined;
 }

@@ -1,6 +1,7 @@
 import { ErrorCode } from "../gen/imwire/v1/error_pb.js";
 import { ImwireError } from "../errors.js";
 import { MAX_LENGTH_PREFIX_BYTES } from "../limits.js";
+import { framingSlabs } from "./slab.js";
 
 export interface FrameSplitterOptions {
   /** The largest payload accepted (FRM-4); a larger declared length fails before any of it is buffered. */
@@ -23,7 +24,8 @@ const MIN_SPILL_CAPACITY = 4096;
  *
  * Work is linear in the bytes pushed. A payload that lies inside one chunk is
  * returned as a view of that chunk (do not reuse pushed buffers); a payload
- * that straddles chunks is copied once into an exact-size buffer. A framing
+ * that straddles chunks is copied once into an exact-size buffer, carved from
+ * a shared slab when it is small (see SlabAllocator for what that retains). A framing
  * error (bad prefix, frame too large) is fatal: next() throws the same
  * ImwireError from then on.
  */
@@ -142,7 +144,7 @@ export class FrameSplitter {
     return byte;
   }
 
-  /** Consume `length` bytes (all buffered): a view when they lie in one segment, else one exact-size copy. */
+  /** Consume `length` bytes (all buffered): a view when they lie in one segment, else one exact-size copy (slab-carved when small). */
   #take(length: number): Uint8Array {
     if (length === 0) return EMPTY;
     const first = this.#segments[this.#head]!;
@@ -153,7 +155,7 @@ export class FrameSplitter {
       if (this.#offset === first.length) this.#dropHeadSegment();
       return first.subarray(start, start + length);
     }
-    const out = new Uint8Array(length);
+    const out = framingSlabs.allocate(length);
     let filled = 0;
     while (filled < length) {
       const segment = this.#segments[this.#head]!;

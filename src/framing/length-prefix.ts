@@ -1,4 +1,5 @@
 import { MAX_LENGTH_PREFIX_BYTES } from "../limits.js";
+import { framingSlabs } from "./slab.js";
 
 /**
  * The TCP length prefix (FRM-2): the payload length as an unsigned LEB128
@@ -30,9 +31,9 @@ export function writeLengthPrefix(length: number, target: Uint8Array, offset: nu
   return offset;
 }
 
-/** `payload` preceded by its length prefix, in one new buffer. */
+/** `payload` preceded by its length prefix, in one buffer (slab-carved when small: it is usually written and dropped). */
 export function withLengthPrefix(payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(lengthPrefixSize(payload.length) + payload.length);
+  const out = framingSlabs.allocate(lengthPrefixSize(payload.length) + payload.length);
   out.set(payload, writeLengthPrefix(payload.length, out, 0));
   return out;
 }
