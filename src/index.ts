@@ -21,3 +21,7 @@ export { frame, decodeFrame, encodeFrame, validateFrame, type FrameCase, type En
 export { FrameSplitter, type FrameSplitterOptions } from "./framing/frame-splitter.js";
 export { FrameReader, encodeFramed } from "./framing/frame-stream.js";
 export { lengthPrefixSize, writeLengthPrefix, withLengthPrefix, MAX_PREFIXED_LENGTH } from "./framing/length-prefix.js";
+export { errorFrame, errorFrameFor, type ErrorFrameOptions } from "./codec/error-frame.js";
+export { welcomeProblem, WELCOME_RANGES } from "./codec/welcome.js";
+export { frameCatalogue, maySend, type FrameCatalogueEntry, type FrameKind, type FrameSender } from "./codec/frame-catalogue.js";
+export { SlabAllocator } from "./framing/slab.js";

@@ -53,7 +53,7 @@ describe("FRM-3: a stream of many frames split anywhere yields the same frames i
   });
 });
 
-describe("ENV-6: unknown enum numbers and canonical JSON", () => {
+describe("ENV-6 EXT-4: unknown enum numbers and canonical JSON", () => {
   it("JSON round trip gives the same frame (what imwire decode/encode rely on)", () => {
     fc.assert(
       fc.property(frameArb(), (frame) => {
