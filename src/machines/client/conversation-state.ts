@@ -1,0 +1,88 @@
+import type { Conversation } from "../../gen/imwire/v1/conversation_pb.js";
+import { MembershipAction, type ConversationEvent } from "../../gen/imwire/v1/message_pb.js";
+import { ReceiveMode } from "../../gen/imwire/v1/settings_pb.js";
+import { Timeline } from "./timeline.js";
+
+/** What a client knows of one conversation. */
+export class ConversationState {
+  meta: Conversation;
+  readonly timeline: Timeline;
+  /** Members of direct and group conversations, kept current by membership events. */
+  members: Set<string>;
+  mode: ReceiveMode;
+  readSeq: bigint;
+  /** The seq `meta` describes: membership events after it change `members`. */
+  #metaSeq: bigint;
+  syncInFlight = false;
+
+  constructor(meta: Conversation) {
+    this.meta = meta;
+    this.timeline = new Timeline(meta.firstVisibleSeq > 0n ? meta.firstVisibleSeq - 1n : 0n);
+    this.members = new Set(meta.memberUserIds);
+    this.mode = meta.receiveMode;
+    this.readSeq = meta.readSeq;
+    this.#metaSeq = meta.lastSeq;
+    this.timeline.noteHead(meta.lastSeq);
+  }
+
+  /** A newer description (joined entry or snapshot). Returns events it made deliverable. */
+  describe(meta: Conversation): ConversationEvent[] {
+    this.meta = meta;
+    this.members = new Set(meta.memberUserIds);
+    this.mode = meta.receiveMode;
+    this.readSeq = meta.readSeq;
+    this.#metaSeq = meta.lastSeq;
+    this.timeline.noteHead(meta.lastSeq);
+    return this.timeline.startAt(meta.firstVisibleSeq);
+  }
+
+  /** Keep membership current with an event the application now has. */
+  applied(event: ConversationEvent): void {
+    if (event.seq <= this.#metaSeq || event.body.case !== "membership") return;
+    const { action, userIds } = event.body.value;
+    if (action === MembershipAction.CREATED) this.members = new Set(userIds);
+    else if (action === MembershipAction.ADDED) for (const u of userIds) this.members.add(u);
+    else if (action === MembershipAction.LEFT) for (const u of userIds) this.members.delete(u);
+  }
+
+  /** The user left: events up to `lastVisibleSeq` are still due, nothing after it. */
+  leftAt(lastVisibleSeq: bigint): void {
+    this.meta = { ...this.meta, lastVisibleSeq };
+    this.timeline.noteHead(lastVisibleSeq);
+  }
+
+  /** Events are known to exist that the device does not hold. */
+  get needsPull(): boolean {
+    return this.timeline.hasGap;
+  }
+}
+
+/** The state a device shows for a conversation: what two devices of one user must agree on (property 7). */
+export interface ConversationView {
+  readonly conversationId: string;
+  readonly kind: number;
+  readonly title: string;
+  readonly role: number;
+  readonly firstVisibleSeq: bigint;
+  readonly lastVisibleSeq: bigint;
+  readonly members: readonly string[];
+  readonly receiveMode: ReceiveMode;
+  readonly readSeq: bigint;
+  readonly held: bigint;
+}
+
+export function viewOf(state: ConversationState): ConversationView {
+  const { meta } = state;
+  return {
+    conversationId: meta.conversationId,
+    kind: meta.kind,
+    title: meta.title,
+    role: meta.role,
+    firstVisibleSeq: meta.firstVisibleSeq,
+    lastVisibleSeq: meta.lastVisibleSeq,
+    members: [...state.members].sort(),
+    receiveMode: state.mode,
+    readSeq: state.readSeq,
+    held: state.timeline.held,
+  };
+}

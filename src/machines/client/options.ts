@@ -1,0 +1,73 @@
+import { PROTOCOL_VERSION } from "../../limits.js";
+
+export interface ClientOptions {
+  readonly deviceId: string;
+  /** Hello.versions. */
+  readonly versions: readonly number[];
+  /** Hello.receive_window; 0 leaves it to the server (FLOW-2). */
+  readonly receiveWindow: number;
+  /** ACK-1: acknowledge after this many applied entries... */
+  readonly ackEvery: number;
+  /** ...or this long after the first unacknowledged one. */
+  readonly ackDelayMs: number;
+  /** SEQ-3, CUR-3: how long to wait for reordered frames before fetching a gap. */
+  readonly gapWaitMs: number;
+  /** How long a request may go unanswered on a live connection before it is sent again; doubles per attempt. */
+  readonly attemptTimeoutMs: number;
+  readonly maxAttemptTimeoutMs: number;
+  /** CONN-8: reconnect backoff, full jitter in [0, min(max, base × 2^attempt)]. */
+  readonly reconnectBaseMs: number;
+  readonly reconnectMaxMs: number;
+  /** A connection that has not completed the handshake in this time is abandoned. */
+  readonly handshakeTimeoutMs: number;
+  /** RECV-3: pull a conversation as soon as a notify-form entry arrives, while in the foreground. */
+  readonly pullOnNotify: boolean;
+  /** SyncConversation.limit and SyncUser.limit; 0 for the server's default. */
+  readonly syncPageLimit: number;
+  readonly userAgent: string;
+}
+
+export const defaultClientOptions: Omit<ClientOptions, "deviceId"> = {
+  versions: [PROTOCOL_VERSION],
+  receiveWindow: 0,
+  ackEvery: 16,
+  ackDelayMs: 100,
+  gapWaitMs: 200,
+  attemptTimeoutMs: 5_000,
+  maxAttemptTimeoutMs: 60_000,
+  reconnectBaseMs: 500,
+  reconnectMaxMs: 30_000,
+  handshakeTimeoutMs: 10_000,
+  pullOnNotify: true,
+  syncPageLimit: 0,
+  userAgent: "imwire-reference-client",
+};
+
+/** Everything the client machine needs from outside. */
+export interface ClientDeps {
+  /** The bearer token to present (AUTH-2); called on every connection, so it may refresh. */
+  readonly token: () => string;
+  /** Uniform in [0, 1): reconnect jitter. */
+  readonly random: () => number;
+  /** A new unique id: client message ids and client conversation ids (IDEM-1). */
+  readonly newId: () => string;
+}
+
+/**
+ * Deliberately broken behaviours, for tests that prove the property suites
+ * catch them. Never set in production.
+ */
+export interface ClientMutations {
+  /** Hand events out as they arrive, skipping the reorder buffer (breaks SEQ-4: order). */
+  readonly noReorderBuffer?: boolean;
+  /** Hand out events already handed out (breaks SEQ-4: exactly once). */
+  readonly noDuplicateCheck?: boolean;
+  /** Never fetch a gap (breaks SEQ-3, CUR-3: no loss). */
+  readonly noGapSync?: boolean;
+  /** Acknowledge entries held after a gap (breaks ACK-1: loss after a reconnect). */
+  readonly ackAheadOfGap?: boolean;
+  /** Acknowledge one cursor more than held (breaks ACK-2). */
+  readonly ackBeyondHeld?: boolean;
+  /** Give each retry of a send a new client_message_id (breaks IDEM-1: duplicates). */
+  readonly newIdPerRetry?: boolean;
+}

@@ -1,0 +1,52 @@
+import type { Conversation } from "../../gen/imwire/v1/conversation_pb.js";
+import type { ReadMarker, ReadReceipt } from "../../gen/imwire/v1/delivery_pb.js";
+import type { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
+import type { Frame } from "../../gen/imwire/v1/frame_pb.js";
+import type { ConversationEvent, SendAck } from "../../gen/imwire/v1/message_pb.js";
+import type { ReceiveSettings } from "../../gen/imwire/v1/settings_pb.js";
+
+/** The client's view of its connection. */
+export type ClientStatus =
+  /** Not connected; a reconnect is scheduled. */
+  | "offline"
+  /** A transport connection was requested or the handshake is under way. */
+  | "connecting"
+  /** Authenticated, catching up with the stream before pushes start (SYNC-5). */
+  | "syncing"
+  /** Authenticated and receiving pushes. */
+  | "ready"
+  /** Another connection of this device took over (AUTH-4): no reconnecting. */
+  | "replaced"
+  /** The token was refused: no reconnecting until the application supplies a new one. */
+  | "unauthenticated"
+  /** The application stopped the client. */
+  | "stopped";
+
+/** What the client machine tells the application. */
+export type ClientEvent =
+  /** SEQ-4: a conversation event, each exactly once, in seq order per conversation. */
+  | { readonly kind: "event"; readonly conversationId: string; readonly event: ConversationEvent }
+  /** A send was stored by the server (the first answer, whatever retries happened). */
+  | { readonly kind: "sent"; readonly clientMessageId: string; readonly ack: SendAck }
+  /** An operation was refused, or given up after the dedup window (IDEM-4). */
+  | { readonly kind: "failed"; readonly operationId: string; readonly code: ErrorCode | "expired"; readonly message: string }
+  /** A non-send operation completed: its answer. */
+  | { readonly kind: "done"; readonly operationId: string; readonly answer: Frame["body"] }
+  | { readonly kind: "joined"; readonly conversation: Conversation }
+  | { readonly kind: "left"; readonly conversationId: string; readonly lastVisibleSeq: bigint }
+  | { readonly kind: "receive-settings"; readonly settings: ReceiveSettings }
+  | { readonly kind: "read-marker"; readonly marker: ReadMarker }
+  | { readonly kind: "read-receipt"; readonly receipt: ReadReceipt }
+  /** The device replaced its view with a snapshot (SYNC-4), for example after an epoch change. */
+  | { readonly kind: "resynced"; readonly epoch: string }
+  | { readonly kind: "status"; readonly status: ClientStatus };
+
+/** What the client machine asks its runner to do, or tells the application. */
+export type ClientOutput =
+  /** Write this frame to the current connection. */
+  | { readonly kind: "send"; readonly frame: Frame }
+  /** Open a transport connection and report it with connected() or disconnected(). */
+  | { readonly kind: "connect" }
+  /** Close the current connection (the machine already considers it gone). */
+  | { readonly kind: "close" }
+  | { readonly kind: "app"; readonly event: ClientEvent };

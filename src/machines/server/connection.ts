@@ -1,0 +1,43 @@
+import { DeviceState } from "../../gen/imwire/v1/settings_pb.js";
+import type { ConnectionId } from "./types.js";
+
+/** SPEC.md §5: the server-side states of a connection. */
+export type ConnectionState = "await-hello" | "await-auth" | "ready" | "draining";
+
+/** The server's state for one connection. */
+export class Connection {
+  state: ConnectionState = "await-hello";
+  lastReceivedAt: number;
+  helloDeviceId = "";
+  userId = "";
+  deviceId = "";
+  /** FLOW-2: the effective push window. */
+  receiveWindow = 0;
+  /** DLV-2: the device's delivery position, or undefined until it is set. */
+  position: number | undefined;
+  /** The cursor of the last entry pushed: the next push's prev_cursor (CUR-3). */
+  lastPushed = 0;
+  /** Cursors pushed and not acknowledged, ascending (FLOW-2). */
+  readonly unacked: number[] = [];
+  /** ACK-2: the highest cursor this device has been sent, by push, page, snapshot or resume. */
+  highestSent = 0;
+  deviceState = DeviceState.FOREGROUND;
+  pushService = "";
+  pushToken = "";
+  drainDeadline = Infinity;
+
+  constructor(
+    readonly id: ConnectionId,
+    readonly openedAt: number,
+  ) {
+    this.lastReceivedAt = openedAt;
+  }
+
+  get deviceKey(): string {
+    return deviceKey(this.userId, this.deviceId);
+  }
+}
+
+export function deviceKey(userId: string, deviceId: string): string {
+  return `${userId}\u0000${deviceId}`;
+}

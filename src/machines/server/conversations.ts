@@ -1,0 +1,190 @@
+import { create } from "@bufbuild/protobuf";
+import {
+  ConversationKind,
+  ConversationLeftSchema,
+  ConversationOpenedSchema,
+  ConversationSchema,
+  Role,
+  type Conversation,
+  type ConversationLeft,
+  type ConversationOpened,
+  type LeaveConversation,
+  type OpenConversation,
+} from "../../gen/imwire/v1/conversation_pb.js";
+import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
+import { MembershipAction } from "../../gen/imwire/v1/message_pb.js";
+import type { StoredMembership } from "../../store/store.js";
+import type { Connection } from "./connection.js";
+import type { ServerCore } from "./core.js";
+import { checkId } from "./ids.js";
+import { RequestError } from "./request-error.js";
+import { appendConversationEvent } from "./events.js";
+
+/** A conversation as `userId` sees it (the user must have a membership record). */
+export function conversationView(core: ServerCore, conversationId: string, userId: string): Conversation {
+  const { store } = core;
+  const conversation = store.conversation(conversationId)!;
+  const membership = store.membership(conversationId, userId)!;
+  const lastSeq = store.lastSeq(conversationId);
+  return create(ConversationSchema, {
+    conversationId,
+    kind: conversation.kind,
+    title: conversation.title,
+    role: membership.role,
+    firstVisibleSeq: BigInt(membership.firstVisibleSeq),
+    lastVisibleSeq: BigInt(membership.lastVisibleSeq),
+    lastSeq: BigInt(membership.lastVisibleSeq || lastSeq),
+    memberUserIds: conversation.kind === ConversationKind.CHANNEL ? [] : store.members(conversationId).map((m) => m.userId),
+    memberCount: store.memberCount(conversationId),
+    receiveMode: store.receiveMode(userId, conversationId),
+    readSeq: BigInt(store.readMarker(userId, conversationId)),
+  });
+}
+
+function opened(core: ServerCore, conversationId: string, userId: string, created: boolean): ConversationOpened {
+  return create(ConversationOpenedSchema, { conversation: conversationView(core, conversationId, userId), created });
+}
+
+/** CONV-7: tell every device of `userId` that it joined. */
+function announceJoined(core: ServerCore, conversationId: string, userId: string): void {
+  core.appendUserEntry(userId, { case: "joined", value: opened(core, conversationId, userId, false) });
+}
+
+/** OpenConversation in its five forms (CONV-1 to CONV-4). */
+export function openConversation(core: ServerCore, connection: Connection, request: OpenConversation, now: number): ConversationOpened {
+  if (request.conversationId !== "") return openExisting(core, connection, request, now);
+  switch (request.kind) {
+    case ConversationKind.DIRECT:
+      return createDirect(core, connection, request, now);
+    case ConversationKind.GROUP:
+    case ConversationKind.CHANNEL:
+      return createGroupOrChannel(core, connection, request, now);
+    default:
+      throw new RequestError(ErrorCode.INVALID_ARGUMENT, "open_conversation needs a kind or a conversation_id", "CONV-1");
+  }
+}
+
+function createDirect(core: ServerCore, connection: Connection, request: OpenConversation, now: number): ConversationOpened {
+  const { store } = core;
+  const me = connection.userId;
+  if (request.userIds.length !== 1) throw new RequestError(ErrorCode.INVALID_ARGUMENT, "a one-to-one conversation names exactly one peer", "CONV-2");
+  const peer = request.userIds[0]!;
+  checkId(peer, "user_ids[0]");
+  if (peer === me) throw new RequestError(ErrorCode.INVALID_ARGUMENT, "a one-to-one conversation needs another user", "CONV-2");
+  if (!store.hasUser(peer)) throw new RequestError(ErrorCode.NOT_FOUND, `no user ${peer}`, "CONV-2");
+  const existing = store.directConversation(me, peer);
+  if (existing !== undefined) return opened(core, existing, me, false);
+
+  const conversationId = core.deps.randomId();
+  store.createConversation({ conversationId, kind: ConversationKind.DIRECT, title: request.title, ownerUserId: "" });
+  for (const userId of [me, peer]) store.setMembership({ conversationId, userId, role: Role.MEMBER, firstVisibleSeq: 1, lastVisibleSeq: 0 });
+  for (const userId of [me, peer]) announceJoined(core, conversationId, userId);
+  appendConversationEvent(core, conversationId, connection, now, { case: "membership", value: { action: MembershipAction.CREATED, userIds: [me, peer], title: request.title } });
+  return opened(core, conversationId, me, true);
+}
+
+function createGroupOrChannel(core: ServerCore, connection: Connection, request: OpenConversation, now: number): ConversationOpened {
+  const { store, options } = core;
+  const me = connection.userId;
+  const kind = request.kind;
+  if (request.clientConversationId === "") {
+    throw new RequestError(ErrorCode.INVALID_ARGUMENT, "creating a group or channel needs client_conversation_id", "CONV-3");
+  }
+  checkId(request.clientConversationId, "client_conversation_id");
+  const dedupKey = { scope: "conversation", userId: me, deviceId: connection.deviceId, key: request.clientConversationId } as const;
+  const earlier = store.dedup(dedupKey);
+  if (earlier) return opened(core, earlier.conversationId, me, false); // IDEM-6
+
+  const others = [...new Set(request.userIds)].filter((u) => u !== me);
+  if (kind === ConversationKind.CHANNEL && request.userIds.length > 0) {
+    throw new RequestError(ErrorCode.INVALID_ARGUMENT, "a channel is created without members", "CONV-3");
+  }
+  others.forEach((u, i) => checkId(u, `user_ids[${i}]`));
+  if (others.length + 1 > options.maxGroupSize) throw new RequestError(ErrorCode.INVALID_ARGUMENT, `a group has at most ${options.maxGroupSize} members`, "LIM-4");
+  const unknown = others.find((u) => !store.hasUser(u));
+  if (unknown !== undefined) throw new RequestError(ErrorCode.NOT_FOUND, `no user ${unknown}`, "CONV-3");
+
+  const conversationId = core.deps.randomId();
+  store.createConversation({ conversationId, kind, title: request.title, ownerUserId: me });
+  const members = [me, ...others];
+  for (const userId of members) {
+    const role = userId === me ? Role.OWNER : Role.MEMBER;
+    store.setMembership({ conversationId, userId, role, firstVisibleSeq: 1, lastVisibleSeq: 0 });
+  }
+  for (const userId of members) announceJoined(core, conversationId, userId);
+  appendConversationEvent(core, conversationId, connection, now, { case: "membership", value: { action: MembershipAction.CREATED, userIds: members, title: request.title } });
+  store.recordDedup(dedupKey, { conversationId, seq: 1, messageId: "", serverTimeMs: Math.floor(now) });
+  return opened(core, conversationId, me, true);
+}
+
+function openExisting(core: ServerCore, connection: Connection, request: OpenConversation, now: number): ConversationOpened {
+  const { store, options } = core;
+  const me = connection.userId;
+  checkId(request.conversationId, "conversation_id");
+  const conversation = store.conversation(request.conversationId);
+  if (!conversation) throw new RequestError(ErrorCode.NOT_FOUND, `no conversation ${request.conversationId}`, "CONV-4");
+  const { conversationId } = conversation;
+  if (request.kind !== ConversationKind.UNSPECIFIED && request.kind !== conversation.kind) {
+    throw new RequestError(ErrorCode.INVALID_ARGUMENT, "kind does not match the conversation", "CONV-4");
+  }
+  const mine = store.membership(conversationId, me);
+  const isMember = mine !== undefined && mine.lastVisibleSeq === 0;
+
+  if (conversation.kind === ConversationKind.CHANNEL) {
+    if (request.userIds.length > 0) throw new RequestError(ErrorCode.INVALID_ARGUMENT, "channels have subscribers, not added members", "CONV-4");
+    if (isMember) return opened(core, conversationId, me, false);
+    store.setMembership({ conversationId, userId: me, role: Role.SUBSCRIBER, firstVisibleSeq: 1, lastVisibleSeq: 0 });
+    announceJoined(core, conversationId, me);
+    return opened(core, conversationId, me, false);
+  }
+
+  if (!isMember) throw new RequestError(ErrorCode.PERMISSION_DENIED, "only members may open or add to this conversation", "CONV-4");
+  if (request.userIds.length === 0) return opened(core, conversationId, me, false);
+  if (conversation.kind !== ConversationKind.GROUP) throw new RequestError(ErrorCode.INVALID_ARGUMENT, "members can be added to groups only", "CONV-4");
+
+  const added = [...new Set(request.userIds)].filter((u) => store.membership(conversationId, u)?.lastVisibleSeq !== 0);
+  added.forEach((u, i) => checkId(u, `user_ids[${i}]`));
+  const unknown = added.find((u) => !store.hasUser(u));
+  if (unknown !== undefined) throw new RequestError(ErrorCode.NOT_FOUND, `no user ${unknown}`, "CONV-4");
+  if (store.memberCount(conversationId) + added.length > options.maxGroupSize) {
+    throw new RequestError(ErrorCode.INVALID_ARGUMENT, `a group has at most ${options.maxGroupSize} members`, "LIM-4");
+  }
+  if (added.length === 0) return opened(core, conversationId, me, false);
+  const seq = store.lastSeq(conversationId) + 1;
+  for (const userId of added) store.setMembership({ conversationId, userId, role: Role.MEMBER, firstVisibleSeq: seq, lastVisibleSeq: 0 });
+  for (const userId of added) announceJoined(core, conversationId, userId);
+  appendConversationEvent(core, conversationId, connection, now, { case: "membership", value: { action: MembershipAction.ADDED, userIds: added } });
+  return opened(core, conversationId, me, false);
+}
+
+/** LeaveConversation (CONV-5). */
+export function leaveConversation(core: ServerCore, connection: Connection, request: LeaveConversation, now: number): ConversationLeft {
+  const { store } = core;
+  const me = connection.userId;
+  checkId(request.conversationId, "conversation_id");
+  const conversation = store.conversation(request.conversationId);
+  if (!conversation) throw new RequestError(ErrorCode.NOT_FOUND, `no conversation ${request.conversationId}`, "CONV-5");
+  const { conversationId } = conversation;
+  const mine = store.membership(conversationId, me);
+  if (!mine) throw new RequestError(ErrorCode.PERMISSION_DENIED, "not a member", "CONV-5");
+  if (mine.lastVisibleSeq !== 0) return left(conversationId, mine.lastVisibleSeq);
+  if (conversation.kind === ConversationKind.DIRECT) throw new RequestError(ErrorCode.FAILED_PRECONDITION, "one-to-one conversations cannot be left", "CONV-5");
+  if (conversation.kind === ConversationKind.CHANNEL && mine.role === Role.OWNER) {
+    throw new RequestError(ErrorCode.FAILED_PRECONDITION, "a channel's owner cannot leave it", "CONV-5");
+  }
+  let lastVisibleSeq: number;
+  if (conversation.kind === ConversationKind.GROUP) {
+    lastVisibleSeq = appendConversationEvent(core, conversationId, connection, now, { case: "membership", value: { action: MembershipAction.LEFT, userIds: [me] } });
+  } else {
+    lastVisibleSeq = store.lastSeq(conversationId);
+  }
+  const after: StoredMembership = { ...mine, lastVisibleSeq };
+  store.setMembership(after);
+  const answer = left(conversationId, lastVisibleSeq);
+  core.appendUserEntry(me, { case: "left", value: answer });
+  return answer;
+}
+
+function left(conversationId: string, lastVisibleSeq: number): ConversationLeft {
+  return create(ConversationLeftSchema, { conversationId, lastVisibleSeq: BigInt(lastVisibleSeq) });
+}

@@ -1,0 +1,32 @@
+import { create } from "@bufbuild/protobuf";
+import { UserEventSchema, type UserEvent } from "../../gen/imwire/v1/delivery_pb.js";
+import { ReceiveMode, DeviceState } from "../../gen/imwire/v1/settings_pb.js";
+import type { Store, StoredUserEntry } from "../../store/store.js";
+import type { Connection } from "./connection.js";
+
+/** RECV-2: a conversation's effective receive mode for a user. */
+export function effectiveMode(store: Store, userId: string, conversationId: string): ReceiveMode {
+  const override = store.receiveMode(userId, conversationId);
+  if (override !== ReceiveMode.UNSPECIFIED) return override;
+  const fallback = store.receiveMode(userId, "");
+  return fallback === ReceiveMode.UNSPECIFIED ? ReceiveMode.FULL : fallback;
+}
+
+/**
+ * The UserEvent a stored entry becomes for one device (CUR-3, RECV-2, RECV-5,
+ * RECV-6): conversation events whole or in notify form, the rest as stored.
+ */
+export function materialize(store: Store, connection: Connection, entry: StoredUserEntry, prevCursor: number): UserEvent {
+  const cursor = BigInt(entry.cursor);
+  const prev = BigInt(prevCursor);
+  const body = entry.body;
+  if (body.case !== "eventRef") return create(UserEventSchema, { cursor, prevCursor: prev, body });
+  const notifyForm =
+    connection.deviceState === DeviceState.BACKGROUND || effectiveMode(store, connection.userId, body.conversationId) === ReceiveMode.NOTIFY_ONLY;
+  if (notifyForm) {
+    return create(UserEventSchema, { cursor, prevCursor: prev, body: { case: "notify", value: { conversationId: body.conversationId, seq: BigInt(body.seq) } } });
+  }
+  const event = store.event(body.conversationId, body.seq);
+  if (!event) throw new Error(`stream entry ${entry.cursor} refers to a missing event ${body.conversationId}#${body.seq}`);
+  return create(UserEventSchema, { cursor, prevCursor: prev, body: { case: "event", value: event } });
+}

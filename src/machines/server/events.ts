@@ -1,0 +1,26 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { ConversationEventSchema } from "../../gen/imwire/v1/message_pb.js";
+import type { Connection } from "./connection.js";
+import type { ServerCore } from "./core.js";
+
+type EventBody = NonNullable<MessageInitShape<typeof ConversationEventSchema>["body"]>;
+
+/**
+ * Append an event to a conversation (SEQ-1) and a reference to it to the
+ * stream of every user who may see it (CUR-1, CONV-8): current members,
+ * the users an ADDED event adds, the user a LEFT event removes.
+ */
+export function appendConversationEvent(core: ServerCore, conversationId: string, sender: Connection, now: number, body: EventBody): number {
+  const { store } = core;
+  const seq = store.appendEvent(conversationId, {
+    conversationId,
+    serverTimeMs: BigInt(Math.floor(now)),
+    senderUserId: sender.userId,
+    senderDeviceId: sender.deviceId,
+    body,
+  });
+  for (const member of store.members(conversationId)) {
+    if (member.firstVisibleSeq <= seq) core.appendUserEntry(member.userId, { case: "eventRef", conversationId, seq });
+  }
+  return seq;
+}

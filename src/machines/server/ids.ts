@@ -1,0 +1,32 @@
+import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
+import { RequestError } from "./request-error.js";
+
+const MAX_ID_BYTES = 128;
+
+/** UTF-8 length of a string without allocating (strings from the decoder are valid UTF-16). */
+export function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/** LIM-2: identifiers are 1 to 128 bytes of UTF-8. */
+export function checkId(value: string, field: string): void {
+  if (value.length === 0) throw new RequestError(ErrorCode.INVALID_ARGUMENT, `${field} is empty`, "LIM-2");
+  if (value.length > MAX_ID_BYTES / 4 && utf8Length(value) > MAX_ID_BYTES) {
+    throw new RequestError(ErrorCode.INVALID_ARGUMENT, `${field} is longer than ${MAX_ID_BYTES} bytes`, "LIM-2");
+  }
+}
+
+/** A uint64 from the wire as a number; values beyond 2^53 become Infinity, above anything this server allocates. */
+export function toNumber(value: bigint): number {
+  return value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : Infinity;
+}

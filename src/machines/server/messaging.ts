@@ -1,0 +1,112 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { MessageContentSchema, type MessageContent } from "../../gen/imwire/v1/content_pb.js";
+import { ConversationKind, Role } from "../../gen/imwire/v1/conversation_pb.js";
+import { ReadMarkerSchema, type MarkRead, type ReadMarker } from "../../gen/imwire/v1/delivery_pb.js";
+import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
+import { SendAckSchema, type SendAck, type SendMessage } from "../../gen/imwire/v1/message_pb.js";
+import type { DedupRecord } from "../../store/store.js";
+import type { Connection } from "./connection.js";
+import type { ServerCore } from "./core.js";
+import { appendConversationEvent } from "./events.js";
+import { checkId, toNumber } from "./ids.js";
+import { RequestError } from "./request-error.js";
+
+/** Room kept in a frame for the envelope around a message's content (LIM-3). */
+const EVENT_ENVELOPE_ALLOWANCE = 4096;
+
+/**
+ * SendMessage (MSG-1 to MSG-7, IDEM-1 to IDEM-5). `payloadSize` is the size of
+ * the frame that carried it, when known: content in a frame that small needs
+ * no measuring against LIM-3.
+ */
+export function sendMessage(core: ServerCore, connection: Connection, request: SendMessage, now: number, payloadSize: number): SendAck {
+  const { store, options } = core;
+  checkId(request.conversationId, "conversation_id");
+  checkId(request.clientMessageId, "client_message_id");
+  const dedupKey = { scope: "message", userId: connection.userId, deviceId: connection.deviceId, key: request.clientMessageId } as const;
+  // IDEM-2: a remembered key gets the first answer, whatever has changed since.
+  const earlier = store.dedup(dedupKey);
+  if (earlier) return ack(earlier, request.clientMessageId);
+
+  const conversation = store.conversation(request.conversationId);
+  if (!conversation) throw new RequestError(ErrorCode.NOT_FOUND, `no conversation ${request.conversationId}`, "MSG-1");
+  const membership = store.membership(conversation.conversationId, connection.userId);
+  if (!membership || membership.lastVisibleSeq !== 0) throw new RequestError(ErrorCode.PERMISSION_DENIED, "only members may send", "MSG-1");
+  if (conversation.kind === ConversationKind.CHANNEL && membership.role !== Role.OWNER) {
+    throw new RequestError(ErrorCode.PERMISSION_DENIED, "only the channel's owner may send", "MSG-1");
+  }
+  checkContent(request.content!, payloadSize, options.maxFrameSize);
+  const lastSeq = store.lastSeq(conversation.conversationId);
+  const replyTo = toNumber(request.replyToSeq);
+  if (replyTo > lastSeq) throw new RequestError(ErrorCode.INVALID_ARGUMENT, `reply_to_seq ${request.replyToSeq} does not exist`, "MSG-6");
+
+  const messageId = `${conversation.conversationId}.${lastSeq + 1}`;
+  const seq = appendConversationEvent(core, conversation.conversationId, connection, now, {
+    case: "message",
+    value: {
+      messageId,
+      clientMessageId: request.clientMessageId,
+      content: request.content,
+      replyToSeq: request.replyToSeq,
+      mentions: request.mentions,
+    },
+  });
+  const record: DedupRecord = { conversationId: conversation.conversationId, seq, messageId, serverTimeMs: Math.floor(now) };
+  store.recordDedup(dedupKey, record);
+  return ack(record, request.clientMessageId);
+}
+
+function ack(record: DedupRecord, clientMessageId: string): SendAck {
+  return create(SendAckSchema, {
+    conversationId: record.conversationId,
+    clientMessageId,
+    seq: BigInt(record.seq),
+    messageId: record.messageId,
+    serverTimeMs: BigInt(record.serverTimeMs),
+  });
+}
+
+function checkContent(content: MessageContent, payloadSize: number, maxFrameSize: number): void {
+  const kind = content.kind;
+  const media =
+    kind.case === "image" || kind.case === "voice" || kind.case === "video" || kind.case === "file"
+      ? kind.value.media
+      : kind.case === "sticker"
+        ? kind.value.media
+        : undefined;
+  if (media && media.sha256.length !== 0 && media.sha256.length !== 32) {
+    throw new RequestError(ErrorCode.INVALID_ARGUMENT, "sha256 must be 32 bytes", "MSG-3");
+  }
+  const limit = maxFrameSize - EVENT_ENVELOPE_ALLOWANCE;
+  if (payloadSize > limit && toBinary(MessageContentSchema, content).length > limit) {
+    throw new RequestError(ErrorCode.INVALID_ARGUMENT, `content is larger than ${limit} bytes`, "LIM-3");
+  }
+}
+
+/** MarkRead (READ-1 to READ-3). */
+export function markRead(core: ServerCore, connection: Connection, request: MarkRead): ReadMarker {
+  const { store, options } = core;
+  checkId(request.conversationId, "conversation_id");
+  const conversation = store.conversation(request.conversationId);
+  if (!conversation) throw new RequestError(ErrorCode.NOT_FOUND, `no conversation ${request.conversationId}`, "READ-1");
+  const { conversationId } = conversation;
+  const me = connection.userId;
+  const membership = store.membership(conversationId, me);
+  if (!membership) throw new RequestError(ErrorCode.PERMISSION_DENIED, "not a member", "READ-1");
+  const readable = membership.lastVisibleSeq || store.lastSeq(conversationId);
+  const seq = toNumber(request.seq);
+  if (seq > readable) throw new RequestError(ErrorCode.INVALID_ARGUMENT, `seq ${request.seq} is beyond the last readable ${readable}`, "READ-1");
+  const current = store.readMarker(me, conversationId);
+  if (seq > current) {
+    store.setReadMarker(me, conversationId, seq);
+    const marker = create(ReadMarkerSchema, { conversationId, seq: BigInt(seq) });
+    core.appendUserEntry(me, { case: "readMarker", value: marker });
+    if (conversation.kind !== ConversationKind.CHANNEL && store.memberCount(conversationId) <= options.readReceiptMaxMembers) {
+      for (const member of store.members(conversationId)) {
+        if (member.userId === me) continue;
+        core.appendUserEntry(member.userId, { case: "readReceipt", value: { $typeName: "imwire.v1.ReadReceipt", conversationId, userId: me, seq: BigInt(seq) } });
+      }
+    }
+  }
+  return create(ReadMarkerSchema, { conversationId, seq: BigInt(Math.max(seq, current)) });
+}

@@ -1,0 +1,449 @@
+import { create } from "@bufbuild/protobuf";
+import { AuthenticatedSchema, type Authenticate } from "../../gen/imwire/v1/auth_pb.js";
+import { GoAwaySchema, PongSchema, WelcomeSchema, type Hello } from "../../gen/imwire/v1/connection_pb.js";
+import type { DeliveryAck } from "../../gen/imwire/v1/delivery_pb.js";
+import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
+import { FrameSchema, type Frame } from "../../gen/imwire/v1/frame_pb.js";
+import { ReceiveMode } from "../../gen/imwire/v1/settings_pb.js";
+import { errorFrame } from "../../codec/error-frame.js";
+import { maySend } from "../../codec/frame-catalogue.js";
+import type { ImwireError } from "../../errors.js";
+import { SUPPORTED_VERSIONS } from "../../limits.js";
+import type { Store, StoredUserEntryBody } from "../../store/store.js";
+import { Connection, deviceKey } from "./connection.js";
+import { leaveConversation, openConversation } from "./conversations.js";
+import type { ServerCore } from "./core.js";
+import { effectiveMode, materialize } from "./delivery.js";
+import { checkId, toNumber } from "./ids.js";
+import { markRead, sendMessage } from "./messaging.js";
+import { defaultServerOptions, type ServerOptions } from "./options.js";
+import { RequestError } from "./request-error.js";
+import { setDeviceState, setReceiveSettings } from "./settings.js";
+import { syncConversation, syncUser } from "./sync.js";
+import type { ConnectionId, ServerDeps, ServerOutput } from "./types.js";
+
+type Body = Frame["body"];
+
+/**
+ * Deliberately broken behaviours, for tests that prove the property suites
+ * and the conformance runner catch them. Never set in production.
+ */
+export interface ServerMutations {
+  /** Append a second message when a send is retried (breaks IDEM-2). */
+  readonly skipDedup?: boolean;
+  /** Resume at the stream head instead of the device's cursor (breaks DLV-3). */
+  readonly skipRedelivery?: boolean;
+  /** Let non-members send and sync (breaks SEC-3). */
+  readonly skipMembershipCheck?: boolean;
+  /** Never close silent connections (breaks HB-3). */
+  readonly ignoreHeartbeatTimeout?: boolean;
+}
+
+/**
+ * The imwire server as a pure state machine (SPEC.md §5 to §19): frames and
+ * connection events in, frames and actions out, time passed in by the caller.
+ * One instance serves every connection of one server.
+ *
+ * Drive it with connectionOpened / frameReceived / inputError /
+ * connectionClosed / tick, then carry out takeOutputs() in order, and call
+ * tick again at nextWakeup().
+ */
+export class ServerMachine implements ServerCore {
+  readonly store: Store;
+  readonly options: ServerOptions;
+  readonly deps: ServerDeps;
+  readonly #mutations: ServerMutations;
+
+  readonly #connections = new Map<ConnectionId, Connection>();
+  readonly #byDevice = new Map<string, Connection>();
+  readonly #byUser = new Map<string, Set<Connection>>();
+  #outputs: ServerOutput[] = [];
+  /** Users whose streams grew during the current input: their devices are pumped once it is handled. */
+  readonly #grownStreams = new Set<string>();
+  #wakeup = Infinity;
+
+  constructor(deps: ServerDeps, options: Partial<ServerOptions> = {}, mutations: ServerMutations = {}) {
+    this.deps = deps;
+    this.store = deps.store;
+    this.options = { ...defaultServerOptions, ...options };
+    this.#mutations = mutations;
+  }
+
+  /** Everything the machine has asked for since the last call, in order. */
+  takeOutputs(): ServerOutput[] {
+    const outputs = this.#outputs;
+    this.#outputs = [];
+    return outputs;
+  }
+
+  /** When tick() must next be called, or undefined when no timer runs. */
+  nextWakeup(): number | undefined {
+    return this.#wakeup === Infinity ? undefined : this.#wakeup;
+  }
+
+  /** How many connections are open. */
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  connectionOpened(id: ConnectionId, now: number): void {
+    this.#connections.set(id, new Connection(id, now));
+    this.#wakeAt(now + this.options.handshakeTimeoutMs);
+  }
+
+  connectionClosed(id: ConnectionId, _now: number): void {
+    const connection = this.#connections.get(id);
+    if (connection) this.#forget(connection);
+  }
+
+  /** A frame the transport decoded and validated (decodeFrame). `payloadSize` is its encoded size, when known. */
+  frameReceived(id: ConnectionId, frame: Frame, now: number, payloadSize = 0): void {
+    const connection = this.#connections.get(id);
+    if (!connection) return;
+    connection.lastReceivedAt = now;
+    const body = frame.body;
+    if (body.case === undefined) {
+      this.#send(connection, errorFrame(ErrorCode.UNKNOWN_FRAME, { requestId: frame.requestId, requirement: "ENV-4" }));
+      return;
+    }
+    if (!maySend("client", body.case)) {
+      this.#fatal(connection, ErrorCode.PROTOCOL_VIOLATION, "ENV-7", `${body.case} is sent by servers only`, frame.requestId);
+      return;
+    }
+    switch (connection.state) {
+      case "await-hello":
+        if (body.case === "hello") this.#hello(connection, frame.requestId, body.value, now);
+        else this.#fatal(connection, ErrorCode.PROTOCOL_VIOLATION, "CONN-1", "the first frame must be hello", frame.requestId);
+        break;
+      case "await-auth":
+        if (body.case === "authenticate") this.#authenticate(connection, frame.requestId, body.value, now);
+        else if (body.case === "hello") this.#fatal(connection, ErrorCode.PROTOCOL_VIOLATION, "CONN-5", "hello was already received", frame.requestId);
+        else if (!this.#heartbeat(connection, body)) {
+          this.#fatal(connection, ErrorCode.UNAUTHENTICATED, "CONN-4", `${body.case} before authentication`, frame.requestId);
+        }
+        break;
+      case "ready":
+      case "draining":
+        this.#whenReady(connection, frame.requestId, body, now, payloadSize);
+        break;
+    }
+    this.#pumpGrownStreams();
+  }
+
+  /**
+   * Input the transport could not turn into a valid frame (decodeFrame's or
+   * the splitter's ImwireError): reported to the peer, and the connection
+   * closed when the error says so (ENV-3 to ENV-5, FRM-2, FRM-4).
+   */
+  inputError(id: ConnectionId, error: ImwireError, now: number): void {
+    const connection = this.#connections.get(id);
+    if (!connection) return;
+    connection.lastReceivedAt = now;
+    const frame = errorFrame(error.code, { requestId: error.requestId, message: error.message, requirement: error.requirement });
+    this.#send(connection, frame);
+    if (error.closesConnection) this.#close(connection, error.code);
+  }
+
+  /** Run the timers due at `now`: handshake (CONN-6), heartbeat (HB-3) and drain (CONN-7) deadlines. */
+  tick(now: number): void {
+    if (now < this.#wakeup) return;
+    this.#wakeup = Infinity;
+    const silence = 1.5 * this.options.heartbeatIntervalMs;
+    for (const connection of [...this.#connections.values()]) {
+      const handshakeDeadline = connection.openedAt + this.options.handshakeTimeoutMs;
+      const silenceDeadline = connection.lastReceivedAt + silence;
+      if ((connection.state === "await-hello" || connection.state === "await-auth") && now >= handshakeDeadline) {
+        this.#fatal(connection, ErrorCode.TIMEOUT, "CONN-6", "the handshake did not complete in time");
+      } else if (now >= silenceDeadline && !this.#mutations.ignoreHeartbeatTimeout) {
+        this.#fatal(connection, ErrorCode.TIMEOUT, "HB-3", `nothing received for ${silence} ms`);
+      } else if (connection.state === "draining" && now >= connection.drainDeadline) {
+        this.#close(connection, "graceful");
+      } else {
+        const awaiting = connection.state === "await-hello" || connection.state === "await-auth";
+        this.#wakeAt(Math.min(awaiting ? handshakeDeadline : Infinity, silenceDeadline, connection.drainDeadline));
+      }
+    }
+  }
+
+  /** Begin a graceful shutdown (CONN-7): go_away to every ready connection, close the rest. */
+  shutdown(now: number, reason: string, reconnectDelayMs = 1_000): void {
+    for (const connection of [...this.#connections.values()]) {
+      if (connection.state === "ready") {
+        this.#send(connection, create(FrameSchema, { body: { case: "goAway", value: create(GoAwaySchema, { reason, reconnectDelayMs }) } }));
+        connection.state = "draining";
+        connection.drainDeadline = now + this.options.drainTimeoutMs;
+        this.#wakeAt(connection.drainDeadline);
+      } else if (connection.state !== "draining") {
+        this.#close(connection, "graceful");
+      }
+    }
+  }
+
+  appendUserEntry(userId: string, body: StoredUserEntryBody): number {
+    const cursor = this.store.appendUserEntry(userId, body);
+    this.#grownStreams.add(userId);
+    return cursor;
+  }
+
+  noteSent(connection: Connection, cursor: number): void {
+    if (cursor > connection.highestSent) connection.highestSent = cursor;
+  }
+
+  #hello(connection: Connection, requestId: number, hello: Hello, _now: number): void {
+    const version = Math.max(...hello.versions.filter((v) => SUPPORTED_VERSIONS.includes(v)));
+    if (version === -Infinity) {
+      this.#fatal(connection, ErrorCode.UNSUPPORTED_VERSION, "CONN-2", `no version in common with ${hello.versions.join(", ")}`, requestId);
+      return;
+    }
+    try {
+      checkId(hello.deviceId, "device_id");
+    } catch (error) {
+      this.#answerError(connection, requestId, error);
+      return;
+    }
+    const { options } = this;
+    connection.helloDeviceId = hello.deviceId;
+    connection.receiveWindow = hello.receiveWindow === 0 ? options.receiveWindow : Math.min(hello.receiveWindow, options.receiveWindow);
+    connection.state = "await-auth";
+    const welcome = create(WelcomeSchema, {
+      version,
+      maxFrameSize: options.maxFrameSize,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
+      maxInFlight: options.maxInFlight,
+      receiveWindow: connection.receiveWindow,
+      dedupWindowS: options.dedupWindowS,
+      serverAgent: options.serverAgent,
+    });
+    this.#send(connection, create(FrameSchema, { requestId, body: { case: "welcome", value: welcome } }));
+    this.#outputs.push({ kind: "frame-limit", connection: connection.id, maxFrameSize: options.maxFrameSize });
+  }
+
+  #authenticate(connection: Connection, requestId: number, request: Authenticate, now: number): void {
+    const check = this.deps.verifyToken(request.token, now);
+    if (!check.ok) {
+      const code = check.expired ? ErrorCode.TOKEN_EXPIRED : ErrorCode.UNAUTHENTICATED;
+      this.#fatal(connection, code, "AUTH-1", check.expired ? "the token has expired" : "the token is not valid", requestId);
+      return;
+    }
+    if (check.deviceId !== connection.helloDeviceId) {
+      this.#fatal(connection, ErrorCode.UNAUTHENTICATED, "AUTH-3", "the token belongs to another device", requestId);
+      return;
+    }
+    const { store, options } = this;
+    store.transaction(() => store.addUser(check.userId));
+    const previous = this.#byDevice.get(deviceKey(check.userId, check.deviceId));
+    if (previous) this.#fatal(previous, ErrorCode.SESSION_REPLACED, "AUTH-4", "a newer connection of this device authenticated");
+
+    connection.userId = check.userId;
+    connection.deviceId = check.deviceId;
+    connection.state = "ready";
+    this.#byDevice.set(connection.deviceKey, connection);
+    let devices = this.#byUser.get(check.userId);
+    if (!devices) this.#byUser.set(check.userId, (devices = new Set()));
+    devices.add(connection);
+
+    const epoch = store.epoch(check.userId);
+    const head = store.headCursor(check.userId);
+    const resume = request.resume;
+    let resumed = false;
+    if (resume !== undefined && resume.epoch === epoch) {
+      const cursor = toNumber(resume.cursor);
+      if (cursor <= head && head - cursor <= options.snapshotAfterEntries) {
+        resumed = true;
+        const position = this.#mutations.skipRedelivery ? head : cursor;
+        connection.position = position;
+        connection.lastPushed = position;
+        this.noteSent(connection, position);
+      }
+    }
+    const authenticated = create(AuthenticatedSchema, {
+      userId: check.userId,
+      deviceId: check.deviceId,
+      epoch,
+      headCursor: BigInt(head),
+      resumed,
+      tokenExpiresAtMs: BigInt(check.expiresAtMs),
+    });
+    this.#send(connection, create(FrameSchema, { requestId, body: { case: "authenticated", value: authenticated } }));
+    this.#wakeAt(now + 1.5 * options.heartbeatIntervalMs);
+    this.#pump(connection);
+  }
+
+  /** Ping, pong and error frames, which any state past hello accepts. Returns false for anything else. */
+  #heartbeat(connection: Connection, body: Body): boolean {
+    switch (body.case) {
+      case "ping": {
+        const head = connection.state === "ready" || connection.state === "draining" ? this.store.headCursor(connection.userId) : 0;
+        const pong = create(PongSchema, { nonce: body.value.nonce, headCursor: BigInt(head) });
+        this.#send(connection, create(FrameSchema, { body: { case: "pong", value: pong } }));
+        return true;
+      }
+      case "pong":
+        return true;
+      case "error":
+        // ERR-1: never answered. A closing error means the client is going away.
+        if (body.value.closing) this.#close(connection, body.value.code);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  #whenReady(connection: Connection, requestId: number, body: Body, now: number, payloadSize: number): void {
+    if (this.#heartbeat(connection, body)) return;
+    switch (body.case) {
+      case "hello":
+      case "authenticate":
+        this.#fatal(connection, ErrorCode.PROTOCOL_VIOLATION, "CONN-5", `${body.case} after authentication`, requestId);
+        return;
+      case "deliveryAck":
+        this.#deliveryAck(connection, body.value);
+        return;
+    }
+    if (connection.state === "draining") {
+      this.#send(connection, errorFrame(ErrorCode.UNAVAILABLE, { requestId, message: "the server is shutting down", requirement: "CONN-7", retryAfterMs: 1_000 }));
+      return;
+    }
+    try {
+      const answer = this.store.transaction(() => this.#answer(connection, body, now, payloadSize));
+      this.#send(connection, create(FrameSchema, { requestId, body: answer }));
+    } catch (error) {
+      this.#answerError(connection, requestId, error);
+    }
+  }
+
+  #answer(connection: Connection, body: Body, now: number, payloadSize: number): Body {
+    switch (body.case) {
+      case "sendMessage":
+        return { case: "sendAck", value: sendMessage(this.#checked(), connection, body.value, now, payloadSize) };
+      case "syncConversation":
+        return { case: "conversationPage", value: syncConversation(this.#checked(), connection, body.value) };
+      case "syncUser":
+        return { case: "userPage", value: syncUser(this, connection, body.value) };
+      case "markRead":
+        return { case: "readMarker", value: markRead(this, connection, body.value) };
+      case "openConversation":
+        return { case: "conversationOpened", value: openConversation(this, connection, body.value, now) };
+      case "leaveConversation":
+        return { case: "conversationLeft", value: leaveConversation(this, connection, body.value, now) };
+      case "setReceiveSettings":
+        return { case: "receiveSettings", value: setReceiveSettings(this, connection, body.value) };
+      case "setDeviceState":
+        return { case: "deviceStateSet", value: setDeviceState(connection, body.value) };
+      default:
+        throw new RequestError(ErrorCode.UNKNOWN_FRAME, `${body.case} is not a request`, "ENV-4");
+    }
+  }
+
+  /** This machine as handlers see it, with the membership-check mutation applied when set. */
+  #checked(): ServerCore {
+    if (!this.#mutations.skipMembershipCheck && !this.#mutations.skipDedup) return this;
+    return mutatedCore(this, this.#mutations);
+  }
+
+  #answerError(connection: Connection, requestId: number, error: unknown): void {
+    if (error instanceof RequestError) {
+      this.#send(connection, errorFrame(error.code, { requestId, message: error.message, requirement: error.requirement }));
+      return;
+    }
+    this.#outputs.push({ kind: "internal-error", connection: connection.id, error });
+    this.#send(connection, errorFrame(ErrorCode.INTERNAL, { requestId, message: "internal error" }));
+  }
+
+  /** ACK-1 to ACK-5, DLV-2, FLOW-2. */
+  #deliveryAck(connection: Connection, ack: DeliveryAck): void {
+    for (const conversationAck of ack.conversations) {
+      const membership = this.store.membership(conversationAck.conversationId, connection.userId);
+      const readable = membership ? membership.lastVisibleSeq || this.store.lastSeq(conversationAck.conversationId) : 0;
+      if (toNumber(conversationAck.seq) > readable) {
+        this.#fatal(connection, ErrorCode.PROTOCOL_VIOLATION, "ACK-4", `acknowledged seq ${conversationAck.seq} of ${conversationAck.conversationId} beyond ${readable}`);
+        return;
+      }
+    }
+    // A cursor of 0 beside conversation acknowledgements says nothing about the stream.
+    if (ack.cursor === 0n && ack.conversations.length > 0) return;
+    const cursor = toNumber(ack.cursor);
+    if (cursor > connection.highestSent) {
+      this.#fatal(connection, ErrorCode.PROTOCOL_VIOLATION, "ACK-2", `acknowledged cursor ${ack.cursor} beyond the ${connection.highestSent} sent`);
+      return;
+    }
+    if (connection.position !== undefined && cursor <= connection.position) return; // ACK-3
+    connection.position = cursor;
+    while (connection.unacked.length > 0 && connection.unacked[0]! <= cursor) connection.unacked.shift();
+    if (cursor > connection.lastPushed) connection.lastPushed = cursor;
+    this.#pump(connection);
+  }
+
+  #pumpGrownStreams(): void {
+    for (const userId of this.#grownStreams) {
+      for (const connection of this.#byUser.get(userId) ?? []) this.#pump(connection);
+    }
+    this.#grownStreams.clear();
+  }
+
+  /** DLV-1, FLOW-2: push the entries after what was pushed, as far as the window allows. */
+  #pump(connection: Connection): void {
+    if (connection.state !== "ready" || connection.position === undefined) return;
+    const space = connection.receiveWindow - connection.unacked.length;
+    if (space <= 0) return;
+    for (const entry of this.store.userEntries(connection.userId, connection.lastPushed, space)) {
+      const event = materialize(this.store, connection, entry, connection.lastPushed);
+      this.#send(connection, create(FrameSchema, { body: { case: "deliver", value: event } }));
+      connection.lastPushed = entry.cursor;
+      connection.unacked.push(entry.cursor);
+      this.noteSent(connection, entry.cursor);
+      if (event.body.case === "notify" && connection.pushService !== "" && effectiveMode(this.store, connection.userId, event.body.value.conversationId) !== ReceiveMode.MUTED) {
+        this.#outputs.push({
+          kind: "push-handoff",
+          userId: connection.userId,
+          deviceId: connection.deviceId,
+          pushService: connection.pushService,
+          pushToken: connection.pushToken,
+          conversationId: event.body.value.conversationId,
+          seq: Number(event.body.value.seq),
+        });
+      }
+    }
+  }
+
+  #send(connection: Connection, frame: Frame): void {
+    this.#outputs.push({ kind: "send", connection: connection.id, frame });
+  }
+
+  #fatal(connection: Connection, code: ErrorCode, requirement: string, message: string, requestId = 0): void {
+    this.#send(connection, errorFrame(code, { requestId, message, requirement }));
+    this.#close(connection, code);
+  }
+
+  #close(connection: Connection, reason: ErrorCode | "graceful"): void {
+    this.#outputs.push({ kind: "close", connection: connection.id, reason });
+    this.#forget(connection);
+  }
+
+  #forget(connection: Connection): void {
+    this.#connections.delete(connection.id);
+    if (connection.userId === "") return;
+    if (this.#byDevice.get(connection.deviceKey) === connection) this.#byDevice.delete(connection.deviceKey);
+    this.#byUser.get(connection.userId)?.delete(connection);
+  }
+
+  #wakeAt(time: number): void {
+    if (time < this.#wakeup) this.#wakeup = time;
+  }
+}
+
+/** The core handlers see under the dedup and membership mutations. */
+function mutatedCore(machine: ServerMachine, mutations: ServerMutations): ServerCore {
+  const store = new Proxy(machine.store, {
+    get(target, property, receiver) {
+      if (mutations.skipDedup && property === "dedup") return () => undefined;
+      if (mutations.skipMembershipCheck && property === "membership") {
+        return (conversationId: string, userId: string) =>
+          target.membership(conversationId, userId) ?? { conversationId, userId, role: 2, firstVisibleSeq: 1, lastVisibleSeq: 0 };
+      }
+      const value = Reflect.get(target, property, receiver) as unknown;
+      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { store, options: machine.options, deps: machine.deps, appendUserEntry: (u, b) => machine.appendUserEntry(u, b), noteSent: (c, n) => machine.noteSent(c, n) };
+}

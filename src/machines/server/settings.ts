@@ -1,0 +1,46 @@
+import { create } from "@bufbuild/protobuf";
+import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
+import {
+  DeviceState,
+  DeviceStateSetSchema,
+  ReceiveSettingsSchema,
+  type DeviceStateSet,
+  type ReceiveSettings,
+  type SetDeviceState,
+  type SetReceiveSettings,
+} from "../../gen/imwire/v1/settings_pb.js";
+import type { Connection } from "./connection.js";
+import type { ServerCore } from "./core.js";
+import { checkId } from "./ids.js";
+import { RequestError } from "./request-error.js";
+
+/** SetReceiveSettings (RECV-1, RECV-4). */
+export function setReceiveSettings(core: ServerCore, connection: Connection, request: SetReceiveSettings): ReceiveSettings {
+  const { store } = core;
+  const { conversationId, mode } = request.settings!;
+  const me = connection.userId;
+  if (conversationId !== "") {
+    checkId(conversationId, "settings.conversation_id");
+    if (!store.conversation(conversationId)) throw new RequestError(ErrorCode.NOT_FOUND, `no conversation ${conversationId}`, "RECV-1");
+    if (!store.membership(conversationId, me)) throw new RequestError(ErrorCode.PERMISSION_DENIED, "not a member", "RECV-1");
+  }
+  const stored = create(ReceiveSettingsSchema, { conversationId, mode });
+  if (store.receiveMode(me, conversationId) !== mode) {
+    store.setReceiveMode(me, conversationId, mode);
+    core.appendUserEntry(me, { case: "receiveSettings", value: stored });
+  }
+  return stored;
+}
+
+/** SetDeviceState (RECV-5): the connection's device only; it changes the form of what is pushed next. */
+export function setDeviceState(connection: Connection, request: SetDeviceState): DeviceStateSet {
+  if (request.state !== DeviceState.FOREGROUND && request.state !== DeviceState.BACKGROUND) {
+    throw new RequestError(ErrorCode.INVALID_ARGUMENT, `unknown device state ${request.state}`, "RECV-5");
+  }
+  connection.deviceState = request.state;
+  if (request.pushService !== "") {
+    connection.pushService = request.pushService;
+    connection.pushToken = request.pushToken;
+  }
+  return create(DeviceStateSetSchema, { state: request.state });
+}

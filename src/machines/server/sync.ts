@@ -1,0 +1,100 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { ConversationKind, type Conversation } from "../../gen/imwire/v1/conversation_pb.js";
+import { UserEventSchema, type UserEvent } from "../../gen/imwire/v1/delivery_pb.js";
+import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
+import { ConversationEventSchema, type ConversationEvent } from "../../gen/imwire/v1/message_pb.js";
+import {
+  ConversationPageSchema,
+  SnapshotSchema,
+  UserPageSchema,
+  type ConversationPage,
+  type SyncConversation,
+  type SyncUser,
+  type UserPage,
+} from "../../gen/imwire/v1/sync_pb.js";
+import type { Connection } from "./connection.js";
+import type { ServerCore } from "./core.js";
+import { conversationView } from "./conversations.js";
+import { materialize } from "./delivery.js";
+import { checkId, toNumber } from "./ids.js";
+import { RequestError } from "./request-error.js";
+
+/** Room kept in a page for its own fields and each event's tag and length (SYNC-2). */
+const PAGE_OVERHEAD = 64;
+const PER_ITEM_OVERHEAD = 6;
+
+function pageLimit(requested: number, fallback: number, max: number): number {
+  return Math.min(requested === 0 ? fallback : requested, max);
+}
+
+/** SyncConversation (SYNC-1, SYNC-2, SEQ-5, CONV-8). */
+export function syncConversation(core: ServerCore, connection: Connection, request: SyncConversation): ConversationPage {
+  const { store, options } = core;
+  checkId(request.conversationId, "conversation_id");
+  const conversation = store.conversation(request.conversationId);
+  if (!conversation) throw new RequestError(ErrorCode.NOT_FOUND, `no conversation ${request.conversationId}`, "SYNC-1");
+  const { conversationId } = conversation;
+  const membership = store.membership(conversationId, connection.userId);
+  if (!membership) throw new RequestError(ErrorCode.PERMISSION_DENIED, "only members may read this conversation", "SYNC-1");
+
+  const firstVisible = conversation.kind === ConversationKind.CHANNEL ? 1 : membership.firstVisibleSeq;
+  const lastReadable = membership.lastVisibleSeq || store.lastSeq(conversationId);
+  const until = request.untilSeq === 0n ? lastReadable : Math.min(toNumber(request.untilSeq), lastReadable);
+  const after = Math.max(Math.min(toNumber(request.afterSeq), lastReadable), firstVisible - 1);
+  const limit = pageLimit(request.limit, options.conversationPageDefault, options.conversationPageMax);
+  const candidates = after < until ? store.events(conversationId, after, until, limit) : [];
+  const events = fitInFrame(candidates, (e) => toBinary(ConversationEventSchema, e).length, options.maxFrameSize);
+  const lastReturned = events.length > 0 ? Number(events[events.length - 1]!.seq) : after;
+  return create(ConversationPageSchema, {
+    conversationId,
+    events,
+    hasMore: lastReturned < until,
+    lastSeq: BigInt(lastReadable),
+    firstVisibleSeq: BigInt(firstVisible),
+  });
+}
+
+/** SyncUser (SYNC-3, SYNC-4, CUR-4, CUR-5). */
+export function syncUser(core: ServerCore, connection: Connection, request: SyncUser): UserPage {
+  const { store, options } = core;
+  const userId = connection.userId;
+  const epoch = store.epoch(userId);
+  const head = store.headCursor(userId);
+  const after = toNumber(request.afterCursor);
+  if (after === 0 || request.epoch !== epoch || after > head || head - after > options.snapshotAfterEntries) {
+    core.noteSent(connection, head);
+    return create(UserPageSchema, { headCursor: BigInt(head), snapshot: snapshot(core, userId, epoch, head) });
+  }
+  const limit = pageLimit(request.limit, options.userPageDefault, options.userPageMax);
+  const entries = store.userEntries(userId, after, limit);
+  let prev = after;
+  const materialized: UserEvent[] = entries.map((entry) => {
+    const event = materialize(store, connection, entry, prev);
+    prev = entry.cursor;
+    return event;
+  });
+  const events = fitInFrame(materialized, (e) => toBinary(UserEventSchema, e).length, options.maxFrameSize);
+  const last = events.length > 0 ? Number(events[events.length - 1]!.cursor) : after;
+  core.noteSent(connection, last);
+  return create(UserPageSchema, { events, hasMore: last < head, headCursor: BigInt(head) });
+}
+
+function snapshot(core: ServerCore, userId: string, epoch: string, cursor: number) {
+  const conversations: Conversation[] = core.store.membershipsOf(userId).map((m) => conversationView(core, m.conversationId, userId));
+  return create(SnapshotSchema, {
+    epoch,
+    cursor: BigInt(cursor),
+    conversations,
+    defaultReceiveMode: core.store.receiveMode(userId, ""),
+  });
+}
+
+/** The longest prefix of `items` whose page fits a frame (SYNC-2); at least one item, which always fits (LIM-3). */
+function fitInFrame<T extends ConversationEvent | UserEvent>(items: T[], size: (item: T) => number, maxFrameSize: number): T[] {
+  let total = PAGE_OVERHEAD;
+  for (let i = 0; i < items.length; i++) {
+    total += size(items[i]!) + PER_ITEM_OVERHEAD;
+    if (total > maxFrameSize && i > 0) return items.slice(0, i);
+  }
+  return items;
+}

@@ -1,0 +1,458 @@
+import { ErrorCode } from "../gen/imwire/v1/error_pb.js";
+import type { Frame } from "../gen/imwire/v1/frame_pb.js";
+import type { ConversationEvent, SendAck } from "../gen/imwire/v1/message_pb.js";
+import { decodeFrame, encodeFrame } from "../codec/frame-codec.js";
+import { isImwireError } from "../errors.js";
+import { ClientMachine } from "../machines/client/client-machine.js";
+import type { ClientMutations, ClientOptions } from "../machines/client/options.js";
+import type { ClientEvent } from "../machines/client/types.js";
+import type { ServerOptions } from "../machines/server/options.js";
+import { ServerMachine, type ServerMutations } from "../machines/server/server-machine.js";
+import type { TokenCheck } from "../machines/server/types.js";
+import { MemoryStore } from "../store/memory-store.js";
+import { EventQueue } from "./event-queue.js";
+import { Random } from "./random.js";
+
+/** How a link treats each frame. */
+export interface LinkFaults {
+  /** Probability that a frame is lost. */
+  readonly loss: number;
+  /** Probability that a frame arrives twice. */
+  readonly duplicate: number;
+  /** Base one-way delay, ms. */
+  readonly delayMs: number;
+  /** Extra random delay in [0, jitterMs): frames overtake each other. */
+  readonly jitterMs: number;
+}
+
+export const perfectLink: LinkFaults = { loss: 0, duplicate: 0, delayMs: 5, jitterMs: 0 };
+
+export interface SimulationConfig {
+  readonly seed: number;
+  readonly users: number;
+  readonly devicesPerUser: number;
+  readonly faults?: LinkFaults;
+  readonly server?: Partial<ServerOptions>;
+  readonly client?: Partial<Omit<ClientOptions, "deviceId">>;
+  readonly serverMutations?: ServerMutations;
+  readonly clientMutations?: ClientMutations;
+}
+
+/** Timings that make a simulated minute eventful: seconds-long heartbeats and retries. */
+export const simServerOptions: Partial<ServerOptions> = {
+  heartbeatIntervalMs: 2_000,
+  handshakeTimeoutMs: 5_000,
+  drainTimeoutMs: 1_000,
+  receiveWindow: 32,
+};
+export const simClientOptions: Partial<Omit<ClientOptions, "deviceId">> = {
+  attemptTimeoutMs: 1_000,
+  maxAttemptTimeoutMs: 8_000,
+  reconnectBaseMs: 200,
+  reconnectMaxMs: 4_000,
+  handshakeTimeoutMs: 3_000,
+  gapWaitMs: 100,
+  ackDelayMs: 50,
+};
+
+interface SimConnection {
+  readonly id: number;
+  readonly device: SimDevice;
+  open: boolean;
+  blackholed: boolean;
+}
+
+/** One device: a client machine and everything its application saw. */
+export class SimDevice {
+  readonly client: ClientMachine;
+  connection: SimConnection | undefined;
+  partitionedUntil = 0;
+  timerAt = Infinity;
+  /** Events handed to the application, per conversation, in the order handed. */
+  readonly delivered = new Map<string, ConversationEvent[]>();
+  /** Every send the application made, in order. */
+  readonly sends: string[] = [];
+  readonly acked = new Map<string, SendAck>();
+  readonly failed = new Map<string, ErrorCode | "expired">();
+  readonly done = new Set<string>();
+  resyncs = 0;
+  #lastCursor = 0n;
+  #lastEpoch: string | undefined;
+
+  constructor(
+    readonly userId: string,
+    readonly deviceId: string,
+    client: ClientMachine,
+  ) {
+    this.client = client;
+  }
+
+  /** Property 8: within an epoch, the cursor a device holds never decreases. */
+  checkCursor(violations: string[]): void {
+    const { cursor, epoch } = this.client;
+    if (epoch === this.#lastEpoch && cursor < this.#lastCursor) {
+      violations.push(`${this.deviceId}: cursor went back from ${this.#lastCursor} to ${cursor} (CUR-5)`);
+    }
+    this.#lastCursor = cursor;
+    this.#lastEpoch = epoch;
+  }
+}
+
+/**
+ * A deterministic world: one server machine, users with several devices,
+ * links that lose, duplicate, delay and reorder frames, connections that drop,
+ * partitions that heal, all on a virtual clock and one seed. Frames cross the
+ * links encoded, so the codec is exercised too.
+ */
+export class Simulation {
+  readonly queue = new EventQueue();
+  readonly random: Random;
+  readonly #networkRandom: Random;
+  store: MemoryStore;
+  server: ServerMachine;
+  readonly devices: SimDevice[] = [];
+  faults: LinkFaults;
+  /** Runtime monitors' findings: broken invariants, in the order seen. */
+  readonly violations: string[] = [];
+  /** The last frames and events, for explaining a failure. */
+  readonly trace: string[] = [];
+  framesCarried = 0;
+  #connections = new Map<number, SimConnection>();
+  #nextConnection = 1;
+  #serverTimerAt = Infinity;
+  #serverDownUntil = 0;
+  #epochCounter = 1;
+  readonly #config: SimulationConfig;
+
+  constructor(config: SimulationConfig) {
+    this.#config = config;
+    this.random = new Random(config.seed);
+    this.#networkRandom = this.random.fork();
+    this.faults = config.faults ?? perfectLink;
+    this.store = new MemoryStore(`e${this.#epochCounter}`);
+    this.server = this.#newServer();
+    for (let u = 0; u < config.users; u++) {
+      for (let d = 0; d < config.devicesPerUser; d++) this.addDevice(u);
+    }
+  }
+
+  get now(): number {
+    return this.queue.now;
+  }
+
+  userId(index: number): string {
+    return `u${index}`;
+  }
+
+  devicesOf(userId: string): SimDevice[] {
+    return this.devices.filter((d) => d.userId === userId);
+  }
+
+  /** Add a device for user `userIndex` (a fresh installation) and start it. */
+  addDevice(userIndex: number, mutations: ClientMutations = this.#config.clientMutations ?? {}): SimDevice {
+    const userId = this.userId(userIndex);
+    this.store.addUser(userId);
+    const deviceId = `${userId}d${this.devicesOf(userId).length}`;
+    const random = this.random.fork();
+    let ids = 0;
+    const client = new ClientMachine(
+      { ...simClientOptions, ...this.#config.client, deviceId },
+      { token: () => `${userId}|${deviceId}`, random: () => random.next(), newId: () => `${deviceId}-${++ids}` },
+      mutations,
+    );
+    const device = new SimDevice(userId, deviceId, client);
+    this.devices.push(device);
+    this.queue.after(0, () => {
+      client.start(this.now);
+      this.#driveClient(device);
+    });
+    return device;
+  }
+
+  /** Run the world until virtual time `until`. */
+  run(until: number): void {
+    this.queue.runUntil(until, 5_000_000);
+  }
+
+  /** Run until every device is settled (or `deadline` passes); returns whether they all settled. */
+  runUntilSettled(deadline: number, step = 500): boolean {
+    while (this.now < deadline) {
+      this.run(Math.min(deadline, this.now + step));
+      if (this.devices.every((d) => d.client.settled)) return true;
+    }
+    return this.devices.every((d) => d.client.settled);
+  }
+
+  /** Faults stop, partitions end, black holes close. */
+  heal(): void {
+    this.faults = perfectLink;
+    for (const device of this.devices) {
+      device.partitionedUntil = 0;
+      if (device.connection?.blackholed) this.dropConnection(device);
+    }
+  }
+
+  /** Cut the device's connection at both ends. */
+  dropConnection(device: SimDevice): void {
+    const connection = device.connection;
+    if (!connection?.open) return;
+    this.#closeConnection(connection, "both");
+  }
+
+  /** The device cannot reach the server until `until`; its connection drops now. */
+  partition(device: SimDevice, until: number): void {
+    device.partitionedUntil = Math.max(device.partitionedUntil, until);
+    this.dropConnection(device);
+  }
+
+  /** Frames on the device's connection vanish from now on, and neither end is told. */
+  blackhole(device: SimDevice): void {
+    if (device.connection) device.connection.blackholed = true;
+  }
+
+  /**
+   * The server process restarts: every connection drops. With `loseState`
+   * its store starts empty under a new epoch (CUR-4); otherwise the store
+   * survives, as a durable one does.
+   */
+  restartServer(loseState: boolean, downForMs = 500): void {
+    for (const connection of [...this.#connections.values()]) this.#closeConnection(connection, "both");
+    if (loseState) {
+      this.store = new MemoryStore(`e${++this.#epochCounter}`);
+      for (const device of this.devices) this.store.addUser(device.userId);
+    }
+    this.server = this.#newServer();
+    this.#serverTimerAt = Infinity;
+    this.#serverDownUntil = this.now + downForMs;
+  }
+
+  /** Every conversation id the server has, in creation order. */
+  conversationIds(): string[] {
+    return this.#conversationOrder.filter((id) => this.store.conversation(id) !== undefined);
+  }
+
+  readonly #conversationOrder: string[] = [];
+
+  #newServer(): ServerMachine {
+    const random = this.random.fork();
+    const server = new ServerMachine(
+      {
+        store: this.store,
+        verifyToken: (token): TokenCheck => {
+          const [userId, deviceId] = token.split("|");
+          return userId && deviceId ? { ok: true, userId, deviceId, expiresAtMs: 0 } : { ok: false, expired: false };
+        },
+        randomId: () => {
+          const id = `c${random.hex(12)}`;
+          this.#conversationOrder.push(id);
+          return id;
+        },
+      },
+      { ...simServerOptions, ...this.#config.server },
+      this.#config.serverMutations,
+    );
+    return server;
+  }
+
+  // ---- wiring ------------------------------------------------------------
+
+  #driveClient(device: SimDevice): void {
+    for (const output of device.client.takeOutputs()) {
+      switch (output.kind) {
+        case "send":
+          if (device.connection?.open) this.#transmit(device.connection, "up", output.frame);
+          break;
+        case "connect":
+          this.queue.after(this.faults.delayMs, () => this.#open(device));
+          break;
+        case "close":
+          if (device.connection?.open) this.#closeConnection(device.connection, "server");
+          break;
+        case "app":
+          this.#record(device, output.event);
+          break;
+      }
+    }
+    device.checkCursor(this.violations);
+    const wake = device.client.nextWakeup();
+    if (wake !== undefined && wake < device.timerAt) {
+      device.timerAt = wake;
+      this.queue.at(wake, () => {
+        if (device.timerAt === wake) device.timerAt = Infinity;
+        device.client.tick(this.now);
+        this.#driveClient(device);
+      });
+    }
+  }
+
+  #driveServer(): void {
+    const server = this.server;
+    for (const output of server.takeOutputs()) {
+      switch (output.kind) {
+        case "send": {
+          const connection = this.#connections.get(output.connection);
+          if (connection?.open) {
+            this.#noteServerFrame(connection, output.frame);
+            this.#transmit(connection, "down", output.frame);
+          }
+          break;
+        }
+        case "close": {
+          const connection = this.#connections.get(output.connection);
+          if (connection?.open) this.#closeConnection(connection, "client");
+          break;
+        }
+        case "internal-error":
+          this.violations.push(`server internal error: ${String(output.error)}${output.error instanceof Error ? `\n${output.error.stack}` : ""}`);
+          break;
+        case "frame-limit":
+        case "push-handoff":
+          break;
+      }
+    }
+    const wake = server.nextWakeup();
+    if (wake !== undefined && wake < this.#serverTimerAt) {
+      this.#serverTimerAt = wake;
+      this.queue.at(wake, () => {
+        if (this.server !== server) return;
+        if (this.#serverTimerAt === wake) this.#serverTimerAt = Infinity;
+        server.tick(this.now);
+        this.#driveServer();
+      });
+    }
+  }
+
+  /** Errors the server sends that a correct client never causes. */
+  #noteServerFrame(connection: SimConnection, frame: Frame): void {
+    if (frame.body.case !== "error") return;
+    const { code, requirement, message } = frame.body.value;
+    const expected = code === ErrorCode.TIMEOUT || code === ErrorCode.SESSION_REPLACED || code === ErrorCode.UNAVAILABLE;
+    const requestRefusal = code === ErrorCode.PERMISSION_DENIED || code === ErrorCode.NOT_FOUND || code === ErrorCode.FAILED_PRECONDITION || code === ErrorCode.INVALID_ARGUMENT;
+    if (!expected && !requestRefusal) {
+      this.violations.push(`server sent ${ErrorCode[code]} (${requirement}) to ${connection.device.deviceId}: ${message}`);
+    }
+  }
+
+  #open(device: SimDevice): void {
+    if (this.now < device.partitionedUntil || this.now < this.#serverDownUntil) {
+      device.client.disconnected(this.now);
+      this.#driveClient(device);
+      return;
+    }
+    const connection: SimConnection = { id: this.#nextConnection++, device, open: true, blackholed: false };
+    this.#connections.set(connection.id, connection);
+    device.connection = connection;
+    this.server.connectionOpened(connection.id, this.now);
+    this.#driveServer();
+    device.client.connected(this.now);
+    this.#driveClient(device);
+  }
+
+  /** Close a connection; the end(s) named learn of it after the link delay. */
+  #closeConnection(connection: SimConnection, tell: "client" | "server" | "both"): void {
+    connection.open = false;
+    this.#connections.delete(connection.id);
+    const server = this.server;
+    const device = connection.device;
+    if (tell !== "client") {
+      this.queue.after(this.faults.delayMs, () => {
+        if (this.server !== server) return;
+        server.connectionClosed(connection.id, this.now);
+        this.#driveServer();
+      });
+    }
+    if (tell !== "server") {
+      this.queue.after(this.faults.delayMs, () => {
+        if (device.connection !== connection) return;
+        device.connection = undefined;
+        device.client.disconnected(this.now);
+        this.#driveClient(device);
+      });
+    } else if (device.connection === connection) {
+      device.connection = undefined;
+    }
+  }
+
+  #transmit(connection: SimConnection, direction: "up" | "down", frame: Frame): void {
+    const payload = encodeFrame(frame);
+    this.framesCarried++;
+    if (connection.blackholed) return;
+    const faults = this.faults;
+    const random = this.#networkRandom;
+    // A duplicated handshake frame closes the connection (CONN-5), which no byte stream can cause: those four are never doubled.
+    const copies = random.chance(faults.duplicate) && !HANDSHAKE.has(frame.body.case) ? 2 : 1;
+    for (let i = 0; i < copies; i++) {
+      if (random.chance(faults.loss)) continue;
+      const delay = faults.delayMs + random.next() * faults.jitterMs;
+      this.queue.after(delay, () => this.#arrive(connection, direction, payload));
+    }
+    this.#note(`${direction === "up" ? "→" : "←"} ${connection.device.deviceId} ${describe(frame)}`);
+  }
+
+  #arrive(connection: SimConnection, direction: "up" | "down", payload: Uint8Array): void {
+    if (!connection.open || connection.blackholed) return;
+    let frame: Frame;
+    try {
+      frame = decodeFrame(payload);
+    } catch (error) {
+      if (!isImwireError(error)) throw error;
+      this.violations.push(`undecodable frame on the ${direction} link: ${error.message}`);
+      return;
+    }
+    if (direction === "up") {
+      this.server.frameReceived(connection.id, frame, this.now, payload.length);
+      this.#driveServer();
+    } else {
+      connection.device.client.frameReceived(frame, this.now);
+      this.#driveClient(connection.device);
+    }
+  }
+
+  #record(device: SimDevice, event: ClientEvent): void {
+    switch (event.kind) {
+      case "event": {
+        let list = device.delivered.get(event.conversationId);
+        if (!list) device.delivered.set(event.conversationId, (list = []));
+        list.push(event.event);
+        break;
+      }
+      case "sent":
+        if (device.acked.has(event.clientMessageId)) this.violations.push(`${device.deviceId}: ${event.clientMessageId} acknowledged twice`);
+        device.acked.set(event.clientMessageId, event.ack);
+        break;
+      case "failed":
+        device.failed.set(event.operationId, event.code);
+        break;
+      case "done":
+        device.done.add(event.operationId);
+        break;
+      case "resynced":
+        device.resyncs++;
+        break;
+      default:
+        break;
+    }
+  }
+
+  #note(line: string): void {
+    this.trace.push(`${this.now.toFixed(1)} ${line}`);
+    if (this.trace.length > 400) this.trace.splice(0, this.trace.length - 300);
+  }
+}
+
+const HANDSHAKE = new Set<Frame["body"]["case"]>(["hello", "welcome", "authenticate", "authenticated"]);
+
+function describe(frame: Frame): string {
+  const body = frame.body;
+  const id = frame.requestId === 0 ? "" : `#${frame.requestId} `;
+  switch (body.case) {
+    case "deliver":
+      return `${id}deliver cursor=${body.value.cursor} prev=${body.value.prevCursor} ${body.value.body.case}`;
+    case "deliveryAck":
+      return `${id}ack cursor=${body.value.cursor}`;
+    case "error":
+      return `${id}error ${ErrorCode[body.value.code]} ${body.value.requirement}`;
+    default:
+      return `${id}${body.case}`;
+  }
+}

@@ -1,0 +1,108 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { ConversationEvent, ConversationEventSchema } from "../gen/imwire/v1/message_pb.js";
+import type { ConversationKind, Role } from "../gen/imwire/v1/conversation_pb.js";
+import type { ReceiveMode } from "../gen/imwire/v1/settings_pb.js";
+import type { UserEvent } from "../gen/imwire/v1/delivery_pb.js";
+
+/**
+ * What the server machine keeps, behind one synchronous interface: the
+ * in-memory store here, SQLite for the reference server. Synchronous so that
+ * a state transition never awaits halfway; `transaction` makes a group of
+ * writes atomic (IDEM-2: an event and its idempotency key together).
+ *
+ * Sequence numbers and cursors are JavaScript numbers: the server allocates
+ * them from 1 upward, so they stay far below 2^53.
+ */
+export interface Store {
+  /** Run `fn` atomically: all its writes happen, or none do. */
+  transaction<T>(fn: () => T): T;
+
+  /** Record that a user exists (it authenticated once, or was created by the operator). */
+  addUser(userId: string): void;
+  hasUser(userId: string): boolean;
+
+  createConversation(conversation: StoredConversation): void;
+  conversation(conversationId: string): StoredConversation | undefined;
+  /** The DIRECT conversation of a pair, in either order (CONV-2). */
+  directConversation(userA: string, userB: string): string | undefined;
+  /** Insert or replace one user's membership record. */
+  setMembership(membership: StoredMembership): void;
+  membership(conversationId: string, userId: string): StoredMembership | undefined;
+  /** Current members (lastVisibleSeq 0), in the order they joined. */
+  members(conversationId: string): StoredMembership[];
+  memberCount(conversationId: string): number;
+  /** Every membership record of a user, current or former. */
+  membershipsOf(userId: string): StoredMembership[];
+
+  /** Append an event with seq = last + 1 and return that seq (SEQ-1). */
+  appendEvent(conversationId: string, event: NewEvent): number;
+  lastSeq(conversationId: string): number;
+  /** Events with afterSeq < seq <= untilSeq, oldest first, at most `limit`. */
+  events(conversationId: string, afterSeq: number, untilSeq: number, limit: number): ConversationEvent[];
+  event(conversationId: string, seq: number): ConversationEvent | undefined;
+
+  /** The epoch of a user's stream, created on first use (CUR-4). */
+  epoch(userId: string): string;
+  /** Append an entry to a user's stream and return its cursor (CUR-2). */
+  appendUserEntry(userId: string, body: StoredUserEntryBody): number;
+  headCursor(userId: string): number;
+  /** Entries with cursor > afterCursor, oldest first, at most `limit`. */
+  userEntries(userId: string, afterCursor: number, limit: number): StoredUserEntry[];
+
+  dedup(key: DedupKey): DedupRecord | undefined;
+  recordDedup(key: DedupKey, record: DedupRecord): void;
+
+  /** The account default ("" key) and per-conversation overrides. */
+  receiveMode(userId: string, conversationId: string): ReceiveMode;
+  setReceiveMode(userId: string, conversationId: string, mode: ReceiveMode): void;
+  readMarker(userId: string, conversationId: string): number;
+  setReadMarker(userId: string, conversationId: string, seq: number): void;
+}
+
+/** A conversation event before the store numbers it. */
+export type NewEvent = Omit<MessageInitShape<typeof ConversationEventSchema>, "seq" | "$typeName">;
+
+export interface StoredConversation {
+  readonly conversationId: string;
+  readonly kind: ConversationKind;
+  readonly title: string;
+  readonly ownerUserId: string;
+}
+
+export interface StoredMembership {
+  readonly conversationId: string;
+  readonly userId: string;
+  readonly role: Role;
+  /** CONV-8: the first seq the user may read in its current interval. */
+  readonly firstVisibleSeq: number;
+  /** 0 while a member; else the last seq it may read. */
+  readonly lastVisibleSeq: number;
+}
+
+/**
+ * A stream entry as stored: conversation events by reference (the content is
+ * stored once, in the conversation), everything else as sent.
+ */
+export type StoredUserEntryBody =
+  | { readonly case: "eventRef"; readonly conversationId: string; readonly seq: number }
+  | Exclude<UserEvent["body"], { case: "event" } | { case: "notify" } | { case: undefined }>;
+
+export interface StoredUserEntry {
+  readonly cursor: number;
+  readonly body: StoredUserEntryBody;
+}
+
+export interface DedupKey {
+  readonly scope: "message" | "conversation";
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly key: string;
+}
+
+/** What the first successful attempt produced (IDEM-2, IDEM-6). */
+export interface DedupRecord {
+  readonly conversationId: string;
+  readonly seq: number;
+  readonly messageId: string;
+  readonly serverTimeMs: number;
+}
