@@ -1,5 +1,5 @@
 import { toBinary } from "@bufbuild/protobuf";
-import { ConversationEventSchema, type ConversationEvent } from "../gen/imwire/v1/message_pb.js";
+import { ConversationEventSchema, MembershipAction, type ConversationEvent } from "../gen/imwire/v1/message_pb.js";
 import type { SimDevice, Simulation } from "./simulation.js";
 
 /**
@@ -40,10 +40,10 @@ export function checkOrderAndDuplicates(sim: Simulation): string[] {
   return violations;
 }
 
-/** A jump is allowed where the device's user was added again (CONV-8). */
+/** A jump is allowed onto the event that added the device's user again (CONV-8). */
 function startsNewInterval(sim: Simulation, device: SimDevice, conversationId: string, seq: bigint): boolean {
-  const membership = sim.store.membership(conversationId, device.userId);
-  return membership !== undefined && BigInt(membership.firstVisibleSeq) === seq;
+  const event = sim.store.event(conversationId, Number(seq));
+  return event?.body.case === "membership" && event.body.value.action === MembershipAction.ADDED && event.body.value.userIds.includes(device.userId);
 }
 
 /**
@@ -106,7 +106,10 @@ export function checkLiveness(sim: Simulation): string[] {
   for (const device of sim.devices) {
     const unanswered = device.sends.filter((id) => !device.acked.has(id) && !device.failed.has(id));
     if (unanswered.length > 0) violations.push(`property 5: ${device.deviceId} never got an answer for ${unanswered.join(", ")}`);
-    if (!device.client.settled) violations.push(`property 5: ${device.deviceId} did not settle (status ${device.client.status}, ${device.client.pendingOperations} pending)`);
+    const head = sim.store.headCursor(device.userId);
+    if (!device.client.settled || device.client.cursor !== BigInt(head)) {
+      violations.push(`property 5: ${device.deviceId} did not settle (status ${device.client.status}, ${device.client.pendingOperations} pending, cursor ${device.client.cursor} of ${head})`);
+    }
   }
   return violations;
 }

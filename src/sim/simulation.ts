@@ -36,6 +36,8 @@ export interface SimulationConfig {
   readonly client?: Partial<Omit<ClientOptions, "deviceId">>;
   readonly serverMutations?: ServerMutations;
   readonly clientMutations?: ClientMutations;
+  /** Receives every trace line as it happens (frames sent, connections opened and closed). */
+  readonly onTrace?: (line: string) => void;
 }
 
 /** Timings that make a simulated minute eventful: seconds-long heartbeats and retries. */
@@ -57,6 +59,8 @@ export const simClientOptions: Partial<Omit<ClientOptions, "deviceId">> = {
 
 interface SimConnection {
   readonly id: number;
+  /** The id the device's client gave this connection. */
+  readonly clientId: number;
   readonly device: SimDevice;
   open: boolean;
   blackholed: boolean;
@@ -174,13 +178,25 @@ export class Simulation {
     this.queue.runUntil(until, 5_000_000);
   }
 
-  /** Run until every device is settled (or `deadline` passes); returns whether they all settled. */
-  runUntilSettled(deadline: number, step = 500): boolean {
+  /**
+   * Whether the world is quiet, judged with the omniscience only a simulator
+   * has: every device settled, and holding its user's stream up to the
+   * server's head. A device cannot know it missed the stream's tail until its
+   * next pong (CUR-6), so its own "settled" is not enough.
+   */
+  quiescent(): boolean {
+    return this.devices.every(
+      (d) => d.client.settled && d.client.epoch === this.store.epoch(d.userId) && d.client.cursor === BigInt(this.store.headCursor(d.userId)),
+    );
+  }
+
+  /** Run until the world is quiescent or `deadline` passes; returns whether it became quiescent. */
+  runUntilSettled(deadline: number, step = 250): boolean {
     while (this.now < deadline) {
       this.run(Math.min(deadline, this.now + step));
-      if (this.devices.every((d) => d.client.settled)) return true;
+      if (this.quiescent()) return true;
     }
-    return this.devices.every((d) => d.client.settled);
+    return this.quiescent();
   }
 
   /** Faults stop, partitions end, black holes close. */
@@ -262,11 +278,13 @@ export class Simulation {
         case "send":
           if (device.connection?.open) this.#transmit(device.connection, "up", output.frame);
           break;
-        case "connect":
-          this.queue.after(this.faults.delayMs, () => this.#open(device));
+        case "connect": {
+          const clientId = output.connection;
+          this.queue.after(this.faults.delayMs, () => this.#open(device, clientId));
           break;
+        }
         case "close":
-          if (device.connection?.open) this.#closeConnection(device.connection, "server");
+          if (device.connection?.clientId === output.connection && device.connection.open) this.#closeConnection(device.connection, "server");
           break;
         case "app":
           this.#record(device, output.event);
@@ -333,24 +351,26 @@ export class Simulation {
     }
   }
 
-  #open(device: SimDevice): void {
+  #open(device: SimDevice, clientId: number): void {
     if (this.now < device.partitionedUntil || this.now < this.#serverDownUntil) {
-      device.client.disconnected(this.now);
+      device.client.disconnected(clientId, this.now);
       this.#driveClient(device);
       return;
     }
-    const connection: SimConnection = { id: this.#nextConnection++, device, open: true, blackholed: false };
+    const connection: SimConnection = { id: this.#nextConnection++, clientId, device, open: true, blackholed: false };
+    this.#note(`+ ${device.deviceId} connection ${connection.id}`);
     this.#connections.set(connection.id, connection);
     device.connection = connection;
     this.server.connectionOpened(connection.id, this.now);
     this.#driveServer();
-    device.client.connected(this.now);
+    device.client.connected(clientId, this.now);
     this.#driveClient(device);
   }
 
   /** Close a connection; the end(s) named learn of it after the link delay. */
   #closeConnection(connection: SimConnection, tell: "client" | "server" | "both"): void {
     connection.open = false;
+    this.#note(`x ${connection.device.deviceId} connection ${connection.id} closed, telling ${tell}`);
     this.#connections.delete(connection.id);
     const server = this.server;
     const device = connection.device;
@@ -363,9 +383,8 @@ export class Simulation {
     }
     if (tell !== "server") {
       this.queue.after(this.faults.delayMs, () => {
-        if (device.connection !== connection) return;
-        device.connection = undefined;
-        device.client.disconnected(this.now);
+        if (device.connection === connection) device.connection = undefined;
+        device.client.disconnected(connection.clientId, this.now);
         this.#driveClient(device);
       });
     } else if (device.connection === connection) {
@@ -435,7 +454,9 @@ export class Simulation {
   }
 
   #note(line: string): void {
-    this.trace.push(`${this.now.toFixed(1)} ${line}`);
+    const stamped = `${this.now.toFixed(1)} ${line}`;
+    this.#config.onTrace?.(stamped);
+    this.trace.push(stamped);
     if (this.trace.length > 400) this.trace.splice(0, this.trace.length - 300);
   }
 }

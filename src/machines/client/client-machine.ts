@@ -31,6 +31,8 @@ type Pending =
 
 /** The client's state for one transport connection; dropped with it. */
 interface Link {
+  /** The id of the connection, as given in the "connect" output. */
+  readonly connection: number;
   phase: "hello" | "auth" | "syncing" | "ready" | "draining";
   readonly openedAt: number;
   nextRequestId: number;
@@ -73,7 +75,9 @@ export class ClientMachine {
 
   #status: ClientStatus = "offline";
   #link: Link | undefined;
-  #connectRequested = false;
+  /** The connection asked for and not yet reported, if any. */
+  #connecting: number | undefined;
+  #lastConnection = 0;
   #reconnectAt = NEVER;
   #reconnectAttempt = 0;
   #outputs: ClientOutput[] = [];
@@ -108,12 +112,13 @@ export class ClientMachine {
     this.tick(now);
   }
 
-  /** The transport connection asked for is open. */
-  connected(now: number): void {
+  /** The transport connection asked for is open. News of any other connection is ignored. */
+  connected(connection: number, now: number): void {
     this.#now = now;
-    if (!this.#connectRequested) return;
-    this.#connectRequested = false;
+    if (connection !== this.#connecting) return;
+    this.#connecting = undefined;
     this.#link = {
+      connection,
       phase: "hello",
       openedAt: now,
       nextRequestId: 1,
@@ -135,11 +140,11 @@ export class ClientMachine {
     this.#request({ case: "hello", value: { versions: [...this.options.versions], deviceId: this.options.deviceId, receiveWindow: this.options.receiveWindow, userAgent: this.options.userAgent } }, { kind: "hello" });
   }
 
-  /** The transport connection closed (or could not open). */
-  disconnected(now: number): void {
+  /** The transport connection closed, or could not be opened. News of any other connection is ignored. */
+  disconnected(connection: number, now: number): void {
     this.#now = now;
-    if (this.#link === undefined && !this.#connectRequested) return;
-    this.#connectRequested = false;
+    if (connection === this.#connecting) this.#connecting = undefined;
+    else if (connection !== this.#link?.connection) return;
     this.#linkGone(now, false);
   }
 
@@ -191,11 +196,11 @@ export class ClientMachine {
     if (this.#status === "stopped" || this.#status === "replaced" || this.#status === "unauthenticated") return;
     const link = this.#link;
     if (!link) {
-      if (!this.#connectRequested && now >= this.#reconnectAt) {
-        this.#connectRequested = true;
+      if (this.#connecting === undefined && now >= this.#reconnectAt) {
+        this.#connecting = ++this.#lastConnection;
         this.#reconnectAt = NEVER;
         this.#setStatus("connecting");
-        this.#outputs.push({ kind: "connect" });
+        this.#outputs.push({ kind: "connect", connection: this.#connecting });
       }
       return;
     }
@@ -206,7 +211,7 @@ export class ClientMachine {
     }
     if (link.phase === "draining" && (now >= link.reconnectAfterDrainAt || link.pending.size === 0)) {
       const reconnectAt = link.reconnectAfterDrainAt;
-      this.#outputs.push({ kind: "close" });
+      this.#outputs.push({ kind: "close", connection: link.connection });
       this.#linkGone(now, true);
       this.#reconnectAt = reconnectAt;
       return;
@@ -235,7 +240,7 @@ export class ClientMachine {
     let next = NEVER;
     const link = this.#link;
     if (!link) {
-      next = this.#connectRequested ? NEVER : this.#reconnectAt;
+      next = this.#connecting !== undefined ? NEVER : this.#reconnectAt;
     } else {
       if (link.phase === "hello" || link.phase === "auth") next = link.openedAt + this.options.handshakeTimeoutMs;
       else next = Math.min(link.lastReceivedAt + 1.5 * link.heartbeatMs, link.nextPingAt, link.ackDueAt, this.#streamGapAt, this.#conversationGapAt, link.reconnectAfterDrainAt);
@@ -292,7 +297,9 @@ export class ClientMachine {
 
   /** Stop for good: close the connection and never reconnect. */
   stop(now: number): void {
-    if (this.#link) this.#outputs.push({ kind: "close" });
+    this.#now = now;
+    if (this.#link) this.#outputs.push({ kind: "close", connection: this.#link.connection });
+    this.#connecting = undefined;
     this.#linkGone(now, true);
     this.#setStatus("stopped");
   }
@@ -404,7 +411,7 @@ export class ClientMachine {
     const problem = welcomeProblem(welcome, this.options.versions);
     if (problem !== undefined) {
       // CONN-3: close without sending anything further.
-      this.#outputs.push({ kind: "close" });
+      this.#outputs.push({ kind: "close", connection: link.connection });
       this.#linkGone(now, true);
       return;
     }
@@ -558,6 +565,8 @@ export class ClientMachine {
   }
 
   #applySnapshot(snapshot: NonNullable<UserPage["snapshot"]>, now: number): void {
+    // A snapshot of this epoch no newer than what is held (it crossed newer pushes) would take the device back: ignore it.
+    if (snapshot.epoch === this.#epoch && snapshot.cursor <= this.#stream.held) return;
     this.#epoch = snapshot.epoch;
     this.#stream.reset(snapshot.cursor);
     this.#streamGapAt = NEVER;
@@ -668,9 +677,11 @@ export class ClientMachine {
     this.#deliver(state, state.timeline.startAt(page.firstVisibleSeq));
     const before = state.timeline.held;
     for (const event of page.events) this.#deliver(state, state.timeline.accept(event));
-    if (!page.hasMore) state.timeline.capHead(page.lastSeq);
-    else state.timeline.noteHead(page.lastSeq);
-    if (state.needsPull && (state.timeline.held > before || page.hasMore)) this.#pull(state);
+    // A page only ever adds to what is known to exist: a newer notify may already know more than it.
+    state.timeline.noteHead(page.lastSeq);
+    if (!state.needsPull) return;
+    if (state.timeline.held > before || page.hasMore) this.#pull(state);
+    else this.#scheduleConversationGaps(this.#now, false);
   }
 
   // ---- requests and the outbox (IDEM-1, IDEM-4, FLOW-1) -----------------
@@ -728,7 +739,7 @@ export class ClientMachine {
   /** Close the connection ourselves, reporting why when there is a reason to. */
   #abandon(now: number, code?: ErrorCode, message = "", requirement = ""): void {
     if (code !== undefined) this.#send(errorFrame(code, { message, requirement }));
-    this.#outputs.push({ kind: "close" });
+    this.#outputs.push({ kind: "close", connection: this.#link!.connection });
     this.#linkGone(now, false);
   }
 

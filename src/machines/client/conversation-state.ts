@@ -1,4 +1,4 @@
-import type { Conversation } from "../../gen/imwire/v1/conversation_pb.js";
+import { ConversationKind, type Conversation } from "../../gen/imwire/v1/conversation_pb.js";
 import { MembershipAction, type ConversationEvent } from "../../gen/imwire/v1/message_pb.js";
 import { ReceiveMode } from "../../gen/imwire/v1/settings_pb.js";
 import { Timeline } from "./timeline.js";
@@ -38,7 +38,8 @@ export class ConversationState {
 
   /** Keep membership current with an event the application now has. */
   applied(event: ConversationEvent): void {
-    if (event.seq <= this.#metaSeq || event.body.case !== "membership") return;
+    // SEC-7: a channel's audience is not shown, whatever its events say.
+    if (event.seq <= this.#metaSeq || event.body.case !== "membership" || this.meta.kind === ConversationKind.CHANNEL) return;
     const { action, userIds } = event.body.value;
     if (action === MembershipAction.CREATED) this.members = new Set(userIds);
     else if (action === MembershipAction.ADDED) for (const u of userIds) this.members.add(u);

@@ -45,8 +45,8 @@ export type ClientEvent =
 export type ClientOutput =
   /** Write this frame to the current connection. */
   | { readonly kind: "send"; readonly frame: Frame }
-  /** Open a transport connection and report it with connected() or disconnected(). */
-  | { readonly kind: "connect" }
-  /** Close the current connection (the machine already considers it gone). */
-  | { readonly kind: "close" }
+  /** Open a transport connection and report it with connected(connection) or disconnected(connection). */
+  | { readonly kind: "connect"; readonly connection: number }
+  /** Close this connection (the machine already considers it gone, and ignores later news of it). */
+  | { readonly kind: "close"; readonly connection: number }
   | { readonly kind: "app"; readonly event: ClientEvent };

@@ -26,6 +26,13 @@ export function conversationView(core: ServerCore, conversationId: string, userI
   const conversation = store.conversation(conversationId)!;
   const membership = store.membership(conversationId, userId)!;
   const lastSeq = store.lastSeq(conversationId);
+  // A former member sees the conversation as it was when it left (CONV-8), not what happened since.
+  const members =
+    conversation.kind === ConversationKind.CHANNEL
+      ? []
+      : membership.lastVisibleSeq === 0
+        ? store.members(conversationId).map((m) => m.userId)
+        : membersAt(core, conversationId, membership.lastVisibleSeq);
   return create(ConversationSchema, {
     conversationId,
     kind: conversation.kind,
@@ -34,11 +41,24 @@ export function conversationView(core: ServerCore, conversationId: string, userI
     firstVisibleSeq: BigInt(membership.firstVisibleSeq),
     lastVisibleSeq: BigInt(membership.lastVisibleSeq),
     lastSeq: BigInt(membership.lastVisibleSeq || lastSeq),
-    memberUserIds: conversation.kind === ConversationKind.CHANNEL ? [] : store.members(conversationId).map((m) => m.userId),
-    memberCount: store.memberCount(conversationId),
+    memberUserIds: members,
+    memberCount: conversation.kind === ConversationKind.CHANNEL || membership.lastVisibleSeq === 0 ? store.memberCount(conversationId) : members.length,
     receiveMode: store.receiveMode(userId, conversationId),
     readSeq: BigInt(store.readMarker(userId, conversationId)),
   });
+}
+
+/** The members after event `seq`, replayed from the membership events (former members' views only). */
+function membersAt(core: ServerCore, conversationId: string, seq: number): string[] {
+  const members = new Set<string>();
+  for (const event of core.store.events(conversationId, 0, seq, seq)) {
+    if (event.body.case !== "membership") continue;
+    const { action, userIds } = event.body.value;
+    if (action === MembershipAction.CREATED) userIds.forEach((u) => members.add(u));
+    else if (action === MembershipAction.ADDED) userIds.forEach((u) => members.add(u));
+    else if (action === MembershipAction.LEFT) userIds.forEach((u) => members.delete(u));
+  }
+  return [...members];
 }
 
 function opened(core: ServerCore, conversationId: string, userId: string, created: boolean): ConversationOpened {

@@ -61,7 +61,7 @@ export function syncUser(core: ServerCore, connection: Connection, request: Sync
   const epoch = store.epoch(userId);
   const head = store.headCursor(userId);
   const after = toNumber(request.afterCursor);
-  if (after === 0 || request.epoch !== epoch || after > head || head - after > options.snapshotAfterEntries) {
+  if (request.epoch !== epoch || after > head || head - after > options.snapshotAfterEntries) {
     core.noteSent(connection, head);
     return create(UserPageSchema, { headCursor: BigInt(head), snapshot: snapshot(core, userId, epoch, head) });
   }

@@ -1,0 +1,173 @@
+import { ConversationKind } from "../gen/imwire/v1/conversation_pb.js";
+import { DeviceState, ReceiveMode } from "../gen/imwire/v1/settings_pb.js";
+import type { ClientMutations } from "../machines/client/options.js";
+import type { ServerMutations } from "../machines/server/server-machine.js";
+import { checkIdempotentSends, checkLiveness, checkNoLoss, checkOrderAndDuplicates, checkStateEquivalence } from "./checks.js";
+import { Simulation, type LinkFaults, type SimDevice } from "./simulation.js";
+
+/**
+ * What happens in a scenario. Users, devices and conversations are indices,
+ * resolved when the action runs (modulo what exists then), so any list of
+ * actions is a valid schedule and a shrunk one replays exactly.
+ */
+export type Action =
+  | { readonly kind: "createGroup"; readonly user: number; readonly device: number; readonly members: readonly number[] }
+  | { readonly kind: "createDirect"; readonly user: number; readonly device: number; readonly peer: number }
+  | { readonly kind: "createChannel"; readonly user: number; readonly device: number }
+  | { readonly kind: "subscribe"; readonly user: number; readonly device: number; readonly channel: number }
+  | { readonly kind: "addMembers"; readonly user: number; readonly device: number; readonly conversation: number; readonly members: readonly number[] }
+  | { readonly kind: "leave"; readonly user: number; readonly device: number; readonly conversation: number }
+  | { readonly kind: "send"; readonly user: number; readonly device: number; readonly conversation: number; readonly count: number }
+  | { readonly kind: "setMode"; readonly user: number; readonly device: number; readonly conversation: number | null; readonly mode: ReceiveMode }
+  | { readonly kind: "setBackground"; readonly user: number; readonly device: number; readonly background: boolean }
+  | { readonly kind: "markRead"; readonly user: number; readonly device: number; readonly conversation: number }
+  | { readonly kind: "drop"; readonly user: number; readonly device: number }
+  | { readonly kind: "partition"; readonly user: number; readonly device: number; readonly ms: number }
+  | { readonly kind: "blackhole"; readonly user: number; readonly device: number }
+  | { readonly kind: "restartServer"; readonly loseState: boolean };
+
+export interface Step {
+  /** Virtual milliseconds after the previous step. */
+  readonly after: number;
+  readonly action: Action;
+}
+
+export interface Scenario {
+  readonly seed: number;
+  readonly users: number;
+  readonly devicesPerUser: number;
+  /** The network until it heals, after the last step. */
+  readonly faults: LinkFaults;
+  readonly steps: readonly Step[];
+}
+
+export interface ScenarioOptions {
+  readonly clientMutations?: ClientMutations;
+  readonly serverMutations?: ServerMutations;
+  /** Property 5's bound: once healed, everything settles within this much virtual time. */
+  readonly settleWithinMs?: number;
+  /** Run property 7's fresh-device comparison (costs a second settling). */
+  readonly checkEquivalence?: boolean;
+  /** Skip property 3 (for scenarios in which the server loses state, where loss is the point). */
+  readonly expectLoss?: boolean;
+  /** Receives the simulation's trace lines. */
+  readonly onTrace?: (line: string) => void;
+}
+
+export interface ScenarioReport {
+  readonly violations: string[];
+  readonly frames: number;
+  readonly events: number;
+  readonly sends: number;
+  readonly virtualMs: number;
+  readonly sim: Simulation;
+}
+
+export const DEFAULT_SETTLE_MS = 60_000;
+
+/** Run a scenario to the end and check every promise; the report lists what broke. */
+export function runScenario(scenario: Scenario, options: ScenarioOptions = {}): ScenarioReport {
+  const sim = new Simulation({
+    seed: scenario.seed,
+    users: scenario.users,
+    devicesPerUser: scenario.devicesPerUser,
+    faults: scenario.faults,
+    clientMutations: options.clientMutations,
+    serverMutations: options.serverMutations,
+    onTrace: options.onTrace,
+  });
+  const devicesAtStart = [...sim.devices];
+  sim.run(300);
+  for (const step of scenario.steps) {
+    sim.run(sim.now + step.after);
+    perform(sim, devicesAtStart, step.action);
+  }
+  sim.run(sim.now + 1_000);
+  sim.heal();
+  for (const device of sim.devices) device.client.setDeviceState(DeviceState.FOREGROUND, sim.now);
+  const settleBy = sim.now + (options.settleWithinMs ?? DEFAULT_SETTLE_MS);
+  sim.runUntilSettled(settleBy);
+  const violations = [
+    ...sim.violations,
+    ...checkOrderAndDuplicates(sim),
+    ...(options.expectLoss ? [] : checkNoLoss(sim)),
+    ...checkIdempotentSends(sim),
+    ...checkLiveness(sim),
+  ];
+  if (options.checkEquivalence && violations.length === 0) violations.push(...checkStateEquivalence(sim, sim.now + (options.settleWithinMs ?? DEFAULT_SETTLE_MS)));
+  const events = sim.devices.reduce((sum, d) => sum + [...d.delivered.values()].reduce((s, list) => s + list.length, 0), 0);
+  const sends = sim.devices.reduce((sum, d) => sum + d.sends.length, 0);
+  return { violations, frames: sim.framesCarried, events, sends, virtualMs: sim.now, sim };
+}
+
+function perform(sim: Simulation, devices: readonly SimDevice[], action: Action): void {
+  if (action.kind === "restartServer") {
+    sim.restartServer(action.loseState);
+    return;
+  }
+  const device = devices[(action.user * 7 + action.device) % devices.length]!;
+  const client = device.client;
+  const now = sim.now;
+  const users = new Set(devices.map((d) => d.userId)).size;
+  const userIds = (indices: readonly number[]) => indices.map((i) => sim.userId(i % users)).filter((u) => u !== device.userId);
+  const mine = () => sim.conversationIds().filter((id) => sim.store.membership(id, device.userId)?.lastVisibleSeq === 0);
+  const pick = (ids: string[], index: number) => (ids.length === 0 ? undefined : ids[index % ids.length]);
+  switch (action.kind) {
+    case "createGroup":
+      client.open({ kind: ConversationKind.GROUP, userIds: userIds(action.members), title: "group" }, now);
+      return;
+    case "createDirect": {
+      const [peer] = userIds([action.peer]);
+      if (peer !== undefined) client.open({ kind: ConversationKind.DIRECT, userIds: [peer] }, now);
+      return;
+    }
+    case "createChannel":
+      client.open({ kind: ConversationKind.CHANNEL, title: "channel" }, now);
+      return;
+    case "subscribe": {
+      const channels = sim.conversationIds().filter((id) => sim.store.conversation(id)?.kind === ConversationKind.CHANNEL);
+      const id = pick(channels, action.channel);
+      if (id) client.open({ conversationId: id }, now);
+      return;
+    }
+    case "addMembers": {
+      const groups = mine().filter((id) => sim.store.conversation(id)?.kind === ConversationKind.GROUP);
+      const id = pick(groups, action.conversation);
+      if (id) client.open({ conversationId: id, userIds: userIds(action.members) }, now);
+      return;
+    }
+    case "leave": {
+      const id = pick(mine(), action.conversation);
+      if (id) client.leave(id, now);
+      return;
+    }
+    case "send": {
+      const id = pick(mine(), action.conversation);
+      if (!id) return;
+      for (let i = 0; i < action.count; i++) device.sends.push(client.send(id, { kind: { case: "text", value: { text: `${device.deviceId} says ${device.sends.length}` } } }, now));
+      return;
+    }
+    case "setMode": {
+      const id = action.conversation === null ? "" : pick(mine(), action.conversation);
+      if (id !== undefined) client.setReceiveMode(id, action.mode, now);
+      return;
+    }
+    case "setBackground":
+      client.setDeviceState(action.background ? DeviceState.BACKGROUND : DeviceState.FOREGROUND, now);
+      return;
+    case "markRead": {
+      const id = pick(mine(), action.conversation);
+      if (id) client.markRead(id, BigInt(sim.store.lastSeq(id)), now);
+      return;
+    }
+    case "drop":
+      sim.dropConnection(device);
+      return;
+    case "partition":
+      sim.partition(device, now + action.ms);
+      return;
+    case "blackhole":
+      sim.blackhole(device);
+      return;
+  }
+}
