@@ -76,9 +76,9 @@ function average(values: readonly number[]): number {
   return values.reduce((a, b) => a + b, 0) / values.length;
 }
 
-/** A Markdown table of the rows, ready for README.md. */
-export function markdown(rows: readonly Row[]): string {
-  const lines = ["| case | median/frame | frames/s | MB/s | × baseline | mean/frame (with GC) |", "|---|---:|---:|---:|---:|---:|"];
+/** A Markdown table of the rows, ready for README.md; `unit` names what one operation is. */
+export function markdown(rows: readonly Row[], unit = "frame"): string {
+  const lines = [`| case | median/${unit} | ${unit}s/s | MB/s | × baseline | mean/${unit} (with GC) |`, "|---|---:|---:|---:|---:|---:|"];
   let group = "";
   for (const r of rows) {
     if (r.group !== group) {
@@ -86,7 +86,8 @@ export function markdown(rows: readonly Row[]): string {
       lines.push(`| **${group}** | | | | | |`);
     }
     const ratio = Number.isNaN(r.ratio) ? "" : r.ratio.toFixed(2);
-    lines.push(`| ${r.name} | ${duration(r.nsPerFrame)} | ${fmt(r.framesPerSecond)} | ${r.megabytesPerSecond.toFixed(0)} | ${ratio} | ${duration(r.meanNsPerFrame)} |`);
+    const megabytes = r.megabytesPerSecond === 0 ? "—" : r.megabytesPerSecond.toFixed(0);
+    lines.push(`| ${r.name} | ${duration(r.nsPerFrame)} | ${fmt(r.framesPerSecond)} | ${megabytes} | ${ratio} | ${duration(r.meanNsPerFrame)} |`);
   }
   return lines.join("\n");
 }

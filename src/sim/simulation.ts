@@ -48,6 +48,7 @@ export const simServerOptions: Partial<ServerOptions> = {
   receiveWindow: 32,
 };
 export const simClientOptions: Partial<Omit<ClientOptions, "deviceId">> = {
+  lossyTransport: true,
   attemptTimeoutMs: 1_000,
   maxAttemptTimeoutMs: 8_000,
   reconnectBaseMs: 200,
@@ -62,8 +63,23 @@ interface SimConnection {
   /** The id the device's client gave this connection. */
   readonly clientId: number;
   readonly device: SimDevice;
-  open: boolean;
+  /** Each end's own idea of whether the connection is open. */
+  clientOpen: boolean;
+  serverOpen: boolean;
+  /** Frames, and notices that the other end closed, vanish. */
   blackholed: boolean;
+  /** The cursor the client offered to resume from, until the server answers. */
+  resumeOffered?: bigint;
+  /** DLV-3: after a resume, the first push must link to this cursor. */
+  firstPushLinksTo?: bigint;
+}
+
+/** Who closed a connection, when, and why. */
+export interface CloseRecord {
+  readonly at: number;
+  readonly deviceId: string;
+  readonly by: "server" | "client";
+  readonly reason: string;
 }
 
 /** One device: a client machine and everything its application saw. */
@@ -80,6 +96,8 @@ export class SimDevice {
   readonly failed = new Map<string, ErrorCode | "expired">();
   readonly done = new Set<string>();
   resyncs = 0;
+  /** Status changes, with their times. */
+  readonly statusLog: { readonly at: number; readonly status: string }[] = [];
   #lastCursor = 0n;
   #lastEpoch: string | undefined;
 
@@ -121,6 +139,10 @@ export class Simulation {
   /** The last frames and events, for explaining a failure. */
   readonly trace: string[] = [];
   framesCarried = 0;
+  /** Every connection close the machines asked for. */
+  readonly closes: CloseRecord[] = [];
+  /** At each restart that lost state: what every device held then. */
+  readonly stateLosses: { readonly at: number; readonly devices: ReadonlyMap<SimDevice, { epoch: string | undefined; resyncs: number }> }[] = [];
   #connections = new Map<number, SimConnection>();
   #nextConnection = 1;
   #serverTimerAt = Infinity;
@@ -204,15 +226,39 @@ export class Simulation {
     this.faults = perfectLink;
     for (const device of this.devices) {
       device.partitionedUntil = 0;
-      if (device.connection?.blackholed) this.dropConnection(device);
+    }
+    for (const connection of [...this.#connections.values()]) {
+      if (connection.blackholed) this.#cut(connection, true);
     }
   }
 
   /** Cut the device's connection at both ends. */
   dropConnection(device: SimDevice): void {
     const connection = device.connection;
-    if (!connection?.open) return;
-    this.#closeConnection(connection, "both");
+    if (connection) this.#cut(connection, true);
+  }
+
+  /** The network cuts a connection: each end still open learns of it after the link delay (a reset). */
+  #cut(connection: SimConnection, tellServer: boolean): void {
+    const server = this.server;
+    const device = connection.device;
+    const { clientOpen, serverOpen } = connection;
+    connection.clientOpen = false;
+    connection.serverOpen = false;
+    connection.blackholed = false;
+    this.#connections.delete(connection.id);
+    if (device.connection === connection) device.connection = undefined;
+    this.#note(`x ${device.deviceId} connection ${connection.id} cut`);
+    this.queue.after(this.faults.delayMs, () => {
+      if (serverOpen && tellServer && this.server === server) {
+        server.connectionClosed(connection.id, this.now);
+        this.#driveServer();
+      }
+      if (clientOpen) {
+        device.client.disconnected(connection.clientId, this.now);
+        this.#driveClient(device);
+      }
+    });
   }
 
   /** The device cannot reach the server until `until`; its connection drops now. */
@@ -232,8 +278,9 @@ export class Simulation {
    * survives, as a durable one does.
    */
   restartServer(loseState: boolean, downForMs = 500): void {
-    for (const connection of [...this.#connections.values()]) this.#closeConnection(connection, "both");
+    for (const connection of [...this.#connections.values()]) this.#cut(connection, false);
     if (loseState) {
+      this.stateLosses.push({ at: this.now, devices: new Map(this.devices.map((d) => [d, { epoch: d.client.epoch, resyncs: d.resyncs }])) });
       this.store = new MemoryStore(`e${++this.#epochCounter}`);
       for (const device of this.devices) this.store.addUser(device.userId);
     }
@@ -276,7 +323,7 @@ export class Simulation {
     for (const output of device.client.takeOutputs()) {
       switch (output.kind) {
         case "send":
-          if (device.connection?.open) this.#transmit(device.connection, "up", output.frame);
+          if (device.connection?.clientOpen) this.#transmit(device.connection, "up", output.frame);
           break;
         case "connect": {
           const clientId = output.connection;
@@ -284,7 +331,8 @@ export class Simulation {
           break;
         }
         case "close":
-          if (device.connection?.clientId === output.connection && device.connection.open) this.#closeConnection(device.connection, "server");
+          this.closes.push({ at: this.now, deviceId: device.deviceId, by: "client", reason: device.client.status });
+          if (device.connection?.clientId === output.connection) this.#closeEnd(device.connection, "client");
           break;
         case "app":
           this.#record(device, output.event);
@@ -309,7 +357,7 @@ export class Simulation {
       switch (output.kind) {
         case "send": {
           const connection = this.#connections.get(output.connection);
-          if (connection?.open) {
+          if (connection?.serverOpen) {
             this.#noteServerFrame(connection, output.frame);
             this.#transmit(connection, "down", output.frame);
           }
@@ -317,7 +365,10 @@ export class Simulation {
         }
         case "close": {
           const connection = this.#connections.get(output.connection);
-          if (connection?.open) this.#closeConnection(connection, "client");
+          if (connection?.serverOpen) {
+            this.closes.push({ at: this.now, deviceId: connection.device.deviceId, by: "server", reason: typeof output.reason === "string" ? output.reason : ErrorCode[output.reason] ?? String(output.reason) });
+            this.#closeEnd(connection, "server");
+          }
           break;
         }
         case "internal-error":
@@ -340,8 +391,15 @@ export class Simulation {
     }
   }
 
-  /** Errors the server sends that a correct client never causes. */
+  /** Errors the server sends that a correct client never causes, and DLV-3's resume check. */
   #noteServerFrame(connection: SimConnection, frame: Frame): void {
+    if (frame.body.case === "authenticated" && frame.body.value.resumed) connection.firstPushLinksTo = connection.resumeOffered;
+    if (frame.body.case === "deliver" && connection.firstPushLinksTo !== undefined) {
+      if (frame.body.value.prevCursor !== connection.firstPushLinksTo) {
+        this.violations.push(`DLV-3: ${connection.device.deviceId} resumed at ${connection.firstPushLinksTo} but the first push follows ${frame.body.value.prevCursor}`);
+      }
+      connection.firstPushLinksTo = undefined;
+    }
     if (frame.body.case !== "error") return;
     const { code, requirement, message } = frame.body.value;
     const expected = code === ErrorCode.TIMEOUT || code === ErrorCode.SESSION_REPLACED || code === ErrorCode.UNAVAILABLE;
@@ -357,7 +415,7 @@ export class Simulation {
       this.#driveClient(device);
       return;
     }
-    const connection: SimConnection = { id: this.#nextConnection++, clientId, device, open: true, blackholed: false };
+    const connection: SimConnection = { id: this.#nextConnection++, clientId, device, clientOpen: true, serverOpen: true, blackholed: false };
     this.#note(`+ ${device.deviceId} connection ${connection.id}`);
     this.#connections.set(connection.id, connection);
     device.connection = connection;
@@ -367,34 +425,46 @@ export class Simulation {
     this.#driveClient(device);
   }
 
-  /** Close a connection; the end(s) named learn of it after the link delay. */
-  #closeConnection(connection: SimConnection, tell: "client" | "server" | "both"): void {
-    connection.open = false;
-    this.#note(`x ${connection.device.deviceId} connection ${connection.id} closed, telling ${tell}`);
-    this.#connections.delete(connection.id);
+  /**
+   * One end closes the connection: at once for that end, and after the link
+   * delay for the other, unless a black hole swallows the notice (then only a
+   * timeout tells it).
+   */
+  #closeEnd(connection: SimConnection, end: "client" | "server"): void {
     const server = this.server;
     const device = connection.device;
-    if (tell !== "client") {
-      this.queue.after(this.faults.delayMs, () => {
-        if (this.server !== server) return;
+    if (end === "client") {
+      if (!connection.clientOpen) return;
+      connection.clientOpen = false;
+      if (device.connection === connection) device.connection = undefined;
+    } else {
+      if (!connection.serverOpen) return;
+      connection.serverOpen = false;
+    }
+    this.#note(`x ${device.deviceId} connection ${connection.id} closed by the ${end}`);
+    if (!connection.clientOpen && !connection.serverOpen) this.#connections.delete(connection.id);
+    if (connection.blackholed) return;
+    this.queue.after(this.faults.delayMs, () => {
+      if (end === "client" && connection.serverOpen && this.server === server) {
+        connection.serverOpen = false;
+        this.#connections.delete(connection.id);
         server.connectionClosed(connection.id, this.now);
         this.#driveServer();
-      });
-    }
-    if (tell !== "server") {
-      this.queue.after(this.faults.delayMs, () => {
+      } else if (end === "server" && connection.clientOpen) {
+        connection.clientOpen = false;
+        this.#connections.delete(connection.id);
         if (device.connection === connection) device.connection = undefined;
         device.client.disconnected(connection.clientId, this.now);
         this.#driveClient(device);
-      });
-    } else if (device.connection === connection) {
-      device.connection = undefined;
-    }
+      }
+    });
   }
 
   #transmit(connection: SimConnection, direction: "up" | "down", frame: Frame): void {
+    if (frame.body.case === "authenticate") connection.resumeOffered = frame.body.value.resume?.cursor;
     const payload = encodeFrame(frame);
     this.framesCarried++;
+    this.#note(`${direction === "up" ? "→" : "←"} ${connection.device.deviceId} ${describe(frame)}${connection.blackholed ? " (black hole)" : ""}`);
     if (connection.blackholed) return;
     const faults = this.faults;
     const random = this.#networkRandom;
@@ -405,11 +475,10 @@ export class Simulation {
       const delay = faults.delayMs + random.next() * faults.jitterMs;
       this.queue.after(delay, () => this.#arrive(connection, direction, payload));
     }
-    this.#note(`${direction === "up" ? "→" : "←"} ${connection.device.deviceId} ${describe(frame)}`);
   }
 
   #arrive(connection: SimConnection, direction: "up" | "down", payload: Uint8Array): void {
-    if (!connection.open || connection.blackholed) return;
+    if (connection.blackholed || !(direction === "up" ? connection.serverOpen : connection.clientOpen)) return;
     let frame: Frame;
     try {
       frame = decodeFrame(payload);
@@ -447,6 +516,9 @@ export class Simulation {
         break;
       case "resynced":
         device.resyncs++;
+        break;
+      case "status":
+        device.statusLog.push({ at: this.now, status: event.status });
         break;
       default:
         break;

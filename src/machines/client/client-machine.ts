@@ -36,7 +36,10 @@ interface Link {
   phase: "hello" | "auth" | "syncing" | "ready" | "draining";
   readonly openedAt: number;
   nextRequestId: number;
+  /** Requests awaiting an answer: what FLOW-1 counts. */
   readonly pending: Map<number, Pending>;
+  /** Attempts given up on (CONN-10): not counted, but their answers still count. */
+  readonly abandoned: Map<number, Pending>;
   lastReceivedAt: number;
   heartbeatMs: number;
   maxInFlight: number;
@@ -94,12 +97,20 @@ export class ClientMachine {
   #conversationGapAt = NEVER;
   /** The time of the input being handled. */
   #now = 0;
+  /** A sync waited for a free slot under the in-flight limit (FLOW-1). */
+  #syncDeferred = false;
+  /** Only for the noReorderBuffer variant: events it handed out ahead of a gap. */
+  #earlyDelivered: Set<string> | undefined;
 
   constructor(options: Partial<ClientOptions> & { deviceId: string }, deps: ClientDeps, mutations: ClientMutations = {}) {
     this.options = { ...defaultClientOptions, ...options };
     this.#deps = deps;
     this.#mutations = mutations;
-    this.#outbox = new Outbox({ attemptTimeoutMs: this.options.attemptTimeoutMs, maxAttemptTimeoutMs: this.options.maxAttemptTimeoutMs });
+    this.#outbox = new Outbox({
+      retryOnSameConnection: this.options.lossyTransport,
+      attemptTimeoutMs: this.options.attemptTimeoutMs,
+      maxAttemptTimeoutMs: this.options.maxAttemptTimeoutMs,
+    });
   }
 
   // ---- inputs from the runner -------------------------------------------
@@ -123,6 +134,7 @@ export class ClientMachine {
       openedAt: now,
       nextRequestId: 1,
       pending: new Map(),
+      abandoned: new Map(),
       lastReceivedAt: now,
       heartbeatMs: 0,
       maxInFlight: 1,
@@ -175,12 +187,18 @@ export class ClientMachine {
         return;
     }
     if (body.case === "error" && body.value.code === ErrorCode.SESSION_REPLACED) this.#setStatus("replaced"); // AUTH-4
-    const pending = frame.requestId === 0 ? undefined : link.pending.get(frame.requestId);
-    if (pending === undefined) return; // a report, or a late answer to an attempt already given up
+    const pending = frame.requestId === 0 ? undefined : (link.pending.get(frame.requestId) ?? link.abandoned.get(frame.requestId));
+    if (pending === undefined) return; // a report, or an answer already taken
     link.pending.delete(frame.requestId);
+    link.abandoned.delete(frame.requestId);
     if (body.case === "error") this.#refused(pending, body.value, now);
     else this.#answered(pending, body, now);
     this.#flush(now);
+    if (this.#syncDeferred) {
+      this.#syncDeferred = false;
+      if (this.#stream.hasGap || !link.positionSet) this.#syncUser();
+      this.#pullConversations();
+    }
   }
 
   /** The server sent something this client could not read. */
@@ -242,7 +260,8 @@ export class ClientMachine {
     if (!link) {
       next = this.#connecting !== undefined ? NEVER : this.#reconnectAt;
     } else {
-      if (link.phase === "hello" || link.phase === "auth") next = link.openedAt + this.options.handshakeTimeoutMs;
+      if (link.phase === "hello") next = link.openedAt + this.options.handshakeTimeoutMs;
+      else if (link.phase === "auth") next = Math.min(link.openedAt + this.options.handshakeTimeoutMs, link.nextPingAt);
       else next = Math.min(link.lastReceivedAt + 1.5 * link.heartbeatMs, link.nextPingAt, link.ackDueAt, this.#streamGapAt, this.#conversationGapAt, link.reconnectAfterDrainAt);
       if (link.phase === "ready" || link.phase === "syncing") next = Math.min(next, this.#outbox.nextDue(), this.#oldestSyncRequest() + this.options.attemptTimeoutMs);
     }
@@ -365,6 +384,7 @@ export class ClientMachine {
         const operation = this.#outbox.get(pending.operationId);
         if (!operation) return;
         this.#outbox.remove(operation.id);
+        this.#retireAttempts(operation.id);
         if (body.case === "sendAck") this.#emit({ kind: "sent", clientMessageId: operation.id, ack: body.value });
         else this.#emit({ kind: "done", operationId: operation.id, answer: body });
         return;
@@ -399,6 +419,7 @@ export class ClientMachine {
           this.#outbox.retryLater(operation, now + Math.max(error.retryAfterMs, backoff * this.#deps.random()));
         } else {
           this.#outbox.remove(operation.id);
+          this.#retireAttempts(operation.id);
           this.#emit({ kind: "failed", operationId: operation.id, code: error.code, message: error.message });
         }
         return;
@@ -410,9 +431,9 @@ export class ClientMachine {
     const link = this.#link!;
     const problem = welcomeProblem(welcome, this.options.versions);
     if (problem !== undefined) {
-      // CONN-3: close without sending anything further.
+      // CONN-3: close without sending anything further, and back off like any failed attempt (CONN-8).
       this.#outputs.push({ kind: "close", connection: link.connection });
-      this.#linkGone(now, true);
+      this.#linkGone(now, false);
       return;
     }
     link.phase = "auth";
@@ -511,9 +532,10 @@ export class ClientMachine {
    */
   #expireSyncRequests(now: number): void {
     const link = this.#link!;
+    if (!this.options.lossyTransport) return;
     for (const [requestId, pending] of link.pending) {
       if ((pending.kind !== "syncUser" && pending.kind !== "syncConversation") || now - pending.sentAt < this.options.attemptTimeoutMs) continue;
-      link.pending.delete(requestId);
+      this.#abandonAttempt(requestId);
       if (pending.kind === "syncUser") {
         link.userSyncInFlight = false;
         this.#streamGapAt = Math.min(this.#streamGapAt, now);
@@ -527,6 +549,7 @@ export class ClientMachine {
   }
 
   #oldestSyncRequest(): number {
+    if (!this.options.lossyTransport) return NEVER;
     let oldest = NEVER;
     for (const pending of this.#link?.pending.values() ?? []) {
       if ((pending.kind === "syncUser" || pending.kind === "syncConversation") && pending.sentAt < oldest) oldest = pending.sentAt;
@@ -537,6 +560,10 @@ export class ClientMachine {
   #syncUser(): void {
     const link = this.#link;
     if (!link || link.userSyncInFlight || link.phase === "hello" || link.phase === "auth" || link.phase === "draining") return;
+    if (link.pending.size >= link.maxInFlight) {
+      this.#syncDeferred = true; // FLOW-1: asked again when an answer frees a slot
+      return;
+    }
     link.userSyncInFlight = true;
     this.#request(
       { case: "syncUser", value: { afterCursor: this.#stream.held, epoch: this.#epoch ?? "", limit: this.options.syncPageLimit } },
@@ -618,11 +645,9 @@ export class ClientMachine {
     const state = this.#conversations.get(conversationId);
     if (!state) return;
     for (const event of events) {
-      if (this.#mutations.noReorderBuffer || this.#mutations.noDuplicateCheck) {
-        this.#deliverUnchecked(state, event);
-        continue;
-      }
-      this.#deliver(state, state.timeline.accept(event));
+      if (this.#mutations.noDuplicateCheck && event.seq <= state.timeline.held) this.#deliver(state, [event]);
+      else if (this.#mutations.noReorderBuffer) this.#deliverOnArrival(state, event);
+      else this.#deliver(state, state.timeline.accept(event));
     }
     if (state.needsPull) this.#scheduleConversationGaps(now, false);
   }
@@ -634,16 +659,15 @@ export class ClientMachine {
     }
   }
 
-  /** The broken variants' delivery: what arrives goes out, checked against nothing. */
-  #deliverUnchecked(state: ConversationState, event: ConversationEvent): void {
-    const fresh = event.seq > state.timeline.held;
-    if (!fresh && !this.#mutations.noDuplicateCheck) return;
-    if (fresh && event.seq !== state.timeline.held + 1n && !this.#mutations.noReorderBuffer) {
-      this.#deliver(state, state.timeline.accept(event));
-      return;
+  /** The noReorderBuffer variant: events ahead of a gap go out at once, the gap's events after them. */
+  #deliverOnArrival(state: ConversationState, event: ConversationEvent): void {
+    const early = (this.#earlyDelivered ??= new Set<string>());
+    const key = (e: ConversationEvent) => `${e.conversationId}#${e.seq}`;
+    if (event.seq > state.timeline.held + 1n && !early.has(key(event))) {
+      early.add(key(event));
+      this.#deliver(state, [event]);
     }
-    if (fresh) state.timeline.startAt(event.seq + 1n);
-    this.#deliver(state, [event]);
+    this.#deliver(state, state.timeline.accept(event).filter((e) => !early.has(key(e))));
   }
 
   #scheduleConversationGaps(now: number, immediately: boolean): void {
@@ -664,6 +688,10 @@ export class ClientMachine {
     const link = this.#link;
     if (!link || state.syncInFlight || !state.needsPull || this.#mutations.noGapSync) return;
     if (link.phase !== "ready" && link.phase !== "syncing") return;
+    if (link.pending.size >= link.maxInFlight) {
+      this.#syncDeferred = true; // FLOW-1: asked again when an answer frees a slot
+      return;
+    }
     state.syncInFlight = true;
     this.#request(
       { case: "syncConversation", value: { conversationId: state.meta.conversationId, afterSeq: state.timeline.held, limit: this.options.syncPageLimit } },
@@ -701,10 +729,29 @@ export class ClientMachine {
       this.#emit({ kind: "failed", operationId: operation.id, code: "expired", message: "not acknowledged within the dedup window" });
     }
     for (const operation of this.#outbox.due(now)) {
-      if (operation.requestId !== 0) link.pending.delete(operation.requestId); // timed out: that attempt is abandoned
+      if (operation.requestId !== 0) this.#abandonAttempt(operation.requestId); // timed out (CONN-10)
       if (link.pending.size >= link.maxInFlight) break;
       this.#attempt(operation, now);
     }
+  }
+
+  /** An operation is settled: its other attempts neither count against FLOW-1 nor need answers. */
+  #retireAttempts(operationId: string): void {
+    const link = this.#link!;
+    for (const attempts of [link.pending, link.abandoned]) {
+      for (const [requestId, pending] of attempts) {
+        if (pending.kind === "operation" && pending.operationId === operationId) attempts.delete(requestId);
+      }
+    }
+  }
+
+  /** CONN-10: stop counting an attempt against FLOW-1, but still take its answer if it comes. */
+  #abandonAttempt(requestId: number): void {
+    const link = this.#link!;
+    const pending = link.pending.get(requestId);
+    if (pending === undefined) return;
+    link.pending.delete(requestId);
+    link.abandoned.set(requestId, pending);
   }
 
   #attempt(operation: Operation, now: number): void {

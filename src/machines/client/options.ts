@@ -12,7 +12,14 @@ export interface ClientOptions {
   readonly ackDelayMs: number;
   /** SEQ-3, CUR-3: how long to wait for reordered frames before fetching a gap. */
   readonly gapWaitMs: number;
-  /** How long a request may go unanswered on a live connection before it is sent again; doubles per attempt. */
+  /**
+   * CONN-10: whether the transport can lose frames inside a connection (the
+   * simulator's links can; TCP and WebSocket cannot). Only then is a request
+   * that goes unanswered sent again on the same connection; otherwise it waits
+   * for the next connection.
+   */
+  readonly lossyTransport: boolean;
+  /** With lossyTransport: how long a request may go unanswered before it is sent again; doubles per attempt. */
   readonly attemptTimeoutMs: number;
   readonly maxAttemptTimeoutMs: number;
   /** CONN-8: reconnect backoff, full jitter in [0, min(max, base × 2^attempt)]. */
@@ -30,6 +37,7 @@ export interface ClientOptions {
 export const defaultClientOptions: Omit<ClientOptions, "deviceId"> = {
   versions: [PROTOCOL_VERSION],
   receiveWindow: 0,
+  lossyTransport: false,
   ackEvery: 16,
   ackDelayMs: 100,
   gapWaitMs: 200,

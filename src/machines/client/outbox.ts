@@ -19,6 +19,8 @@ export interface Operation {
 }
 
 export interface OutboxTiming {
+  /** Whether an attempt unanswered on a live connection is sent again there (CONN-10, lossy transports only). */
+  readonly retryOnSameConnection: boolean;
   /** How long an attempt may go unanswered on a live connection before it is sent again. */
   readonly attemptTimeoutMs: number;
   /** The ceiling of the doubling attempt timeout. */
@@ -59,7 +61,7 @@ export class Outbox {
     const due: Operation[] = [];
     for (const operation of this.#operations.values()) {
       if (operation.notBefore > now) continue;
-      if (operation.requestId === 0 || now - operation.sentAt >= this.#timeout(operation)) due.push(operation);
+      if (operation.requestId === 0 || (this.timing.retryOnSameConnection && now - operation.sentAt >= this.#timeout(operation))) due.push(operation);
     }
     return due;
   }
@@ -68,7 +70,8 @@ export class Outbox {
   nextDue(): number {
     let next = Infinity;
     for (const operation of this.#operations.values()) {
-      const at = operation.requestId === 0 ? operation.notBefore : Math.max(operation.notBefore, operation.sentAt + this.#timeout(operation));
+      const retryAt = this.timing.retryOnSameConnection ? operation.sentAt + this.#timeout(operation) : Infinity;
+      const at = operation.requestId === 0 ? operation.notBefore : Math.max(operation.notBefore, retryAt);
       if (at < next) next = at;
     }
     return next;

@@ -160,7 +160,8 @@ export class ServerMachine implements ServerCore {
         this.#close(connection, "graceful");
       } else {
         const awaiting = connection.state === "await-hello" || connection.state === "await-auth";
-        this.#wakeAt(Math.min(awaiting ? handshakeDeadline : Infinity, silenceDeadline, connection.drainDeadline));
+        const silence = this.#mutations.ignoreHeartbeatTimeout ? Infinity : silenceDeadline;
+        this.#wakeAt(Math.min(awaiting ? handshakeDeadline : Infinity, silence, connection.drainDeadline));
       }
     }
   }

@@ -1,0 +1,43 @@
+// Long simulation run (npm run soak [-- --runs N --seed S --steps N --users N]): far more schedules than CI.
+import { parseArgs } from "node:util";
+import fc from "fast-check";
+import { runScenario, type Scenario } from "../src/sim/scenario.js";
+import { scenarioArb } from "../test/support/scenarios.js";
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: "string", default: "3000" },
+    seed: { type: "string" },
+    steps: { type: "string", default: "150" },
+    users: { type: "string", default: "6" },
+  },
+});
+const runs = Number(values.runs);
+const seed = values.seed === undefined ? Date.now() % 2 ** 31 : Number(values.seed);
+const totals = { scenarios: 0, frames: 0, events: 0, sends: 0, virtualMs: 0 };
+const started = Date.now();
+
+console.log(`soak: ${runs} scenarios of up to ${values.steps} steps and ${values.users} users, seed ${seed}`);
+const property = fc.property(scenarioArb({ maxSteps: Number(values.steps), maxUsers: Number(values.users), size: "large" }), (scenario: Scenario) => {
+  const report = runScenario(scenario, { checkEquivalence: true });
+  totals.scenarios++;
+  totals.frames += report.frames;
+  totals.events += report.events;
+  totals.sends += report.sends;
+  totals.virtualMs += report.virtualMs;
+  if (totals.scenarios % 250 === 0) process.stdout.write(`  ${totals.scenarios} scenarios, ${totals.frames} frames…\n`);
+  return report.violations.length === 0;
+});
+const result = fc.check(property, { numRuns: runs, seed });
+const seconds = ((Date.now() - started) / 1000).toFixed(1);
+console.log(
+  `checked ${totals.scenarios} schedules: ${totals.frames} frames carried, ${totals.events} events handed to applications, ` +
+    `${totals.sends} sends, ${(totals.virtualMs / 3_600_000).toFixed(1)} virtual hours, in ${seconds} s`,
+);
+if (result.failed && result.counterexample) {
+  const [scenario] = result.counterexample;
+  console.log(`\nFAILED (seed ${seed}, shrunk ${result.numShrinks} times):\n${runScenario(scenario, { checkEquivalence: true }).violations.join("\n")}`);
+  console.log(`\nreplay: npm run sim:replay -- '${JSON.stringify(scenario)}'`);
+  process.exit(1);
+}
+console.log("every promise held");
