@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { frame, type FrameCase } from "../src/codec/frame-codec.js";
+import { decodeFrame, encodeFrame, frame, type FrameCase } from "../src/codec/frame-codec.js";
 import { errorFrame } from "../src/codec/error-frame.js";
 import { ConversationKind, type ConversationSchema } from "../src/gen/imwire/v1/conversation_pb.js";
 import type { UserEventSchema } from "../src/gen/imwire/v1/delivery_pb.js";
@@ -902,5 +902,47 @@ describe("CUR-4, SYNC-4: snapshots", () => {
     expect(appEvents(session.outputs)).toContainEqual({ kind: "resynced", epoch: "e1" });
     expect([...client.conversations().keys()]).toEqual(["c2"]);
     expect(client.cursor).toBe(50n);
+  });
+});
+
+describe("EXT-3: kinds from a later version", () => {
+  /** A frame as a newer server would send it: the oneof member is a field this version does not know (99). */
+  function fromTheFuture(init: FrameInit, unknownIn: (f: Frame) => { $unknown?: unknown }): Frame {
+    const f = frame(init);
+    unknownIn(f).$unknown = [{ no: 99, wireType: 2, data: new Uint8Array([1, 0x78]) }];
+    return decodeFrame(encodeFrame(f));
+  }
+
+  it("an event of an unknown kind takes its seq: the next event follows it without a gap", () => {
+    const { client } = readyClient();
+    const unknownEvent = fromTheFuture(
+      deliver({ cursor: 11n, prevCursor: 10n, body: { case: "event", value: { conversationId: "c1", seq: 1n } } }),
+      (f) => (f.body.value as { body: { value: object } }).body.value,
+    );
+    client.frameReceived(unknownEvent, 10);
+    const outputs = [...client.takeOutputs(), ...receive(client, 20, deliver(eventEntry(12, 11, "c1", 2)))];
+    expect(eventSeqs(outputs)).toEqual([1, 2]);
+    expect(appEvents(outputs).find((e) => e.kind === "event" && e.event.seq === 1n)).toMatchObject({ event: { body: { case: undefined } } });
+    expect(framesOf(sent([...outputs, ...tick(client, 500)]), "syncConversation")).toEqual([]);
+  });
+
+  it("a stream entry of an unknown kind advances the cursor and is acknowledged", () => {
+    const { client } = readyClient();
+    client.frameReceived(fromTheFuture(deliver({ cursor: 11n, prevCursor: 10n }), (f) => f.body.value as object), 10);
+    client.takeOutputs();
+    expect(client.cursor).toBe(11n);
+    const acks = framesOf(sent(tick(client, 100)), "deliveryAck");
+    expect(acks.map((a) => a.value.cursor)).toEqual([11n]);
+  });
+});
+
+describe("SYNC-6: short pages", () => {
+  it("an empty page without has_more ends that request; the pull is tried again later, since a notify said seq 2 exists", () => {
+    const { client } = readyClient();
+    const first = one(sent(receive(client, 10, deliver(notifyEntry(11, 10, "c1", 2)))), "syncConversation");
+    const afterEmpty = receive(client, 20, { requestId: first.requestId, body: { case: "conversationPage", value: { conversationId: "c1", lastSeq: 0n, firstVisibleSeq: 1n } } });
+    expect(framesOf(sent(afterEmpty), "syncConversation")).toEqual([]);
+    const page = one(sent(tick(client, 1_000)), "syncConversation"); // the notify still says seq 2 exists
+    expect(page.value.afterSeq).toBe(0n);
   });
 });

@@ -139,7 +139,7 @@ describe("ENV-5: every field the schema marks required is checked", () => {
     );
   });
 
-  it("the check is not vacuous: frames with required fields expose them", () => {
+  it("MSG-2: the check is not vacuous: frames with required fields expose them", () => {
     const [sample] = fc.sample(frameOfCaseArb("sendMessage"), { numRuns: 1, seed: 1 });
     const paths = requiredSlots(FrameSchema, clone(FrameSchema, sample!) as never, "").map((s) => s.path);
     expect(paths).toEqual(expect.arrayContaining(["body", "send_message.conversation_id", "send_message.client_message_id", "send_message.content", "send_message.content.kind"]));
@@ -161,5 +161,23 @@ describe("ENV-6: unknown fields are accepted and preserved", () => {
     const decoded = decodeFrame(payload);
     expect(decoded.body.case).toBe("sendMessage");
     expect(hexOf(encodeFrame(decoded))).toBe(hexOf(payload));
+  });
+});
+
+describe("EXT-3 ENV-5: a oneof member from a later version is not a missing field", () => {
+  it("a send whose content kind is unknown here (field 99) is valid, and keeps the unknown kind", () => {
+    // send_message { conversation_id: "c", client_message_id: "m", content: { <field 99>: "x" } }
+    const content = bytesOf("9a060178"); // field 99, length 1, "x"
+    const send = new Uint8Array([...bytesOf("0a016312016d"), 0x1a, content.length, ...content]);
+    const payload = new Uint8Array([0x12, send.length, ...send]);
+    const decoded = decodeFrame(payload);
+    expect(decoded.body.case === "sendMessage" && decoded.body.value.content?.kind.case).toBeUndefined();
+    expect(hexOf(encodeFrame(decoded))).toBe(hexOf(payload));
+  });
+
+  it("the same content with nothing in it is still MISSING_FIELD", () => {
+    const send = new Uint8Array([...bytesOf("0a016312016d"), 0x1a, 0x00]);
+    const error = decodeError(new Uint8Array([0x12, send.length, ...send]));
+    expect(error.field).toBe("send_message.content.kind");
   });
 });

@@ -179,7 +179,7 @@ describe("authentication", () => {
 });
 
 describe("conversations", () => {
-  it("CONV-2: one-to-one conversations are one per pair, in either direction; the peer must exist and differ", () => {
+  it("CONV-1 CONV-2: one-to-one conversations are one per pair, in either direction; the peer must exist and differ", () => {
     const h = new ServerHarness();
     const a = h.login("a", "d");
     const b = h.login("b", "d");
@@ -272,7 +272,7 @@ describe("conversations", () => {
 });
 
 describe("messages", () => {
-  it("MSG-1 SEQ-1 DLV-4: a member's send gets the next seq, and every device of every member — the sender's included — is pushed it", () => {
+  it("MSG-1 SEQ-1 DLV-4 CUR-1: a member's send gets the next seq, and every device of every member — the sender's included — is pushed it", () => {
     const h = new ServerHarness();
     const a1 = h.loginAndSync("a", "phone");
     const a2 = h.loginAndSync("a", "laptop");
@@ -333,7 +333,7 @@ describe("messages", () => {
     expect(send(h, a, id, "é".repeat(64)).body.case).toBe("sendAck"); // 128 bytes exactly
   });
 
-  it("LIM-3: content larger than max_frame_size − 4096 is refused; smaller content is stored byte for byte (MSG-7)", () => {
+  it("LIM-3 MSG-4 MSG-7: content larger than max_frame_size − 4096 is refused; smaller content, ciphertext included, is stored byte for byte", () => {
     const h = new ServerHarness({ maxFrameSize: 65_536 });
     const a = h.login("a", "d");
     const id = group(h, a, []);
@@ -355,7 +355,7 @@ describe("messages", () => {
 });
 
 describe("acknowledgements and delivery", () => {
-  it("ACK-1 ACK-3 FLOW-2: cumulative acks open the window; stale acks change nothing", () => {
+  it("ACK-1 ACK-3 FLOW-2 CUR-2: cumulative acks open the window; stale acks change nothing", () => {
     const h = new ServerHarness({ receiveWindow: 2 });
     const a = h.loginAndSync("a", "d");
     const b = h.loginAndSync("b", "d");
@@ -407,7 +407,7 @@ describe("acknowledgements and delivery", () => {
 });
 
 describe("sync", () => {
-  it("SYNC-2: pages are bounded by limit and by the frame size, with has_more", () => {
+  it("SYNC-2 LIM-5: pages are bounded by limit and by the frame size, with has_more", () => {
     const h = new ServerHarness({ maxFrameSize: 65_536 });
     const a = h.login("a", "d");
     const id = group(h, a, []);

@@ -193,7 +193,7 @@ function runModel(mutations: ServerMutations = {}) {
   });
 }
 
-describe("SEQ-1 IDEM-2 MSG-1 CONV-4 CONV-5 CONV-8 SYNC-1 AUTH-4: the server machine against a model", () => {
+describe("SEQ-1 IDEM-2 MSG-1 SEC-3 CONV-4 CONV-5 CONV-8 SYNC-1 AUTH-4: the server machine against a model", () => {
   it("agrees with the model on every answer", () => {
     fc.assert(runModel(), { numRuns: 200 });
   });

@@ -26,7 +26,7 @@ function replayHint(scenario: Scenario): string {
   return `replay with: npm run sim:replay -- '${JSON.stringify(scenario)}'`;
 }
 
-describe("SEQ-4 DLV-1 IDEM-2 CUR-5 ACK-2: properties 1-5, 7 and 8 over random fault schedules", () => {
+describe("SEQ-2 SEQ-4 DLV-1 IDEM-2 CUR-5 ACK-2: properties 1-5, 7 and 8 over random fault schedules (server restarts keep the store)", () => {
   it("order, no duplicates, no loss, idempotent sends, liveness, state equivalence, counters", () => {
     fc.assert(
       fc.property(scenarioArb(), (scenario) => {

@@ -114,7 +114,8 @@ function missingIn(plan: Plan, msg: AnyMessage): string | undefined {
   const { requiredOneofs, requiredFields, nestedFields, nestedOneofs } = plan;
   for (let i = 0; i < requiredOneofs.length; i++) {
     const oneof = requiredOneofs[i]!;
-    if ((msg[oneof.localName] as { case?: string }).case === undefined) return oneof.name;
+    // A member added by a later version arrives as an unknown field (EXT-3): present, just not known here.
+    if ((msg[oneof.localName] as { case?: string }).case === undefined && !hasUnknownFields(msg)) return oneof.name;
   }
   for (let i = 0; i < requiredFields.length; i++) {
     const field = requiredFields[i]!;
@@ -134,6 +135,11 @@ function missingIn(plan: Plan, msg: AnyMessage): string | undefined {
     if (missing !== undefined) return missing;
   }
   return undefined;
+}
+
+function hasUnknownFields(message: AnyMessage): boolean {
+  const unknown = message.$unknown as unknown[] | undefined;
+  return unknown !== undefined && unknown.length > 0;
 }
 
 function missingInNested(nested: NestedField, value: unknown): string | undefined {
