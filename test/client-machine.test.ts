@@ -946,3 +946,17 @@ describe("SYNC-6: short pages", () => {
     expect(page.value.afterSeq).toBe(0n);
   });
 });
+
+describe("CONN-11: frames out of state", () => {
+  it("a push before authenticated is a protocol violation: the client reports it and closes", () => {
+    const client = newClient();
+    client.start(0);
+    const [connection] = connects(client.takeOutputs());
+    client.connected(connection!, 0);
+    client.takeOutputs();
+    const outputs = receive(client, 5, deliver(eventEntry(1, 0, "c1", 1)));
+    expect(sent(outputs)[0]!.body).toMatchObject({ case: "error", value: { code: ErrorCode.PROTOCOL_VIOLATION, requirement: "CONN-11", closing: true } });
+    expect(closes(outputs)).toEqual([connection]);
+    expect(eventSeqs(outputs)).toEqual([]);
+  });
+});

@@ -59,6 +59,9 @@ interface Link {
 
 const NEVER = Infinity;
 
+/** CONN-11: what a server may send before authenticated. */
+const BEFORE_AUTHENTICATED = new Set<Frame["body"]["case"]>(["welcome", "authenticated", "error", "ping", "pong", "goAway"]);
+
 /**
  * The imwire client (one device) as a pure state machine (SPEC.md §5 to
  * §18): it connects, authenticates, resumes or resynchronises, keeps an
@@ -168,6 +171,10 @@ export class ClientMachine {
     const body = frame.body;
     if (body.case === undefined || !maySend("server", body.case)) {
       this.#abandon(now, ErrorCode.PROTOCOL_VIOLATION, `unexpected ${body.case ?? "frame"} from the server`, "ENV-7");
+      return;
+    }
+    if ((link.phase === "hello" || link.phase === "auth") && !BEFORE_AUTHENTICATED.has(body.case)) {
+      this.#abandon(now, ErrorCode.PROTOCOL_VIOLATION, `${body.case} before authenticated`, "CONN-11");
       return;
     }
     switch (body.case) {
