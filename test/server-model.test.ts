@@ -4,6 +4,9 @@ import { ConversationKind } from "../src/gen/imwire/v1/conversation_pb.js";
 import { ErrorCode } from "../src/gen/imwire/v1/error_pb.js";
 import type { Frame } from "../src/gen/imwire/v1/frame_pb.js";
 import type { ServerMutations } from "../src/machines/server/server-machine.js";
+import { MemoryStore } from "../src/store/memory-store.js";
+import { SqliteStore } from "../src/store/sqlite-store.js";
+import type { Store } from "../src/store/store.js";
 import { ServerHarness } from "./support/server-harness.js";
 
 /**
@@ -183,19 +186,30 @@ const commands = fc.commands(
   { maxCommands: 80, size: "medium" },
 );
 
-function runModel(mutations: ServerMutations = {}) {
+/** The property, over a fresh store from `openStore` for each run. */
+function runModel(mutations: ServerMutations = {}, openStore: () => Store = () => new MemoryStore()) {
   return fc.property(commands, (cmds) => {
-    const harness = new ServerHarness({}, mutations);
-    const connections = new Map<string, number>();
-    for (const u of USERS) for (const d of DEVICES) connections.set(`${u}|${d}`, harness.login(u, d));
-    fc.modelRun(() => ({ model: { conversations: [], dedup: new Map() }, real: { harness, connections } }), cmds);
-    expect(harness.internalErrors).toEqual([]);
+    const store = openStore();
+    try {
+      const harness = new ServerHarness({}, mutations, store);
+      const connections = new Map<string, number>();
+      for (const u of USERS) for (const d of DEVICES) connections.set(`${u}|${d}`, harness.login(u, d));
+      fc.modelRun(() => ({ model: { conversations: [], dedup: new Map() }, real: { harness, connections } }), cmds);
+      expect(harness.internalErrors).toEqual([]);
+    } finally {
+      if (store instanceof SqliteStore) store.close();
+    }
   });
 }
 
 describe("SEQ-1 IDEM-2 MSG-1 SEC-3 CONV-4 CONV-5 CONV-8 SYNC-1 AUTH-4: the server machine against a model", () => {
   it("agrees with the model on every answer", () => {
     fc.assert(runModel(), { numRuns: 200 });
+  });
+
+  it("agrees with the model on every answer, on the SQLite store", () => {
+    fc.assert(runModel({}, () => new SqliteStore(":memory:")), { numRuns: 200 });
+    expect(fc.check(runModel({ skipDedup: true }, () => new SqliteStore(":memory:")), { numRuns: 200 }).failed).toBe(true);
   });
 
   it.each<[string, ServerMutations]>([

@@ -2,6 +2,7 @@ import { ConversationKind } from "../gen/imwire/v1/conversation_pb.js";
 import { DeviceState, ReceiveMode } from "../gen/imwire/v1/settings_pb.js";
 import type { ClientMutations } from "../machines/client/options.js";
 import type { ServerMutations } from "../machines/server/server-machine.js";
+import type { Store } from "../store/store.js";
 import { checkIdempotentSends, checkLiveness, checkNoLoss, checkOrderAndDuplicates, checkStateEquivalence } from "./checks.js";
 import { Simulation, type LinkFaults, type SimDevice } from "./simulation.js";
 
@@ -55,6 +56,8 @@ export interface ScenarioOptions {
   readonly serverLosesState?: boolean;
   /** Receives the simulation's trace lines. */
   readonly onTrace?: (line: string) => void;
+  /** Makes the server's store (SimulationConfig.store); a MemoryStore when absent. */
+  readonly store?: (epoch: string) => Store;
 }
 
 export interface ScenarioReport {
@@ -78,6 +81,7 @@ export function runScenario(scenario: Scenario, options: ScenarioOptions = {}): 
     clientMutations: options.clientMutations,
     serverMutations: options.serverMutations,
     onTrace: options.onTrace,
+    store: options.store,
   });
   const devicesAtStart = [...sim.devices];
   sim.run(300);

@@ -10,6 +10,7 @@ import type { ServerOptions } from "../machines/server/options.js";
 import { ServerMachine, type ServerMutations } from "../machines/server/server-machine.js";
 import type { TokenCheck } from "../machines/server/types.js";
 import { MemoryStore } from "../store/memory-store.js";
+import type { Store } from "../store/store.js";
 import { EventQueue } from "./event-queue.js";
 import { Random } from "./random.js";
 
@@ -38,6 +39,12 @@ export interface SimulationConfig {
   readonly clientMutations?: ClientMutations;
   /** Receives every trace line as it happens (frames sent, connections opened and closed). */
   readonly onTrace?: (line: string) => void;
+  /**
+   * Makes the server's store: once at the start, and again at each restart
+   * that loses state, with a new epoch to use if the store takes one (CUR-4).
+   * A MemoryStore when absent.
+   */
+  readonly store?: (epoch: string) => Store;
 }
 
 /** Timings that make a simulated minute eventful: seconds-long heartbeats and retries. */
@@ -130,7 +137,7 @@ export class Simulation {
   readonly queue = new EventQueue();
   readonly random: Random;
   readonly #networkRandom: Random;
-  store: MemoryStore;
+  store: Store;
   server: ServerMachine;
   readonly devices: SimDevice[] = [];
   faults: LinkFaults;
@@ -155,7 +162,7 @@ export class Simulation {
     this.random = new Random(config.seed);
     this.#networkRandom = this.random.fork();
     this.faults = config.faults ?? perfectLink;
-    this.store = new MemoryStore(`e${this.#epochCounter}`);
+    this.store = this.#newStore();
     this.server = this.#newServer();
     for (let u = 0; u < config.users; u++) {
       for (let d = 0; d < config.devicesPerUser; d++) this.addDevice(u);
@@ -281,7 +288,8 @@ export class Simulation {
     for (const connection of [...this.#connections.values()]) this.#cut(connection, false);
     if (loseState) {
       this.stateLosses.push({ at: this.now, devices: new Map(this.devices.map((d) => [d, { epoch: d.client.epoch, resyncs: d.resyncs }])) });
-      this.store = new MemoryStore(`e${++this.#epochCounter}`);
+      ++this.#epochCounter;
+      this.store = this.#newStore();
       for (const device of this.devices) this.store.addUser(device.userId);
     }
     this.server = this.#newServer();
@@ -295,6 +303,11 @@ export class Simulation {
   }
 
   readonly #conversationOrder: string[] = [];
+
+  #newStore(): Store {
+    const epoch = `e${this.#epochCounter}`;
+    return this.#config.store ? this.#config.store(epoch) : new MemoryStore(epoch);
+  }
 
   #newServer(): ServerMachine {
     const random = this.random.fork();

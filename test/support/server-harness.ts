@@ -5,6 +5,7 @@ import { ServerMachine, type ServerMutations } from "../../src/machines/server/s
 import type { ServerOptions } from "../../src/machines/server/options.js";
 import type { ConnectionId, ServerOutput, TokenCheck } from "../../src/machines/server/types.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
+import type { Store } from "../../src/store/store.js";
 
 type Body = NonNullable<MessageInitShape<typeof FrameSchema>["body"]>;
 
@@ -13,7 +14,7 @@ type Body = NonNullable<MessageInitShape<typeof FrameSchema>["body"]>;
  * hands. Tokens are "user|device"; "expired|…" tokens have expired.
  */
 export class ServerHarness {
-  readonly store = new MemoryStore();
+  readonly store: Store;
   readonly server: ServerMachine;
   now = 0;
   #nextConnection = 1;
@@ -24,7 +25,8 @@ export class ServerHarness {
   readonly closed = new Map<ConnectionId, ServerOutput & { kind: "close" }>();
   readonly internalErrors: unknown[] = [];
 
-  constructor(options: Partial<ServerOptions> = {}, mutations: ServerMutations = {}) {
+  constructor(options: Partial<ServerOptions> = {}, mutations: ServerMutations = {}, store: Store = new MemoryStore()) {
+    this.store = store;
     this.server = new ServerMachine(
       {
         store: this.store,

@@ -1,0 +1,426 @@
+import { randomUUID } from "node:crypto";
+import { create, fromBinary, toBinary, type DescMessage, type Message } from "@bufbuild/protobuf";
+import Database from "better-sqlite3";
+import { ConversationKind, ConversationLeftSchema, ConversationOpenedSchema, type Role } from "../gen/imwire/v1/conversation_pb.js";
+import { ReadMarkerSchema, ReadReceiptSchema, UserEventSchema } from "../gen/imwire/v1/delivery_pb.js";
+import { ConversationEventSchema, type ConversationEvent } from "../gen/imwire/v1/message_pb.js";
+import { ReceiveMode, ReceiveSettingsSchema } from "../gen/imwire/v1/settings_pb.js";
+import type { DedupKey, DedupRecord, NewEvent, Store, StoredConversation, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "./store.js";
+
+export interface SqliteStoreOptions {
+  /** Wall-clock time for the created time of dedup records, which a later expiry (IDEM-4) will use. */
+  readonly clock?: () => number;
+}
+
+/**
+ * Schema migrations: entry i takes a file from user_version i to i + 1, in the
+ * same transaction as the version bump. Append steps; never edit a released one.
+ */
+const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
+  (db) => {
+    db.exec(`
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+      -- head_cursor is kept here rather than derived from MAX(cursor), so trimming old entries never lets a cursor be reused (CUR-2).
+      CREATE TABLE users (user_id TEXT PRIMARY KEY, head_cursor INTEGER NOT NULL DEFAULT 0) STRICT, WITHOUT ROWID;
+      -- last_seq likewise: a seq is never reassigned (SEQ-2), even once retention drops events.
+      CREATE TABLE conversations (
+        conversation_id TEXT PRIMARY KEY, kind INTEGER NOT NULL, title TEXT NOT NULL, owner_user_id TEXT NOT NULL,
+        last_seq INTEGER NOT NULL DEFAULT 0
+      ) STRICT;
+      -- id is the join order: an upsert keeps it, as replacing a record keeps its place among the members.
+      CREATE TABLE memberships (
+        id INTEGER PRIMARY KEY,
+        conversation_id TEXT NOT NULL REFERENCES conversations,
+        user_id TEXT NOT NULL REFERENCES users,
+        role INTEGER NOT NULL, first_visible_seq INTEGER NOT NULL, last_visible_seq INTEGER NOT NULL,
+        UNIQUE (conversation_id, user_id)
+      ) STRICT;
+      CREATE INDEX memberships_current ON memberships (conversation_id, last_visible_seq, id);
+      CREATE INDEX memberships_of_user ON memberships (user_id, id);
+      CREATE TABLE direct_pairs (
+        user_low TEXT NOT NULL, user_high TEXT NOT NULL, conversation_id TEXT NOT NULL REFERENCES conversations,
+        PRIMARY KEY (user_low, user_high)
+      ) STRICT, WITHOUT ROWID;
+      -- The event as its Protobuf encoding, so unknown fields survive byte for byte (MSG-7).
+      CREATE TABLE events (
+        conversation_id TEXT NOT NULL REFERENCES conversations, seq INTEGER NOT NULL, event BLOB NOT NULL,
+        PRIMARY KEY (conversation_id, seq)
+      ) STRICT;
+      -- field is the UserEvent body field the entry becomes: a reference (conversation_id, seq) for events, else the body's encoding.
+      -- No foreign key to users: the cursor is allocated in users just before each insert, and this is the hottest insert.
+      CREATE TABLE user_entries (
+        user_id TEXT NOT NULL, cursor INTEGER NOT NULL, field INTEGER NOT NULL,
+        conversation_id TEXT, seq INTEGER, body BLOB,
+        PRIMARY KEY (user_id, cursor),
+        CHECK ((body IS NULL) = (conversation_id IS NOT NULL AND seq IS NOT NULL))
+      ) STRICT, WITHOUT ROWID;
+      -- created_at_ms is for the expiry a later version adds (IDEM-4); it will want an index then.
+      CREATE TABLE dedup_keys (
+        scope TEXT NOT NULL, user_id TEXT NOT NULL, device_id TEXT NOT NULL, key TEXT NOT NULL,
+        conversation_id TEXT NOT NULL, seq INTEGER NOT NULL, message_id TEXT NOT NULL, server_time_ms INTEGER NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (scope, user_id, device_id, key)
+      ) STRICT, WITHOUT ROWID;
+      CREATE TABLE receive_modes (
+        user_id TEXT NOT NULL, conversation_id TEXT NOT NULL, mode INTEGER NOT NULL, PRIMARY KEY (user_id, conversation_id)
+      ) STRICT, WITHOUT ROWID;
+      CREATE TABLE read_markers (
+        user_id TEXT NOT NULL, conversation_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (user_id, conversation_id)
+      ) STRICT, WITHOUT ROWID;
+    `);
+    // CUR-4: the epoch is born with the file, so it changes exactly when the stored state is lost. (A restored
+    // older copy of the file would keep it while losing what came later: restoring one must also renew it.)
+    db.prepare("INSERT INTO meta (key, value) VALUES ('epoch', ?)").run(randomUUID());
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+type OtherBody = Exclude<StoredUserEntryBody, { case: "eventRef" }>;
+type OtherCase = OtherBody["case"];
+
+/** How each non-event body is encoded: as its own message type, tagged with its UserEvent field number. */
+const BODY_SCHEMAS: Record<OtherCase, DescMessage> = {
+  joined: ConversationOpenedSchema,
+  left: ConversationLeftSchema,
+  receiveSettings: ReceiveSettingsSchema,
+  readMarker: ReadMarkerSchema,
+  readReceipt: ReadReceiptSchema,
+};
+const EVENT_FIELD = UserEventSchema.field.event!.number;
+const FIELD_OF = new Map((Object.keys(BODY_SCHEMAS) as OtherCase[]).map((c) => [c, UserEventSchema.field[c]!.number]));
+const CASE_OF = new Map([...FIELD_OF].map(([c, n]) => [n, c]));
+
+interface EntryRow {
+  readonly cursor: number;
+  readonly field: number;
+  readonly conversationId: string | null;
+  readonly seq: number | null;
+  readonly body: Buffer | null;
+}
+
+const MEMBERSHIP_COLUMNS = "conversation_id, user_id, role, first_visible_seq, last_visible_seq";
+/** Membership rows come as arrays: better-sqlite3 builds those twice as fast as objects, and members() runs for every event. */
+type MembershipRow = [conversationId: string, userId: string, role: Role, firstVisibleSeq: number, lastVisibleSeq: number];
+
+function toMembership([conversationId, userId, role, firstVisibleSeq, lastVisibleSeq]: MembershipRow): StoredMembership {
+  return { conversationId, userId, role, firstVisibleSeq, lastVisibleSeq };
+}
+
+/**
+ * The Store on SQLite (better-sqlite3), for the reference server. Every
+ * method is synchronous, like the interface; `transaction` maps onto SQLite
+ * transactions, nested ones onto savepoints. Semantics follow MemoryStore,
+ * including which calls bring a user into existence.
+ */
+export class SqliteStore implements Store {
+  readonly #db: Database.Database;
+  readonly #epoch: string;
+  readonly #clock: () => number;
+  readonly #sql: ReturnType<typeof prepare>;
+  readonly #transaction: (fn: () => unknown) => unknown;
+
+  /** Open (creating or migrating) the store in `path`; ":memory:" gives a store that lives as long as this object. */
+  constructor(path: string, options: SqliteStoreOptions = {}) {
+    this.#clock = options.clock ?? Date.now;
+    const db = new Database(path);
+    this.#db = db;
+    try {
+      // Checked before anything is written, so a newer server's file is left as it was.
+      const version = db.pragma("user_version", { simple: true }) as number;
+      if (version > MIGRATIONS.length) throw new Error(`store schema version ${version} is newer than this server's ${MIGRATIONS.length}`);
+      // A write-ahead log lets readers (an operator's inspection, say) run while the server writes.
+      db.pragma("journal_mode = WAL");
+      // SEQ-2: the server sends send_ack only after the transaction commits, so a commit must outlive the
+      // process. NORMAL would already survive a process crash (the WAL is written before COMMIT returns), but it
+      // fsyncs only at checkpoints: a power loss or OS crash could drop the last acknowledged transactions while
+      // the file, and so the epoch (CUR-4), stays the same, after which seqs and cursors would be handed out
+      // again for different events. FULL fsyncs the WAL at every commit, so an acknowledged event also survives
+      // a power loss, on storage that honours fsync (on macOS that takes fullfsync as well). Cost: one fsync
+      // per request that writes.
+      db.pragma("synchronous = FULL");
+      db.pragma("foreign_keys = ON");
+      // One server process writes; another process that writes (an operator tool) waits rather than fails.
+      db.pragma("busy_timeout = 5000");
+      migrate(db, version);
+      this.#epoch = db.prepare<[], string>("SELECT value FROM meta WHERE key = 'epoch'").pluck().get()!;
+      this.#sql = prepare(db);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    // One wrapper for every call: better-sqlite3 turns a call made inside another into a savepoint.
+    // IMMEDIATE takes the write lock at BEGIN, so a transaction never fails halfway upgrading to it.
+    this.#transaction = db.transaction((fn: () => unknown) => fn()).immediate;
+  }
+
+  /** Close the database; the store is unusable afterwards. */
+  close(): void {
+    this.#db.close();
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.#transaction(fn) as T;
+  }
+
+  addUser(userId: string): void {
+    this.#sql.addUser.run(userId);
+  }
+
+  hasUser(userId: string): boolean {
+    return this.#sql.hasUser.get(userId) !== undefined;
+  }
+
+  createConversation(conversation: StoredConversation): void {
+    const { conversationId, kind, title, ownerUserId } = conversation;
+    if (this.#sql.insertConversation.run(conversationId, kind, title, ownerUserId).changes === 0) {
+      throw new Error(`conversation ${conversationId} exists`);
+    }
+  }
+
+  conversation(conversationId: string): StoredConversation | undefined {
+    return this.#sql.conversation.get(conversationId);
+  }
+
+  directConversation(userA: string, userB: string): string | undefined {
+    return this.#sql.directPair.get(...pair(userA, userB));
+  }
+
+  setMembership(membership: StoredMembership): void {
+    const { conversationId, userId, role, firstVisibleSeq, lastVisibleSeq } = membership;
+    this.#atomic(() => {
+      const kind = this.#sql.conversationKind.get(conversationId);
+      if (kind === undefined) throw new Error(`no conversation ${conversationId}`);
+      this.#sql.addUser.run(userId);
+      this.#sql.upsertMembership.run(conversationId, userId, role, firstVisibleSeq, lastVisibleSeq);
+      // As MemoryStore: a DIRECT conversation names its pair once it has two membership records (CONV-2).
+      if (kind !== ConversationKind.DIRECT) return;
+      const first = this.#sql.firstMembers.all(conversationId);
+      if (first.length === 2) this.#sql.setDirectPair.run(...pair(first[0]!, first[1]!), conversationId);
+    });
+  }
+
+  membership(conversationId: string, userId: string): StoredMembership | undefined {
+    const row = this.#sql.membership.get(conversationId, userId);
+    return row === undefined ? undefined : toMembership(row);
+  }
+
+  members(conversationId: string): StoredMembership[] {
+    const rows = this.#sql.members.all(conversationId);
+    if (rows.length === 0) this.#mustExist(conversationId);
+    return rows.map(toMembership);
+  }
+
+  memberCount(conversationId: string): number {
+    const count = this.#sql.memberCount.get(conversationId)!;
+    if (count === 0) this.#mustExist(conversationId);
+    return count;
+  }
+
+  membershipsOf(userId: string): StoredMembership[] {
+    return this.#sql.membershipsOf.all(userId).map(toMembership);
+  }
+
+  appendEvent(conversationId: string, event: NewEvent): number {
+    return this.#atomic(() => {
+      const last = this.#sql.lastSeq.get(conversationId);
+      if (last === undefined) throw new Error(`no conversation ${conversationId}`);
+      const seq = last + 1;
+      this.#sql.insertEvent.run(conversationId, seq, toBinary(ConversationEventSchema, create(ConversationEventSchema, { ...event, seq: BigInt(seq) })));
+      this.#sql.setLastSeq.run(seq, conversationId);
+      return seq;
+    });
+  }
+
+  lastSeq(conversationId: string): number {
+    return this.#sql.lastSeq.get(conversationId) ?? 0;
+  }
+
+  events(conversationId: string, afterSeq: number, untilSeq: number, limit: number): ConversationEvent[] {
+    const rows = this.#sql.events.all(conversationId, bound(afterSeq), bound(untilSeq), bound(limit));
+    if (rows.length === 0) this.#mustExist(conversationId);
+    return rows.map((bytes) => fromBinary(ConversationEventSchema, bytes));
+  }
+
+  event(conversationId: string, seq: number): ConversationEvent | undefined {
+    const bytes = this.#sql.event.get(conversationId, seq);
+    return bytes === undefined ? undefined : fromBinary(ConversationEventSchema, bytes);
+  }
+
+  epoch(userId: string): string {
+    this.#sql.addUser.run(userId);
+    return this.#epoch;
+  }
+
+  appendUserEntry(userId: string, body: StoredUserEntryBody): number {
+    const row = encodeBody(body);
+    return this.#atomic(() => {
+      const cursor = this.#sql.nextCursor.get(userId)!;
+      this.#sql.insertEntry.run(userId, cursor, row.field, row.conversationId, row.seq, row.body);
+      return cursor;
+    });
+  }
+
+  headCursor(userId: string): number {
+    return this.#sql.headCursor.get(userId) ?? 0;
+  }
+
+  userEntries(userId: string, afterCursor: number, limit: number): StoredUserEntry[] {
+    return this.#sql.userEntries.all(userId, bound(afterCursor), bound(limit)).map((row) => ({ cursor: row.cursor, body: decodeBody(row) }));
+  }
+
+  dedup(key: DedupKey): DedupRecord | undefined {
+    return this.#sql.dedup.get(key.scope, key.userId, key.deviceId, key.key);
+  }
+
+  recordDedup(key: DedupKey, record: DedupRecord): void {
+    const { conversationId, seq, messageId, serverTimeMs } = record;
+    this.#sql.recordDedup.run(key.scope, key.userId, key.deviceId, key.key, conversationId, seq, messageId, serverTimeMs, Math.floor(this.#clock()));
+  }
+
+  receiveMode(userId: string, conversationId: string): ReceiveMode {
+    return this.#sql.receiveMode.get(userId, conversationId) ?? ReceiveMode.UNSPECIFIED;
+  }
+
+  setReceiveMode(userId: string, conversationId: string, mode: ReceiveMode): void {
+    this.#atomic(() => {
+      this.#sql.addUser.run(userId);
+      if (mode === ReceiveMode.UNSPECIFIED) this.#sql.clearReceiveMode.run(userId, conversationId);
+      else this.#sql.setReceiveMode.run(userId, conversationId, mode);
+    });
+  }
+
+  readMarker(userId: string, conversationId: string): number {
+    return this.#sql.readMarker.get(userId, conversationId) ?? 0;
+  }
+
+  setReadMarker(userId: string, conversationId: string, seq: number): void {
+    this.#atomic(() => {
+      this.#sql.addUser.run(userId);
+      this.#sql.setReadMarker.run(userId, conversationId, seq);
+    });
+  }
+
+  /**
+   * Several statements as one write. Inside the caller's transaction they already are (and a savepoint per
+   * call would cost two more statements on the fan-out path); outside one, they get their own.
+   */
+  #atomic<T>(fn: () => T): T {
+    return this.#db.inTransaction ? fn() : (this.#transaction(fn) as T);
+  }
+
+  #mustExist(conversationId: string): void {
+    if (this.#sql.conversationKind.get(conversationId) === undefined) throw new Error(`no conversation ${conversationId}`);
+  }
+}
+
+/** Bring a file at schema `version` up to date, one step per transaction. */
+function migrate(db: Database.Database, version: number): void {
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      MIGRATIONS[v]!(db);
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+}
+
+/** Every statement, prepared once per database. */
+function prepare(db: Database.Database) {
+  const write = <P extends unknown[]>(sql: string) => db.prepare<P>(sql);
+  const one = <P extends unknown[], R>(sql: string) => db.prepare<P, R>(sql);
+  const value = <P extends unknown[], R>(sql: string) => db.prepare<P, R>(sql).pluck();
+  const tuple = <P extends unknown[], R>(sql: string) => db.prepare<P, R>(sql).raw();
+  return {
+    addUser: write<[string]>("INSERT INTO users (user_id) VALUES (?) ON CONFLICT DO NOTHING"),
+    hasUser: value<[string], number>("SELECT 1 FROM users WHERE user_id = ?"),
+    nextCursor: value<[string], number>(
+      "INSERT INTO users (user_id, head_cursor) VALUES (?, 1) ON CONFLICT (user_id) DO UPDATE SET head_cursor = head_cursor + 1 RETURNING head_cursor",
+    ),
+    headCursor: value<[string], number>("SELECT head_cursor FROM users WHERE user_id = ?"),
+
+    insertConversation: write<[string, number, string, string]>(
+      "INSERT INTO conversations (conversation_id, kind, title, owner_user_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    ),
+    conversation: one<[string], StoredConversation>(
+      "SELECT conversation_id AS conversationId, kind, title, owner_user_id AS ownerUserId FROM conversations WHERE conversation_id = ?",
+    ),
+    conversationKind: value<[string], ConversationKind>("SELECT kind FROM conversations WHERE conversation_id = ?"),
+    lastSeq: value<[string], number>("SELECT last_seq FROM conversations WHERE conversation_id = ?"),
+    setLastSeq: write<[number, string]>("UPDATE conversations SET last_seq = ? WHERE conversation_id = ?"),
+    directPair: value<[string, string], string>("SELECT conversation_id FROM direct_pairs WHERE user_low = ? AND user_high = ?"),
+    setDirectPair: write<[string, string, string]>(
+      "INSERT INTO direct_pairs (user_low, user_high, conversation_id) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET conversation_id = excluded.conversation_id",
+    ),
+
+    upsertMembership: write<[string, string, number, number, number]>(
+      `INSERT INTO memberships (conversation_id, user_id, role, first_visible_seq, last_visible_seq) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (conversation_id, user_id) DO UPDATE
+       SET role = excluded.role, first_visible_seq = excluded.first_visible_seq, last_visible_seq = excluded.last_visible_seq`,
+    ),
+    membership: tuple<[string, string], MembershipRow>(`SELECT ${MEMBERSHIP_COLUMNS} FROM memberships WHERE conversation_id = ? AND user_id = ?`),
+    members: tuple<[string], MembershipRow>(`SELECT ${MEMBERSHIP_COLUMNS} FROM memberships WHERE conversation_id = ? AND last_visible_seq = 0 ORDER BY id`),
+    memberCount: value<[string], number>("SELECT count(*) FROM memberships WHERE conversation_id = ? AND last_visible_seq = 0"),
+    firstMembers: value<[string], string>("SELECT user_id FROM memberships WHERE conversation_id = ? ORDER BY id LIMIT 3"),
+    membershipsOf: tuple<[string], MembershipRow>(`SELECT ${MEMBERSHIP_COLUMNS} FROM memberships WHERE user_id = ? ORDER BY id`),
+
+    insertEvent: write<[string, number, Uint8Array]>("INSERT INTO events (conversation_id, seq, event) VALUES (?, ?, ?)"),
+    events: value<[string, number, number, number], Buffer>(
+      "SELECT event FROM events WHERE conversation_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+    ),
+    event: value<[string, number], Buffer>("SELECT event FROM events WHERE conversation_id = ? AND seq = ?"),
+
+    insertEntry: write<[string, number, number, string | null, number | null, Uint8Array | null]>(
+      "INSERT INTO user_entries (user_id, cursor, field, conversation_id, seq, body) VALUES (?, ?, ?, ?, ?, ?)",
+    ),
+    userEntries: one<[string, number, number], EntryRow>(
+      "SELECT cursor, field, conversation_id AS conversationId, seq, body FROM user_entries WHERE user_id = ? AND cursor > ? ORDER BY cursor LIMIT ?",
+    ),
+
+    dedup: one<[string, string, string, string], DedupRecord>(
+      `SELECT conversation_id AS conversationId, seq, message_id AS messageId, server_time_ms AS serverTimeMs
+       FROM dedup_keys WHERE scope = ? AND user_id = ? AND device_id = ? AND key = ?`,
+    ),
+    recordDedup: write<[string, string, string, string, string, number, string, number, number]>(
+      `INSERT INTO dedup_keys (scope, user_id, device_id, key, conversation_id, seq, message_id, server_time_ms, created_at_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT DO UPDATE SET conversation_id = excluded.conversation_id, seq = excluded.seq, message_id = excluded.message_id,
+         server_time_ms = excluded.server_time_ms, created_at_ms = excluded.created_at_ms`,
+    ),
+
+    receiveMode: value<[string, string], ReceiveMode>("SELECT mode FROM receive_modes WHERE user_id = ? AND conversation_id = ?"),
+    setReceiveMode: write<[string, string, number]>(
+      "INSERT INTO receive_modes (user_id, conversation_id, mode) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET mode = excluded.mode",
+    ),
+    clearReceiveMode: write<[string, string]>("DELETE FROM receive_modes WHERE user_id = ? AND conversation_id = ?"),
+    readMarker: value<[string, string], number>("SELECT seq FROM read_markers WHERE user_id = ? AND conversation_id = ?"),
+    setReadMarker: write<[string, string, number]>(
+      "INSERT INTO read_markers (user_id, conversation_id, seq) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET seq = excluded.seq",
+    ),
+  };
+}
+
+/** The ordered (low, high) key of an unordered pair of users. */
+function pair(a: string, b: string): [string, string] {
+  return a < b ? [a, b] : [b, a];
+}
+
+/**
+ * A bound SQLite can take for a seq, cursor or limit: the interface passes
+ * Infinity for "no bound", and SQLite wants integers (LIMIT rejects reals).
+ */
+function bound(n: number): number {
+  return n === Infinity ? Number.MAX_SAFE_INTEGER : Math.max(0, Math.trunc(n));
+}
+
+function encodeBody(body: StoredUserEntryBody): Pick<EntryRow, "field" | "conversationId" | "seq"> & { body: Uint8Array | null } {
+  if (body.case === "eventRef") return { field: EVENT_FIELD, conversationId: body.conversationId, seq: body.seq, body: null };
+  // The union's cases and schemas correspond by construction of BODY_SCHEMAS; TypeScript cannot follow that.
+  return { field: FIELD_OF.get(body.case)!, conversationId: null, seq: null, body: toBinary(BODY_SCHEMAS[body.case], body.value as Message) };
+}
+
+function decodeBody(row: EntryRow): StoredUserEntryBody {
+  if (row.field === EVENT_FIELD) return { case: "eventRef", conversationId: row.conversationId!, seq: row.seq! };
+  const kind = CASE_OF.get(row.field);
+  if (kind === undefined || row.body === null) throw new Error(`user stream entry ${row.cursor} has unknown body field ${row.field}`);
+  return { case: kind, value: fromBinary(BODY_SCHEMAS[kind], row.body) } as OtherBody;
+}

@@ -1,0 +1,308 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { create, fromBinary, toBinary, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { MessageContentSchema } from "../../src/gen/imwire/v1/content_pb.js";
+import { ConversationKind, ConversationLeftSchema, ConversationOpenedSchema, Role } from "../../src/gen/imwire/v1/conversation_pb.js";
+import { ReadMarkerSchema, ReadReceiptSchema } from "../../src/gen/imwire/v1/delivery_pb.js";
+import { ConversationEventSchema, MembershipAction } from "../../src/gen/imwire/v1/message_pb.js";
+import { ReceiveMode, ReceiveSettingsSchema } from "../../src/gen/imwire/v1/settings_pb.js";
+import type { NewEvent, Store, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "../../src/store/store.js";
+
+/** How the contract gets a fresh, empty store, and gives it back. */
+export interface StoreFactory {
+  readonly open: () => Store;
+  readonly close?: (store: Store) => void;
+}
+
+const text = (s: string): NewEvent => ({ senderUserId: "a", senderDeviceId: "d", body: { case: "message", value: { messageId: s, content: { kind: { case: "text", value: { text: s } } } } } });
+
+const member = (conversationId: string, userId: string, over: Partial<StoredMembership> = {}): StoredMembership => ({
+  conversationId,
+  userId,
+  role: Role.MEMBER,
+  firstVisibleSeq: 1,
+  lastVisibleSeq: 0,
+  ...over,
+});
+
+const BODY_SCHEMAS: Record<string, DescMessage> = {
+  joined: ConversationOpenedSchema,
+  left: ConversationLeftSchema,
+  receiveSettings: ReceiveSettingsSchema,
+  readMarker: ReadMarkerSchema,
+  readReceipt: ReadReceiptSchema,
+};
+
+/** An entry in a form two stores can be compared in: non-event bodies by their encoding. */
+function comparable(entry: StoredUserEntry): unknown {
+  const body = entry.body;
+  if (body.case === "eventRef") return { cursor: entry.cursor, ...body };
+  return { cursor: entry.cursor, case: body.case, bytes: toBinary(BODY_SCHEMAS[body.case]!, body.value as Message) };
+}
+
+/**
+ * The Store interface's contract, as MemoryStore defines it: every
+ * implementation must pass the same expectations.
+ */
+export function storeContract(name: string, factory: StoreFactory): void {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store;
+    beforeEach(() => {
+      store = factory.open();
+    });
+    afterEach(() => {
+      factory.close?.(store);
+    });
+
+    const group = (conversationId = "g1", kind = ConversationKind.GROUP) =>
+      store.createConversation({ conversationId, kind, title: `t-${conversationId}`, ownerUserId: "a" });
+
+    describe("conversations and SEQ-1 sequence numbers", () => {
+      it("stores conversations and refuses a second with the same id", () => {
+        group("g1");
+        expect(store.conversation("g1")).toEqual({ conversationId: "g1", kind: ConversationKind.GROUP, title: "t-g1", ownerUserId: "a" });
+        expect(store.conversation("nope")).toBeUndefined();
+        expect(() => group("g1")).toThrow();
+      });
+
+      it("SEQ-1: numbers each conversation's events 1, 2, 3… on its own", () => {
+        group("g1");
+        group("g2");
+        expect([store.appendEvent("g1", text("x")), store.appendEvent("g1", text("y")), store.appendEvent("g2", text("z")), store.appendEvent("g1", text("w"))]).toEqual([1, 2, 1, 3]);
+        expect(store.lastSeq("g1")).toBe(3);
+        expect(store.lastSeq("g2")).toBe(1);
+        expect(store.lastSeq("nope")).toBe(0);
+        const event = store.event("g1", 2)!;
+        expect(event.seq).toBe(2n);
+        expect(event.body.case === "message" && event.body.value.messageId).toBe("y");
+      });
+
+      it("refuses events for a conversation that does not exist", () => {
+        expect(() => store.appendEvent("nope", text("x"))).toThrow();
+        expect(() => store.events("nope", 0, 10, 10)).toThrow();
+        expect(store.event("nope", 1)).toBeUndefined();
+      });
+
+      it("events(after, until, limit) is after < seq <= until, oldest first, at most limit; Infinity means no bound", () => {
+        group("g1");
+        for (let i = 1; i <= 6; i++) store.appendEvent("g1", text(`m${i}`));
+        const seqs = (after: number, until: number, limit: number) => store.events("g1", after, until, limit).map((e) => Number(e.seq));
+        expect(seqs(0, Infinity, Infinity)).toEqual([1, 2, 3, 4, 5, 6]);
+        expect(seqs(1, 3, 10)).toEqual([2, 3]);
+        expect(seqs(2, Infinity, 2)).toEqual([3, 4]);
+        expect(seqs(4, 100, Infinity)).toEqual([5, 6]);
+        expect(seqs(3, 3, 10)).toEqual([]);
+        expect(seqs(5, 2, 10)).toEqual([]);
+        expect(seqs(0, 6, 0)).toEqual([]);
+        expect(seqs(6, Infinity, Infinity)).toEqual([]);
+        expect(store.event("g1", 0)).toBeUndefined();
+        expect(store.event("g1", 7)).toBeUndefined();
+      });
+
+      it("MSG-7: an event comes back byte for byte, unknown fields included", () => {
+        group("g1");
+        const known = toBinary(MessageContentSchema, create(MessageContentSchema, { kind: { case: "text", value: { text: "hi" } } }));
+        const withUnknown = new Uint8Array([...known, 0xf8, 0x3e, 0x2a]); // field 999, varint 42
+        const content = fromBinary(MessageContentSchema, withUnknown);
+        const event: NewEvent = { conversationId: "g1", senderUserId: "a", senderDeviceId: "d", serverTimeMs: 123n, body: { case: "message", value: { messageId: "g1.1", clientMessageId: "k", content, replyToSeq: 0n } } };
+        const seq = store.appendEvent("g1", event);
+        const stored = store.event("g1", seq)!;
+        expect(stored.body.case === "message" && toBinary(MessageContentSchema, stored.body.value.content!)).toEqual(withUnknown);
+        const expected = toBinary(ConversationEventSchema, create(ConversationEventSchema, { ...event, seq: BigInt(seq) }));
+        expect(toBinary(ConversationEventSchema, stored)).toEqual(expected);
+        expect(toBinary(ConversationEventSchema, store.events("g1", 0, Infinity, Infinity)[0]!)).toEqual(expected);
+      });
+    });
+
+    describe("memberships and CONV-8 visibility intervals", () => {
+      it("keeps the current record per conversation and user, members in join order", () => {
+        group("g1");
+        for (const u of ["c", "a", "b"]) store.setMembership(member("g1", u));
+        store.setMembership(member("g1", "a", { lastVisibleSeq: 4 })); // a leaves
+        store.setMembership(member("g1", "d", { firstVisibleSeq: 5 }));
+        expect(store.members("g1").map((m) => m.userId)).toEqual(["c", "b", "d"]);
+        expect(store.memberCount("g1")).toBe(3);
+        store.setMembership(member("g1", "a", { firstVisibleSeq: 6, role: Role.OWNER })); // a is added back: its place is kept
+        expect(store.members("g1")).toEqual([member("g1", "c"), member("g1", "a", { firstVisibleSeq: 6, role: Role.OWNER }), member("g1", "b"), member("g1", "d", { firstVisibleSeq: 5 })]);
+        expect(store.membership("g1", "a")).toEqual(member("g1", "a", { firstVisibleSeq: 6, role: Role.OWNER }));
+        expect(store.membership("g1", "zz")).toBeUndefined();
+        expect(store.membership("nope", "a")).toBeUndefined();
+        expect(store.memberCount("g1")).toBe(4);
+      });
+
+      it("lists every membership of a user, former ones included, and brings members into existence as users", () => {
+        group("g1");
+        group("g2");
+        group("g3");
+        store.setMembership(member("g2", "u"));
+        store.setMembership(member("g1", "u", { lastVisibleSeq: 3 }));
+        store.setMembership(member("g3", "v"));
+        expect(store.membershipsOf("u")).toEqual([member("g2", "u"), member("g1", "u", { lastVisibleSeq: 3 })]);
+        expect(store.membershipsOf("nobody")).toEqual([]);
+        expect(store.hasUser("u")).toBe(true);
+      });
+
+      it("refuses memberships of a conversation that does not exist", () => {
+        expect(() => store.setMembership(member("nope", "a"))).toThrow();
+        expect(() => store.members("nope")).toThrow();
+        expect(() => store.memberCount("nope")).toThrow();
+        group("empty");
+        expect(store.members("empty")).toEqual([]);
+        expect(store.memberCount("empty")).toBe(0);
+      });
+
+      it("CONV-2: finds a DIRECT conversation by its pair, in either order", () => {
+        group("d1", ConversationKind.DIRECT);
+        store.setMembership(member("d1", "bob"));
+        expect(store.directConversation("alice", "bob")).toBeUndefined();
+        store.setMembership(member("d1", "alice"));
+        expect(store.directConversation("alice", "bob")).toBe("d1");
+        expect(store.directConversation("bob", "alice")).toBe("d1");
+        expect(store.directConversation("alice", "carol")).toBeUndefined();
+        group("g1");
+        store.setMembership(member("g1", "alice"));
+        store.setMembership(member("g1", "carol"));
+        expect(store.directConversation("carol", "alice")).toBeUndefined(); // a group of two is not a pair's conversation
+      });
+    });
+
+    describe("users, CUR-2 streams and CUR-4 epochs", () => {
+      it("knows the users it was told of", () => {
+        expect(store.hasUser("a")).toBe(false);
+        store.addUser("a");
+        store.addUser("a");
+        expect(store.hasUser("a")).toBe(true);
+        expect(store.hasUser("b")).toBe(false);
+      });
+
+      it("brings a user into existence on the same calls as MemoryStore, and never on reads", () => {
+        store.receiveMode("r1", "");
+        store.readMarker("r2", "g1");
+        store.headCursor("r3");
+        store.userEntries("r4", 0, 10);
+        store.membershipsOf("r5");
+        store.dedup({ scope: "message", userId: "r6", deviceId: "d", key: "k" });
+        expect(["r1", "r2", "r3", "r4", "r5", "r6"].filter((u) => store.hasUser(u))).toEqual([]);
+        store.epoch("w1");
+        store.setReceiveMode("w2", "", ReceiveMode.MUTED);
+        store.setReadMarker("w3", "g1", 1);
+        store.appendUserEntry("w4", { case: "eventRef", conversationId: "g1", seq: 1 });
+        expect(["w1", "w2", "w3", "w4"].filter((u) => store.hasUser(u))).toEqual(["w1", "w2", "w3", "w4"]);
+      });
+
+      it("CUR-2: gives each user's entries cursors 1, 2, 3…, and pages them", () => {
+        expect(store.headCursor("a")).toBe(0);
+        expect(store.userEntries("a", 0, 10)).toEqual([]);
+        const cursors = [1, 2, 3, 4, 5].map((seq) => store.appendUserEntry("a", { case: "eventRef", conversationId: "g1", seq }));
+        expect(cursors).toEqual([1, 2, 3, 4, 5]);
+        expect(store.appendUserEntry("b", { case: "eventRef", conversationId: "g1", seq: 9 })).toBe(1);
+        expect(store.hasUser("b")).toBe(true);
+        expect(store.headCursor("a")).toBe(5);
+        expect(store.userEntries("a", 1, 2)).toEqual([
+          { cursor: 2, body: { case: "eventRef", conversationId: "g1", seq: 2 } },
+          { cursor: 3, body: { case: "eventRef", conversationId: "g1", seq: 3 } },
+        ]);
+        expect(store.userEntries("a", 3, Infinity).map((e) => e.cursor)).toEqual([4, 5]);
+        expect(store.userEntries("a", 5, 10)).toEqual([]);
+        expect(store.userEntries("a", 0, 0)).toEqual([]);
+      });
+
+      it("keeps every kind of entry body as it was appended", () => {
+        const opened = create(ConversationOpenedSchema, { created: true, conversation: { conversationId: "g1", kind: ConversationKind.GROUP, title: "t", memberUserIds: ["a", "b"], lastSeq: 3n } });
+        const bodies: StoredUserEntryBody[] = [
+          { case: "eventRef", conversationId: "g1", seq: 7 },
+          { case: "joined", value: opened },
+          { case: "left", value: create(ConversationLeftSchema, { conversationId: "g1", lastVisibleSeq: 9n }) },
+          { case: "receiveSettings", value: create(ReceiveSettingsSchema, { conversationId: "g1", mode: ReceiveMode.MUTED }) },
+          { case: "readMarker", value: create(ReadMarkerSchema, { conversationId: "g1", seq: 4n }) },
+          // As the server builds it: a plain object, not made with create().
+          { case: "readReceipt", value: { $typeName: "imwire.v1.ReadReceipt", conversationId: "g1", userId: "b", seq: 5n } },
+        ];
+        for (const body of bodies) store.appendUserEntry("a", body);
+        const entries = store.userEntries("a", 0, Infinity);
+        expect(entries.map(comparable)).toEqual(bodies.map((body, i) => comparable({ cursor: i + 1, body })));
+        expect(entries.map((e) => e.body.case)).toEqual(bodies.map((b) => b.case));
+      });
+
+      it("CUR-4: has one non-empty epoch of at most 128 bytes for every user, stable across calls", () => {
+        const epoch = store.epoch("a");
+        expect(Buffer.byteLength(epoch)).toBeGreaterThan(0);
+        expect(Buffer.byteLength(epoch)).toBeLessThanOrEqual(128);
+        expect(store.epoch("b")).toBe(epoch);
+        store.appendUserEntry("a", { case: "eventRef", conversationId: "g1", seq: 1 });
+        expect(store.epoch("a")).toBe(epoch);
+      });
+    });
+
+    describe("IDEM-2 IDEM-6 deduplication keys", () => {
+      it("remembers the first answer per scope, user, device and key", () => {
+        const key = { scope: "message", userId: "a", deviceId: "d1", key: "k" } as const;
+        expect(store.dedup(key)).toBeUndefined();
+        const record = { conversationId: "g1", seq: 3, messageId: "g1.3", serverTimeMs: 1_700_000_000_123 };
+        store.recordDedup(key, record);
+        expect(store.dedup(key)).toEqual(record);
+        expect(store.dedup({ ...key, scope: "conversation" })).toBeUndefined();
+        expect(store.dedup({ ...key, deviceId: "d2" })).toBeUndefined();
+        expect(store.dedup({ ...key, userId: "b" })).toBeUndefined();
+        expect(store.dedup({ ...key, key: "k2" })).toBeUndefined();
+        const conversationKey = { ...key, scope: "conversation" } as const;
+        store.recordDedup(conversationKey, { conversationId: "g9", seq: 1, messageId: "", serverTimeMs: 5 });
+        expect(store.dedup(conversationKey)).toEqual({ conversationId: "g9", seq: 1, messageId: "", serverTimeMs: 5 });
+        expect(store.dedup(key)).toEqual(record);
+        // The server never records a key twice (it answers from the first record), but the store replaces, as a map would.
+        store.recordDedup(key, { ...record, seq: 4 });
+        expect(store.dedup(key)).toEqual({ ...record, seq: 4 });
+      });
+    });
+
+    describe("RECV-1 receive modes and READ-1 read markers", () => {
+      it("RECV-1: keeps the account default and per-conversation overrides; UNSPECIFIED clears", () => {
+        expect(store.receiveMode("a", "")).toBe(ReceiveMode.UNSPECIFIED);
+        store.setReceiveMode("a", "", ReceiveMode.NOTIFY_ONLY);
+        store.setReceiveMode("a", "g1", ReceiveMode.MUTED);
+        store.setReceiveMode("b", "g1", ReceiveMode.FULL);
+        expect([store.receiveMode("a", ""), store.receiveMode("a", "g1"), store.receiveMode("a", "g2"), store.receiveMode("b", "g1")]).toEqual([
+          ReceiveMode.NOTIFY_ONLY,
+          ReceiveMode.MUTED,
+          ReceiveMode.UNSPECIFIED,
+          ReceiveMode.FULL,
+        ]);
+        store.setReceiveMode("a", "g1", ReceiveMode.FULL);
+        expect(store.receiveMode("a", "g1")).toBe(ReceiveMode.FULL);
+        store.setReceiveMode("a", "g1", ReceiveMode.UNSPECIFIED);
+        store.setReceiveMode("a", "", ReceiveMode.UNSPECIFIED);
+        expect([store.receiveMode("a", "g1"), store.receiveMode("a", "")]).toEqual([ReceiveMode.UNSPECIFIED, ReceiveMode.UNSPECIFIED]);
+        expect(store.receiveMode("b", "g1")).toBe(ReceiveMode.FULL);
+      });
+
+      it("READ-1: keeps each user's marker per conversation, as last set", () => {
+        expect(store.readMarker("a", "g1")).toBe(0);
+        store.setReadMarker("a", "g1", 5);
+        store.setReadMarker("a", "g2", 2);
+        expect([store.readMarker("a", "g1"), store.readMarker("a", "g2"), store.readMarker("b", "g1")]).toEqual([5, 2, 0]);
+        store.setReadMarker("a", "g1", 7);
+        expect(store.readMarker("a", "g1")).toBe(7);
+      });
+    });
+
+    describe("transactions", () => {
+      it("returns what the function returns, nested calls included, and keeps their writes", () => {
+        group("g1");
+        const seqs = store.transaction(() => [store.appendEvent("g1", text("a")), store.transaction(() => store.appendEvent("g1", text("b")))]);
+        expect(seqs).toEqual([1, 2]);
+        expect(store.lastSeq("g1")).toBe(2);
+      });
+
+      it("writes made through a transaction read back inside it", () => {
+        store.transaction(() => {
+          group("g1");
+          store.setMembership(member("g1", "a"));
+          const seq = store.appendEvent("g1", { ...text("x"), body: { case: "membership", value: { action: MembershipAction.CREATED, userIds: ["a"] } } });
+          store.appendUserEntry("a", { case: "eventRef", conversationId: "g1", seq });
+          expect(store.members("g1").map((m) => m.userId)).toEqual(["a"]);
+          expect(store.userEntries("a", 0, 10)).toHaveLength(1);
+        });
+        expect(store.headCursor("a")).toBe(1);
+      });
+    });
+  });
+}
