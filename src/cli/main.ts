@@ -1,5 +1,8 @@
 import { decodeCommand, decodeHelp } from "./decode-command.js";
 import { encodeCommand, encodeHelp } from "./encode-command.js";
+import { serveCommand, serveHelp } from "./serve-command.js";
+import { tokenCommand, tokenHelp } from "./token-command.js";
+import { conformanceCommand, conformanceHelp } from "./conformance-command.js";
 import { processIO, UsageError, type CliIO } from "./io.js";
 
 interface Command {
@@ -11,6 +14,9 @@ interface Command {
 const commands: Record<string, Command> = {
   decode: { summary: "decode frames (hex, base64 or bytes) into readable JSON", help: decodeHelp, run: decodeCommand },
   encode: { summary: "encode frames written as JSON into wire bytes", help: encodeHelp, run: encodeCommand },
+  conformance: { summary: "check a server against SPEC.md (without --target: the reference server, in this process)", help: conformanceHelp, run: (args, io) => conformanceCommand(args, io) },
+  serve: { summary: "run the reference server (TCP and WebSocket, SQLite storage)", help: serveHelp, run: serveCommand },
+  token: { summary: "issue a bearer token the reference server accepts", help: tokenHelp, run: (args, io) => tokenCommand(args, io) },
 };
 
 function mainHelp(): string {

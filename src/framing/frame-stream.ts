@@ -11,6 +11,7 @@ import { withLengthPrefix } from "./length-prefix.js";
  */
 export class FrameReader {
   readonly #splitter: FrameSplitter;
+  #lastSize = 0;
 
   constructor(options: FrameSplitterOptions) {
     this.#splitter = new FrameSplitter(options);
@@ -34,7 +35,14 @@ export class FrameReader {
 
   next(): Frame | undefined {
     const payload = this.#splitter.next();
-    return payload === undefined ? undefined : decodeFrame(payload);
+    if (payload === undefined) return undefined;
+    this.#lastSize = payload.length;
+    return decodeFrame(payload);
+  }
+
+  /** The payload size of the frame (or failed frame) next() last read. */
+  get lastFrameSize(): number {
+    return this.#lastSize;
   }
 }
 

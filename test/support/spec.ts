@@ -1,21 +1,15 @@
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { parseRequirements, type Requirement } from "../../src/spec/requirements.js";
 
 export const root = new URL("../../", import.meta.url).pathname;
 export const specText = readFileSync(join(root, "SPEC.md"), "utf8");
 
-export interface Requirement {
-  readonly id: string;
-  readonly level: "MUST" | "SHOULD" | "MAY";
-  readonly text: string;
-}
+export type { Requirement } from "../../src/spec/requirements.js";
 
-/** Every requirement of SPEC.md: "**ID** *(LEVEL)* text" up to the blank line. */
+/** Every requirement of SPEC.md. */
 export function requirements(spec = specText): Requirement[] {
-  const out: Requirement[] = [];
-  const pattern = /^\*\*([A-Z]+-\d+)\*\* \*\((MUST|SHOULD|MAY)\)\* ([\s\S]*?)(?:\n\n|$)/gm;
-  for (const m of spec.matchAll(pattern)) out.push({ id: m[1]!, level: m[2] as Requirement["level"], text: m[3]!.replace(/\s+/g, " ") });
-  return out;
+  return parseRequirements(spec);
 }
 
 /** Requirement ids mentioned anywhere in the files under `dirs`. */

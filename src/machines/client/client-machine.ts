@@ -444,6 +444,7 @@ export class ClientMachine {
       return;
     }
     link.phase = "auth";
+    this.#outputs.push({ kind: "frame-limit", connection: link.connection, maxFrameSize: welcome.maxFrameSize });
     link.heartbeatMs = welcome.heartbeatIntervalMs;
     link.maxInFlight = welcome.maxInFlight;
     link.dedupWindowMs = welcome.dedupWindowS * 1000;

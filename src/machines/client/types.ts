@@ -49,4 +49,6 @@ export type ClientOutput =
   | { readonly kind: "connect"; readonly connection: number }
   /** Close this connection (the machine already considers it gone, and ignores later news of it). */
   | { readonly kind: "close"; readonly connection: number }
+  /** FRM-5: accept frames up to this size on the connection from now on. */
+  | { readonly kind: "frame-limit"; readonly connection: number; readonly maxFrameSize: number }
   | { readonly kind: "app"; readonly event: ClientEvent };

@@ -37,6 +37,12 @@ export interface ServerMutations {
   readonly skipMembershipCheck?: boolean;
   /** Never close silent connections (breaks HB-3). */
   readonly ignoreHeartbeatTimeout?: boolean;
+  /** Push each batch of entries in reverse order (breaks DLV-1, CUR-3). */
+  readonly reorderPushes?: boolean;
+  /** Answer PERMISSION_DENIED as NOT_FOUND (breaks ERR-2, MSG-1). */
+  readonly wrongErrorCodes?: boolean;
+  /** Accept any token, as a user named after it (breaks AUTH-1). */
+  readonly acceptAnyToken?: boolean;
 }
 
 /**
@@ -220,7 +226,8 @@ export class ServerMachine implements ServerCore {
   }
 
   #authenticate(connection: Connection, requestId: number, request: Authenticate, now: number): void {
-    const check = this.deps.verifyToken(request.token, now);
+    const verified = this.deps.verifyToken(request.token, now);
+    const check = !verified.ok && this.#mutations.acceptAnyToken ? { ok: true as const, userId: `anyone-${request.token.slice(0, 16)}`, deviceId: connection.helloDeviceId, expiresAtMs: 0 } : verified;
     if (!check.ok) {
       const code = check.expired ? ErrorCode.TOKEN_EXPIRED : ErrorCode.UNAUTHENTICATED;
       this.#fatal(connection, code, "AUTH-1", check.expired ? "the token has expired" : "the token is not valid", requestId);
@@ -344,7 +351,8 @@ export class ServerMachine implements ServerCore {
 
   #answerError(connection: Connection, requestId: number, error: unknown): void {
     if (error instanceof RequestError) {
-      this.#send(connection, errorFrame(error.code, { requestId, message: error.message, requirement: error.requirement }));
+      const code = this.#mutations.wrongErrorCodes && error.code === ErrorCode.PERMISSION_DENIED ? ErrorCode.NOT_FOUND : error.code;
+      this.#send(connection, errorFrame(code, { requestId, message: error.message, requirement: error.requirement }));
       return;
     }
     this.#outputs.push({ kind: "internal-error", connection: connection.id, error });
@@ -387,9 +395,10 @@ export class ServerMachine implements ServerCore {
     if (connection.state !== "ready" || connection.position === undefined) return;
     const space = connection.receiveWindow - connection.unacked.length;
     if (space <= 0) return;
+    const frames: Frame[] = [];
     for (const entry of this.store.userEntries(connection.userId, connection.lastPushed, space)) {
       const event = materialize(this.store, connection, entry, connection.lastPushed);
-      this.#send(connection, create(FrameSchema, { body: { case: "deliver", value: event } }));
+      frames.push(create(FrameSchema, { body: { case: "deliver", value: event } }));
       connection.lastPushed = entry.cursor;
       connection.unacked.push(entry.cursor);
       this.noteSent(connection, entry.cursor);
@@ -405,6 +414,8 @@ export class ServerMachine implements ServerCore {
         });
       }
     }
+    if (this.#mutations.reorderPushes) frames.reverse();
+    for (const frame of frames) this.#send(connection, frame);
   }
 
   #send(connection: Connection, frame: Frame): void {

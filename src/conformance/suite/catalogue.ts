@@ -1,0 +1,39 @@
+import { authTests } from "./cases/auth.js";
+import { authorizationTests } from "./cases/authorization.js";
+import { deliveryTests } from "./cases/delivery.js";
+import { faultTests } from "./cases/faults.js";
+import { envelopeTests, streamFramingTests, websocketTests } from "./cases/framing.js";
+import { handshakeTests } from "./cases/handshake.js";
+import { heartbeatTests } from "./cases/heartbeat.js";
+import { idempotencyTests } from "./cases/idempotency.js";
+import { messagingTests } from "./cases/messaging.js";
+import { settingsTests } from "./cases/settings.js";
+import { syncTests } from "./cases/sync.js";
+import type { ConformanceTest } from "./types.js";
+
+/** Every test of the suite, in the order they run. Ids are stable across versions of the suite. */
+export const allTests: readonly ConformanceTest[] = [
+  ...handshakeTests,
+  ...authTests,
+  ...streamFramingTests,
+  ...envelopeTests,
+  ...websocketTests,
+  ...messagingTests,
+  ...idempotencyTests,
+  ...authorizationTests,
+  ...deliveryTests,
+  ...syncTests,
+  ...settingsTests,
+  ...heartbeatTests,
+  ...faultTests,
+];
+
+/** The suite's version: ids and verdicts are stable within a major version. */
+export const SUITE_VERSION = "1.0.0";
+
+/** Tests selected by --only and --skip: each a test id, an id prefix ("CONN-2/"), a requirement id or a group. */
+export function select(tests: readonly ConformanceTest[], only: readonly string[], skip: readonly string[]): ConformanceTest[] {
+  const matches = (test: ConformanceTest, pattern: string) =>
+    test.id === pattern || test.id.startsWith(pattern) || test.group === pattern || test.requirements.includes(pattern);
+  return tests.filter((t) => (only.length === 0 || only.some((p) => matches(t, p))) && !skip.some((p) => matches(t, p)));
+}

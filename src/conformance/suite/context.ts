@@ -1,0 +1,188 @@
+import type { Authenticated } from "../../gen/imwire/v1/auth_pb.js";
+import type { Welcome } from "../../gen/imwire/v1/connection_pb.js";
+import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
+import type { Frame } from "../../gen/imwire/v1/frame_pb.js";
+import { Random } from "../../sim/random.js";
+import type { DialOptions } from "../../transport/dial.js";
+import { FaultProxy, type FaultPlan } from "./fault-proxy.js";
+import { describe, ScriptedConnection, type FrameBody, type Transcript } from "./scripted-connection.js";
+import type { TokenSource } from "./tokens.js";
+import { Violation, type Feature } from "./types.js";
+
+type BodyCase = NonNullable<Frame["body"]["case"]>;
+/** The value of a frame body of kind K. */
+export type BodyValue<K extends BodyCase> = Extract<Frame["body"], { case: K }>["value"];
+
+/** The server under test, as the runner reaches it. */
+export interface Target {
+  /** tcp://, tls://, ws:// or wss:// address the tests connect to. */
+  readonly url: string;
+  readonly dial: DialOptions;
+  readonly tokens: TokenSource;
+  readonly features: ReadonlySet<Feature>;
+  /** Prefix that makes this run's user ids its own, so runs never see each other's state. */
+  readonly runId: string;
+}
+
+export interface ConnectOptions {
+  /** Connect through this address (a fault proxy's) instead of the target's. */
+  readonly via?: string;
+  readonly resume?: { readonly epoch: string; readonly cursor: bigint };
+  /** Set the delivery position after connecting (default true). */
+  readonly position?: boolean;
+  /** Ping within the heartbeat interval (default true). */
+  readonly keepAlive?: boolean;
+  /** Acknowledge pushes on arrival (default true). */
+  readonly autoAck?: boolean;
+}
+
+/** An authenticated connection with its delivery position set (SYNC-5), ready for requests and pushes. */
+export interface Session {
+  readonly conn: ScriptedConnection;
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly welcome: Welcome;
+  readonly authenticated: Authenticated;
+}
+
+/** What a test works with: connections, users, tokens, faults, and expectations that fail with a full account. */
+export class TestContext {
+  readonly random: Random;
+  readonly #connections: ScriptedConnection[] = [];
+  readonly #proxies: FaultProxy[] = [];
+  #names = 0;
+
+  constructor(
+    readonly target: Target,
+    readonly transcript: Transcript,
+    /** How long to wait for anything the server should send promptly. */
+    readonly timeoutMs: number,
+    readonly seed: number,
+  ) {
+    this.random = new Random(seed);
+  }
+
+  get isWebSocket(): boolean {
+    return this.target.url.startsWith("ws");
+  }
+
+  /** A user id of this run's own. */
+  user(name: string): string {
+    return `${this.target.runId}-${name}`;
+  }
+
+  token(userId: string, deviceId: string, ttlMs = 3_600_000): Promise<string> {
+    return this.target.tokens(userId, deviceId, ttlMs);
+  }
+
+  /** A new connection with nothing sent yet (through `via`, a proxy's address, when given). */
+  async open(via?: string): Promise<ScriptedConnection> {
+    const connection = await ScriptedConnection.open(via ?? this.target.url, `c${++this.#names}`, this.transcript, this.target.dial);
+    this.#connections.push(connection);
+    return connection;
+  }
+
+  /** hello → welcome on a fresh connection. */
+  async hello(connection: ScriptedConnection, deviceId: string, versions = [1]): Promise<Welcome> {
+    const answer = await connection.request({ case: "hello", value: { versions, deviceId } }, this.timeoutMs);
+    return this.answerOf(answer, "welcome", "CONN-2");
+  }
+
+  /**
+   * Connect, hello, authenticate; then (unless `position` is false, or the
+   * resume was accepted) set the delivery position from a sync, as a device
+   * does (SYNC-5), so pushes flow. Like a device, the session pings within
+   * the heartbeat interval and acknowledges pushes as they come, unless told
+   * not to (`keepAlive`, `autoAck`).
+   */
+  async connect(userId: string, deviceId: string, options: ConnectOptions = {}): Promise<Session> {
+    const conn = await this.open(options.via);
+    const welcome = await this.hello(conn, deviceId);
+    if (options.keepAlive !== false) conn.keepAlive(Math.max(100, welcome.heartbeatIntervalMs / 2));
+    conn.autoAck = options.autoAck !== false;
+    const token = await this.token(userId, deviceId);
+    const answer = await conn.request({ case: "authenticate", value: { token, resume: options.resume } }, this.timeoutMs);
+    const authenticated = this.answerOf(answer, "authenticated", "AUTH-1");
+    if (options.position !== false && !authenticated.resumed) {
+      const page = this.answerOf(await conn.request({ case: "syncUser", value: {} }, this.timeoutMs), "userPage", "SYNC-4");
+      const cursor = page.snapshot?.cursor ?? page.events.at(-1)?.cursor ?? 0n;
+      conn.send({ case: "deliveryAck", value: { cursor } }, 0);
+    }
+    return { conn, userId, deviceId, welcome, authenticated };
+  }
+
+  /** A fault-injecting proxy in front of the target (for stream targets). */
+  async proxy(plan: FaultPlan): Promise<FaultProxy> {
+    const proxy = await FaultProxy.start(this.target.url, plan, this.random.fork(), this.transcript);
+    this.#proxies.push(proxy);
+    return proxy;
+  }
+
+  // ---- expectations -----------------------------------------------------
+
+  /** The body of an expected answer, or a Violation naming `requirement`. */
+  answerOf<K extends BodyCase>(frame: Frame, kind: K, requirement: string): BodyValue<K> {
+    if (frame.body.case !== kind) throw new Violation(`${requirement}: expected ${kind}`, [kind], describe(frame));
+    return frame.body.value as unknown as BodyValue<K>;
+  }
+
+  /** The frame must be an error with one of `codes` (and close the connection when `closing` says so). */
+  expectError(frame: Frame, codes: readonly ErrorCode[], requirement: string, closing?: boolean): void {
+    const acceptable = codes.map((c) => `error ${ErrorCode[c] ? `ERROR_CODE_${ErrorCode[c]}` : c}${closing === undefined ? "" : closing ? ", closing" : ", not closing"}`);
+    if (frame.body.case !== "error" || !codes.includes(frame.body.value.code) || (closing !== undefined && frame.body.value.closing !== closing)) {
+      throw new Violation(`${requirement}: expected ${acceptable.join(" or ")}`, acceptable, describe(frame));
+    }
+  }
+
+  /** Wait for an error frame (the answer to `requestId`, or any report) and check it. */
+  async expectErrorFrom(connection: ScriptedConnection, codes: readonly ErrorCode[], requirement: string, options: { requestId?: number; closing?: boolean } = {}): Promise<Frame> {
+    const frame = await this.nextOrViolation(
+      connection,
+      (f) => f.body.case === "error" || (options.requestId !== undefined && f.requestId === options.requestId),
+      requirement,
+      codes.map((c) => `error ERROR_CODE_${ErrorCode[c]}`),
+    );
+    this.expectError(frame, codes, requirement, options.closing);
+    if (options.requestId !== undefined && frame.requestId !== options.requestId) {
+      throw new Violation(`ENV-2: the error must carry the request id ${options.requestId}`, [`request_id ${options.requestId}`], describe(frame));
+    }
+    return frame;
+  }
+
+  /** The next matching frame, or a Violation saying what was acceptable and that nothing came. */
+  async nextOrViolation(connection: ScriptedConnection, match: (f: Frame) => boolean, requirement: string, acceptable: readonly string[], timeoutMs = this.timeoutMs): Promise<Frame> {
+    try {
+      return await connection.next(match, timeoutMs);
+    } catch (error) {
+      const left = connection.drain().map(describe);
+      throw new Violation(`${requirement}: nothing acceptable arrived within ${timeoutMs} ms`, acceptable, left.length > 0 ? `other frames: ${left.join(" | ")}` : connection.closed ? "the connection closed" : "nothing");
+    }
+  }
+
+  /** The server must close the connection within `timeoutMs`. */
+  async expectClosed(connection: ScriptedConnection, requirement: string, timeoutMs = this.timeoutMs): Promise<void> {
+    if (!(await connection.waitClosed(timeoutMs))) {
+      throw new Violation(`${requirement}: the server must close the connection`, ["the connection closed"], `still open after ${timeoutMs} ms`);
+    }
+  }
+
+  /** Nothing matching may arrive for `ms` milliseconds. */
+  async expectNothing(connection: ScriptedConnection, match: (f: Frame) => boolean, requirement: string, ms: number, what: string): Promise<void> {
+    const frame = await connection.next(match, ms).catch(() => undefined);
+    if (frame) throw new Violation(`${requirement}: ${what}`, [`no ${what.replace(/^no /, "")}`], describe(frame));
+  }
+
+  /** Send a request and expect a positive answer of `kind`. */
+  async ask<K extends BodyCase>(session: Session | ScriptedConnection, body: FrameBody, kind: K, requirement: string): Promise<BodyValue<K>> {
+    const connection = session instanceof ScriptedConnection ? session : session.conn;
+    return this.answerOf(await connection.request(body, this.timeoutMs), kind, requirement);
+  }
+
+  /** Close everything the test opened; report frames the server got wrong. */
+  async finish(): Promise<void> {
+    const invalid = this.#connections.flatMap((c) => c.invalid.map((text) => `${c.name}: ${text}`));
+    for (const connection of this.#connections) connection.close();
+    for (const proxy of this.#proxies) await proxy.stop();
+    if (invalid.length > 0) throw new Violation("ENV-3: the server sent input that is not a valid frame", ["valid frames only"], invalid.join("; "));
+  }
+}

@@ -1,0 +1,77 @@
+import { Transcript } from "./scripted-connection.js";
+import { TestContext, type Target } from "./context.js";
+import { Violation, type ConformanceTest, type TestResult } from "./types.js";
+
+export interface SuiteOptions {
+  readonly targets: readonly Target[];
+  readonly tests: readonly ConformanceTest[];
+  readonly seed: number;
+  /** How long to wait for anything the server should send promptly. */
+  readonly timeoutMs: number;
+  /** Tests run at once (results keep the list's order). */
+  readonly concurrency?: number;
+  readonly onResult?: (result: TargetResult) => void;
+}
+
+export interface TargetResult extends TestResult {
+  readonly target: Target;
+}
+
+/** Which transports a test applies to: framing tests are per transport, the rest run everywhere. */
+function applies(test: ConformanceTest, target: Target): boolean {
+  const websocket = target.url.startsWith("ws");
+  if (test.group === "framing-stream") return !websocket;
+  if (test.group === "websocket") return websocket;
+  return true;
+}
+
+/** Run every applicable test against every target; a test never sees another's users. */
+export async function runSuite(options: SuiteOptions): Promise<TargetResult[]> {
+  const jobs = options.targets.flatMap((target) => options.tests.filter((test) => applies(test, target)).map((test) => ({ target, test })));
+  const results: TargetResult[] = new Array(jobs.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < jobs.length; i = next++) {
+      const { target, test } = jobs[i]!;
+      results[i] = await runOne(test, { ...target, runId: `${target.runId}-${i}` }, options);
+      options.onResult?.(results[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker));
+  return results.map((r, i) => ({ ...r, target: jobs[i]!.target }));
+}
+
+async function runOne(test: ConformanceTest, target: Target, options: SuiteOptions): Promise<TargetResult> {
+  const started = Date.now();
+  const transcript = new Transcript();
+  const missing = (test.needs ?? []).filter((feature) => !target.features.has(feature));
+  if (missing.length > 0) {
+    return { test, target, outcome: { status: "unsupported", reason: `the server's profile does not declare ${missing.join(", ")}` }, durationMs: 0, transcript: [] };
+  }
+  const context = new TestContext(target, transcript, options.timeoutMs, seedFor(options.seed, test.id));
+  let outcome: TestResult["outcome"];
+  try {
+    const cap = Math.max(60_000, options.timeoutMs * 20);
+    const note = await Promise.race([
+      test.run(context),
+      new Promise<never>((_resolve, reject) => setTimeout(() => reject(new Error(`the test did not finish within ${cap} ms`)), cap).unref()),
+    ]);
+    await context.finish();
+    outcome = test.level === "informational" ? { status: "observed", note: note ?? "done" } : { status: "pass", ...(note ? { note } : {}) };
+  } catch (error) {
+    await context.finish().catch(() => undefined);
+    outcome =
+      error instanceof Violation
+        ? { status: "fail", message: error.message, acceptable: error.acceptable, actual: error.actual }
+        : { status: "fail", message: (error as Error).message, acceptable: ["the scenario to complete"], actual: String((error as Error).stack ?? error) };
+    if (test.level === "informational") outcome = { status: "observed", note: `could not observe: ${outcome.message}` };
+  }
+  return { test, target, outcome, durationMs: Date.now() - started, transcript: transcript.entries };
+}
+
+/** Each test's own seed, derived from the run's: replaying one test replays exactly its draws. */
+export function seedFor(seed: number, testId: string): number {
+  let hash = seed >>> 0;
+  for (let i = 0; i < testId.length; i++) hash = Math.imul(hash ^ testId.charCodeAt(i), 0x01000193) >>> 0;
+  return hash;
+}

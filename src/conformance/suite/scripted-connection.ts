@@ -1,0 +1,295 @@
+import { connect as connectTcp, type Socket } from "node:net";
+import { connect as connectTls } from "node:tls";
+import { create, toJsonString, type MessageInitShape } from "@bufbuild/protobuf";
+import WebSocket from "ws";
+import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
+import { FrameSchema, type Frame } from "../../gen/imwire/v1/frame_pb.js";
+import { decodeFrame, encodeFrame } from "../../codec/frame-codec.js";
+import { FrameSplitter } from "../../framing/frame-splitter.js";
+import { withLengthPrefix } from "../../framing/length-prefix.js";
+import { isImwireError } from "../../errors.js";
+import { MAX_MAX_FRAME_SIZE, WEBSOCKET_SUBPROTOCOL } from "../../limits.js";
+import type { DialOptions } from "../../transport/dial.js";
+
+export type FrameBody = NonNullable<MessageInitShape<typeof FrameSchema>["body"]>;
+
+/** One line of what crossed a connection, for failure reports. */
+export interface TranscriptEntry {
+  /** Milliseconds since the run started. */
+  readonly at: number;
+  readonly connection: string;
+  readonly direction: "→" | "←" | "!";
+  readonly text: string;
+}
+
+export class Transcript {
+  readonly entries: TranscriptEntry[] = [];
+  readonly #start = Date.now();
+
+  note(connection: string, direction: TranscriptEntry["direction"], text: string): void {
+    this.entries.push({ at: Date.now() - this.#start, connection, direction, text });
+  }
+}
+
+/** Something the test waited for did not come. */
+export class Timeout extends Error {
+  override readonly name = "Timeout";
+}
+
+interface Waiter {
+  readonly match: (frame: Frame) => boolean;
+  readonly resolve: (frame: Frame) => void;
+}
+
+/**
+ * A low-level client for black-box tests: sends exactly the frames (or
+ * bytes) a test scripts, records everything in a transcript, and lets the
+ * test wait for frames that match. It answers pings by itself (HB-2) and
+ * nothing else. Frames it cannot read are recorded and counted as a failure
+ * of the server (the server must only send valid frames).
+ */
+export class ScriptedConnection {
+  readonly name: string;
+  readonly #transcript: Transcript;
+  readonly #tcp: Socket | undefined;
+  readonly #ws: WebSocket | undefined;
+  readonly #splitter = new FrameSplitter({ maxFrameSize: MAX_MAX_FRAME_SIZE });
+  readonly #inbox: Frame[] = [];
+  readonly #waiters: Waiter[] = [];
+  readonly #closeWaiters: (() => void)[] = [];
+  #nextRequestId = 1;
+  #closed = false;
+  #keepAlive: NodeJS.Timeout | undefined;
+  #lastAcked = -1n;
+  /** Acknowledge every push on arrival, as a device that applies them at once would (ACK-1). */
+  autoAck = false;
+  /** Frames from the server that were not valid frames: always a server failure. */
+  readonly invalid: string[] = [];
+
+  private constructor(name: string, transcript: Transcript, tcp: Socket | undefined, ws: WebSocket | undefined) {
+    this.name = name;
+    this.#transcript = transcript;
+    this.#tcp = tcp;
+    this.#ws = ws;
+    if (tcp) {
+      tcp.on("data", (chunk: Buffer) => this.#receiveBytes(chunk));
+      tcp.on("close", () => this.#onClose());
+      tcp.on("error", () => tcp.destroy());
+    }
+    if (ws) {
+      ws.on("message", (data, isBinary) => {
+        if (!isBinary) this.#invalid("a text WebSocket message");
+        else this.#receivePayload(new Uint8Array(data as Buffer));
+      });
+      ws.on("close", () => this.#onClose());
+      ws.on("error", () => ws.terminate());
+    }
+  }
+
+  static async open(url: string, name: string, transcript: Transcript, options: DialOptions = {}): Promise<ScriptedConnection> {
+    const target = new URL(url);
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    if (target.protocol === "tcp:" || target.protocol === "tls:") {
+      const host = target.hostname.replace(/^\[|\]$/g, "");
+      const port = Number(target.port);
+      const socket = await new Promise<Socket>((resolve, reject) => {
+        const s: Socket =
+          target.protocol === "tls:"
+            ? connectTls({ host, port, servername: host, ...options.tls }, () => resolve(s))
+            : connectTcp({ host, port }, () => resolve(s));
+        s.once("error", reject);
+        s.setTimeout(timeoutMs, () => s.destroy(new Error(`no connection to ${url} within ${timeoutMs} ms`)));
+      });
+      socket.setTimeout(0);
+      socket.setNoDelay(true);
+      transcript.note(name, "!", `connected to ${url}`);
+      return new ScriptedConnection(name, transcript, socket, undefined);
+    }
+    const ws = new WebSocket(url, [WEBSOCKET_SUBPROTOCOL], { maxPayload: MAX_MAX_FRAME_SIZE, handshakeTimeout: timeoutMs, ...(target.protocol === "wss:" ? options.tls : {}) });
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+      ws.once("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode} to the WebSocket handshake`)));
+    });
+    transcript.note(name, "!", `connected to ${url} (subprotocol ${ws.protocol || "none"})`);
+    return new ScriptedConnection(name, transcript, undefined, ws);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The WebSocket subprotocol the server chose, when this is a WebSocket connection. */
+  get subprotocol(): string | undefined {
+    return this.#ws?.protocol;
+  }
+
+  /** Send a frame; returns its request id (one is assigned when not given, unless `requestId` is 0). */
+  send(body: FrameBody, requestId?: number): number {
+    const id = requestId ?? this.#nextRequestId++;
+    const frame = create(FrameSchema, { requestId: id, body });
+    this.#transcript.note(this.name, "→", describe(frame));
+    this.#writePayload(encodeFrame(frame, { validate: false }));
+    return id;
+  }
+
+  /** Send a request and wait for its answer (ENV-2). */
+  async request(body: FrameBody, timeoutMs: number): Promise<Frame> {
+    const id = this.send(body);
+    return this.next((f) => f.requestId === id && f.body.case !== "deliver", timeoutMs, `the answer to ${body.case} #${id}`);
+  }
+
+  /** Bytes exactly as given: on TCP/TLS onto the stream, on WebSocket as one binary message. */
+  writeRaw(bytes: Uint8Array, label: string): void {
+    this.#transcript.note(this.name, "→", `${label} (${bytes.length} raw bytes: ${hexPreview(bytes)})`);
+    if (this.#tcp) this.#tcp.write(bytes);
+    else this.#ws!.send(bytes, { binary: true });
+  }
+
+  /** A frame written a byte at a time (FRM-3), on byte streams only. */
+  writeInPieces(body: FrameBody, pieceSize: number): number {
+    const id = this.#nextRequestId++;
+    const frame = create(FrameSchema, { requestId: id, body });
+    this.#transcript.note(this.name, "→", `${describe(frame)} in ${pieceSize}-byte pieces`);
+    const wire = withLengthPrefix(encodeFrame(frame));
+    for (let i = 0; i < wire.length; i += pieceSize) this.#tcp!.write(wire.subarray(i, i + pieceSize));
+    return id;
+  }
+
+  /** A text message, on WebSocket only (WS-3). */
+  writeText(text: string): void {
+    this.#transcript.note(this.name, "→", `text message ${JSON.stringify(text)}`);
+    this.#ws!.send(text);
+  }
+
+  get isWebSocket(): boolean {
+    return this.#ws !== undefined;
+  }
+
+  /** The first frame received (or still to come) that matches, taken from the inbox. */
+  next(match: (frame: Frame) => boolean, timeoutMs: number, what = "a frame"): Promise<Frame> {
+    const index = this.#inbox.findIndex(match);
+    if (index >= 0) return Promise.resolve(this.#inbox.splice(index, 1)[0]!);
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        match,
+        resolve: (frame) => {
+          clearTimeout(timer);
+          resolve(frame);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+        reject(new Timeout(`${this.name}: no ${what} within ${timeoutMs} ms${this.#closed ? " (the connection is closed)" : ""}`));
+      }, timeoutMs);
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Every frame received so far and not taken. */
+  drain(): Frame[] {
+    return this.#inbox.splice(0);
+  }
+
+  /** Wait for the server to close the connection; false if it stays open `timeoutMs`. */
+  waitClosed(timeoutMs: number): Promise<boolean> {
+    if (this.#closed) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.#closeWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  /** Ping every `intervalMs` from now on, as a client must (HB-1). */
+  keepAlive(intervalMs: number): void {
+    clearInterval(this.#keepAlive);
+    this.#keepAlive = setInterval(() => this.send({ case: "ping", value: {} }, 0), intervalMs);
+    this.#keepAlive.unref();
+  }
+
+  close(): void {
+    clearInterval(this.#keepAlive);
+    if (this.#closed) return;
+    this.#transcript.note(this.name, "!", "closing");
+    this.#tcp?.destroy();
+    this.#ws?.terminate();
+  }
+
+  #writePayload(payload: Uint8Array): void {
+    if (this.#closed) return;
+    if (this.#tcp) this.#tcp.write(withLengthPrefix(payload));
+    else this.#ws!.send(payload, { binary: true });
+  }
+
+  #receiveBytes(chunk: Buffer): void {
+    this.#splitter.push(chunk);
+    for (;;) {
+      let payload: Uint8Array | undefined;
+      try {
+        payload = this.#splitter.next();
+      } catch (error) {
+        if (!isImwireError(error)) throw error;
+        this.#invalid(`bad framing from the server: ${error.message}`);
+        this.#tcp?.destroy();
+        return;
+      }
+      if (payload === undefined) return;
+      this.#receivePayload(payload.slice());
+    }
+  }
+
+  #receivePayload(payload: Uint8Array): void {
+    let frame: Frame;
+    try {
+      frame = decodeFrame(payload);
+    } catch (error) {
+      if (!isImwireError(error)) throw error;
+      // An error frame with an unknown code is still readable; anything else is the server's fault.
+      this.#invalid(`${ErrorCode[error.code]}: ${error.message}`);
+      return;
+    }
+    this.#transcript.note(this.name, "←", describe(frame));
+    if (frame.body.case === "ping") {
+      this.send({ case: "pong", value: { nonce: frame.body.value.nonce } }, 0);
+      return;
+    }
+    if (frame.body.case === "deliver" && this.autoAck && frame.body.value.cursor > this.#lastAcked) {
+      this.#lastAcked = frame.body.value.cursor;
+      this.send({ case: "deliveryAck", value: { cursor: frame.body.value.cursor } }, 0);
+    }
+    const waiter = this.#waiters.find((w) => w.match(frame));
+    if (waiter) {
+      this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+      waiter.resolve(frame);
+    } else {
+      this.#inbox.push(frame);
+    }
+  }
+
+  #invalid(description: string): void {
+    this.invalid.push(description);
+    this.#transcript.note(this.name, "!", `invalid input from the server: ${description}`);
+  }
+
+  #onClose(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#keepAlive);
+    this.#transcript.note(this.name, "!", "closed");
+    for (const waiter of this.#closeWaiters.splice(0)) waiter();
+  }
+}
+
+/** A frame as one readable line: its canonical JSON, long bytes abbreviated. */
+export function describe(frame: Frame): string {
+  const json = toJsonString(FrameSchema, frame);
+  return json.length > 400 ? `${json.slice(0, 400)}…` : json;
+}
+
+function hexPreview(bytes: Uint8Array): string {
+  const hex = Buffer.from(bytes.subarray(0, 24)).toString("hex");
+  return bytes.length > 24 ? `${hex}…` : hex;
+}

@@ -1,0 +1,130 @@
+import { randomBytes } from "node:crypto";
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { createServer as createTcpServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
+import type { Duplex } from "node:stream";
+import { WebSocketServer } from "ws";
+import { verifyToken } from "../auth/hmac-token.js";
+import { ServerMachine, type ServerMutations } from "../machines/server/server-machine.js";
+import type { ServerOptions } from "../machines/server/options.js";
+import type { Store } from "../store/store.js";
+import { WEBSOCKET_SUBPROTOCOL } from "../limits.js";
+import { StreamTransport } from "../transport/stream-transport.js";
+import { WebSocketTransport } from "../transport/websocket-transport.js";
+import { silentLogger, type Logger } from "./logger.js";
+import { ServerRunner } from "./server-runner.js";
+
+export interface ListenAddress {
+  readonly host?: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+}
+
+export interface ReferenceServerOptions {
+  /** Listen for length-prefixed frames over TCP (TLS when `tls` is set). */
+  readonly tcp?: ListenAddress;
+  /** Listen for WebSocket connections (wss when `tls` is set). */
+  readonly ws?: ListenAddress & { readonly path?: string };
+  readonly tls?: { readonly key: Buffer | string; readonly cert: Buffer | string };
+  readonly store: Store;
+  /** The HMAC secret tokens are signed with (AUTH-2). */
+  readonly secret: string | Buffer;
+  readonly protocol?: Partial<ServerOptions>;
+  /** Test-only broken behaviours (the conformance runner's self-tests). */
+  readonly mutations?: ServerMutations;
+  readonly log?: Logger;
+  /** How long a graceful shutdown waits for clients to leave (CONN-7). */
+  readonly drainTimeoutMs?: number;
+}
+
+export interface ReferenceServer {
+  /** The URLs clients connect to, for example tcp://127.0.0.1:5300 and ws://127.0.0.1:5301/. */
+  readonly urls: { readonly tcp?: string; readonly ws?: string };
+  readonly runner: ServerRunner;
+  /** Graceful shutdown: go_away, drain, stop listening. */
+  close(reason?: string): Promise<void>;
+}
+
+/** The reference server: the server machine over TCP/TLS and WebSocket, on a real clock. */
+export async function startReferenceServer(options: ReferenceServerOptions): Promise<ReferenceServer> {
+  const log = options.log ?? silentLogger;
+  const machine = new ServerMachine(
+    {
+      store: options.store,
+      verifyToken: (token, now) => verifyToken(token, options.secret, now),
+      // SEC-6: 96 random bits, 16 characters.
+      randomId: () => randomBytes(12).toString("base64url"),
+    },
+    options.protocol ?? {},
+    options.mutations ?? {},
+  );
+  const runner = new ServerRunner(machine, { log });
+  const listeners: (NetServer | HttpServer)[] = [];
+  const urls: { tcp?: string; ws?: string } = {};
+  const secure = options.tls !== undefined;
+
+  if (options.tcp) {
+    const accept = (socket: Socket) => runner.attach(new StreamTransport(socket, secure ? "tls" : "tcp"));
+    const server = secure ? createTlsServer({ key: options.tls!.key, cert: options.tls!.cert }, accept) : createTcpServer(accept);
+    const address = await listen(server, options.tcp);
+    listeners.push(server);
+    urls.tcp = `${secure ? "tls" : "tcp"}://${hostForUrl(address)}:${address.port}`;
+  }
+
+  if (options.ws) {
+    const path = options.ws.path ?? "/";
+    const maxPayload = machine.options.maxFrameSize;
+    const wss = new WebSocketServer({ noServer: true, maxPayload, handleProtocols: (offered) => (offered.has(WEBSOCKET_SUBPROTOCOL) ? WEBSOCKET_SUBPROTOCOL : false) });
+    const http = secure ? createHttpsServer({ key: options.tls!.key, cert: options.tls!.cert }) : createHttpServer();
+    http.on("request", (_request, response) => {
+      response.writeHead(426, { "content-type": "text/plain", upgrade: "websocket" }).end(`imwire: connect with WebSocket, subprotocol ${WEBSOCKET_SUBPROTOCOL}\n`);
+    });
+    http.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const offered = String(request.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
+      if (new URL(request.url ?? "/", "http://x").pathname !== path || !offered.includes(WEBSOCKET_SUBPROTOCOL)) {
+        // WS-1: refuse the handshake without the imwire subprotocol.
+        socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nimwire: offer the WebSocket subprotocol ${WEBSOCKET_SUBPROTOCOL}\r\n`);
+        return;
+      }
+      wss.handleUpgrade(request, socket, head, (ws) => {
+        const remote = `${request.socket.remoteAddress ?? "?"}:${request.socket.remotePort ?? "?"}`;
+        runner.attach(new WebSocketTransport(ws, `${secure ? "wss" : "ws"} ${remote}`));
+      });
+    });
+    const address = await listen(http, options.ws);
+    listeners.push(http);
+    urls.ws = `${secure ? "wss" : "ws"}://${hostForUrl(address)}:${address.port}${path}`;
+  }
+
+  for (const url of Object.values(urls)) log.info(`imwire server listening on ${url}`);
+  let closing: Promise<void> | undefined;
+  return {
+    urls,
+    runner,
+    close(reason = "server shutting down") {
+      closing ??= (async () => {
+        log.info(`shutting down: ${reason}`);
+        for (const listener of listeners) listener.close();
+        await runner.shutdown(reason, options.drainTimeoutMs ?? 5_000);
+        for (const listener of listeners) (listener as { closeAllConnections?: () => void }).closeAllConnections?.();
+        log.info("stopped");
+      })();
+      return closing;
+    },
+  };
+}
+
+function listen(server: NetServer | HttpServer, address: ListenAddress): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(address.port, address.host ?? "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function hostForUrl(address: AddressInfo): string {
+  return address.family === "IPv6" ? `[${address.address}]` : address.address;
+}

@@ -1,0 +1,120 @@
+import { ErrorCode } from "../gen/imwire/v1/error_pb.js";
+import type { ServerMachine } from "../machines/server/server-machine.js";
+import type { ConnectionId } from "../machines/server/types.js";
+import type { FrameTransport } from "../transport/frame-transport.js";
+import type { Logger } from "./logger.js";
+
+export interface ServerRunnerOptions {
+  /** The clock handed to the machine. */
+  readonly now?: () => number;
+  readonly log: Logger;
+  /** FLOW-3: a connection with more unsent bytes than this is closed. */
+  readonly maxWriteBuffer?: number;
+}
+
+/**
+ * Runs a ServerMachine on real connections and a real clock: the only place
+ * where the server's sockets and timers meet its state machine.
+ */
+export class ServerRunner {
+  readonly machine: ServerMachine;
+  readonly #transports = new Map<ConnectionId, FrameTransport>();
+  readonly #now: () => number;
+  readonly #log: Logger;
+  readonly #maxWriteBuffer: number;
+  #nextId = 1;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Infinity;
+  #allClosed: (() => void) | undefined;
+
+  constructor(machine: ServerMachine, options: ServerRunnerOptions) {
+    this.machine = machine;
+    this.#now = options.now ?? Date.now;
+    this.#log = options.log;
+    this.#maxWriteBuffer = options.maxWriteBuffer ?? 8 * 1024 * 1024;
+  }
+
+  get connectionCount(): number {
+    return this.#transports.size;
+  }
+
+  attach(transport: FrameTransport): void {
+    const id = this.#nextId++;
+    this.#transports.set(id, transport);
+    transport.onFrame = (frame, size) => {
+      this.machine.frameReceived(id, frame, this.#now(), size);
+      this.#carryOut();
+    };
+    transport.onInputError = (error) => {
+      this.machine.inputError(id, error, this.#now());
+      this.#carryOut();
+    };
+    transport.onClose = () => {
+      this.#transports.delete(id);
+      this.machine.connectionClosed(id, this.#now());
+      this.#carryOut();
+      if (this.#transports.size === 0) this.#allClosed?.();
+    };
+    this.machine.connectionOpened(id, this.#now());
+    this.#carryOut();
+  }
+
+  /** CONN-7: go_away to everyone, then wait (at most `timeoutMs`) for the connections to close. */
+  async shutdown(reason: string, timeoutMs: number): Promise<void> {
+    this.machine.shutdown(this.#now(), reason);
+    this.#carryOut();
+    if (this.#transports.size === 0) return;
+    await new Promise<void>((resolve) => {
+      this.#allClosed = resolve;
+      setTimeout(resolve, timeoutMs).unref();
+    });
+    for (const transport of this.#transports.values()) transport.close();
+    clearTimeout(this.#timer);
+  }
+
+  #carryOut(): void {
+    for (const output of this.machine.takeOutputs()) {
+      switch (output.kind) {
+        case "send": {
+          const transport = this.#transports.get(output.connection);
+          if (!transport) break;
+          transport.send(output.frame);
+          if (transport.bufferedAmount > this.#maxWriteBuffer) {
+            this.#log.warn(`${transport.description}: peer does not read (${transport.bufferedAmount} bytes unsent); closing (FLOW-3)`);
+            transport.close();
+          }
+          break;
+        }
+        case "close":
+          this.#transports.get(output.connection)?.close();
+          if (output.reason !== "graceful" && output.reason !== ErrorCode.SESSION_REPLACED) {
+            this.#log.info(`${this.#transports.get(output.connection)?.description ?? output.connection}: closed (${ErrorCode[output.reason] ?? output.reason})`);
+          }
+          break;
+        case "frame-limit":
+          this.#transports.get(output.connection)?.setMaxFrameSize(output.maxFrameSize);
+          break;
+        case "push-handoff":
+          this.#log.info(`push hand-off to ${output.pushService} for ${output.userId}/${output.deviceId}: ${output.conversationId}#${output.seq}`);
+          break;
+        case "internal-error":
+          this.#log.error(`internal error on connection ${output.connection}: ${output.error instanceof Error ? output.error.stack : String(output.error)}`);
+          break;
+      }
+    }
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    const wake = this.machine.nextWakeup();
+    if (wake === undefined || wake >= this.#timerAt) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = wake;
+    this.#timer = setTimeout(() => {
+      this.#timerAt = Infinity;
+      this.machine.tick(this.#now());
+      this.#carryOut();
+    }, Math.max(0, wake - this.#now()));
+    this.#timer.unref();
+  }
+}
