@@ -2,6 +2,7 @@ import { ClientMachine } from "../machines/client/client-machine.js";
 import type { ClientEvent } from "../machines/client/types.js";
 import { dial, type DialOptions } from "../transport/dial.js";
 import type { FrameTransport } from "../transport/frame-transport.js";
+import { WakeupTimer } from "../transport/wakeup-timer.js";
 
 export interface ClientRunnerOptions {
   /** tcp://, tls://, ws:// or wss:// address of the server. */
@@ -18,13 +19,17 @@ export class ClientRunner {
   readonly #now: () => number;
   /** The connection the machine is using, by the id it gave it. */
   #current: { readonly id: number; readonly transport: FrameTransport } | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #timerAt = Infinity;
+  readonly #timer: WakeupTimer;
 
   constructor(machine: ClientMachine, options: ClientRunnerOptions) {
     this.machine = machine;
     this.#options = options;
     this.#now = options.now ?? Date.now;
+    // The client's timers (heartbeats, reconnects) are what keep a client process alive.
+    this.#timer = new WakeupTimer(this.#now, () => {
+      this.machine.tick(this.#now());
+      this.#carryOut();
+    }, true);
   }
 
   start(): void {
@@ -35,7 +40,7 @@ export class ClientRunner {
   stop(): void {
     this.machine.stop(this.#now());
     this.#carryOut();
-    clearTimeout(this.#timer);
+    this.#timer.cancel();
   }
 
   /** Run an application command against the machine, then carry out what it asks for. */
@@ -68,7 +73,7 @@ export class ClientRunner {
           break;
       }
     }
-    this.#schedule();
+    this.#timer.schedule(this.machine.nextWakeup());
   }
 
   #connect(connection: number): void {
@@ -96,17 +101,5 @@ export class ClientRunner {
         this.#carryOut();
       },
     );
-  }
-
-  #schedule(): void {
-    const wake = this.machine.nextWakeup();
-    if (wake === undefined || wake >= this.#timerAt) return;
-    clearTimeout(this.#timer);
-    this.#timerAt = wake;
-    this.#timer = setTimeout(() => {
-      this.#timerAt = Infinity;
-      this.machine.tick(this.#now());
-      this.#carryOut();
-    }, Math.max(0, wake - this.#now()));
   }
 }

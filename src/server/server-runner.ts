@@ -2,6 +2,7 @@ import { ErrorCode } from "../gen/imwire/v1/error_pb.js";
 import type { ServerMachine } from "../machines/server/server-machine.js";
 import type { ConnectionId } from "../machines/server/types.js";
 import type { FrameTransport } from "../transport/frame-transport.js";
+import { WakeupTimer } from "../transport/wakeup-timer.js";
 import type { Logger } from "./logger.js";
 
 export interface ServerRunnerOptions {
@@ -23,8 +24,7 @@ export class ServerRunner {
   readonly #log: Logger;
   readonly #maxWriteBuffer: number;
   #nextId = 1;
-  #timer: NodeJS.Timeout | undefined;
-  #timerAt = Infinity;
+  readonly #timer: WakeupTimer;
   #allClosed: (() => void) | undefined;
 
   constructor(machine: ServerMachine, options: ServerRunnerOptions) {
@@ -32,6 +32,10 @@ export class ServerRunner {
     this.#now = options.now ?? Date.now;
     this.#log = options.log;
     this.#maxWriteBuffer = options.maxWriteBuffer ?? 8 * 1024 * 1024;
+    this.#timer = new WakeupTimer(this.#now, () => {
+      this.machine.tick(this.#now());
+      this.#carryOut();
+    });
   }
 
   get connectionCount(): number {
@@ -69,7 +73,7 @@ export class ServerRunner {
       setTimeout(resolve, timeoutMs).unref();
     });
     for (const transport of this.#transports.values()) transport.close();
-    clearTimeout(this.#timer);
+    this.#timer.cancel();
   }
 
   #carryOut(): void {
@@ -102,19 +106,6 @@ export class ServerRunner {
           break;
       }
     }
-    this.#schedule();
-  }
-
-  #schedule(): void {
-    const wake = this.machine.nextWakeup();
-    if (wake === undefined || wake >= this.#timerAt) return;
-    clearTimeout(this.#timer);
-    this.#timerAt = wake;
-    this.#timer = setTimeout(() => {
-      this.#timerAt = Infinity;
-      this.machine.tick(this.#now());
-      this.#carryOut();
-    }, Math.max(0, wake - this.#now()));
-    this.#timer.unref();
+    this.#timer.schedule(this.machine.nextWakeup());
   }
 }
