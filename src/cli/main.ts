@@ -1,5 +1,6 @@
 import { decodeCommand, decodeHelp } from "./decode-command.js";
 import { encodeCommand, encodeHelp } from "./encode-command.js";
+import { vectorsCommand, vectorsHelp } from "./vectors-command.js";
 import { serveCommand, serveHelp } from "./serve-command.js";
 import { tokenCommand, tokenHelp } from "./token-command.js";
 import { conformanceCommand, conformanceHelp } from "./conformance-command.js";
@@ -17,6 +18,7 @@ const commands: Record<string, Command> = {
   conformance: { summary: "check a server against SPEC.md (without --target: the reference server, in this process)", help: conformanceHelp, run: (args, io) => conformanceCommand(args, io) },
   serve: { summary: "run the reference server (TCP and WebSocket, SQLite storage)", help: serveHelp, run: serveCommand },
   token: { summary: "issue a bearer token the reference server accepts", help: tokenHelp, run: (args, io) => tokenCommand(args, io) },
+  vectors: { summary: "verify the golden vectors, or run the codec harness against an implementation", help: vectorsHelp, run: vectorsCommand },
 };
 
 function mainHelp(): string {
