@@ -17,7 +17,7 @@ export * from "./gen/imwire/v1/sync_pb.js";
 export * from "./limits.js";
 export * from "./errors.js";
 export { findMissingField } from "./codec/validate.js";
-export { frame, decodeFrame, encodeFrame, validateFrame, type FrameCase, type EncodeOptions } from "./codec/frame-codec.js";
+export { frame, decodeFrame, parseFrame, encodeFrame, validateFrame, type FrameCase, type EncodeOptions } from "./codec/frame-codec.js";
 export { FrameSplitter, type FrameSplitterOptions } from "./framing/frame-splitter.js";
 export { FrameReader, encodeFramed } from "./framing/frame-stream.js";
 export { lengthPrefixSize, writeLengthPrefix, withLengthPrefix, MAX_PREFIXED_LENGTH } from "./framing/length-prefix.js";

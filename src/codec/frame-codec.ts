@@ -3,6 +3,10 @@ import { ErrorCode } from "../gen/imwire/v1/error_pb.js";
 import { FrameSchema, type Frame } from "../gen/imwire/v1/frame_pb.js";
 import { ImwireError } from "../errors.js";
 import { findMissingField } from "./validate.js";
+import { checkWireStructure, messagePlan } from "./wire-structure.js";
+import { decodeWithMistypedFields } from "./mistyped-fields.js";
+
+const framePlan = messagePlan(FrameSchema);
 
 /** A frame body's case name, for example "sendMessage". */
 export type FrameCase = NonNullable<Frame["body"]["case"]>;
@@ -35,22 +39,34 @@ export function validateFrame(frame: Frame): void {
 }
 
 /**
- * Decode one frame payload (the bytes after the length prefix, or one
- * WebSocket message) and validate it.
- *
- * Throws ImwireError: MALFORMED_FRAME when the bytes are not a Protobuf Frame
- * (ENV-3), UNKNOWN_FRAME or MISSING_FIELD when they are but break ENV-4/ENV-5.
- * Bytes fields of the result are views into `payload`.
+ * Read one frame payload as Protobuf (ENV-3) without the ENV-4/ENV-5 checks:
+ * for tools that show any frame, and for decodeFrame. Throws ImwireError
+ * MALFORMED_FRAME. A known field with a wire type not its own is an unknown
+ * field. Bytes fields of the result are views into `payload` (into a copy
+ * when a mistyped field forced the slow path).
  */
-export function decodeFrame(payload: Uint8Array): Frame {
-  let decoded: Frame;
+export function parseFrame(payload: Uint8Array): Frame {
+  const mistyped = checkWireStructure(payload, framePlan);
   try {
-    decoded = fromBinary(FrameSchema, payload);
+    return mistyped ? (decodeWithMistypedFields(FrameSchema, payload) as Frame) : fromBinary(FrameSchema, payload);
   } catch (cause) {
+    // The walker proved the structure, so what is left is invalid UTF-8 in a string field.
     throw new ImwireError(ErrorCode.MALFORMED_FRAME, `not a valid Frame: ${(cause as Error).message}`, {
       requirement: "ENV-3",
     });
   }
+}
+
+/**
+ * Decode one frame payload (the bytes after the length prefix, or one
+ * WebSocket message) and validate it.
+ *
+ * Throws ImwireError: MALFORMED_FRAME when the bytes are not a Protobuf Frame
+ * (ENV-3, parseFrame), UNKNOWN_FRAME or MISSING_FIELD when they are but break
+ * ENV-4/ENV-5.
+ */
+export function decodeFrame(payload: Uint8Array): Frame {
+  const decoded = parseFrame(payload);
   validateFrame(decoded);
   return decoded;
 }

@@ -1,10 +1,11 @@
 // Deliberately broken codec testees, to check that the codec harness catches
 // each kind of bug and blames exactly the vectors it affects:
 //   node --import tsx test/support/broken-testee.ts <bug> [payload hex…]
-import { clone, toBinary, type DescMessage } from "@bufbuild/protobuf";
+import { clone, fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import { ErrorCode } from "../../src/gen/imwire/v1/error_pb.js";
 import { FrameSchema, type Frame } from "../../src/gen/imwire/v1/frame_pb.js";
-import { decodeFrame } from "../../src/codec/frame-codec.js";
+import { decodeFrame, validateFrame } from "../../src/codec/frame-codec.js";
+import { FrameSplitter } from "../../src/framing/frame-splitter.js";
 import { ImwireError } from "../../src/errors.js";
 import { serveTestee } from "../../src/conformance/codec-harness/serve-testee.js";
 import { createTypescriptTestee, projectCodec, type TesteeCodec } from "../../src/conformance/codec-harness/typescript-testee.js";
@@ -16,6 +17,7 @@ const bugs = [
   "missing-field-without-field",
   "missing-field-wrong-code",
   "request-id-after-body",
+  "trust-protobuf-es",
   "crash-hang-garbage",
 ] as const;
 type Bug = (typeof bugs)[number];
@@ -74,6 +76,39 @@ class LenientPrefixReader {
   }
 }
 
+/**
+ * ENV-3 broken: plain @bufbuild/protobuf fromBinary, as this codec was before
+ * it checked the wire structure. It reads a known field by its declared type
+ * whatever the wire type says, and lets a field run past its enclosing message.
+ */
+function trustProtobufEs(payload: Uint8Array): Frame {
+  let frame: Frame;
+  try {
+    frame = fromBinary(FrameSchema, payload);
+  } catch (cause) {
+    throw new ImwireError(ErrorCode.MALFORMED_FRAME, (cause as Error).message, { requirement: "ENV-3" });
+  }
+  validateFrame(frame);
+  return frame;
+}
+
+class TrustingReader {
+  readonly #splitter: FrameSplitter;
+  constructor(maxFrameSize: number) {
+    this.#splitter = new FrameSplitter({ maxFrameSize });
+  }
+  get atFrameBoundary(): boolean {
+    return this.#splitter.atFrameBoundary;
+  }
+  push(chunk: Uint8Array): void {
+    this.#splitter.push(chunk);
+  }
+  next(): Frame | undefined {
+    const payload = this.#splitter.next();
+    return payload === undefined ? undefined : trustProtobufEs(payload);
+  }
+}
+
 /** An encoder that writes the body before request_id: valid Protobuf, but not the canonical field order. */
 function requestIdAfterBody(frame: Frame): Uint8Array {
   const withoutId = clone(FrameSchema, frame);
@@ -100,6 +135,7 @@ function brokenTestee(bug: Bug, targets: string[]): Testee {
       errorFields: (e) => ({ ...projectCodec.errorFields(e), ...(e.code === ErrorCode.MISSING_FIELD ? { code: "ERROR_CODE_INVALID_ARGUMENT" } : {}) }),
     },
     "request-id-after-body": { encode: requestIdAfterBody },
+    "trust-protobuf-es": { decode: trustProtobufEs, streamReader: (max) => new TrustingReader(max) },
   };
   if (bug !== "crash-hang-garbage") return createTypescriptTestee(codecs[bug], `broken-${bug}`);
   // Misbehaves on the decode requests of three payloads: exits, never answers, prints to stdout.

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from "node:util";
-import { create, fromBinary, fromJson, toBinary, toJson } from "@bufbuild/protobuf";
+import { create, fromJson, toBinary, toJson } from "@bufbuild/protobuf";
 import { FrameSchema } from "../../../src/gen/imwire/v1/frame_pb.js";
 import { decodeFrame, validateFrame } from "../../../src/codec/frame-codec.js";
 import type { InvalidVector, Manifest, ValidVector } from "../../../src/conformance/codec-harness/manifest.js";
@@ -11,6 +11,7 @@ import { sessionVectors } from "./valid-session.js";
 import { conversationVectors } from "./valid-conversations.js";
 import { laterVersionVectors, unknownEnumVectors, unknownFieldVectors } from "./valid-extensions.js";
 import { noncanonicalVectors } from "./valid-noncanonical.js";
+import { mistypedFieldInvalidVectors, mistypedFieldVectors } from "./valid-mistyped.js";
 import { framingVectors } from "./invalid-framing.js";
 import { malformedVectors, unknownFrameVectors, utf8Vectors } from "./invalid-payloads.js";
 import { derivedMissingFieldVectors, explicitDefaultVectors } from "./missing-fields.js";
@@ -38,17 +39,17 @@ export const validDefinitions: readonly ValidDefinition[] = [
   ...unknownEnumVectors,
   ...laterVersionVectors,
   ...noncanonicalVectors,
+  ...mistypedFieldVectors,
 ];
 
 export function invalidDefinitions(): InvalidDefinition[] {
-  return [...framingVectors, ...malformedVectors, ...utf8Vectors, ...unknownFrameVectors, ...explicitDefaultVectors, ...derivedMissingFieldVectors()];
+  return [...framingVectors, ...malformedVectors, ...utf8Vectors, ...unknownFrameVectors, ...mistypedFieldInvalidVectors, ...explicitDefaultVectors, ...derivedMissingFieldVectors()];
 }
 
 function validVector(definition: ValidDefinition): ValidVector {
   const payload = "frame" in definition ? toBinary(FrameSchema, create(FrameSchema, definition.frame)) : definition.payload;
   // A definition typo shows up here rather than as a vector that says something else than meant.
-  decodeFrame(payload);
-  const decoded = fromBinary(FrameSchema, payload);
+  const decoded = decodeFrame(payload);
   const json = toJson(FrameSchema, decoded);
   if ("json" in definition && !isDeepStrictEqual(json, definition.json)) {
     throw new Error(`${definition.id}: payload decodes to ${JSON.stringify(json)}, the definition says ${JSON.stringify(definition.json)}`);

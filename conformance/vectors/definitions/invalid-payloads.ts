@@ -1,6 +1,6 @@
 import type { InvalidPayloadDefinition } from "./types.js";
 import { nestedGroups } from "./valid-extensions.js";
-import { bytes, dfield, fixed32field, group, hex, sfield, tag, vfield, WireType } from "./wire.js";
+import { bytes, dfield, group, hex, sfield, tag, vfield, WireType } from "./wire.js";
 import { U32_MAX } from "./sample-values.js";
 
 /** Payloads that are not a valid Protobuf Frame (ENV-3), hold invalid UTF-8 (ENV-3), or carry no body this version knows (ENV-4). */
@@ -53,11 +53,6 @@ export const malformedVectors: InvalidPayloadDefinition[] = [
   malformed("mismatched-end-group", "A ping, then a group opened as field 99 and closed as field 100.", bytes(PING, tag(99, WireType.startGroup), vfield(1, 1), tag(100, WireType.endGroup))),
   malformed("packed-run-cut", "hello.versions as a packed run whose last varint is cut by the end of the run.", bytes(vfield(1, 1), dfield(16, dfield(1, [0x01, 0x80]), sfield(2, "d1")))),
   malformed("nesting-depth-101", "100 nested groups inside the Frame: nesting depth 101 (the Frame counts as 1).", bytes(PING, nestedGroups(100))),
-  malformed("wrong-wire-type-request-id", "request_id (a varint field) sent length-delimited, holding bytes that look like a ping: a decoder that ignores wire types reads request_id 4 and a ping.", bytes(dfield(1, PING))),
-  malformed("wrong-wire-type-string", "send_message.conversation_id (a string) sent as a varint.", bytes(vfield(1, 9), dfield(2, vfield(1, 5), sfield(2, "m"), dfield(3, dfield(1, sfield(1, "x")))))),
-  malformed("wrong-wire-type-message", "send_message (a message) sent as a varint.", bytes(vfield(1, 9), vfield(2, 5))),
-  malformed("wrong-wire-type-fixed32-for-varint", "ping.nonce (a varint field) sent as a 32-bit field.", bytes(dfield(6, fixed32field(1, 7)))),
-  malformed("wrong-wire-type-group-for-message", "ping (a length-delimited message) sent as a group.", bytes(group(6, vfield(1, 7)))),
 ];
 
 export const utf8Vectors: InvalidPayloadDefinition[] = [
