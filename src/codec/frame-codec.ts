@@ -1,12 +1,9 @@
-import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { ErrorCode } from "../gen/imwire/v1/error_pb.js";
 import { FrameSchema, type Frame } from "../gen/imwire/v1/frame_pb.js";
 import { ImwireError } from "../errors.js";
 import { findMissingField } from "./validate.js";
-import { checkWireStructure, messagePlan } from "./wire-structure.js";
-import { decodeWithMistypedFields } from "./mistyped-fields.js";
-
-const framePlan = messagePlan(FrameSchema);
+import { decodeFrame as decodeFrameFast, encodeFrame as encodeFrameFast } from "../gen/imwire/v1/frame_fast.js";
 
 /** A frame body's case name, for example "sendMessage". */
 export type FrameCase = NonNullable<Frame["body"]["case"]>;
@@ -42,19 +39,13 @@ export function validateFrame(frame: Frame): void {
  * Read one frame payload as Protobuf (ENV-3) without the ENV-4/ENV-5 checks:
  * for tools that show any frame, and for decodeFrame. Throws ImwireError
  * MALFORMED_FRAME. A known field with a wire type not its own is an unknown
- * field. Bytes fields of the result are views into `payload` (into a copy
- * when a mistyped field forced the slow path).
+ * field. Bytes fields of the result are views into `payload`.
+ *
+ * This is the generated fast decoder (src/gen/imwire/v1/frame_fast.ts):
+ * the same message objects protobuf-es builds, built without reflection.
  */
 export function parseFrame(payload: Uint8Array): Frame {
-  const mistyped = checkWireStructure(payload, framePlan);
-  try {
-    return mistyped ? (decodeWithMistypedFields(FrameSchema, payload) as Frame) : fromBinary(FrameSchema, payload);
-  } catch (cause) {
-    // The walker proved the structure, so what is left is invalid UTF-8 in a string field.
-    throw new ImwireError(ErrorCode.MALFORMED_FRAME, `not a valid Frame: ${(cause as Error).message}`, {
-      requirement: "ENV-3",
-    });
-  }
+  return decodeFrameFast(payload);
 }
 
 /**
@@ -74,10 +65,16 @@ export function decodeFrame(payload: Uint8Array): Frame {
 export interface EncodeOptions {
   /** Check ENV-4/ENV-5 before encoding (default true): catching our own bug beats sending it. */
   readonly validate?: boolean;
+  /** Precede the payload with its length prefix, in the same buffer (default false). */
+  readonly prefixed?: boolean;
 }
 
-/** Encode a frame to its payload bytes (no length prefix). */
+/**
+ * Encode a frame to its payload bytes, or with `prefixed` to the length
+ * prefix and payload in one buffer (FRM-1). The bytes are protobuf-es
+ * toBinary's, written by the generated fast encoder.
+ */
 export function encodeFrame(frame: Frame, options: EncodeOptions = {}): Uint8Array {
   if (options.validate ?? true) validateFrame(frame);
-  return toBinary(FrameSchema, frame);
+  return encodeFrameFast(frame, options.prefixed ?? false);
 }

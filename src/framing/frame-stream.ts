@@ -1,7 +1,6 @@
 import type { Frame } from "../gen/imwire/v1/frame_pb.js";
 import { decodeFrame, encodeFrame, type EncodeOptions } from "../codec/frame-codec.js";
 import { FrameSplitter, type FrameSplitterOptions } from "./frame-splitter.js";
-import { withLengthPrefix } from "./length-prefix.js";
 
 /**
  * Reads frames from a byte stream (TCP or TLS): a FrameSplitter followed by
@@ -48,5 +47,8 @@ export class FrameReader {
 
 /** A frame as it goes on a byte stream: length prefix and payload in one buffer (FRM-1). */
 export function encodeFramed(frame: Frame, options?: EncodeOptions): Uint8Array {
-  return withLengthPrefix(encodeFrame(frame, options));
+  return encodeFrame(frame, options?.validate === false ? PREFIXED_UNCHECKED : PREFIXED);
 }
+
+const PREFIXED: EncodeOptions = { prefixed: true };
+const PREFIXED_UNCHECKED: EncodeOptions = { prefixed: true, validate: false };

@@ -5,6 +5,7 @@ import { ConversationKind, ConversationLeftSchema, ConversationOpenedSchema, typ
 import { ReadMarkerSchema, ReadReceiptSchema, UserEventSchema } from "../gen/imwire/v1/delivery_pb.js";
 import { ConversationEventSchema, type ConversationEvent } from "../gen/imwire/v1/message_pb.js";
 import { ReceiveMode, ReceiveSettingsSchema } from "../gen/imwire/v1/settings_pb.js";
+import { decodeConversationEvent, encodeConversationEvent } from "../gen/imwire/v1/message_fast.js";
 import type { DedupKey, DedupRecord, NewEvent, Store, StoredConversation, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "./store.js";
 
 export interface SqliteStoreOptions {
@@ -226,7 +227,7 @@ export class SqliteStore implements Store {
       const last = this.#sql.lastSeq.get(conversationId);
       if (last === undefined) throw new Error(`no conversation ${conversationId}`);
       const seq = last + 1;
-      this.#sql.insertEvent.run(conversationId, seq, toBinary(ConversationEventSchema, create(ConversationEventSchema, { ...event, seq: BigInt(seq) })));
+      this.#sql.insertEvent.run(conversationId, seq, encodeConversationEvent(create(ConversationEventSchema, { ...event, seq: BigInt(seq) })));
       this.#sql.setLastSeq.run(seq, conversationId);
       return seq;
     });
@@ -239,12 +240,12 @@ export class SqliteStore implements Store {
   events(conversationId: string, afterSeq: number, untilSeq: number, limit: number): ConversationEvent[] {
     const rows = this.#sql.events.all(conversationId, bound(afterSeq), bound(untilSeq), bound(limit));
     if (rows.length === 0) this.#mustExist(conversationId);
-    return rows.map((bytes) => fromBinary(ConversationEventSchema, bytes));
+    return rows.map((bytes) => decodeConversationEvent(bytes));
   }
 
   event(conversationId: string, seq: number): ConversationEvent | undefined {
     const bytes = this.#sql.event.get(conversationId, seq);
-    return bytes === undefined ? undefined : fromBinary(ConversationEventSchema, bytes);
+    return bytes === undefined ? undefined : decodeConversationEvent(bytes);
   }
 
   epoch(userId: string): string {

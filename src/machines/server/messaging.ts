@@ -1,5 +1,6 @@
-import { create, toBinary } from "@bufbuild/protobuf";
-import { MessageContentSchema, type MessageContent } from "../../gen/imwire/v1/content_pb.js";
+import { create } from "@bufbuild/protobuf";
+import type { MessageContent } from "../../gen/imwire/v1/content_pb.js";
+import { sizeMessageContent } from "../../gen/imwire/v1/content_fast.js";
 import { ConversationKind, Role } from "../../gen/imwire/v1/conversation_pb.js";
 import { ReadMarkerSchema, type MarkRead, type ReadMarker } from "../../gen/imwire/v1/delivery_pb.js";
 import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
@@ -78,7 +79,7 @@ function checkContent(content: MessageContent, payloadSize: number, maxFrameSize
     throw new RequestError(ErrorCode.INVALID_ARGUMENT, "sha256 must be 32 bytes", "MSG-3");
   }
   const limit = maxFrameSize - EVENT_ENVELOPE_ALLOWANCE;
-  if (payloadSize > limit && toBinary(MessageContentSchema, content).length > limit) {
+  if (payloadSize > limit && sizeMessageContent(content) > limit) {
     throw new RequestError(ErrorCode.INVALID_ARGUMENT, `content is larger than ${limit} bytes`, "LIM-3");
   }
 }

@@ -1,4 +1,4 @@
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { ConversationKind, type Conversation } from "../../gen/imwire/v1/conversation_pb.js";
 import { UserEventSchema, type UserEvent } from "../../gen/imwire/v1/delivery_pb.js";
 import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
@@ -17,6 +17,8 @@ import type { ServerCore } from "./core.js";
 import { conversationView } from "./conversations.js";
 import { materialize } from "./delivery.js";
 import { checkId, toNumber } from "./ids.js";
+import { sizeUserEvent } from "../../gen/imwire/v1/delivery_fast.js";
+import { sizeConversationEvent } from "../../gen/imwire/v1/message_fast.js";
 import { RequestError } from "./request-error.js";
 
 /** Room kept in a page for its own fields and each event's tag and length (SYNC-2). */
@@ -43,7 +45,7 @@ export function syncConversation(core: ServerCore, connection: Connection, reque
   const after = Math.max(Math.min(toNumber(request.afterSeq), lastReadable), firstVisible - 1);
   const limit = pageLimit(request.limit, options.conversationPageDefault, options.conversationPageMax);
   const candidates = after < until ? store.events(conversationId, after, until, limit) : [];
-  const events = fitInFrame(candidates, (e) => toBinary(ConversationEventSchema, e).length, options.maxFrameSize);
+  const events = fitInFrame(candidates, sizeConversationEvent, options.maxFrameSize);
   const lastReturned = events.length > 0 ? Number(events[events.length - 1]!.seq) : after;
   return create(ConversationPageSchema, {
     conversationId,
@@ -73,7 +75,7 @@ export function syncUser(core: ServerCore, connection: Connection, request: Sync
     prev = entry.cursor;
     return event;
   });
-  const events = fitInFrame(materialized, (e) => toBinary(UserEventSchema, e).length, options.maxFrameSize);
+  const events = fitInFrame(materialized, sizeUserEvent, options.maxFrameSize);
   const last = events.length > 0 ? Number(events[events.length - 1]!.cursor) : after;
   core.noteSent(connection, last);
   return create(UserPageSchema, { events, hasMore: last < head, headCursor: BigInt(head) });
