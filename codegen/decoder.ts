@@ -16,7 +16,7 @@ export function decoderLines(message: DescMessage, members: readonly Member[], n
   const lines: Printable[][] = [];
   const unknownField = names.runtime("UnknownField", "@bufbuild/protobuf", true);
   lines.push([names.exported(`read${name}`), "(r: ", names.runtime("WireReader", "wire-reader"), ", end: number, depth: number, target?: ", shape, "): ", shape, " {"]);
-  lines.push(["  const m: ", shape, " = target ?? ", zeroLiteral(message, members), ";"]);
+  lines.push(["  const m: ", shape, " = target ?? ", ...zeroLiteral(message, members, names), ";"]);
   lines.push(["  let unknown: ", unknownField, "[] | undefined;"]);
   lines.push(["  while (r.pos < end) {"]);
   lines.push(["    const tag = r.tag(end);"]);
@@ -32,8 +32,13 @@ export function decoderLines(message: DescMessage, members: readonly Member[], n
   return lines;
 }
 
-/** The zero message, with its properties in the order protobuf-es create() gives them (declaration order, singular messages absent). */
-function zeroLiteral(message: DescMessage, members: readonly Member[]): string {
+/**
+ * The zero message, with its properties in the order protobuf-es create()
+ * gives them (declaration order, singular messages absent). Empty bytes
+ * fields share one frozen empty array: allocating a Uint8Array costs more
+ * than decoding a small message.
+ */
+function zeroLiteral(message: DescMessage, members: readonly Member[], names: Names): Printable[] {
   const byField = new Map(members.map((m) => [m.field, m]));
   const parts = [`$typeName: ${JSON.stringify(message.typeName)}`];
   for (const item of message.members) {
@@ -45,15 +50,22 @@ function zeroLiteral(message: DescMessage, members: readonly Member[]): string {
     if (m.kind === "message-list" || m.kind === "scalar-list") parts.push(`${item.localName}: []`);
     else if (m.kind === "scalar" && m.presence === "implicit") parts.push(`${item.localName}: ${zeroValue(m.coding.read)}`);
   }
-  return `{ ${parts.join(", ")} }`;
+  const literal: Printable[] = [];
+  for (const [i, part] of `{ ${parts.join(", ")} }`.split(EMPTY_BYTES).entries()) {
+    if (i > 0) literal.push(names.runtime("EMPTY_BYTES", "wire-reader"));
+    literal.push(part);
+  }
+  return literal;
 }
+
+const EMPTY_BYTES = "EMPTY_BYTES";
 
 function zeroValue(read: string): string {
   switch (read) {
     case "string":
       return '""';
     case "bytes":
-      return "new Uint8Array(0)";
+      return EMPTY_BYTES;
     case "bool":
       return "false";
     case "uint64":

@@ -29,3 +29,6 @@ export const Scalar = {
   SINT32: 17,
   SINT64: 18,
 } as const;
+
+/** google.protobuf.FeatureSet.FieldPresence.IMPLICIT, as DescField.presence gives it. */
+export const IMPLICIT_PRESENCE = 2;

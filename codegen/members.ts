@@ -1,4 +1,4 @@
-import { Scalar, type DescField, type DescMessage, type DescOneof } from "./descriptors.js";
+import { IMPLICIT_PRESENCE, Scalar, type DescField, type DescMessage, type DescOneof } from "./descriptors.js";
 import { scalarCoding, type ScalarCoding } from "./scalars.js";
 
 /**
@@ -16,14 +16,12 @@ export type Member =
 /** implicit: written unless zero; explicit: written unless undefined (proto3 optional); a oneof member: written when selected. */
 export type Presence = "implicit" | "explicit" | { readonly oneof: DescOneof };
 
-const IMPLICIT = 2;
-
 export function classify(message: DescMessage): Member[] {
   return [...message.fields].sort((a, b) => a.number - b.number).map((field) => member(message, field));
 }
 
 function member(message: DescMessage, field: DescField): Member {
-  const presence: Presence = field.oneof ? { oneof: field.oneof } : field.presence === IMPLICIT ? "implicit" : "explicit";
+  const presence: Presence = field.oneof ? { oneof: field.oneof } : field.presence === IMPLICIT_PRESENCE ? "implicit" : "explicit";
   switch (field.fieldKind) {
     case "scalar":
       return { kind: "scalar", field, coding: scalarCoding(field.scalar), presence };

@@ -10,7 +10,7 @@ export interface Names {
   shapeName(message: DescMessage): string;
   shape(message: DescMessage): Printable;
   /** A generated function of a message, imported from its *_fast file when that is another file. */
-  fn(kind: "read" | "measure" | "write" | "decode" | "encode", message: DescMessage): Printable;
+  fn(kind: "read" | "measure" | "write" | "decode" | "encode" | "missingIn", message: DescMessage): Printable;
   /** A runtime export, or a type from @bufbuild/protobuf. */
   runtime(name: string, module: "wire-reader" | "wire-writer" | "@bufbuild/protobuf", typeOnly?: boolean): Printable;
   /** `export function <name>`. */

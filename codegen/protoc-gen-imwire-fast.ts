@@ -3,13 +3,15 @@
 // produce and accept the very objects protobuf-es does ($typeName included).
 // buf generate runs it after protoc-gen-es (buf.gen.yaml); its output is
 // src/gen/**/*_fast.ts, next to the *_pb.ts files whose types it uses, and
-// the runtime it calls is src/codec/fast.
+// the runtime it calls is src/codec/fast. Messages with ENV-5 rules also
+// get a required-field check.
 import { createEcmaScriptPlugin, runNodeJs, type GeneratedFile, type Schema } from "@bufbuild/protoplugin";
 import type { DescFile, DescMessage } from "./descriptors.js";
 import { classify } from "./members.js";
 import { decoderLines } from "./decoder.js";
 import { measureLines, writeLines } from "./encoder.js";
 import { namesFor } from "./names.js";
+import { hasRules, validatorLines } from "./validator.js";
 
 function generateTs(schema: Schema): void {
   for (const file of schema.files) {
@@ -50,6 +52,10 @@ function generateMessage(f: GeneratedFile, file: DescFile, message: DescMessage)
   for (const line of measureLines(message, members, names, shape)) f.print(...line);
   f.print();
   for (const line of writeLines(message, members, names, shape, names.runtime("WireWriter", "wire-writer", true))) f.print(...line);
+  f.print();
+  if (!hasRules(message)) return;
+  f.print(f.jsDoc(`The first field of ${message.typeName} that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.`));
+  for (const line of validatorLines(message, names, shape)) f.print(...line);
   f.print();
 }
 

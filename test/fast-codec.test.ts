@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { FrameSchema } from "../src/gen/imwire/v1/frame_pb.js";
 import { decodeFrame as decodeFrameFast, encodeFrame as encodeFrameFast } from "../src/gen/imwire/v1/frame_fast.js";
 import { referenceParseFrame as parseFrame } from "../src/codec/reference-decoder.js";
@@ -8,6 +8,7 @@ import { isImwireError } from "../src/errors.js";
 import { ErrorCode } from "../src/gen/imwire/v1/error_pb.js";
 import { frameArb, messageArb } from "./support/arbitraries.js";
 import { fastCodecs } from "./support/fast-codecs.js";
+import { findMissingField } from "../src/codec/validate.js";
 
 /**
  * The generated fast codec (src/gen/**\/*_fast.ts, codegen/) against
@@ -32,6 +33,34 @@ describe("EXT-4 ENV-8: the fast encoder writes exactly what protobuf-es toBinary
         }),
         { numRuns: runs },
       );
+    });
+  }
+});
+
+describe("ENV-5: the generated required-field checks name the same first missing field as the reflective reference", () => {
+  const checked = fastCodecs.filter((c) => c.missingIn !== undefined);
+  it("exist exactly for the types that have a rule at some depth", () => {
+    for (const { desc, missingIn } of fastCodecs) {
+      // A type without rules passes any instance; the reference agrees on its zero value.
+      if (missingIn === undefined) expect(findMissingField(desc, create(desc))).toBeUndefined();
+    }
+    expect(checked.length).toBeGreaterThanOrEqual(30);
+  });
+
+  for (const { desc, missingIn } of checked) {
+    it(`${desc.typeName}`, () => {
+      const verdicts = { valid: 0, missing: 0 };
+      fc.assert(
+        fc.property(messageArb(desc, { valid: false }), (message) => {
+          const expected = findMissingField(desc, message);
+          expect(missingIn!(message)).toBe(expected);
+          verdicts[expected === undefined ? "valid" : "missing"]++;
+        }),
+        { numRuns: runs },
+      );
+      // Both verdicts occur, so the comparison is not only ever of two undefineds.
+      expect(verdicts.valid).toBeGreaterThan(0);
+      expect(verdicts.missing).toBeGreaterThan(0);
     });
   }
 });

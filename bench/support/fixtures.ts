@@ -87,3 +87,57 @@ export function chunksOf(stream: Uint8Array, size: number): Uint8Array[] {
   for (let at = 0; at < stream.length; at += size) chunks.push(stream.subarray(at, at + size));
   return chunks;
 }
+
+/** One text message of a group conversation as a ConversationEvent: a reply mentioning two members. */
+function groupEvent(seq: bigint, n: number) {
+  return {
+    conversationId: "g_6d0f1e2a9b8c7d6e",
+    seq,
+    serverTimeMs: 1_764_201_600_000n + BigInt(n),
+    senderUserId: `u_member_${n % 100}`,
+    senderDeviceId: `d_member_${n % 100}_phone`,
+    body: {
+      case: "message" as const,
+      value: {
+        messageId: `m_01JDQ8Z6C0V5K${(n % 1000).toString().padStart(4, "0")}`,
+        clientMessageId: `7a2b3c4d-5e6f-4a1b-8c2d-${(n % 1_000_000).toString().padStart(12, "0")}`,
+        content: { kind: { case: "text" as const, value: { text: `@ana @ben the build is green again, merging #${n} now 🎉` } } },
+        replyToSeq: seq - 3n,
+        mentions: [
+          { userId: "u_ana", offset: 0, length: 4 },
+          { userId: "u_ben", offset: 5, length: 4 },
+        ],
+      },
+    },
+  };
+}
+
+/**
+ * The push of one group message to one member's device: what a server
+ * encodes once per member for every group message (fan-out), each with the
+ * member's own cursor.
+ */
+export function groupPushFrame(member: number): Frame {
+  return frame({
+    body: {
+      case: "deliver",
+      value: { cursor: 7_000_000n + BigInt(member * 31), prevCursor: 6_999_990n + BigInt(member * 31), body: { case: "event", value: groupEvent(90_210n, 7) } },
+    },
+  });
+}
+
+/** A conversation_page answering a sync: 50 group messages. */
+export function syncPageFrame(count = 50): Frame {
+  return frame({
+    requestId: 77,
+    body: {
+      case: "conversationPage",
+      value: {
+        conversationId: "g_6d0f1e2a9b8c7d6e",
+        events: Array.from({ length: count }, (_, i) => groupEvent(90_000n + BigInt(i), i)),
+        hasMore: true,
+        lastSeq: 90_210n,
+      },
+    },
+  });
+}

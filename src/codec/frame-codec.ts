@@ -2,8 +2,7 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { ErrorCode } from "../gen/imwire/v1/error_pb.js";
 import { FrameSchema, type Frame } from "../gen/imwire/v1/frame_pb.js";
 import { ImwireError } from "../errors.js";
-import { findMissingField } from "./validate.js";
-import { decodeFrame as decodeFrameFast, encodeFrame as encodeFrameFast } from "../gen/imwire/v1/frame_fast.js";
+import { decodeFrame as decodeFrameFast, encodeFrame as encodeFrameFast, missingInFrame } from "../gen/imwire/v1/frame_fast.js";
 
 /** A frame body's case name, for example "sendMessage". */
 export type FrameCase = NonNullable<Frame["body"]["case"]>;
@@ -17,6 +16,8 @@ export function frame(init: MessageInitShape<typeof FrameSchema>): Frame {
  * Check a frame against ENV-4 and ENV-5: a body this version knows, and every
  * required field present. Throws ImwireError UNKNOWN_FRAME or MISSING_FIELD,
  * both answerable on an open connection (the error carries the request id).
+ * The ENV-5 check is generated from the schema (missingInFrame); the
+ * reflective findMissingField in ./validate.ts is its reference.
  */
 export function validateFrame(frame: Frame): void {
   if (frame.body.case === undefined) {
@@ -25,7 +26,7 @@ export function validateFrame(frame: Frame): void {
       requestId: frame.requestId,
     });
   }
-  const missing = findMissingField(FrameSchema, frame);
+  const missing = missingInFrame(frame);
   if (missing !== undefined) {
     throw new ImwireError(ErrorCode.MISSING_FIELD, `required field ${missing} is missing`, {
       requirement: "ENV-5",

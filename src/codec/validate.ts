@@ -7,6 +7,10 @@ import { required, required_oneof } from "../gen/imwire/v1/options_pb.js";
  * files stay the single source of what is required. Each message type gets a
  * plan once; checking a message then touches only its required fields, the
  * selected member of each oneof, and nested messages that have rules.
+ *
+ * This is the reference: frames are checked by the missingIn<Message>
+ * functions protoc-gen-imwire-fast unrolls from the same options, and tests
+ * hold both to the same answer on random messages of every type.
  */
 
 type AnyMessage = Record<string, unknown>;
@@ -85,17 +89,15 @@ function hasRules(desc: DescMessage, seen: Set<DescMessage>): boolean {
   });
 }
 
-/** ENV-5's notion of present for a field with implicit presence. */
+/** ENV-5's notion of present: set and not the zero value (a proto3 optional field that is unset is absent too). */
 function presenceTest(field: DescField): (value: unknown) => boolean {
   switch (field.fieldKind) {
     case "message":
       return (v) => v !== undefined;
     case "list":
       return (v) => (v as unknown[]).length > 0;
-    case "enum":
-      return (v) => v !== 0;
     default:
-      return (v) => v !== 0 && v !== 0n && v !== "" && v !== false && !(v instanceof Uint8Array && v.length === 0);
+      return (v) => v !== undefined && v !== 0 && v !== 0n && v !== "" && v !== false && !(v instanceof Uint8Array && v.length === 0);
   }
 }
 

@@ -25,6 +25,8 @@ export interface FastCodec {
   readonly desc: DescMessage;
   readonly decode: (bytes: Uint8Array) => Message;
   readonly encode: (message: Message) => Uint8Array;
+  /** The generated ENV-5 check; absent when neither the type nor anything it holds has a rule. */
+  readonly missingIn: ((message: Message) => string | undefined) | undefined;
 }
 
 const files: [DescFile, Record<string, unknown>][] = [
@@ -48,6 +50,7 @@ export const fastCodecs: readonly FastCodec[] = files.flatMap(([file, module]) =
     const decode = module[`decode${name}`] as FastCodec["decode"] | undefined;
     const encode = module[`encode${name}`] as FastCodec["encode"] | undefined;
     if (!decode || !encode) throw new Error(`no fast codec generated for ${desc.typeName}`);
-    return { desc, decode, encode };
+    const missingIn = module[`missingIn${name}`] as FastCodec["missingIn"];
+    return { desc, decode, encode, missingIn };
   }),
 );

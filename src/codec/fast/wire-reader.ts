@@ -18,6 +18,13 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 /** Up to this many bytes, an ASCII string is built code by code: cheaper than a TextDecoder call. */
 const ASCII_INLINE_MAX = 32;
 
+/**
+ * The value of every absent bytes field of a decoded message: equal to the
+ * fresh `new Uint8Array(0)` protobuf-es puts there, and frozen, so sharing
+ * it cannot leak a change from one message to another.
+ */
+export const EMPTY_BYTES = Object.freeze(new Uint8Array(0)) as Uint8Array;
+
 export function malformed(reason: string): never {
   throw new ImwireError(ErrorCode.MALFORMED_FRAME, `not a valid Frame: ${reason}`, { requirement: "ENV-3" });
 }

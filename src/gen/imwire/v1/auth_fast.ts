@@ -83,6 +83,18 @@ export function writeAuthenticate(w: WireWriter, m: Authenticate): void {
 }
 
 /**
+ * The first field of imwire.v1.Authenticate that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInAuthenticate(m: Authenticate): string | undefined {
+  if (m.token === "") return "token";
+  if (m.resume !== undefined) {
+    const missing = missingInResume(m.resume);
+    if (missing !== undefined) return "resume." + missing;
+  }
+  return undefined;
+}
+
+/**
  * Decode imwire.v1.Resume from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
  */
 export function decodeResume(bytes: Uint8Array): Resume {
@@ -147,6 +159,14 @@ export function writeResume(w: WireWriter, m: Resume): void {
     w.uint64(m.cursor);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.Resume that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInResume(m: Resume): string | undefined {
+  if (m.epoch === "") return "epoch";
+  return undefined;
 }
 
 /**
@@ -258,5 +278,15 @@ export function writeAuthenticated(w: WireWriter, m: Authenticated): void {
     w.uint64(m.tokenExpiresAtMs);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.Authenticated that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInAuthenticated(m: Authenticated): string | undefined {
+  if (m.userId === "") return "user_id";
+  if (m.deviceId === "") return "device_id";
+  if (m.epoch === "") return "epoch";
+  return undefined;
 }
 

@@ -107,6 +107,15 @@ export function writeHello(w: WireWriter, m: Hello): void {
 }
 
 /**
+ * The first field of imwire.v1.Hello that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInHello(m: Hello): string | undefined {
+  if (m.versions.length === 0) return "versions";
+  if (m.deviceId === "") return "device_id";
+  return undefined;
+}
+
+/**
  * Decode imwire.v1.Welcome from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
  */
 export function decodeWelcome(bytes: Uint8Array): Welcome {
@@ -221,6 +230,19 @@ export function writeWelcome(w: WireWriter, m: Welcome): void {
     w.string(m.serverAgent);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.Welcome that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInWelcome(m: Welcome): string | undefined {
+  if (m.version === 0) return "version";
+  if (m.maxFrameSize === 0) return "max_frame_size";
+  if (m.heartbeatIntervalMs === 0) return "heartbeat_interval_ms";
+  if (m.maxInFlight === 0) return "max_in_flight";
+  if (m.receiveWindow === 0) return "receive_window";
+  if (m.dedupWindowS === 0) return "dedup_window_s";
+  return undefined;
 }
 
 /**

@@ -3,7 +3,7 @@
 /* eslint-disable */
 
 import type { Encrypted, File, Image, MediaRef, Mention, MessageContent, Sticker, Text, Thumbnail, Video, Voice } from "./content_pb.js";
-import { WireReader } from "../../../codec/fast/wire-reader.js";
+import { EMPTY_BYTES, WireReader } from "../../../codec/fast/wire-reader.js";
 import type { WireWriter } from "../../../codec/fast/wire-writer.js";
 import { encodeMessage, messageSize, uint64Size, unknownSize, utf8Size, varintSize } from "../../../codec/fast/wire-writer.js";
 import type { UnknownField } from "@bufbuild/protobuf";
@@ -191,6 +191,51 @@ export function writeMessageContent(w: WireWriter, m: MessageContent): void {
 }
 
 /**
+ * The first field of imwire.v1.MessageContent that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInMessageContent(m: MessageContent): string | undefined {
+  if (m.kind.case === undefined && !(m.$unknown !== undefined && m.$unknown.length > 0)) return "kind";
+  switch (m.kind.case) {
+    case "text": {
+      const missing = missingInText(m.kind.value);
+      if (missing !== undefined) return "text." + missing;
+      break;
+    }
+    case "image": {
+      const missing = missingInImage(m.kind.value);
+      if (missing !== undefined) return "image." + missing;
+      break;
+    }
+    case "voice": {
+      const missing = missingInVoice(m.kind.value);
+      if (missing !== undefined) return "voice." + missing;
+      break;
+    }
+    case "video": {
+      const missing = missingInVideo(m.kind.value);
+      if (missing !== undefined) return "video." + missing;
+      break;
+    }
+    case "file": {
+      const missing = missingInFile(m.kind.value);
+      if (missing !== undefined) return "file." + missing;
+      break;
+    }
+    case "sticker": {
+      const missing = missingInSticker(m.kind.value);
+      if (missing !== undefined) return "sticker." + missing;
+      break;
+    }
+    case "encrypted": {
+      const missing = missingInEncrypted(m.kind.value);
+      if (missing !== undefined) return "encrypted." + missing;
+      break;
+    }
+  }
+  return undefined;
+}
+
+/**
  * Decode imwire.v1.Text from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
  */
 export function decodeText(bytes: Uint8Array): Text {
@@ -248,6 +293,14 @@ export function writeText(w: WireWriter, m: Text): void {
 }
 
 /**
+ * The first field of imwire.v1.Text that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInText(m: Text): string | undefined {
+  if (m.text === "") return "text";
+  return undefined;
+}
+
+/**
  * Decode imwire.v1.MediaRef from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
  */
 export function decodeMediaRef(bytes: Uint8Array): MediaRef {
@@ -269,7 +322,7 @@ export function sizeMediaRef(message: MediaRef): number {
 }
 
 export function readMediaRef(r: WireReader, end: number, depth: number, target?: MediaRef): MediaRef {
-  const m: MediaRef = target ?? { $typeName: "imwire.v1.MediaRef", uri: "", mimeType: "", byteSize: 0n, sha256: new Uint8Array(0), width: 0, height: 0, durationMs: 0 };
+  const m: MediaRef = target ?? { $typeName: "imwire.v1.MediaRef", uri: "", mimeType: "", byteSize: 0n, sha256: EMPTY_BYTES, width: 0, height: 0, durationMs: 0 };
   let unknown: UnknownField[] | undefined;
   while (r.pos < end) {
     const tag = r.tag(end);
@@ -384,6 +437,18 @@ export function writeMediaRef(w: WireWriter, m: MediaRef): void {
 }
 
 /**
+ * The first field of imwire.v1.MediaRef that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInMediaRef(m: MediaRef): string | undefined {
+  if (m.uri === "") return "uri";
+  if (m.thumbnail !== undefined) {
+    const missing = missingInThumbnail(m.thumbnail);
+    if (missing !== undefined) return "thumbnail." + missing;
+  }
+  return undefined;
+}
+
+/**
  * Decode imwire.v1.Thumbnail from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
  */
 export function decodeThumbnail(bytes: Uint8Array): Thumbnail {
@@ -405,7 +470,7 @@ export function sizeThumbnail(message: Thumbnail): number {
 }
 
 export function readThumbnail(r: WireReader, end: number, depth: number, target?: Thumbnail): Thumbnail {
-  const m: Thumbnail = target ?? { $typeName: "imwire.v1.Thumbnail", mimeType: "", data: new Uint8Array(0), width: 0, height: 0 };
+  const m: Thumbnail = target ?? { $typeName: "imwire.v1.Thumbnail", mimeType: "", data: EMPTY_BYTES, width: 0, height: 0 };
   let unknown: UnknownField[] | undefined;
   while (r.pos < end) {
     const tag = r.tag(end);
@@ -468,6 +533,14 @@ export function writeThumbnail(w: WireWriter, m: Thumbnail): void {
     w.varint(m.height);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.Thumbnail that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInThumbnail(m: Thumbnail): string | undefined {
+  if (m.data.length === 0) return "data";
+  return undefined;
 }
 
 /**
@@ -545,6 +618,18 @@ export function writeImage(w: WireWriter, m: Image): void {
 }
 
 /**
+ * The first field of imwire.v1.Image that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInImage(m: Image): string | undefined {
+  if (m.media === undefined) return "media";
+  if (m.media !== undefined) {
+    const missing = missingInMediaRef(m.media);
+    if (missing !== undefined) return "media." + missing;
+  }
+  return undefined;
+}
+
+/**
  * Decode imwire.v1.Voice from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
  */
 export function decodeVoice(bytes: Uint8Array): Voice {
@@ -566,7 +651,7 @@ export function sizeVoice(message: Voice): number {
 }
 
 export function readVoice(r: WireReader, end: number, depth: number, target?: Voice): Voice {
-  const m: Voice = target ?? { $typeName: "imwire.v1.Voice", waveform: new Uint8Array(0) };
+  const m: Voice = target ?? { $typeName: "imwire.v1.Voice", waveform: EMPTY_BYTES };
   let unknown: UnknownField[] | undefined;
   while (r.pos < end) {
     const tag = r.tag(end);
@@ -614,6 +699,18 @@ export function writeVoice(w: WireWriter, m: Voice): void {
     w.bytes(m.waveform);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.Voice that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInVoice(m: Voice): string | undefined {
+  if (m.media === undefined) return "media";
+  if (m.media !== undefined) {
+    const missing = missingInMediaRef(m.media);
+    if (missing !== undefined) return "media." + missing;
+  }
+  return undefined;
 }
 
 /**
@@ -691,6 +788,18 @@ export function writeVideo(w: WireWriter, m: Video): void {
 }
 
 /**
+ * The first field of imwire.v1.Video that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInVideo(m: Video): string | undefined {
+  if (m.media === undefined) return "media";
+  if (m.media !== undefined) {
+    const missing = missingInMediaRef(m.media);
+    if (missing !== undefined) return "media." + missing;
+  }
+  return undefined;
+}
+
+/**
  * Decode imwire.v1.File from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
  */
 export function decodeFile(bytes: Uint8Array): File {
@@ -762,6 +871,18 @@ export function writeFile(w: WireWriter, m: File): void {
     w.string(m.fileName);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.File that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInFile(m: File): string | undefined {
+  if (m.media === undefined) return "media";
+  if (m.media !== undefined) {
+    const missing = missingInMediaRef(m.media);
+    if (missing !== undefined) return "media." + missing;
+  }
+  return undefined;
 }
 
 /**
@@ -863,6 +984,18 @@ export function writeSticker(w: WireWriter, m: Sticker): void {
 }
 
 /**
+ * The first field of imwire.v1.Sticker that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInSticker(m: Sticker): string | undefined {
+  if (m.stickerId === "") return "sticker_id";
+  if (m.media !== undefined) {
+    const missing = missingInMediaRef(m.media);
+    if (missing !== undefined) return "media." + missing;
+  }
+  return undefined;
+}
+
+/**
  * Decode imwire.v1.Encrypted from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
  */
 export function decodeEncrypted(bytes: Uint8Array): Encrypted {
@@ -884,7 +1017,7 @@ export function sizeEncrypted(message: Encrypted): number {
 }
 
 export function readEncrypted(r: WireReader, end: number, depth: number, target?: Encrypted): Encrypted {
-  const m: Encrypted = target ?? { $typeName: "imwire.v1.Encrypted", scheme: "", ciphertext: new Uint8Array(0), keyId: new Uint8Array(0) };
+  const m: Encrypted = target ?? { $typeName: "imwire.v1.Encrypted", scheme: "", ciphertext: EMPTY_BYTES, keyId: EMPTY_BYTES };
   let unknown: UnknownField[] | undefined;
   while (r.pos < end) {
     const tag = r.tag(end);
@@ -937,6 +1070,15 @@ export function writeEncrypted(w: WireWriter, m: Encrypted): void {
     w.bytes(m.keyId);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.Encrypted that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInEncrypted(m: Encrypted): string | undefined {
+  if (m.scheme === "") return "scheme";
+  if (m.ciphertext.length === 0) return "ciphertext";
+  return undefined;
 }
 
 /**
@@ -1014,5 +1156,13 @@ export function writeMention(w: WireWriter, m: Mention): void {
     w.varint(m.length);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.Mention that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInMention(m: Mention): string | undefined {
+  if (m.userId === "") return "user_id";
+  return undefined;
 }
 

@@ -170,6 +170,15 @@ export function writeConversation(w: WireWriter, m: Conversation): void {
 }
 
 /**
+ * The first field of imwire.v1.Conversation that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInConversation(m: Conversation): string | undefined {
+  if (m.conversationId === "") return "conversation_id";
+  if (m.kind === 0) return "kind";
+  return undefined;
+}
+
+/**
  * Decode imwire.v1.OpenConversation from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
  */
 export function decodeOpenConversation(bytes: Uint8Array): OpenConversation {
@@ -345,6 +354,18 @@ export function writeConversationOpened(w: WireWriter, m: ConversationOpened): v
 }
 
 /**
+ * The first field of imwire.v1.ConversationOpened that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInConversationOpened(m: ConversationOpened): string | undefined {
+  if (m.conversation === undefined) return "conversation";
+  if (m.conversation !== undefined) {
+    const missing = missingInConversation(m.conversation);
+    if (missing !== undefined) return "conversation." + missing;
+  }
+  return undefined;
+}
+
+/**
  * Decode imwire.v1.LeaveConversation from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
  */
 export function decodeLeaveConversation(bytes: Uint8Array): LeaveConversation {
@@ -399,6 +420,14 @@ export function writeLeaveConversation(w: WireWriter, m: LeaveConversation): voi
     w.string(m.conversationId);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.LeaveConversation that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInLeaveConversation(m: LeaveConversation): string | undefined {
+  if (m.conversationId === "") return "conversation_id";
+  return undefined;
 }
 
 /**
@@ -466,5 +495,13 @@ export function writeConversationLeft(w: WireWriter, m: ConversationLeft): void 
     w.uint64(m.lastVisibleSeq);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.ConversationLeft that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInConversationLeft(m: ConversationLeft): string | undefined {
+  if (m.conversationId === "") return "conversation_id";
+  return undefined;
 }
 

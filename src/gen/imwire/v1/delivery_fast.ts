@@ -7,8 +7,8 @@ import { WireReader } from "../../../codec/fast/wire-reader.js";
 import type { WireWriter } from "../../../codec/fast/wire-writer.js";
 import { encodeMessage, messageSize, uint64Size, unknownSize, utf8Size, varintSize } from "../../../codec/fast/wire-writer.js";
 import type { UnknownField } from "@bufbuild/protobuf";
-import { measureConversationEvent, readConversationEvent, writeConversationEvent } from "./message_fast.js";
-import { measureConversationLeft, measureConversationOpened, readConversationLeft, readConversationOpened, writeConversationLeft, writeConversationOpened } from "./conversation_fast.js";
+import { measureConversationEvent, missingInConversationEvent, readConversationEvent, writeConversationEvent } from "./message_fast.js";
+import { measureConversationLeft, measureConversationOpened, missingInConversationLeft, missingInConversationOpened, readConversationLeft, readConversationOpened, writeConversationLeft, writeConversationOpened } from "./conversation_fast.js";
 import { measureReceiveSettings, readReceiveSettings, writeReceiveSettings } from "./settings_fast.js";
 
 /**
@@ -214,6 +214,47 @@ export function writeUserEvent(w: WireWriter, m: UserEvent): void {
 }
 
 /**
+ * The first field of imwire.v1.UserEvent that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInUserEvent(m: UserEvent): string | undefined {
+  if (m.body.case === undefined && !(m.$unknown !== undefined && m.$unknown.length > 0)) return "body";
+  if (m.cursor === 0n) return "cursor";
+  switch (m.body.case) {
+    case "event": {
+      const missing = missingInConversationEvent(m.body.value);
+      if (missing !== undefined) return "event." + missing;
+      break;
+    }
+    case "notify": {
+      const missing = missingInNotify(m.body.value);
+      if (missing !== undefined) return "notify." + missing;
+      break;
+    }
+    case "joined": {
+      const missing = missingInConversationOpened(m.body.value);
+      if (missing !== undefined) return "joined." + missing;
+      break;
+    }
+    case "left": {
+      const missing = missingInConversationLeft(m.body.value);
+      if (missing !== undefined) return "left." + missing;
+      break;
+    }
+    case "readMarker": {
+      const missing = missingInReadMarker(m.body.value);
+      if (missing !== undefined) return "read_marker." + missing;
+      break;
+    }
+    case "readReceipt": {
+      const missing = missingInReadReceipt(m.body.value);
+      if (missing !== undefined) return "read_receipt." + missing;
+      break;
+    }
+  }
+  return undefined;
+}
+
+/**
  * Decode imwire.v1.Notify from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
  */
 export function decodeNotify(bytes: Uint8Array): Notify {
@@ -278,6 +319,15 @@ export function writeNotify(w: WireWriter, m: Notify): void {
     w.uint64(m.seq);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.Notify that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInNotify(m: Notify): string | undefined {
+  if (m.conversationId === "") return "conversation_id";
+  if (m.seq === 0n) return "seq";
+  return undefined;
 }
 
 /**
@@ -353,6 +403,17 @@ export function writeDeliveryAck(w: WireWriter, m: DeliveryAck): void {
 }
 
 /**
+ * The first field of imwire.v1.DeliveryAck that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInDeliveryAck(m: DeliveryAck): string | undefined {
+  for (let i = 0; i < m.conversations.length; i++) {
+    const missing = missingInConversationAck(m.conversations[i]!);
+    if (missing !== undefined) return `conversations[${i}].${missing}`;
+  }
+  return undefined;
+}
+
+/**
  * Decode imwire.v1.ConversationAck from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
  */
 export function decodeConversationAck(bytes: Uint8Array): ConversationAck {
@@ -417,6 +478,15 @@ export function writeConversationAck(w: WireWriter, m: ConversationAck): void {
     w.uint64(m.seq);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.ConversationAck that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInConversationAck(m: ConversationAck): string | undefined {
+  if (m.conversationId === "") return "conversation_id";
+  if (m.seq === 0n) return "seq";
+  return undefined;
 }
 
 /**
@@ -487,6 +557,15 @@ export function writeMarkRead(w: WireWriter, m: MarkRead): void {
 }
 
 /**
+ * The first field of imwire.v1.MarkRead that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInMarkRead(m: MarkRead): string | undefined {
+  if (m.conversationId === "") return "conversation_id";
+  if (m.seq === 0n) return "seq";
+  return undefined;
+}
+
+/**
  * Decode imwire.v1.ReadMarker from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
  */
 export function decodeReadMarker(bytes: Uint8Array): ReadMarker {
@@ -551,6 +630,14 @@ export function writeReadMarker(w: WireWriter, m: ReadMarker): void {
     w.uint64(m.seq);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.ReadMarker that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInReadMarker(m: ReadMarker): string | undefined {
+  if (m.conversationId === "") return "conversation_id";
+  return undefined;
 }
 
 /**
@@ -630,5 +717,15 @@ export function writeReadReceipt(w: WireWriter, m: ReadReceipt): void {
     w.uint64(m.seq);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.ReadReceipt that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInReadReceipt(m: ReadReceipt): string | undefined {
+  if (m.conversationId === "") return "conversation_id";
+  if (m.userId === "") return "user_id";
+  if (m.seq === 0n) return "seq";
+  return undefined;
 }
 

@@ -136,3 +136,11 @@ export function writeError(w: WireWriter, m: Error): void {
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }
 
+/**
+ * The first field of imwire.v1.Error that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInError(m: Error): string | undefined {
+  if (m.code === 0) return "code";
+  return undefined;
+}
+

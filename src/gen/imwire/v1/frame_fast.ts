@@ -7,14 +7,14 @@ import { WireReader } from "../../../codec/fast/wire-reader.js";
 import type { WireWriter } from "../../../codec/fast/wire-writer.js";
 import { encodeMessage, messageSize, unknownSize, varintSize } from "../../../codec/fast/wire-writer.js";
 import type { UnknownField } from "@bufbuild/protobuf";
-import { measureSendAck, measureSendMessage, readSendAck, readSendMessage, writeSendAck, writeSendMessage } from "./message_fast.js";
-import { measureDeliveryAck, measureMarkRead, measureReadMarker, measureUserEvent, readDeliveryAck, readMarkRead, readReadMarker, readUserEvent, writeDeliveryAck, writeMarkRead, writeReadMarker, writeUserEvent } from "./delivery_fast.js";
-import { measureGoAway, measureHello, measurePing, measurePong, measureWelcome, readGoAway, readHello, readPing, readPong, readWelcome, writeGoAway, writeHello, writePing, writePong, writeWelcome } from "./connection_fast.js";
-import { measureError, readError, writeError } from "./error_fast.js";
-import { measureConversationPage, measureSyncConversation, measureSyncUser, measureUserPage, readConversationPage, readSyncConversation, readSyncUser, readUserPage, writeConversationPage, writeSyncConversation, writeSyncUser, writeUserPage } from "./sync_fast.js";
-import { measureAuthenticate, measureAuthenticated, readAuthenticate, readAuthenticated, writeAuthenticate, writeAuthenticated } from "./auth_fast.js";
-import { measureConversationLeft, measureConversationOpened, measureLeaveConversation, measureOpenConversation, readConversationLeft, readConversationOpened, readLeaveConversation, readOpenConversation, writeConversationLeft, writeConversationOpened, writeLeaveConversation, writeOpenConversation } from "./conversation_fast.js";
-import { measureDeviceStateSet, measureReceiveSettings, measureSetDeviceState, measureSetReceiveSettings, readDeviceStateSet, readReceiveSettings, readSetDeviceState, readSetReceiveSettings, writeDeviceStateSet, writeReceiveSettings, writeSetDeviceState, writeSetReceiveSettings } from "./settings_fast.js";
+import { measureSendAck, measureSendMessage, missingInSendAck, missingInSendMessage, readSendAck, readSendMessage, writeSendAck, writeSendMessage } from "./message_fast.js";
+import { measureDeliveryAck, measureMarkRead, measureReadMarker, measureUserEvent, missingInDeliveryAck, missingInMarkRead, missingInReadMarker, missingInUserEvent, readDeliveryAck, readMarkRead, readReadMarker, readUserEvent, writeDeliveryAck, writeMarkRead, writeReadMarker, writeUserEvent } from "./delivery_fast.js";
+import { measureGoAway, measureHello, measurePing, measurePong, measureWelcome, missingInHello, missingInWelcome, readGoAway, readHello, readPing, readPong, readWelcome, writeGoAway, writeHello, writePing, writePong, writeWelcome } from "./connection_fast.js";
+import { measureError, missingInError, readError, writeError } from "./error_fast.js";
+import { measureConversationPage, measureSyncConversation, measureSyncUser, measureUserPage, missingInConversationPage, missingInSyncConversation, missingInUserPage, readConversationPage, readSyncConversation, readSyncUser, readUserPage, writeConversationPage, writeSyncConversation, writeSyncUser, writeUserPage } from "./sync_fast.js";
+import { measureAuthenticate, measureAuthenticated, missingInAuthenticate, missingInAuthenticated, readAuthenticate, readAuthenticated, writeAuthenticate, writeAuthenticated } from "./auth_fast.js";
+import { measureConversationLeft, measureConversationOpened, measureLeaveConversation, measureOpenConversation, missingInConversationLeft, missingInConversationOpened, missingInLeaveConversation, readConversationLeft, readConversationOpened, readLeaveConversation, readOpenConversation, writeConversationLeft, writeConversationOpened, writeLeaveConversation, writeOpenConversation } from "./conversation_fast.js";
+import { measureDeviceStateSet, measureReceiveSettings, measureSetDeviceState, measureSetReceiveSettings, missingInDeviceStateSet, missingInSetDeviceState, missingInSetReceiveSettings, readDeviceStateSet, readReceiveSettings, readSetDeviceState, readSetReceiveSettings, writeDeviceStateSet, writeReceiveSettings, writeSetDeviceState, writeSetReceiveSettings } from "./settings_fast.js";
 
 /**
  * Decode imwire.v1.Frame from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
@@ -567,5 +567,115 @@ export function writeFrame(w: WireWriter, m: Frame): void {
     }
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.Frame that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInFrame(m: Frame): string | undefined {
+  if (m.body.case === undefined && !(m.$unknown !== undefined && m.$unknown.length > 0)) return "body";
+  switch (m.body.case) {
+    case "sendMessage": {
+      const missing = missingInSendMessage(m.body.value);
+      if (missing !== undefined) return "send_message." + missing;
+      break;
+    }
+    case "sendAck": {
+      const missing = missingInSendAck(m.body.value);
+      if (missing !== undefined) return "send_ack." + missing;
+      break;
+    }
+    case "deliver": {
+      const missing = missingInUserEvent(m.body.value);
+      if (missing !== undefined) return "deliver." + missing;
+      break;
+    }
+    case "deliveryAck": {
+      const missing = missingInDeliveryAck(m.body.value);
+      if (missing !== undefined) return "delivery_ack." + missing;
+      break;
+    }
+    case "error": {
+      const missing = missingInError(m.body.value);
+      if (missing !== undefined) return "error." + missing;
+      break;
+    }
+    case "syncConversation": {
+      const missing = missingInSyncConversation(m.body.value);
+      if (missing !== undefined) return "sync_conversation." + missing;
+      break;
+    }
+    case "conversationPage": {
+      const missing = missingInConversationPage(m.body.value);
+      if (missing !== undefined) return "conversation_page." + missing;
+      break;
+    }
+    case "userPage": {
+      const missing = missingInUserPage(m.body.value);
+      if (missing !== undefined) return "user_page." + missing;
+      break;
+    }
+    case "markRead": {
+      const missing = missingInMarkRead(m.body.value);
+      if (missing !== undefined) return "mark_read." + missing;
+      break;
+    }
+    case "readMarker": {
+      const missing = missingInReadMarker(m.body.value);
+      if (missing !== undefined) return "read_marker." + missing;
+      break;
+    }
+    case "hello": {
+      const missing = missingInHello(m.body.value);
+      if (missing !== undefined) return "hello." + missing;
+      break;
+    }
+    case "welcome": {
+      const missing = missingInWelcome(m.body.value);
+      if (missing !== undefined) return "welcome." + missing;
+      break;
+    }
+    case "authenticate": {
+      const missing = missingInAuthenticate(m.body.value);
+      if (missing !== undefined) return "authenticate." + missing;
+      break;
+    }
+    case "authenticated": {
+      const missing = missingInAuthenticated(m.body.value);
+      if (missing !== undefined) return "authenticated." + missing;
+      break;
+    }
+    case "conversationOpened": {
+      const missing = missingInConversationOpened(m.body.value);
+      if (missing !== undefined) return "conversation_opened." + missing;
+      break;
+    }
+    case "leaveConversation": {
+      const missing = missingInLeaveConversation(m.body.value);
+      if (missing !== undefined) return "leave_conversation." + missing;
+      break;
+    }
+    case "conversationLeft": {
+      const missing = missingInConversationLeft(m.body.value);
+      if (missing !== undefined) return "conversation_left." + missing;
+      break;
+    }
+    case "setReceiveSettings": {
+      const missing = missingInSetReceiveSettings(m.body.value);
+      if (missing !== undefined) return "set_receive_settings." + missing;
+      break;
+    }
+    case "setDeviceState": {
+      const missing = missingInSetDeviceState(m.body.value);
+      if (missing !== undefined) return "set_device_state." + missing;
+      break;
+    }
+    case "deviceStateSet": {
+      const missing = missingInDeviceStateSet(m.body.value);
+      if (missing !== undefined) return "device_state_set." + missing;
+      break;
+    }
+  }
+  return undefined;
 }
 

@@ -7,7 +7,7 @@ import { WireReader } from "../../../codec/fast/wire-reader.js";
 import type { WireWriter } from "../../../codec/fast/wire-writer.js";
 import { encodeMessage as encodeMessage$1, int32Size, messageSize, uint64Size, unknownSize, utf8Size, varintSize } from "../../../codec/fast/wire-writer.js";
 import type { UnknownField } from "@bufbuild/protobuf";
-import { measureMention, measureMessageContent, readMention, readMessageContent, writeMention, writeMessageContent } from "./content_fast.js";
+import { measureMention, measureMessageContent, missingInMention, missingInMessageContent, readMention, readMessageContent, writeMention, writeMessageContent } from "./content_fast.js";
 
 /**
  * Decode imwire.v1.SendMessage from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
@@ -123,6 +123,24 @@ export function writeSendMessage(w: WireWriter, m: SendMessage): void {
 }
 
 /**
+ * The first field of imwire.v1.SendMessage that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInSendMessage(m: SendMessage): string | undefined {
+  if (m.conversationId === "") return "conversation_id";
+  if (m.clientMessageId === "") return "client_message_id";
+  if (m.content === undefined) return "content";
+  if (m.content !== undefined) {
+    const missing = missingInMessageContent(m.content);
+    if (missing !== undefined) return "content." + missing;
+  }
+  for (let i = 0; i < m.mentions.length; i++) {
+    const missing = missingInMention(m.mentions[i]!);
+    if (missing !== undefined) return `mentions[${i}].${missing}`;
+  }
+  return undefined;
+}
+
+/**
  * Decode imwire.v1.SendAck from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
  */
 export function decodeSendAck(bytes: Uint8Array): SendAck {
@@ -221,6 +239,17 @@ export function writeSendAck(w: WireWriter, m: SendAck): void {
     w.uint64(m.serverTimeMs);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.SendAck that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInSendAck(m: SendAck): string | undefined {
+  if (m.conversationId === "") return "conversation_id";
+  if (m.clientMessageId === "") return "client_message_id";
+  if (m.seq === 0n) return "seq";
+  if (m.messageId === "") return "message_id";
+  return undefined;
 }
 
 /**
@@ -367,6 +396,28 @@ export function writeConversationEvent(w: WireWriter, m: ConversationEvent): voi
 }
 
 /**
+ * The first field of imwire.v1.ConversationEvent that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInConversationEvent(m: ConversationEvent): string | undefined {
+  if (m.body.case === undefined && !(m.$unknown !== undefined && m.$unknown.length > 0)) return "body";
+  if (m.conversationId === "") return "conversation_id";
+  if (m.seq === 0n) return "seq";
+  switch (m.body.case) {
+    case "message": {
+      const missing = missingInMessage(m.body.value);
+      if (missing !== undefined) return "message." + missing;
+      break;
+    }
+    case "membership": {
+      const missing = missingInMembershipChange(m.body.value);
+      if (missing !== undefined) return "membership." + missing;
+      break;
+    }
+  }
+  return undefined;
+}
+
+/**
  * Decode imwire.v1.Message from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
  */
 export function decodeMessage(bytes: Uint8Array): Message {
@@ -480,6 +531,23 @@ export function writeMessage(w: WireWriter, m: Message): void {
 }
 
 /**
+ * The first field of imwire.v1.Message that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInMessage(m: Message): string | undefined {
+  if (m.messageId === "") return "message_id";
+  if (m.content === undefined) return "content";
+  if (m.content !== undefined) {
+    const missing = missingInMessageContent(m.content);
+    if (missing !== undefined) return "content." + missing;
+  }
+  for (let i = 0; i < m.mentions.length; i++) {
+    const missing = missingInMention(m.mentions[i]!);
+    if (missing !== undefined) return `mentions[${i}].${missing}`;
+  }
+  return undefined;
+}
+
+/**
  * Decode imwire.v1.MembershipChange from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
  */
 export function decodeMembershipChange(bytes: Uint8Array): MembershipChange {
@@ -556,5 +624,14 @@ export function writeMembershipChange(w: WireWriter, m: MembershipChange): void 
     w.string(m.title);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.MembershipChange that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInMembershipChange(m: MembershipChange): string | undefined {
+  if (m.action === 0) return "action";
+  if (m.userIds.length === 0) return "user_ids";
+  return undefined;
 }
 

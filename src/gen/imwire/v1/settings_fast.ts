@@ -138,6 +138,14 @@ export function writeSetReceiveSettings(w: WireWriter, m: SetReceiveSettings): v
 }
 
 /**
+ * The first field of imwire.v1.SetReceiveSettings that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInSetReceiveSettings(m: SetReceiveSettings): string | undefined {
+  if (m.settings === undefined) return "settings";
+  return undefined;
+}
+
+/**
  * Decode imwire.v1.SetDeviceState from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
  */
 export function decodeSetDeviceState(bytes: Uint8Array): SetDeviceState {
@@ -217,6 +225,14 @@ export function writeSetDeviceState(w: WireWriter, m: SetDeviceState): void {
 }
 
 /**
+ * The first field of imwire.v1.SetDeviceState that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInSetDeviceState(m: SetDeviceState): string | undefined {
+  if (m.state === 0) return "state";
+  return undefined;
+}
+
+/**
  * Decode imwire.v1.DeviceStateSet from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
  */
 export function decodeDeviceStateSet(bytes: Uint8Array): DeviceStateSet {
@@ -269,5 +285,13 @@ export function writeDeviceStateSet(w: WireWriter, m: DeviceStateSet): void {
     w.int32(m.state);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.DeviceStateSet that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInDeviceStateSet(m: DeviceStateSet): string | undefined {
+  if (m.state === 0) return "state";
+  return undefined;
 }
 

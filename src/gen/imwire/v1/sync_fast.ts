@@ -7,9 +7,9 @@ import { WireReader } from "../../../codec/fast/wire-reader.js";
 import type { WireWriter } from "../../../codec/fast/wire-writer.js";
 import { encodeMessage, int32Size, messageSize, uint64Size, unknownSize, utf8Size, varintSize } from "../../../codec/fast/wire-writer.js";
 import type { UnknownField } from "@bufbuild/protobuf";
-import { measureConversationEvent, readConversationEvent, writeConversationEvent } from "./message_fast.js";
-import { measureUserEvent, readUserEvent, writeUserEvent } from "./delivery_fast.js";
-import { measureConversation, readConversation, writeConversation } from "./conversation_fast.js";
+import { measureConversationEvent, missingInConversationEvent, readConversationEvent, writeConversationEvent } from "./message_fast.js";
+import { measureUserEvent, missingInUserEvent, readUserEvent, writeUserEvent } from "./delivery_fast.js";
+import { measureConversation, missingInConversation, readConversation, writeConversation } from "./conversation_fast.js";
 
 /**
  * Decode imwire.v1.SyncConversation from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
@@ -96,6 +96,14 @@ export function writeSyncConversation(w: WireWriter, m: SyncConversation): void 
     w.uint64(m.untilSeq);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.SyncConversation that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInSyncConversation(m: SyncConversation): string | undefined {
+  if (m.conversationId === "") return "conversation_id";
+  return undefined;
 }
 
 /**
@@ -200,6 +208,18 @@ export function writeConversationPage(w: WireWriter, m: ConversationPage): void 
     w.uint64(m.firstVisibleSeq);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.ConversationPage that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInConversationPage(m: ConversationPage): string | undefined {
+  if (m.conversationId === "") return "conversation_id";
+  for (let i = 0; i < m.events.length; i++) {
+    const missing = missingInConversationEvent(m.events[i]!);
+    if (missing !== undefined) return `events[${i}].${missing}`;
+  }
+  return undefined;
 }
 
 /**
@@ -379,6 +399,21 @@ export function writeUserPage(w: WireWriter, m: UserPage): void {
 }
 
 /**
+ * The first field of imwire.v1.UserPage that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInUserPage(m: UserPage): string | undefined {
+  for (let i = 0; i < m.events.length; i++) {
+    const missing = missingInUserEvent(m.events[i]!);
+    if (missing !== undefined) return `events[${i}].${missing}`;
+  }
+  if (m.snapshot !== undefined) {
+    const missing = missingInSnapshot(m.snapshot);
+    if (missing !== undefined) return "snapshot." + missing;
+  }
+  return undefined;
+}
+
+/**
  * Decode imwire.v1.Snapshot from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
  */
 export function decodeSnapshot(bytes: Uint8Array): Snapshot {
@@ -470,5 +505,17 @@ export function writeSnapshot(w: WireWriter, m: Snapshot): void {
     w.int32(m.defaultReceiveMode);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.Snapshot that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInSnapshot(m: Snapshot): string | undefined {
+  if (m.epoch === "") return "epoch";
+  for (let i = 0; i < m.conversations.length; i++) {
+    const missing = missingInConversation(m.conversations[i]!);
+    if (missing !== undefined) return `conversations[${i}].${missing}`;
+  }
+  return undefined;
 }
 
