@@ -1,12 +1,15 @@
 /**
- * Codec and framing throughput (npm run bench). Compares, in one process:
- * the framing layer against bare protobuf-es fromBinary/toBinary of the same
- * payloads, and against protobufjs decoding/encoding the same bytes.
- * IMWIRE_BENCH_MS sets the time per case (default 1000).
+ * The framing layer's cost (npm run bench): FrameReader and encodeFramed
+ * against the bare generated decoder and encoder they call, on the same
+ * payloads, across read sizes from 1 B to 256 KiB; protobuf-es and protobufjs
+ * on the same bytes for reference. The baseline is the bare fast codec, so
+ * × baseline is what framing and validation add. IMWIRE_BENCH_MS sets the
+ * time per case (default 1000).
  */
 import { fromBinary, toBinary, toJson } from "@bufbuild/protobuf";
 import { FrameSchema, type Frame } from "../src/gen/imwire/v1/frame_pb.js";
 import { encodeFrame } from "../src/codec/frame-codec.js";
+import { decodeFrame as fastDecode, encodeFrame as fastEncode } from "../src/gen/imwire/v1/frame_fast.js";
 import { FrameSplitter } from "../src/framing/frame-splitter.js";
 import { FrameReader, encodeFramed } from "../src/framing/frame-stream.js";
 import { MAX_MAX_FRAME_SIZE } from "../src/limits.js";
@@ -42,21 +45,22 @@ for (const w of workloads) {
   const group = `decode ${w.label} (${bytesPerFrame} B framed)`;
   const common = { group, frames: n, bytesPerFrame };
 
-  cases.push({ ...common, name: "protobuf-es fromBinary, bare payloads", baseline: true, run: () => payloads.forEach((p) => sink(fromBinary(FrameSchema, p))) });
+  cases.push({ ...common, name: "imwire fast decode, bare payloads", baseline: true, run: () => payloads.forEach((p) => sink(fastDecode(p))) });
+  cases.push({ ...common, name: "protobuf-es fromBinary, bare payloads", run: () => payloads.forEach((p) => sink(fromBinary(FrameSchema, p))) });
   cases.push({ ...common, name: "protobufjs decode, bare payloads", run: () => payloads.forEach((p) => sink(pbjsFrame.decode(p))) });
   for (const size of w.chunkSizes) {
     const chunks = chunksOf(stream, size);
     const label = size === 1 ? "1 B" : size === 1400 ? "1.4 KiB" : `${size / 1024} KiB`;
     cases.push({
       ...common,
-      name: `imwire splitter + fromBinary, ${label} chunks`,
+      name: `imwire splitter + fast decode, ${label} chunks`,
       run: () => {
         const splitter = new FrameSplitter({ maxFrameSize: MAX_MAX_FRAME_SIZE });
         let count = 0;
         for (const chunk of chunks) {
           splitter.push(chunk);
           for (let p = splitter.next(); p !== undefined; p = splitter.next()) {
-            fromBinary(FrameSchema, p);
+            fastDecode(p);
             count++;
           }
         }
@@ -79,7 +83,8 @@ for (const w of workloads) {
   }
 
   const encodeGroup = { group: `encode ${w.label} (${bytesPerFrame} B framed)`, frames: n, bytesPerFrame };
-  cases.push({ ...encodeGroup, name: "protobuf-es toBinary, bare payload", baseline: true, run: () => w.frames.forEach((f) => sink(toBinary(FrameSchema, f))) });
+  cases.push({ ...encodeGroup, name: "imwire fast encode, bare payload", baseline: true, run: () => w.frames.forEach((f) => sink(fastEncode(f))) });
+  cases.push({ ...encodeGroup, name: "protobuf-es toBinary, bare payload", run: () => w.frames.forEach((f) => sink(toBinary(FrameSchema, f))) });
   cases.push({ ...encodeGroup, name: "protobufjs encode, bare payload", run: () => pbjsObjects.forEach((o) => sink(pbjsFrame.encode(o).finish())) });
   cases.push({ ...encodeGroup, name: "imwire encodeFramed (validate + prefix)", run: () => w.frames.forEach((f) => sink(encodeFramed(f))) });
   cases.push({ ...encodeGroup, name: "imwire encodeFramed, no validation", run: () => w.frames.forEach((f) => sink(encodeFramed(f, { validate: false }))) });

@@ -9,6 +9,7 @@ import { ErrorCode } from "../src/gen/imwire/v1/error_pb.js";
 import { frameArb, messageArb } from "./support/arbitraries.js";
 import { fastCodecs } from "./support/fast-codecs.js";
 import { findMissingField } from "../src/codec/validate.js";
+import { withLengthPrefix } from "../src/framing/length-prefix.js";
 
 /**
  * The generated fast codec (src/gen/**\/*_fast.ts, codegen/) against
@@ -23,12 +24,14 @@ describe("EXT-4 ENV-8: the fast encoder writes exactly what protobuf-es toBinary
     expect(fastCodecs.length).toBeGreaterThanOrEqual(40);
   });
 
-  for (const { desc, encode, decode } of fastCodecs) {
-    it(`${desc.typeName}: encode equals toBinary byte for byte, and both decoders give equal messages`, () => {
+  for (const { desc, encode, decode, size } of fastCodecs) {
+    it(`${desc.typeName}: encode equals toBinary byte for byte, size and the prefixed form agree, and both decoders give equal messages`, () => {
       fc.assert(
         fc.property(messageArb(desc, { valid: false }), (message) => {
           const reference = toBinary(desc, message);
           expect(Buffer.from(encode(message)).toString("hex")).toBe(Buffer.from(reference).toString("hex"));
+          expect(size(message)).toBe(reference.length);
+          expect(Buffer.from(encode(message, true)).toString("hex")).toBe(Buffer.from(withLengthPrefix(reference)).toString("hex"));
           expect(decode(reference)).toStrictEqual(fromBinary(desc, reference));
         }),
         { numRuns: runs },
