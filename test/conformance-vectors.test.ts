@@ -54,6 +54,14 @@ describe("the golden-vector manifest (conformance/vectors)", () => {
     const byRequirement = (id: string) => invalid.filter((v) => v.requirement === id).length;
     for (const id of ["FRM-2", "FRM-4", "FRM-6", "FRM-7", "ENV-3", "ENV-4", "ENV-5"]) expect(byRequirement(id), id).toBeGreaterThan(0);
   });
+
+  it("conformance/README.md and README.md state the manifest's counts", () => {
+    const kit = readFileSync(new URL("../conformance/README.md", import.meta.url), "utf8").replace(/\s+/g, " ");
+    expect(kit).toContain(`${manifest.vectors.length} vectors, ${valid.length} valid frames`);
+    expect(kit).toContain(`and ${invalid.length} invalid inputs`);
+    const main = readFileSync(new URL("../README.md", import.meta.url), "utf8").replace(/\s+/g, " ");
+    for (const [, count] of main.matchAll(/(\d+) golden vectors/g)) expect(Number(count)).toBe(manifest.vectors.length);
+  });
 });
 
 describe("coverage of the valid vectors", () => {
