@@ -10,12 +10,11 @@ import { fromBinary, toBinary, toJson } from "@bufbuild/protobuf";
 import { FrameSchema, type Frame } from "../src/gen/imwire/v1/frame_pb.js";
 import { encodeFrame } from "../src/codec/frame-codec.js";
 import { decodeFrame as fastDecode, encodeFrame as fastEncode } from "../src/gen/imwire/v1/frame_fast.js";
-import { FrameSplitter } from "../src/framing/frame-splitter.js";
-import { FrameReader, encodeFramed } from "../src/framing/frame-stream.js";
-import { MAX_MAX_FRAME_SIZE } from "../src/limits.js";
+import { encodeFramed } from "../src/framing/frame-stream.js";
 import { chunksOf, mediaDeliveryFrame, textDeliveryFrame } from "./support/fixtures.js";
 import { loadProtobufjsFrame } from "./support/protobufjs.js";
 import { machine, markdown, measure, type Case } from "./support/runner.js";
+import { readFrames, splitThenDecode } from "./support/streams.js";
 
 const pbjsFrame = loadProtobufjsFrame();
 const timeMs = Number(process.env.IMWIRE_BENCH_MS ?? 1000);
@@ -51,35 +50,8 @@ for (const w of workloads) {
   for (const size of w.chunkSizes) {
     const chunks = chunksOf(stream, size);
     const label = size === 1 ? "1 B" : size === 1400 ? "1.4 KiB" : `${size / 1024} KiB`;
-    cases.push({
-      ...common,
-      name: `imwire splitter + fast decode, ${label} chunks`,
-      run: () => {
-        const splitter = new FrameSplitter({ maxFrameSize: MAX_MAX_FRAME_SIZE });
-        let count = 0;
-        for (const chunk of chunks) {
-          splitter.push(chunk);
-          for (let p = splitter.next(); p !== undefined; p = splitter.next()) {
-            fastDecode(p);
-            count++;
-          }
-        }
-        if (count !== n) throw new Error(`decoded ${count} of ${n}`);
-      },
-    });
-    cases.push({
-      ...common,
-      name: `imwire FrameReader (decode + validate), ${label} chunks`,
-      run: () => {
-        const reader = new FrameReader({ maxFrameSize: MAX_MAX_FRAME_SIZE });
-        let count = 0;
-        for (const chunk of chunks) {
-          reader.push(chunk);
-          while (reader.next() !== undefined) count++;
-        }
-        if (count !== n) throw new Error(`decoded ${count} of ${n}`);
-      },
-    });
+    cases.push({ ...common, name: `imwire splitter + fast decode, ${label} chunks`, run: splitThenDecode(chunks, n, fastDecode) });
+    cases.push({ ...common, name: `imwire FrameReader (decode + validate), ${label} chunks`, run: readFrames(chunks, n) });
   }
 
   const encodeGroup = { group: `encode ${w.label} (${bytesPerFrame} B framed)`, frames: n, bytesPerFrame };

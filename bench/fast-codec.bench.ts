@@ -9,12 +9,11 @@ import { fromBinary, toBinary, toJson } from "@bufbuild/protobuf";
 import { FrameSchema, type Frame } from "../src/gen/imwire/v1/frame_pb.js";
 import { decodeFrame as fastDecode, encodeFrame as fastEncode } from "../src/gen/imwire/v1/frame_fast.js";
 import { decodeFrame } from "../src/codec/frame-codec.js";
-import { FrameSplitter } from "../src/framing/frame-splitter.js";
-import { FrameReader, encodeFramed } from "../src/framing/frame-stream.js";
-import { MAX_MAX_FRAME_SIZE } from "../src/limits.js";
+import { encodeFramed } from "../src/framing/frame-stream.js";
 import { chunksOf, groupPushFrame, mediaDeliveryFrame, syncPageFrame, textDeliveryFrame } from "./support/fixtures.js";
 import { loadProtobufjsFrame } from "./support/protobufjs.js";
 import { machine, markdown, measure, type Case } from "./support/runner.js";
+import { readFrames, splitThenDecode } from "./support/streams.js";
 
 const pbjs = loadProtobufjsFrame();
 const timeMs = Number(process.env.IMWIRE_BENCH_MS ?? 1000);
@@ -60,34 +59,10 @@ for (const w of workloads) {
   // End to end: a TCP stream of these frames in 1.4 KiB reads, split and decoded.
   const stream = new Uint8Array(Buffer.concat(w.frames.map((f) => encodeFramed(f))));
   const chunks = chunksOf(stream, 1400);
-  const splitThen = (decodeOne: (payload: Uint8Array) => unknown) => () => {
-    const splitter = new FrameSplitter({ maxFrameSize: MAX_MAX_FRAME_SIZE });
-    let count = 0;
-    for (const chunk of chunks) {
-      splitter.push(chunk);
-      for (let p = splitter.next(); p !== undefined; p = splitter.next()) {
-        decodeOne(p);
-        count++;
-      }
-    }
-    if (count !== n) throw new Error(`decoded ${count} of ${n}`);
-  };
   const stream14 = { group: `framing, 1.4 KiB reads: ${w.label} (${Math.round(stream.length / n)} B framed)`, frames: n, bytesPerFrame: Math.round(stream.length / n) };
-  cases.push({ ...stream14, name: "splitter + protobufjs decode", baseline: true, run: splitThen((p) => pbjs.decode(p)) });
-  cases.push({ ...stream14, name: "splitter + protobuf-es fromBinary", run: splitThen((p) => fromBinary(FrameSchema, p)) });
-  cases.push({
-    ...stream14,
-    name: "imwire FrameReader (fast decode + ENV-5 validation)",
-    run: () => {
-      const reader = new FrameReader({ maxFrameSize: MAX_MAX_FRAME_SIZE });
-      let count = 0;
-      for (const chunk of chunks) {
-        reader.push(chunk);
-        while (reader.next() !== undefined) count++;
-      }
-      if (count !== n) throw new Error(`decoded ${count} of ${n}`);
-    },
-  });
+  cases.push({ ...stream14, name: "splitter + protobufjs decode", baseline: true, run: splitThenDecode(chunks, n, (p) => pbjs.decode(p)) });
+  cases.push({ ...stream14, name: "splitter + protobuf-es fromBinary", run: splitThenDecode(chunks, n, (p) => fromBinary(FrameSchema, p)) });
+  cases.push({ ...stream14, name: "imwire FrameReader (fast decode + ENV-5 validation)", run: readFrames(chunks, n) });
 }
 
 const rows = await measure(cases, timeMs);
