@@ -1,7 +1,13 @@
-// Which SPEC.md requirements the tests name (npm run spec:coverage [-- --missing]).
+// Which SPEC.md requirements the tests name (npm run spec:coverage [-- --missing]): test files and
+// vector definitions that mention an id, and the conformance runner's tests, which npm test runs
+// against the reference server over TCP and WebSocket.
+import { allTests } from "../src/conformance/suite/catalogue.js";
 import { idsMentionedIn, requirements } from "../test/support/spec.js";
 
 const named = idsMentionedIn(["test", "conformance"]);
+for (const test of allTests) {
+  for (const id of test.requirements) named.set(id, [...(named.get(id) ?? []), `runner ${test.id}`]);
+}
 const reqs = requirements();
 const onlyMissing = process.argv.includes("--missing");
 let covered = 0;

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { conformanceCommand } from "../src/cli/conformance-command.js";
 import type { CliIO } from "../src/cli/io.js";
 import type { ServerMutations } from "../src/machines/server/server-machine.js";
+import type { Logger } from "../src/server/logger.js";
 
 /**
  * The black-box runner against the reference server it embeds: 100% against
@@ -18,7 +19,7 @@ interface Run {
   readonly results: { id: string; target: string; requirements: string[]; level: string; verdict: string; outcome: { status: string; message?: string } }[];
 }
 
-async function run(args: string[], mutations?: ServerMutations): Promise<Run> {
+async function run(args: string[], mutations?: ServerMutations, log?: Logger): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), "imwire-cf-"));
   const chunks: string[] = [];
   const io: CliIO = {
@@ -29,7 +30,7 @@ async function run(args: string[], mutations?: ServerMutations): Promise<Run> {
     stdinIsTTY: true,
   };
   try {
-    const status = await conformanceCommand(["--seed", "7", "--json", join(dir, "r.json"), "--concurrency", "8", ...args], io, { embeddedMutations: mutations });
+    const status = await conformanceCommand(["--seed", "7", "--json", join(dir, "r.json"), "--concurrency", "8", ...args], io, { embeddedMutations: mutations, ...(log ? { embeddedLog: log } : {}) });
     const results = JSON.parse(readFileSync(join(dir, "r.json"), "utf8")).results as Run["results"];
     return { status, output: chunks.join(""), results };
   } finally {
@@ -40,14 +41,20 @@ async function run(args: string[], mutations?: ServerMutations): Promise<Run> {
 const failed = (r: Run) => r.results.filter((x) => x.outcome.status === "fail");
 
 describe("imwire conformance against the embedded reference server", () => {
-  it("every required test passes, over TCP and WebSocket, and the exit status says so", async () => {
-    const result = await run(["--spec-coverage"]);
+  it("every required test passes, over TCP and WebSocket, and the exit status says so; SEC-2: no token reaches the server's log", async () => {
+    const logged: string[] = [];
+    const log: Logger = { info: (m) => void logged.push(m), warn: (m) => void logged.push(m), error: (m) => void logged.push(m) };
+    const result = await run(["--spec-coverage"], undefined, log);
     expect(failed(result).map((r) => `${r.target} ${r.id}: ${r.outcome.message}`)).toEqual([]);
     expect(result.status).toBe(0);
     expect(result.results.filter((r) => r.outcome.status === "pass").length).toBeGreaterThan(120);
     expect(new Set(result.results.map((r) => r.target.split(":")[0]))).toEqual(new Set(["tcp", "ws"]));
     expect(result.output).toMatch(/CONFORMS/);
     expect(result.output).toMatch(/spec coverage: \d+ of \d+ requirements exercised/);
+    // The run authenticates hundreds of times, with valid, expired, foreign and garbage tokens;
+    // the server logs every connection it closes and why, failed authentications included.
+    expect(logged.filter((line) => /UNAUTHENTICATED/.test(line)).length).toBeGreaterThan(4);
+    expect(logged.filter((line) => /imw1\.[\w-]+\.[\w-]+|this-is-not-a-token/.test(line))).toEqual([]);
   }, 60_000);
 
   it.each<[string, ServerMutations, string, RegExp]>([
@@ -105,7 +112,7 @@ describe("the runner's reports and expected failures", () => {
       await run(["--only", "authorization", "--junit", join(dir, "r.xml")], { wrongErrorCodes: true });
       const xml = readFileSync(join(dir, "r.xml"), "utf8");
       expect(xml).toMatch(/^<\?xml/);
-      expect((xml.match(/<testcase /g) ?? []).length).toBe(14);
+      expect((xml.match(/<testcase /g) ?? []).length).toBe(16);
       expect(xml).toMatch(/<failure message="PERMISSION_DENIED|<failure message="[^"]*PERMISSION_DENIED/);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { startReferenceServer, type ReferenceServer } from "../server/reference-server.js";
+import type { Logger } from "../server/logger.js";
 import type { ServerMutations } from "../machines/server/server-machine.js";
 import { MemoryStore } from "../store/memory-store.js";
 import { loadRequirements } from "../spec/requirements.js";
@@ -64,6 +65,8 @@ const EMBEDDED_PROTOCOL = { heartbeatIntervalMs: 1_000, receiveWindow: 8, maxFra
 export interface ConformanceCommandHooks {
   /** Test-only: break the embedded server on purpose, to check the runner catches it. */
   readonly embeddedMutations?: ServerMutations;
+  /** Test-only: where the embedded server logs (silent by default). */
+  readonly embeddedLog?: Logger;
 }
 
 export async function conformanceCommand(args: string[], io: CliIO, hooks: ConformanceCommandHooks = {}): Promise<number> {
@@ -105,7 +108,7 @@ export async function conformanceCommand(args: string[], io: CliIO, hooks: Confo
   let features: Set<Feature>;
   if (urls.length === 0) {
     const secret = randomBytes(24);
-    embedded = await startReferenceServer({ tcp: { port: 0 }, ws: { port: 0 }, store: new MemoryStore(`conformance-${seed}`), secret, protocol: EMBEDDED_PROTOCOL, mutations: hooks.embeddedMutations });
+    embedded = await startReferenceServer({ tcp: { port: 0 }, ws: { port: 0 }, store: new MemoryStore(`conformance-${seed}`), secret, protocol: EMBEDDED_PROTOCOL, mutations: hooks.embeddedMutations, ...(hooks.embeddedLog ? { log: hooks.embeddedLog } : {}) });
     urls = [embedded.urls.tcp!, embedded.urls.ws!];
     tokens = secretTokens(secret);
     features = new Set(FEATURES);

@@ -36,6 +36,8 @@ export interface ReferenceServerOptions {
   readonly log?: Logger;
   /** How long a graceful shutdown waits for clients to leave (CONN-7). */
   readonly drainTimeoutMs?: number;
+  /** FLOW-3: close a connection with more unsent bytes than this (default 8 MiB). */
+  readonly maxWriteBuffer?: number;
 }
 
 export interface ReferenceServer {
@@ -59,7 +61,7 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
     options.protocol ?? {},
     options.mutations ?? {},
   );
-  const runner = new ServerRunner(machine, { log });
+  const runner = new ServerRunner(machine, { log, ...(options.maxWriteBuffer !== undefined ? { maxWriteBuffer: options.maxWriteBuffer } : {}) });
   const listeners: (NetServer | HttpServer)[] = [];
   const urls: { tcp?: string; ws?: string } = {};
   const secure = options.tls !== undefined;

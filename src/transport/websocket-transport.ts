@@ -23,6 +23,8 @@ export class WebSocketTransport implements FrameTransport {
   readonly #socket: WebSocket;
   #maxFrameSize = HANDSHAKE_MAX_FRAME_SIZE;
   #closed = false;
+  /** The close code of a message this transport refused (WS-3, WS-4): the close that follows the error report uses it. */
+  #rejectedWith: number | undefined;
 
   constructor(socket: WebSocket, description: string) {
     this.#socket = socket;
@@ -51,7 +53,7 @@ export class WebSocketTransport implements FrameTransport {
   }
 
   close(code: number = WS_CLOSE.normal): void {
-    this.#socket.close(code);
+    this.#socket.close(this.#rejectedWith ?? code);
     setTimeout(() => this.#socket.terminate(), 2_000).unref();
   }
 
@@ -74,6 +76,8 @@ export class WebSocketTransport implements FrameTransport {
 
   /** Report, then close with the WebSocket code that says why (WS-3, WS-4). */
   #reject(error: ImwireError, closeCode: number): void {
+    // The owner answers the report with an error frame and closes; that close must carry this code.
+    this.#rejectedWith = closeCode;
     this.onInputError(error);
     this.close(closeCode);
   }

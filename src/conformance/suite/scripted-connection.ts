@@ -59,6 +59,7 @@ export class ScriptedConnection {
   readonly #closeWaiters: (() => void)[] = [];
   #nextRequestId = 1;
   #closed = false;
+  #closeCode: number | undefined;
   #keepAlive: NodeJS.Timeout | undefined;
   #lastAcked = -1n;
   /** Acknowledge every push on arrival, as a device that applies them at once would (ACK-1). */
@@ -81,7 +82,10 @@ export class ScriptedConnection {
         if (!isBinary) this.#invalid("a text WebSocket message");
         else this.#receivePayload(new Uint8Array(data as Buffer));
       });
-      ws.on("close", () => this.#onClose());
+      ws.on("close", (code) => {
+        this.#closeCode = code;
+        this.#onClose();
+      });
       ws.on("error", () => ws.terminate());
     }
   }
@@ -117,6 +121,11 @@ export class ScriptedConnection {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** The WebSocket close code the connection ended with (1006 when it ended without a close frame); undefined on TCP or while open. */
+  get closeCode(): number | undefined {
+    return this.#closeCode;
   }
 
   /** The WebSocket subprotocol the server chose, when this is a WebSocket connection. */
@@ -160,6 +169,13 @@ export class ScriptedConnection {
   writeText(text: string): void {
     this.#transcript.note(this.name, "→", `text message ${JSON.stringify(text)}`);
     this.#ws!.send(text);
+  }
+
+  /** A WebSocket ping control frame, on WebSocket only (WS-5): not an imwire ping. */
+  writeWebSocketPing(): void {
+    if (this.#closed) return;
+    this.#transcript.note(this.name, "→", "WebSocket ping control frame");
+    this.#ws!.ping();
   }
 
   get isWebSocket(): boolean {
@@ -278,7 +294,7 @@ export class ScriptedConnection {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#keepAlive);
-    this.#transcript.note(this.name, "!", "closed");
+    this.#transcript.note(this.name, "!", this.#closeCode === undefined ? "closed" : `closed (WebSocket close code ${this.#closeCode})`);
     for (const waiter of this.#closeWaiters.splice(0)) waiter();
   }
 }

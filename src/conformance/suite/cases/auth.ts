@@ -78,4 +78,20 @@ export const authTests: ConformanceTest[] = [
       await t.expectClosed(first.conn, "AUTH-4");
     },
   },
+  {
+    id: "SEC-2/every-authenticate-verified",
+    requirements: ["SEC-2", "AUTH-1", "AUTH-4"],
+    level: "required",
+    group,
+    title: "a connected device does not vouch for a new connection: a bad token for it is UNAUTHENTICATED, and the first connection stays",
+    async run(t) {
+      const first = await t.connect(t.user("alice"), "phone");
+      const c = await t.open();
+      await t.hello(c, "phone");
+      const id = c.send({ case: "authenticate", value: { token: "this-is-not-a-token" } });
+      await t.expectErrorFrom(c, [ErrorCode.UNAUTHENTICATED], "SEC-2", { requestId: id, closing: true });
+      await t.expectNothing(first.conn, (f) => f.body.case === "error", "AUTH-4", 300, "no SESSION_REPLACED: a connection that failed to authenticate replaces nothing");
+      t.answerOf(await first.conn.request({ case: "syncUser", value: {} }, t.timeoutMs), "userPage", "SEC-2");
+    },
+  },
 ];

@@ -1,6 +1,6 @@
 import { ErrorCode } from "../../../gen/imwire/v1/error_pb.js";
 import type { ConformanceTest } from "../types.js";
-import { freshKey, group, text, users } from "./helpers.js";
+import { check, freshKey, group, text, users } from "./helpers.js";
 
 const groupName = "authorization";
 
@@ -55,4 +55,35 @@ export const authorizationTests: ConformanceTest[] = [
       await t.expectErrorFrom(a!.conn, [ErrorCode.NOT_FOUND], "MSG-1", { requestId, closing: false });
     },
   },
+  {
+    id: "SEC-6/conversation-ids-not-guessable",
+    requirements: ["SEC-6"],
+    level: "required",
+    group: groupName,
+    title: "conversation ids can hold 96 random bits: in 8 new groups, what varies between the ids is at least 12 bytes of each",
+    async run(t) {
+      const [a] = await users(t, "a");
+      const ids: string[] = [];
+      for (let i = 0; i < 8; i++) ids.push(await group(t, a!, []));
+      // A necessary condition only, so it cannot fail a compliant server: strip what all ids share at
+      // either end (a fixed prefix, a type suffix); fewer than 12 bytes left cannot hold 96 bits in any
+      // encoding. Counters and timestamps fail it; 8 random ids share a first character with odds of 64^-7.
+      const bytes = ids.map((id) => Buffer.from(id, "utf8"));
+      const varying = bytes.map((b) => b.length - commonPrefix(bytes) - commonSuffix(bytes));
+      const shortest = Math.min(...varying);
+      check(new Set(ids).size === ids.length, "SEC-6", "8 distinct conversation ids", () => `ids ${JSON.stringify(ids)}`);
+      check(shortest >= 12, "SEC-6", "at least 12 bytes of every id varying between ids", () => `only ${shortest} varying bytes in ${JSON.stringify(ids)}`);
+    },
+  },
 ];
+
+function commonPrefix(values: readonly Buffer[]): number {
+  const shortest = Math.min(...values.map((v) => v.length));
+  let n = 0;
+  while (n < shortest && values.every((v) => v[n] === values[0]![n])) n++;
+  return n;
+}
+
+function commonSuffix(values: readonly Buffer[]): number {
+  return commonPrefix(values.map((v) => Buffer.from(v).reverse()));
+}

@@ -235,6 +235,7 @@ export const websocketTests: ConformanceTest[] = [
       const c = await t.open();
       c.writeText("hello");
       await t.expectClosed(c, "WS-3");
+      check(c.closeCode === 1003, "WS-3", "WebSocket close code 1003", () => `close code ${c.closeCode}`);
       const reported = c.drain().find((f) => f.body.case === "error");
       if (reported) t.expectError(reported, [ErrorCode.MALFORMED_FRAME], "WS-3");
     },
@@ -249,8 +250,32 @@ export const websocketTests: ConformanceTest[] = [
       const c = await t.open();
       c.writeRaw(new Uint8Array(65_537), "a 65,537-byte binary message");
       await t.expectClosed(c, "WS-4");
+      check(c.closeCode === 1009, "WS-4", "WebSocket close code 1009", () => `close code ${c.closeCode}`);
       const reported = c.drain().find((f) => f.body.case === "error");
       if (reported) t.expectError(reported, [ErrorCode.FRAME_TOO_LARGE], "WS-4");
+    },
+  },
+  {
+    id: "WS-5/websocket-pings-are-not-heartbeats",
+    requirements: ["WS-5", "HB-3"],
+    level: "required",
+    group: "websocket",
+    title: "WebSocket ping control frames do not keep a connection alive: one that sends nothing else is closed as silent (TIMEOUT)",
+    async run(t) {
+      const session = await t.connect(t.user("a"), "d1", { keepAlive: false });
+      const interval = session.welcome.heartbeatIntervalMs;
+      const pinger = setInterval(() => session.conn.writeWebSocketPing(), Math.max(50, interval / 4));
+      try {
+        const allowed = 1.5 * interval + Math.max(1_000, 0.25 * interval);
+        if (!(await session.conn.waitClosed(allowed))) {
+          throw new Violation("WS-5: WebSocket pings must not replace imwire pings", [`closed with ERROR_CODE_TIMEOUT within ${allowed} ms (HB-3)`], `still open after ${allowed} ms of WebSocket pings`);
+        }
+      } finally {
+        clearInterval(pinger);
+      }
+      const reported = session.conn.drain().find((f) => f.body.case === "error");
+      if (!reported) throw new Violation("WS-5: the close must be reported with ERROR_CODE_TIMEOUT", ["error ERROR_CODE_TIMEOUT, closing"], "closed without an error frame");
+      t.expectError(reported, [ErrorCode.TIMEOUT], "WS-5", true);
     },
   },
 ];
