@@ -300,6 +300,45 @@ describe("messages", () => {
     expect(h.store.lastSeq(id)).toBe(2);
   });
 
+  it("IDEM-4 IDEM-6: a key is remembered for the whole dedup window, and forgotten within one expiry interval after it", () => {
+    const day = 86_400_000;
+    const h = new ServerHarness({ dedupWindowS: 86_400, dedupExpiryIntervalMs: 60_000 });
+    const a = h.login("a", "d");
+    const id = group(h, a, [], "g-key");
+    const first = send(h, a, id, "k0");
+    const messageKey = { scope: "message", userId: "a", deviceId: "d", key: "k0" } as const;
+    const groupKey = { scope: "conversation", userId: "a", deviceId: "d", key: "g-key" } as const;
+
+    h.advance(day - 1);
+    const later = h.login("a", "d");
+    expect(send(h, later, id, "k0", text("a late retry")).body).toEqual(first.body);
+    expect(group(h, later, [], "g-key")).toBe(id);
+    expect(h.store.lastSeq(id)).toBe(2);
+
+    // Past the window the keys may go; the next input after the expiry interval takes them.
+    h.advance(60_000 + 1);
+    h.send(h.open(), { case: "hello", value: { versions: [1], deviceId: "d" } });
+    expect(h.store.dedup(messageKey)).toBeUndefined();
+    expect(h.store.dedup(groupKey)).toBeUndefined();
+  });
+
+  it("IDEM-4: expiry forgets at most 1,000 keys per input, oldest first, and keeps going while batches come back full", () => {
+    const h = new ServerHarness({ dedupWindowS: 86_400 });
+    const a = h.login("a", "d");
+    const id = group(h, a, [], "g-key");
+    const keys = Array.from({ length: 2_500 }, (_, i) => `k${i}`);
+    for (const key of keys) send(h, a, id, key);
+    const remembered = () => keys.filter((key) => h.store.dedup({ scope: "message", userId: "a", deviceId: "d", key })).length;
+    h.advance(86_400_000 + 60_000);
+    const c = h.open();
+    h.send(c, { case: "hello", value: { versions: [1], deviceId: "d" } });
+    expect(remembered()).toBe(2_500 - 999); // the group's key went first
+    h.send(c, { case: "authenticate", value: { token: "a|d" } });
+    expect(remembered()).toBe(501);
+    h.send(c, { case: "ping", value: {} });
+    expect(remembered()).toBe(0);
+  });
+
   it("IDEM-2: keys are per device: another device's identical key is another message", () => {
     const h = new ServerHarness();
     const phone = h.login("a", "phone");

@@ -164,6 +164,29 @@ describe("SqliteStore schema", () => {
     }
   });
 
+  it("IDEM-4: brings a version-1 file up to date, adding the index dedup expiry reads by, and keeps what it held", () => {
+    const store = openStore();
+    const key = { scope: "message", userId: "a", deviceId: "d", key: "k" } as const;
+    store.recordDedup(key, { conversationId: "g", seq: 1, messageId: "m", serverTimeMs: 5 });
+    store.close();
+    const db = new Database(path);
+    db.exec("DROP INDEX dedup_keys_by_age");
+    db.pragma("user_version = 1");
+    db.close();
+    const reopened = openStore();
+    expect(reopened.dedup(key)).toEqual({ conversationId: "g", seq: 1, messageId: "m", serverTimeMs: 5 });
+    expect(reopened.forgetDedupBefore(6, 10)).toBe(1);
+    reopened.close();
+    const check = new Database(path, { readonly: true });
+    try {
+      expect(check.pragma("user_version", { simple: true })).toBe(2);
+      const plan = check.prepare("EXPLAIN QUERY PLAN SELECT key FROM dedup_keys WHERE server_time_ms < 10 ORDER BY server_time_ms").all() as { detail: string }[];
+      expect(plan.map((row) => row.detail).join("; ")).toMatch(/USING (COVERING )?INDEX dedup_keys_by_age/);
+    } finally {
+      check.close();
+    }
+  });
+
   it("refuses a file written by a newer schema version, and leaves it alone", () => {
     const db = new Database(path);
     db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);

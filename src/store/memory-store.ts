@@ -138,6 +138,18 @@ export class MemoryStore implements Store {
     this.#dedup.set(dedupKey(key), record);
   }
 
+  // Keys are recorded as the server's clock advances, so the map's order is their age: stop at the first
+  // young one. After a clock that stepped back, an older key may wait behind it: forgotten late, never early.
+  forgetDedupBefore(timeMs: number, limit: number): number {
+    let forgotten = 0;
+    for (const [key, record] of this.#dedup) {
+      if (forgotten >= limit || record.serverTimeMs >= timeMs) break;
+      this.#dedup.delete(key);
+      forgotten++;
+    }
+    return forgotten;
+  }
+
   receiveMode(userId: string, conversationId: string): ReceiveMode {
     return this.#users.get(userId)?.modes.get(conversationId) ?? ReceiveMode.UNSPECIFIED;
   }

@@ -9,7 +9,7 @@ import { decodeConversationEvent, encodeConversationEvent } from "../gen/imwire/
 import type { DedupKey, DedupRecord, NewEvent, Store, StoredConversation, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "./store.js";
 
 export interface SqliteStoreOptions {
-  /** Wall-clock time for the created time of dedup records, which a later expiry (IDEM-4) will use. */
+  /** Wall-clock time for the created time of dedup records (for an operator; expiry goes by the server's time). */
   readonly clock?: () => number;
 }
 
@@ -55,7 +55,7 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
         PRIMARY KEY (user_id, cursor),
         CHECK ((body IS NULL) = (conversation_id IS NOT NULL AND seq IS NOT NULL))
       ) STRICT, WITHOUT ROWID;
-      -- created_at_ms is for the expiry a later version adds (IDEM-4); it will want an index then.
+      -- created_at_ms is the wall-clock time of the insert, for an operator; expiry (IDEM-4) goes by server_time_ms.
       CREATE TABLE dedup_keys (
         scope TEXT NOT NULL, user_id TEXT NOT NULL, device_id TEXT NOT NULL, key TEXT NOT NULL,
         conversation_id TEXT NOT NULL, seq INTEGER NOT NULL, message_id TEXT NOT NULL, server_time_ms INTEGER NOT NULL,
@@ -73,6 +73,8 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
     // older copy of the file would keep it while losing what came later: restoring one must also renew it.)
     db.prepare("INSERT INTO meta (key, value) VALUES ('epoch', ?)").run(randomUUID());
   },
+  // IDEM-4: keys are forgotten by the time of their first attempt, oldest first.
+  (db) => db.exec("CREATE INDEX dedup_keys_by_age ON dedup_keys (server_time_ms)"),
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -279,6 +281,10 @@ export class SqliteStore implements Store {
     this.#sql.recordDedup.run(key.scope, key.userId, key.deviceId, key.key, conversationId, seq, messageId, serverTimeMs, Math.floor(this.#clock()));
   }
 
+  forgetDedupBefore(timeMs: number, limit: number): number {
+    return this.#sql.forgetDedupBefore.run(bound(timeMs), bound(limit)).changes;
+  }
+
   receiveMode(userId: string, conversationId: string): ReceiveMode {
     return this.#sql.receiveMode.get(userId, conversationId) ?? ReceiveMode.UNSPECIFIED;
   }
@@ -386,6 +392,11 @@ function prepare(db: Database.Database) {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT DO UPDATE SET conversation_id = excluded.conversation_id, seq = excluded.seq, message_id = excluded.message_id,
          server_time_ms = excluded.server_time_ms, created_at_ms = excluded.created_at_ms`,
+    ),
+
+    forgetDedupBefore: write<[number, number]>(
+      `DELETE FROM dedup_keys WHERE (scope, user_id, device_id, key) IN (
+         SELECT scope, user_id, device_id, key FROM dedup_keys WHERE server_time_ms < ? ORDER BY server_time_ms LIMIT ?)`,
     ),
 
     receiveMode: value<[string, string], ReceiveMode>("SELECT mode FROM receive_modes WHERE user_id = ? AND conversation_id = ?"),

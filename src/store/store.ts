@@ -51,6 +51,12 @@ export interface Store {
 
   dedup(key: DedupKey): DedupRecord | undefined;
   recordDedup(key: DedupKey, record: DedupRecord): void;
+  /**
+   * IDEM-4: forget at most `limit` keys whose first attempt (serverTimeMs)
+   * was before `timeMs`, oldest first; returns how many. A key recorded at or
+   * after `timeMs` is never forgotten.
+   */
+  forgetDedupBefore(timeMs: number, limit: number): number;
 
   /** The account default ("" key) and per-conversation overrides. */
   receiveMode(userId: string, conversationId: string): ReceiveMode;

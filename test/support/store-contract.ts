@@ -252,6 +252,20 @@ export function storeContract(name: string, factory: StoreFactory): void {
         store.recordDedup(key, { ...record, seq: 4 });
         expect(store.dedup(key)).toEqual({ ...record, seq: 4 });
       });
+
+      it("IDEM-4: forgets keys first attempted before a time, oldest first, at most `limit` at a time", () => {
+        const keyAt = (n: number) => ({ scope: "message", userId: "a", deviceId: "d1", key: `k${n}` }) as const;
+        for (let n = 0; n < 10; n++) store.recordDedup(keyAt(n), { conversationId: "g1", seq: n + 1, messageId: `m${n}`, serverTimeMs: 1_000 + n * 100 });
+        const kept = () => Array.from({ length: 10 }, (_, n) => n).filter((n) => store.dedup(keyAt(n)) !== undefined);
+        expect(store.forgetDedupBefore(1_000, 100)).toBe(0);
+        expect(store.forgetDedupBefore(1_450, 2)).toBe(2);
+        expect(kept()).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
+        expect(store.forgetDedupBefore(1_450, 100)).toBe(3);
+        expect(kept()).toEqual([5, 6, 7, 8, 9]);
+        expect(store.forgetDedupBefore(1_500, 100)).toBe(0); // a key recorded exactly at the time stays
+        expect(store.forgetDedupBefore(Infinity, 100)).toBe(5);
+        expect(kept()).toEqual([]);
+      });
     });
 
     describe("RECV-1 receive modes and READ-1 read markers", () => {

@@ -10,8 +10,10 @@ export interface ServerOptions {
   readonly maxInFlight: number;
   /** The server's own push window; Welcome.receive_window is the smaller of this and the client's (FLOW-2). */
   readonly receiveWindow: number;
-  /** Welcome.dedup_window_s (IDEM-4). The reference stores keep keys as long as the messages. */
+  /** Welcome.dedup_window_s (IDEM-4): keys are kept this long after their first attempt, then forgotten. */
   readonly dedupWindowS: number;
+  /** How often, at most, the machine looks for keys past the window (a batch at a time, on the inputs that follow). */
+  readonly dedupExpiryIntervalMs: number;
   /** CONN-6. */
   readonly handshakeTimeoutMs: number;
   /** CONN-7: how long a draining connection may stay open after go_away. */
@@ -38,6 +40,7 @@ export const defaultServerOptions: ServerOptions = {
   maxInFlight: 100,
   receiveWindow: 100,
   dedupWindowS: 7 * 86_400,
+  dedupExpiryIntervalMs: 60_000,
   handshakeTimeoutMs: 10_000,
   drainTimeoutMs: 5_000,
   maxGroupSize: 1_000,

@@ -24,6 +24,9 @@ import type { ConnectionId, ServerDeps, ServerOutput } from "./types.js";
 
 type Body = Frame["body"];
 
+/** Keys forgotten per input at most (IDEM-4). */
+const DEDUP_EXPIRY_BATCH = 1_000;
+
 /**
  * Deliberately broken behaviours, for tests that prove the property suites
  * and the conformance runner catch them. Never set in production.
@@ -67,6 +70,8 @@ export class ServerMachine implements ServerCore {
   /** Users whose streams grew during the current input: their devices are pumped once it is handled. */
   readonly #grownStreams = new Set<string>();
   #wakeup = Infinity;
+  /** When to look next for idempotency keys past the window (IDEM-4). */
+  #dedupExpiryAt = 0;
 
   constructor(deps: ServerDeps, options: Partial<ServerOptions> = {}, mutations: ServerMutations = {}) {
     this.deps = deps;
@@ -107,6 +112,7 @@ export class ServerMachine implements ServerCore {
     const connection = this.#connections.get(id);
     if (!connection) return;
     connection.lastReceivedAt = now;
+    if (now >= this.#dedupExpiryAt) this.#expireDedupKeys(now);
     const body = frame.body;
     if (body.case === undefined) {
       this.#send(connection, errorFrame(ErrorCode.UNKNOWN_FRAME, { requestId: frame.requestId, requirement: "ENV-4" }));
@@ -437,6 +443,17 @@ export class ServerMachine implements ServerCore {
     if (connection.userId === "") return;
     if (this.#byDevice.get(connection.deviceKey) === connection) this.#byDevice.delete(connection.deviceKey);
     this.#byUser.get(connection.userId)?.delete(connection);
+  }
+
+  /**
+   * IDEM-4: forget keys older than the window, a bounded batch per input so
+   * that no request waits behind a large delete; while batches come back
+   * full, the next input takes another. Done on inputs rather than on a
+   * timer: a server that receives nothing records no keys either.
+   */
+  #expireDedupKeys(now: number): void {
+    const forgotten = this.store.forgetDedupBefore(now - this.options.dedupWindowS * 1000, DEDUP_EXPIRY_BATCH);
+    this.#dedupExpiryAt = forgotten === DEDUP_EXPIRY_BATCH ? now : now + this.options.dedupExpiryIntervalMs;
   }
 
   #wakeAt(time: number): void {
