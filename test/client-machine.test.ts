@@ -905,6 +905,52 @@ describe("CUR-4, SYNC-4: snapshots", () => {
   });
 });
 
+describe("SYNC-7: snapshots in pages", () => {
+  it("applies the pages as one snapshot: asks on with snapshot_after, drops unlisted conversations at the end, keeps the first page's cursor, skips older entries", () => {
+    const { client } = readyClient({}, {}, { snapshot: { epoch: "e1", cursor: 10n, conversations: [conversation("c1"), conversation("gone")] } });
+    client.disconnected(1, 100);
+    const session = connect(client, client.nextWakeup()!, {
+      epoch: "e2",
+      resumed: false,
+      snapshot: { epoch: "e2", cursor: 20n, conversations: [conversation("c1"), conversation("c2")], continueAfter: "c2" },
+    });
+    const next = framesOf(session.frames, "syncUser");
+    expect(next.at(-1)!.value).toMatchObject({ epoch: "e2", snapshotAfter: "c2" });
+    // Mid-snapshot: nothing dropped, nothing acknowledged, no resynced yet.
+    expect([...client.conversations().keys()].sort()).toEqual(["c1", "c2", "gone"]);
+    expect(framesOf(session.frames, "deliveryAck")).toEqual([]);
+    expect(appEvents(session.outputs).filter((e) => e.kind === "resynced")).toEqual([]);
+
+    const last = receive(client, 200, {
+      requestId: next.at(-1)!.requestId,
+      body: { case: "userPage", value: { headCursor: 25n, snapshot: { epoch: "e2", cursor: 25n, conversations: [conversation("c3", { receiveMode: ReceiveMode.NOTIFY_ONLY })] } } },
+    });
+    expect(appEvents(last).filter((e) => e.kind === "resynced")).toEqual([{ kind: "resynced", epoch: "e2" }]);
+    expect([...client.conversations().keys()].sort()).toEqual(["c1", "c2", "c3"]);
+    expect(client.cursor).toBe(20n);
+    expect(one(sent(last), "deliveryAck").value.cursor).toBe(20n);
+
+    // Entries 21 and 22 were appended while the pages were read: c3's page (cursor 25) already reflects 21; c1's (20) does not reflect 22.
+    receive(client, 210, deliver({ cursor: 21n, prevCursor: 20n, body: { case: "receiveSettings", value: { conversationId: "c3", mode: ReceiveMode.MUTED } } }));
+    receive(client, 220, deliver({ cursor: 22n, prevCursor: 21n, body: { case: "receiveSettings", value: { conversationId: "c1", mode: ReceiveMode.MUTED } } }));
+    expect(client.conversations().get("c3")!.receiveMode).toBe(ReceiveMode.NOTIFY_ONLY);
+    expect(client.conversations().get("c1")!.receiveMode).toBe(ReceiveMode.MUTED);
+    expect(client.cursor).toBe(22n);
+  });
+
+  it("a connection lost between pages: the next connection does not resume, and asks for the page it was missing", () => {
+    const { client } = readyClient();
+    client.disconnected(1, 100);
+    connect(client, client.nextWakeup()!, { epoch: "e2", resumed: false, snapshot: { epoch: "e2", cursor: 20n, conversations: [conversation("c1")], continueAfter: "c1" } });
+    client.disconnected(2, 300);
+    const session = connect(client, client.nextWakeup()!, { epoch: "e2", resumed: false, snapshot: { epoch: "e2", cursor: 24n, conversations: [conversation("c2")] } });
+    expect(one(session.frames, "authenticate").value.resume).toBeUndefined();
+    expect(one(session.frames, "syncUser").value).toMatchObject({ epoch: "e2", snapshotAfter: "c1" });
+    expect([...client.conversations().keys()].sort()).toEqual(["c1", "c2"]);
+    expect(client.cursor).toBe(20n);
+  });
+});
+
 describe("EXT-3: kinds from a later version", () => {
   /** A frame as a newer server would send it: the oneof member is a field this version does not know (99). */
   function fromTheFuture(init: FrameInit, unknownIn: (f: Frame) => { $unknown?: unknown }): Frame {

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { defaultExpectedFailuresPath } from "../src/conformance/codec-harness/verify.js";
+import { defaultManifestPath } from "../src/conformance/codec-harness/manifest.js";
 import { brokenTesteeCommand, imwire, typescriptTesteeCommand } from "./support/harness-cli.js";
 
 /**
@@ -113,6 +114,7 @@ describe("imwire vectors: the command line", () => {
   it("FRM-2 FRM-4 ENV-3 ENV-5: imwire vectors verify checks the committed manifest and this package's codec", async () => {
     const result = await imwire(["vectors", "verify"]);
     expect(result.status, result.out).toBe(0);
-    expect(result.out).toMatch(/378 passed, 0 failed as expected, 0 failed unexpectedly/);
+    const { vectors } = JSON.parse(readFileSync(defaultManifestPath, "utf8")) as { vectors: unknown[] };
+    expect(result.out).toContain(`${vectors.length} passed, 0 failed as expected, 0 failed unexpectedly`);
   });
 });

@@ -65,6 +65,7 @@ describe("imwire conformance against the embedded reference server", () => {
     ["that accepts any token", { acceptAnyToken: true }, "auth", /^AUTH-1\/invalid-token/],
     ["that lets outsiders in", { skipMembershipCheck: true }, "authorization", /^SEC-3\//],
     ["that ignores silent connections", { ignoreHeartbeatTimeout: true }, "heartbeat", /^HB-3\//],
+    ["that sends a snapshot whole, whatever its size", { unpagedSnapshots: true }, "sync", /^SYNC-7\//],
   ])("catches a server %s, naming the requirement", async (_name, mutations, groups, expected) => {
     const result = await run(["--only", groups], mutations);
     expect(result.status).toBe(1);

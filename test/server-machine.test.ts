@@ -7,6 +7,9 @@ import { DeviceState, ReceiveMode } from "../src/gen/imwire/v1/settings_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { MessageContentSchema } from "../src/gen/imwire/v1/content_pb.js";
 import { ServerHarness } from "./support/server-harness.js";
+import fc from "fast-check";
+import { encodeFrame } from "../src/codec/frame-codec.js";
+import { compareCodePoints } from "../src/machines/server/ids.js";
 
 /** Requirement-by-requirement tests of the server machine, driven frame by frame. */
 
@@ -484,7 +487,62 @@ describe("sync", () => {
     expect(snapshotFor(1n, epoch)).toBe(true); // 4 behind, more than 2
     expect(snapshotFor(3n, epoch)).toBe(false);
     const page = h.request(a, { case: "syncUser", value: { afterCursor: 0n, epoch: "" } });
-    expect(page.body.case === "userPage" && page.body.value.snapshot).toMatchObject({ epoch, cursor: 5n, conversations: [{ conversationId: id, lastSeq: 4n }] });
+    expect(page.body.case === "userPage" && page.body.value.snapshot).toMatchObject({ epoch, cursor: 5n, conversations: [{ conversationId: id, lastSeq: 4n }], continueAfter: "" });
+  });
+
+  it("SYNC-7 LIM-7: a snapshot over the frame limit comes in pages, ascending by id, each fitting the frame, each listing the state of its moment", () => {
+    const h = new ServerHarness({ maxFrameSize: 65_536 });
+    const a = h.loginAndSync("a", "d");
+    const title = "t".repeat(1_024);
+    expect(errorOf(h.request(a, { case: "openConversation", value: { kind: ConversationKind.GROUP, title: `${title}!`, clientConversationId: "too-long" } }))).toMatchObject({ code: ErrorCode.INVALID_ARGUMENT, requirement: "LIM-7" });
+    const ids = Array.from({ length: 100 }, (_, i) => h.request(a, { case: "openConversation", value: { kind: ConversationKind.GROUP, title, clientConversationId: `g${i}` } })).map((f) =>
+      f.body.case === "conversationOpened" ? f.body.value.conversation!.conversationId : "",
+    );
+    const epoch = h.store.epoch("a");
+    const snapshotOf = (f: Frame) => (f.body.case === "userPage" ? f.body.value.snapshot! : undefined)!;
+
+    const first = h.request(a, { case: "syncUser", value: { epoch: "" } });
+    const page1 = snapshotOf(first);
+    expect(encodeFrame(first).length).toBeLessThanOrEqual(65_536);
+    expect(page1.conversations.length).toBeGreaterThan(10);
+    expect(page1.continueAfter).toBe(page1.conversations.at(-1)!.conversationId);
+
+    // A group created between pages: the later pages list the state of their own moment.
+    const late = h.request(a, { case: "openConversation", value: { kind: ConversationKind.GROUP, title: "late", clientConversationId: "late" } });
+    const lateId = late.body.case === "conversationOpened" ? late.body.value.conversation!.conversationId : "";
+    const pages = [page1];
+    for (let next = page1.continueAfter; next !== ""; ) {
+      const frame = h.request(a, { case: "syncUser", value: { epoch, afterCursor: 1n, snapshotAfter: next } });
+      expect(encodeFrame(frame).length).toBeLessThanOrEqual(65_536);
+      const page = snapshotOf(frame);
+      expect(page.epoch).toBe(epoch);
+      pages.push(page);
+      next = page.continueAfter;
+    }
+    expect(pages.length).toBeGreaterThanOrEqual(2);
+    expect(pages.at(-1)!.cursor).toBeGreaterThan(page1.cursor);
+    const listed = pages.flatMap((p) => p.conversations.map((c) => c.conversationId));
+    const utf8Order = [...listed].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+    expect(listed).toEqual(utf8Order);
+    // The late group is listed when its id sorts after the first page; otherwise the stream's joined entry tells of it.
+    const expected = [...ids, ...(Buffer.compare(Buffer.from(lateId), Buffer.from(page1.continueAfter)) > 0 ? [lateId] : [])];
+    expect(new Set(listed)).toEqual(new Set(expected));
+    expect(listed).toHaveLength(expected.length);
+
+    // A continuation under an epoch that is no longer the stream's starts a new snapshot.
+    const stale = snapshotOf(h.request(a, { case: "syncUser", value: { epoch: "gone", snapshotAfter: page1.continueAfter } }));
+    expect(stale.conversations[0]!.conversationId).toBe(utf8Order[0]);
+  });
+
+  it("SYNC-7: conversation ids are ordered as their UTF-8 bytes, which is not JavaScript's UTF-16 order", () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: "grapheme", maxLength: 6 }), { maxLength: 20 }), (ids) => {
+        const byBytes = [...ids].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+        expect([...ids].sort(compareCodePoints)).toEqual(byBytes);
+      }),
+      { numRuns: 500 },
+    );
+    expect(compareCodePoints("\u{1F600}", "\uFFFD")).toBeGreaterThan(0); // UTF-16 order says the opposite
   });
 });
 

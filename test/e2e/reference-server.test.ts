@@ -66,6 +66,27 @@ describe("the reference server and client over real sockets", () => {
   });
 });
 
+describe("SYNC-7 over real sockets", () => {
+  it("a fresh device of a user in 100 groups with 1 KiB titles syncs a snapshot in pages under a 64 KiB frame limit", async () => {
+    server = await startReferenceServer({ ws: { port: 0 }, store: new MemoryStore(), secret: SECRET, protocol: { maxFrameSize: 65_536 } });
+    const url = server.urls.ws!;
+    const phone = device(url, "alice", "phone");
+    await phone.next((e) => e.kind === "status" && e.status === "ready");
+    const title = "t".repeat(1_024);
+    for (let i = 0; i < 100; i++) {
+      const op = phone.runner.act((m, now) => m.open({ kind: ConversationKind.GROUP, title, userIds: [] }, now));
+      await phone.next((e) => e.kind === "done" && e.operationId === op);
+    }
+    const laptop = device(url, "alice", "laptop");
+    await laptop.next((e) => e.kind === "status" && e.status === "ready");
+    expect(laptop.events.filter((e) => e.kind === "resynced")).toHaveLength(1);
+    const held = [...laptop.runner.machine.conversations().values()];
+    expect(held).toHaveLength(100);
+    expect(new Set(held.map((c) => c.title))).toEqual(new Set([title]));
+    expect(new Set(held.map((c) => c.conversationId))).toEqual(new Set(phone.runner.machine.conversations().keys()));
+  }, 20_000);
+});
+
 describe("TLS (SEC-1)", () => {
   it("the reference server serves tls:// and wss://, and the conformance handshake tests pass over both", async () => {
     const { readFileSync } = await import("node:fs");

@@ -279,6 +279,27 @@ export const deliveryVectors: ValidFrameDefinition[] = [
     },
   },
   {
+    id: "valid/user_page/snapshot-first-of-pages",
+    description: "The first page of a snapshot too large for one frame: its conversations end at continue_after.",
+    requirements: ["SYNC-7", "SYNC-4"],
+    frame: {
+      requestId: 54,
+      body: {
+        case: "userPage",
+        value: {
+          headCursor: 1300n,
+          snapshot: { epoch: "ep-2025-11-28", cursor: 1300n, conversations: [groupConversation], defaultReceiveMode: ReceiveMode.NOTIFY_ONLY, continueAfter: groupConversation.conversationId },
+        },
+      },
+    },
+  },
+  {
+    id: "valid/sync_user/snapshot-continuation",
+    description: "Ask for the next snapshot page: the same epoch, and snapshot_after from the last page.",
+    requirements: ["SYNC-7"],
+    frame: { requestId: 55, body: { case: "syncUser", value: { afterCursor: 1300n, epoch: "ep-2025-11-28", snapshotAfter: groupConversation.conversationId } } },
+  },
+  {
     id: "valid/user_page/empty",
     description: "An empty page with has_more false: nothing more is there.",
     requirements: ["SYNC-6"],

@@ -28,7 +28,7 @@ export const allTests: readonly ConformanceTest[] = [
   ...faultTests,
 ];
 
-/** The suite's version: ids and verdicts are stable within a major version; a minor version adds tests or checks more of what a test's requirement already said (1.1: WS-5, SEC-2, SEC-6, and the close codes of WS-3 and WS-4). */
+/** The suite's version: ids and verdicts are stable within a major version; a minor version adds tests or checks more of what a test's requirement already said (1.1: WS-5, SEC-2, SEC-6, SYNC-7, and the close codes of WS-3 and WS-4). */
 export const SUITE_VERSION = "1.1.0";
 
 /** Tests selected by --only and --skip: each a test id, an id prefix ("CONN-2/"), a requirement id or a group. */

@@ -66,6 +66,7 @@ export class ScriptedConnection {
   autoAck = false;
   /** Frames from the server that were not valid frames: always a server failure. */
   readonly invalid: string[] = [];
+  readonly #payloadSizes = new WeakMap<Frame, number>();
 
   private constructor(name: string, transcript: Transcript, tcp: Socket | undefined, ws: WebSocket | undefined) {
     this.name = name;
@@ -202,6 +203,11 @@ export class ScriptedConnection {
     });
   }
 
+  /** The size of a received frame's payload as it came off the wire (FRM-5, SYNC-2, SYNC-7). */
+  payloadSize(frame: Frame): number | undefined {
+    return this.#payloadSizes.get(frame);
+  }
+
   /** Every frame received so far and not taken. */
   drain(): Frame[] {
     return this.#inbox.splice(0);
@@ -267,6 +273,7 @@ export class ScriptedConnection {
       this.#invalid(`${ErrorCode[error.code]}: ${error.message}`);
       return;
     }
+    this.#payloadSizes.set(frame, payload.length);
     this.#transcript.note(this.name, "←", describe(frame));
     if (frame.body.case === "ping") {
       this.send({ case: "pong", value: { nonce: frame.body.value.nonce } }, 0);

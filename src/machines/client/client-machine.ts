@@ -92,6 +92,15 @@ export class ClientMachine {
   readonly #stream = new StreamCursor();
   readonly #conversations = new Map<string, ConversationState>();
   #defaultMode = ReceiveMode.UNSPECIFIED;
+  /** A snapshot arriving in pages (SYNC-7): its epoch, where the next page starts, and the conversations listed so far. */
+  #snapshotPaging: { readonly epoch: string; after: string; readonly listed: Set<string> } | undefined;
+  /**
+   * SYNC-7: the cursor each conversation (and, under "", the default mode)
+   * was last described at by a snapshot page. A paged snapshot continues from
+   * its first page's cursor, so entries up to a later page's cursor come
+   * again; for what that page described they are older news, and skipped.
+   */
+  readonly #describedAt = new Map<string, bigint>();
   #deviceState = DeviceState.FOREGROUND;
   #pushService = "";
   #pushToken = "";
@@ -449,7 +458,8 @@ export class ClientMachine {
     link.maxInFlight = welcome.maxInFlight;
     link.dedupWindowMs = welcome.dedupWindowS * 1000;
     link.nextPingAt = now + 0.8 * welcome.heartbeatIntervalMs;
-    const resume = this.#epoch === undefined ? undefined : { epoch: this.#epoch, cursor: this.#stream.held };
+    // A snapshot cut off between pages is finished before anything resumes (SYNC-7): no resume, so sync_user follows.
+    const resume = this.#epoch === undefined || this.#snapshotPaging ? undefined : { epoch: this.#epoch, cursor: this.#stream.held };
     this.#request({ case: "authenticate", value: { token: this.#deps.token(), resume } }, { kind: "authenticate" });
   }
 
@@ -504,16 +514,19 @@ export class ClientMachine {
         return;
       }
       case "joined":
+        if (this.#describedSince(body.value.conversation!.conversationId, entry)) return;
         this.#describe(body.value.conversation!, now);
         this.#emit({ kind: "joined", conversation: body.value.conversation! });
         return;
       case "left": {
+        if (this.#describedSince(body.value.conversationId, entry)) return;
         this.#conversations.get(body.value.conversationId)?.leftAt(body.value.lastVisibleSeq);
         this.#emit({ kind: "left", conversationId: body.value.conversationId, lastVisibleSeq: body.value.lastVisibleSeq });
         return;
       }
       case "receiveSettings": {
         const { conversationId, mode } = body.value;
+        if (this.#describedSince(conversationId, entry)) return;
         if (conversationId === "") this.#defaultMode = mode;
         else {
           const state = this.#conversations.get(conversationId);
@@ -574,7 +587,7 @@ export class ClientMachine {
     }
     link.userSyncInFlight = true;
     this.#request(
-      { case: "syncUser", value: { afterCursor: this.#stream.held, epoch: this.#epoch ?? "", limit: this.options.syncPageLimit } },
+      { case: "syncUser", value: { afterCursor: this.#stream.held, epoch: this.#epoch ?? "", limit: this.options.syncPageLimit, snapshotAfter: this.#snapshotPaging?.after ?? "" } },
       { kind: "syncUser", sentAt: this.#now },
     );
   }
@@ -582,7 +595,10 @@ export class ClientMachine {
   #userPage(page: UserPage, now: number): void {
     const link = this.#link!;
     if (page.snapshot) {
-      this.#applySnapshot(page.snapshot, now);
+      if (this.#applySnapshotPage(page.snapshot, now)) {
+        this.#syncUser();
+        return;
+      }
     } else {
       this.#acceptStreamEntries(page.events, now);
     }
@@ -599,22 +615,41 @@ export class ClientMachine {
     }
   }
 
-  #applySnapshot(snapshot: NonNullable<UserPage["snapshot"]>, now: number): void {
-    // A snapshot of this epoch no newer than what is held (it crossed newer pushes) would take the device back: ignore it.
-    if (snapshot.epoch === this.#epoch && snapshot.cursor <= this.#stream.held) return;
-    this.#epoch = snapshot.epoch;
-    this.#stream.reset(snapshot.cursor);
-    this.#streamGapAt = NEVER;
-    const readable = new Set<string>();
+  /** Apply one snapshot page (SYNC-4, SYNC-7); true when more pages are due. */
+  #applySnapshotPage(snapshot: NonNullable<UserPage["snapshot"]>, now: number): boolean {
+    let paging = this.#snapshotPaging;
+    if (paging === undefined || snapshot.epoch !== paging.epoch) {
+      // A first page. One of this epoch no newer than what is held crossed newer entries on the way: ignore it.
+      if (paging === undefined && snapshot.epoch === this.#epoch && snapshot.cursor <= this.#stream.held) return false;
+      this.#epoch = snapshot.epoch;
+      this.#stream.reset(snapshot.cursor);
+      this.#streamGapAt = NEVER;
+      this.#describedAt.clear();
+      paging = this.#snapshotPaging = { epoch: snapshot.epoch, after: "", listed: new Set() };
+    }
     for (const conversation of snapshot.conversations) {
-      readable.add(conversation.conversationId);
+      paging.listed.add(conversation.conversationId);
+      this.#describedAt.set(conversation.conversationId, snapshot.cursor);
       this.#describe(conversation, now);
     }
-    for (const id of [...this.#conversations.keys()]) if (!readable.has(id)) this.#conversations.delete(id);
+    if (snapshot.continueAfter !== "") {
+      paging.after = snapshot.continueAfter;
+      return true;
+    }
+    this.#snapshotPaging = undefined;
+    for (const id of [...this.#conversations.keys()]) if (!paging.listed.has(id)) this.#conversations.delete(id);
     this.#defaultMode = snapshot.defaultReceiveMode;
+    this.#describedAt.set("", snapshot.cursor);
     if (this.#link) this.#link.lastAckSent = -1n;
     this.#emit({ kind: "resynced", epoch: snapshot.epoch });
     this.#pullConversations();
+    return false;
+  }
+
+  /** SYNC-7: whether a snapshot page already described `conversationId` as of a cursor at or after this entry's. */
+  #describedSince(conversationId: string, entry: UserEvent): boolean {
+    const at = this.#describedAt.get(conversationId);
+    return at !== undefined && entry.cursor <= at;
   }
 
   #sendAck(force = false): void {

@@ -16,9 +16,12 @@ import { MembershipAction } from "../../gen/imwire/v1/message_pb.js";
 import type { StoredMembership } from "../../store/store.js";
 import type { Connection } from "./connection.js";
 import type { ServerCore } from "./core.js";
-import { checkId } from "./ids.js";
+import { checkId, utf8Length } from "./ids.js";
 import { RequestError } from "./request-error.js";
 import { appendConversationEvent } from "./events.js";
+
+/** LIM-7. */
+const MAX_TITLE_BYTES = 1_024;
 
 /** A conversation as `userId` sees it (the user must have a membership record). */
 export function conversationView(core: ServerCore, conversationId: string, userId: string): Conversation {
@@ -72,6 +75,9 @@ function announceJoined(core: ServerCore, conversationId: string, userId: string
 
 /** OpenConversation in its five forms (CONV-1 to CONV-4). */
 export function openConversation(core: ServerCore, connection: Connection, request: OpenConversation, now: number): ConversationOpened {
+  if (request.title.length > MAX_TITLE_BYTES / 3 && utf8Length(request.title) > MAX_TITLE_BYTES) {
+    throw new RequestError(ErrorCode.INVALID_ARGUMENT, `title is longer than ${MAX_TITLE_BYTES} bytes`, "LIM-7");
+  }
   if (request.conversationId !== "") return openExisting(core, connection, request, now);
   switch (request.kind) {
     case ConversationKind.DIRECT:

@@ -30,3 +30,21 @@ export function checkId(value: string, field: string): void {
 export function toNumber(value: bigint): number {
   return value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : Infinity;
 }
+
+/** Order strings as their UTF-8 bytes order, which is code point order (SYNC-7); UTF-16 order differs above U+D7FF. */
+export function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    // Where the units differ, a surrogate (a code point above U+FFFF) outranks any other unit above U+D7FF.
+    if (x >= 0xd800 && y >= 0xd800) return surrogateRank(x) - surrogateRank(y);
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+function surrogateRank(unit: number): number {
+  return unit >= 0xd800 && unit <= 0xdfff ? unit + 0x10000 : unit;
+}

@@ -46,6 +46,8 @@ export interface ServerMutations {
   readonly wrongErrorCodes?: boolean;
   /** Accept any token, as a user named after it (breaks AUTH-1). */
   readonly acceptAnyToken?: boolean;
+  /** Send every snapshot whole, whatever its size (breaks SYNC-7). */
+  readonly unpagedSnapshots?: boolean;
 }
 
 /**
@@ -333,7 +335,7 @@ export class ServerMachine implements ServerCore {
       case "syncConversation":
         return { case: "conversationPage", value: syncConversation(this.#checked(), connection, body.value) };
       case "syncUser":
-        return { case: "userPage", value: syncUser(this, connection, body.value) };
+        return { case: "userPage", value: syncUser(this.#mutations.unpagedSnapshots ? unpagedCore(this) : this, connection, body.value) };
       case "markRead":
         return { case: "readMarker", value: markRead(this, connection, body.value) };
       case "openConversation":
@@ -475,4 +477,15 @@ function mutatedCore(machine: ServerMachine, mutations: ServerMutations): Server
     },
   });
   return { store, options: machine.options, deps: machine.deps, appendUserEntry: (u, b) => machine.appendUserEntry(u, b), noteSent: (c, n) => machine.noteSent(c, n) };
+}
+
+/** The core sync_user sees under the unpagedSnapshots mutation: no frame limit to page by. */
+function unpagedCore(machine: ServerMachine): ServerCore {
+  return {
+    store: machine.store,
+    options: { ...machine.options, maxFrameSize: Infinity },
+    deps: machine.deps,
+    appendUserEntry: (u, b) => machine.appendUserEntry(u, b),
+    noteSent: (c, n) => machine.noteSent(c, n),
+  };
 }

@@ -16,14 +16,17 @@ import type { Connection } from "./connection.js";
 import type { ServerCore } from "./core.js";
 import { conversationView } from "./conversations.js";
 import { materialize } from "./delivery.js";
-import { checkId, toNumber } from "./ids.js";
+import { checkId, compareCodePoints, toNumber } from "./ids.js";
 import { sizeUserEvent } from "../../gen/imwire/v1/delivery_fast.js";
 import { sizeConversationEvent } from "../../gen/imwire/v1/message_fast.js";
+import { sizeConversation } from "../../gen/imwire/v1/conversation_fast.js";
 import { RequestError } from "./request-error.js";
 
 /** Room kept in a page for its own fields and each event's tag and length (SYNC-2). */
 const PAGE_OVERHEAD = 64;
 const PER_ITEM_OVERHEAD = 6;
+/** A snapshot page also carries the epoch and continue_after, up to 128 bytes each (LIM-2). */
+const SNAPSHOT_OVERHEAD = PAGE_OVERHEAD + 2 * (128 + 3);
 
 function pageLimit(requested: number, fallback: number, max: number): number {
   return Math.min(requested === 0 ? fallback : requested, max);
@@ -63,9 +66,13 @@ export function syncUser(core: ServerCore, connection: Connection, request: Sync
   const epoch = store.epoch(userId);
   const head = store.headCursor(userId);
   const after = toNumber(request.afterCursor);
+  if (request.snapshotAfter !== "" && request.epoch === epoch) {
+    checkId(request.snapshotAfter, "snapshot_after");
+    return create(UserPageSchema, { headCursor: BigInt(head), snapshot: snapshotPage(core, userId, epoch, head, request.snapshotAfter) });
+  }
   if (request.epoch !== epoch || after > head || head - after > options.snapshotAfterEntries) {
     core.noteSent(connection, head);
-    return create(UserPageSchema, { headCursor: BigInt(head), snapshot: snapshot(core, userId, epoch, head) });
+    return create(UserPageSchema, { headCursor: BigInt(head), snapshot: snapshotPage(core, userId, epoch, head, "") });
   }
   const limit = pageLimit(request.limit, options.userPageDefault, options.userPageMax);
   const entries = store.userEntries(userId, after, limit);
@@ -81,13 +88,33 @@ export function syncUser(core: ServerCore, connection: Connection, request: Sync
   return create(UserPageSchema, { events, hasMore: last < head, headCursor: BigInt(head) });
 }
 
-function snapshot(core: ServerCore, userId: string, epoch: string, cursor: number) {
-  const conversations: Conversation[] = core.store.membershipsOf(userId).map((m) => conversationView(core, m.conversationId, userId));
+/**
+ * One page of a snapshot (SYNC-4, SYNC-7): the conversations whose id sorts
+ * after `after` (as UTF-8 bytes), as many as fit a frame (at least one:
+ * LIM-2, LIM-4 and LIM-7 bound its size), and where to go on.
+ */
+function snapshotPage(core: ServerCore, userId: string, epoch: string, cursor: number, after: string) {
+  const ids = core.store
+    .membershipsOf(userId)
+    .map((m) => m.conversationId)
+    .filter((id) => after === "" || compareCodePoints(id, after) > 0)
+    .sort(compareCodePoints);
+  // Views are built only for the conversations that go into this page.
+  const conversations: Conversation[] = [];
+  let total = SNAPSHOT_OVERHEAD;
+  for (const id of ids) {
+    const view = conversationView(core, id, userId);
+    total += sizeConversation(view) + PER_ITEM_OVERHEAD;
+    if (total > core.options.maxFrameSize && conversations.length > 0) break;
+    conversations.push(view);
+  }
+  const more = conversations.length < ids.length;
   return create(SnapshotSchema, {
     epoch,
     cursor: BigInt(cursor),
     conversations,
     defaultReceiveMode: core.store.receiveMode(userId, ""),
+    continueAfter: more ? conversations[conversations.length - 1]!.conversationId : "",
   });
 }
 

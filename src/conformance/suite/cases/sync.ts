@@ -1,5 +1,7 @@
-import type { ConformanceTest } from "../types.js";
-import { check, direct, send, text, users } from "./helpers.js";
+import { ConversationKind } from "../../../gen/imwire/v1/conversation_pb.js";
+import { describe } from "../scripted-connection.js";
+import { Violation, type ConformanceTest } from "../types.js";
+import { check, direct, freshKey, send, text, users } from "./helpers.js";
 
 const group = "sync";
 
@@ -82,6 +84,53 @@ export const syncTests: ConformanceTest[] = [
       const page = await t.ask(fresh, { case: "syncUser", value: {} }, "userPage", "SYNC-4");
       const listed = page.snapshot?.conversations.find((c) => c.conversationId === id);
       check(listed !== undefined && listed.lastSeq >= 2n, "SYNC-4", `a snapshot listing ${id} with last_seq ≥ 2`, () => JSON.stringify(page.snapshot?.conversations.map((c) => c.conversationId) ?? "no snapshot"));
+    },
+  },
+  {
+    id: "SYNC-7/snapshot-in-pages",
+    requirements: ["SYNC-7", "SYNC-4", "LIM-7"],
+    level: "required",
+    group,
+    title: "a snapshot larger than max_frame_size comes in pages that each fit, ascending by id, together listing every conversation once",
+    async run(t) {
+      const user = t.user("a");
+      const owner = await t.connect(user, "d1");
+      const limit = owner.welcome.maxFrameSize;
+      // 1,000-byte titles (within LIM-7): enough groups that one snapshot cannot fit a frame.
+      const title = "t".repeat(1_000);
+      const count = Math.ceil(limit / 1_000) + 2;
+      const created = new Set<string>();
+      for (let i = 0; i < count; i++) {
+        const opened = await t.ask(owner, { case: "openConversation", value: { kind: ConversationKind.GROUP, title, clientConversationId: freshKey("p") } }, "conversationOpened", "LIM-7");
+        created.add(opened.conversation!.conversationId);
+      }
+      const fresh = await t.connect(user, "d2", { position: false });
+      const listed: string[] = [];
+      let epoch = "";
+      let snapshotAfter = "";
+      let pages = 0;
+      for (;;) {
+        check(pages <= count, "SYNC-7", `at most ${count} pages`, () => `page ${pages + 1} and counting`);
+        const frame = await fresh.conn.request({ case: "syncUser", value: { epoch, snapshotAfter } }, t.timeoutMs);
+        const snapshot = t.answerOf(frame, "userPage", "SYNC-7").snapshot;
+        if (snapshot === undefined) throw new Violation("SYNC-7: a snapshot page", ["user_page with a snapshot"], describe(frame));
+        pages++;
+        const size = fresh.conn.payloadSize(frame) ?? 0;
+        check(size <= limit, "SYNC-7", `a page of at most max_frame_size (${limit}) bytes`, () => `${size} bytes`);
+        check(pages === 1 || snapshot.epoch === epoch, "SYNC-7", `every page of epoch ${epoch}`, () => `epoch ${snapshot.epoch}`);
+        epoch = snapshot.epoch;
+        listed.push(...snapshot.conversations.map((c) => c.conversationId));
+        if (snapshot.continueAfter === "") break;
+        const last = snapshot.conversations.at(-1)?.conversationId;
+        check(snapshot.continueAfter === last, "SYNC-7", `continue_after = the page's last conversation (${last})`, () => `continue_after ${snapshot.continueAfter}`);
+        snapshotAfter = snapshot.continueAfter;
+      }
+      check(pages >= 2, "SYNC-7", "more than one page", () => `${listed.length} conversations in one page`);
+      const ordered = [...listed].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+      check(listed.join("\n") === ordered.join("\n"), "SYNC-7", "ids in ascending UTF-8 byte order across pages", () => listed.slice(0, 5).join(", "));
+      check(new Set(listed).size === listed.length, "SYNC-7", "every conversation listed once", () => `${listed.length - new Set(listed).size} listed twice`);
+      const missing = [...created].filter((id) => !listed.includes(id));
+      check(missing.length === 0 && listed.length === created.size, "SYNC-7", `the ${created.size} groups the user is in`, () => `${listed.length} listed, missing ${missing.slice(0, 3).join(", ")}`);
     },
   },
 ];

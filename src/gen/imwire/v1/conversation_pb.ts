@@ -136,6 +136,8 @@ export type OpenConversation = Message<"imwire.v1.OpenConversation"> & {
   userIds: string[];
 
   /**
+   * At most 1,024 bytes of UTF-8 (LIM-7).
+   *
    * @generated from field: string title = 4;
    */
   title: string;

@@ -244,7 +244,7 @@ export function sizeSyncUser(message: SyncUser): number {
 }
 
 export function readSyncUser(r: WireReader, end: number, depth: number, target?: SyncUser): SyncUser {
-  const m: SyncUser = target ?? { $typeName: "imwire.v1.SyncUser", afterCursor: 0n, epoch: "", limit: 0 };
+  const m: SyncUser = target ?? { $typeName: "imwire.v1.SyncUser", afterCursor: 0n, epoch: "", limit: 0, snapshotAfter: "" };
   let unknown: UnknownField[] | undefined;
   while (r.pos < end) {
     const tag = r.tag(end);
@@ -257,6 +257,9 @@ export function readSyncUser(r: WireReader, end: number, depth: number, target?:
         break;
       case 24:
         m.limit = r.uint32(end);
+        break;
+      case 34:
+        m.snapshotAfter = r.string(end);
         break;
       default:
         (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
@@ -279,6 +282,11 @@ export function measureSyncUser(m: SyncUser, lengths: number[]): number {
   if (m.limit !== 0) {
     n += 1 + varintSize(m.limit);
   }
+  if (m.snapshotAfter !== "") {
+    const l = utf8Size(m.snapshotAfter);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
 }
@@ -295,6 +303,10 @@ export function writeSyncUser(w: WireWriter, m: SyncUser): void {
   if (m.limit !== 0) {
     w.byte(24);
     w.varint(m.limit);
+  }
+  if (m.snapshotAfter !== "") {
+    w.byte(34);
+    w.string(m.snapshotAfter);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }
@@ -435,7 +447,7 @@ export function sizeSnapshot(message: Snapshot): number {
 }
 
 export function readSnapshot(r: WireReader, end: number, depth: number, target?: Snapshot): Snapshot {
-  const m: Snapshot = target ?? { $typeName: "imwire.v1.Snapshot", epoch: "", cursor: 0n, conversations: [], defaultReceiveMode: 0 };
+  const m: Snapshot = target ?? { $typeName: "imwire.v1.Snapshot", epoch: "", cursor: 0n, conversations: [], defaultReceiveMode: 0, continueAfter: "" };
   let unknown: UnknownField[] | undefined;
   while (r.pos < end) {
     const tag = r.tag(end);
@@ -453,6 +465,9 @@ export function readSnapshot(r: WireReader, end: number, depth: number, target?:
       }
       case 32:
         m.defaultReceiveMode = r.int32(end);
+        break;
+      case 42:
+        m.continueAfter = r.string(end);
         break;
       default:
         (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
@@ -482,6 +497,11 @@ export function measureSnapshot(m: Snapshot, lengths: number[]): number {
   if (m.defaultReceiveMode !== 0) {
     n += 1 + int32Size(m.defaultReceiveMode);
   }
+  if (m.continueAfter !== "") {
+    const l = utf8Size(m.continueAfter);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
 }
@@ -503,6 +523,10 @@ export function writeSnapshot(w: WireWriter, m: Snapshot): void {
   if (m.defaultReceiveMode !== 0) {
     w.byte(32);
     w.int32(m.defaultReceiveMode);
+  }
+  if (m.continueAfter !== "") {
+    w.byte(42);
+    w.string(m.continueAfter);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }

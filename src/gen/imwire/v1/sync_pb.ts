@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file imwire/v1/sync.proto.
  */
 export const file_imwire_v1_sync: GenFile = /*@__PURE__*/
-  fileDesc("ChRpbXdpcmUvdjEvc3luYy5wcm90bxIJaW13aXJlLnYxImYKEFN5bmNDb252ZXJzYXRpb24SHQoPY29udmVyc2F0aW9uX2lkGAEgASgJQgSItRgBEhEKCWFmdGVyX3NlcRgCIAEoBBINCgVsaW1pdBgDIAEoDRIRCgl1bnRpbF9zZXEYBCABKAQingEKEENvbnZlcnNhdGlvblBhZ2USHQoPY29udmVyc2F0aW9uX2lkGAEgASgJQgSItRgBEiwKBmV2ZW50cxgCIAMoCzIcLmltd2lyZS52MS5Db252ZXJzYXRpb25FdmVudBIQCghoYXNfbW9yZRgDIAEoCBIQCghsYXN0X3NlcRgEIAEoBBIZChFmaXJzdF92aXNpYmxlX3NlcRgFIAEoBCI+CghTeW5jVXNlchIUCgxhZnRlcl9jdXJzb3IYASABKAQSDQoFZXBvY2gYAiABKAkSDQoFbGltaXQYAyABKA0ifgoIVXNlclBhZ2USJAoGZXZlbnRzGAEgAygLMhQuaW13aXJlLnYxLlVzZXJFdmVudBIQCghoYXNfbW9yZRgCIAEoCBITCgtoZWFkX2N1cnNvchgDIAEoBBIlCghzbmFwc2hvdBgEIAEoCzITLmltd2lyZS52MS5TbmFwc2hvdCKVAQoIU25hcHNob3QSEwoFZXBvY2gYASABKAlCBIi1GAESDgoGY3Vyc29yGAIgASgEEi4KDWNvbnZlcnNhdGlvbnMYAyADKAsyFy5pbXdpcmUudjEuQ29udmVyc2F0aW9uEjQKFGRlZmF1bHRfcmVjZWl2ZV9tb2RlGAQgASgOMhYuaW13aXJlLnYxLlJlY2VpdmVNb2RlYgZwcm90bzM", [file_imwire_v1_conversation, file_imwire_v1_delivery, file_imwire_v1_message, file_imwire_v1_options, file_imwire_v1_settings]);
+  fileDesc("ChRpbXdpcmUvdjEvc3luYy5wcm90bxIJaW13aXJlLnYxImYKEFN5bmNDb252ZXJzYXRpb24SHQoPY29udmVyc2F0aW9uX2lkGAEgASgJQgSItRgBEhEKCWFmdGVyX3NlcRgCIAEoBBINCgVsaW1pdBgDIAEoDRIRCgl1bnRpbF9zZXEYBCABKAQingEKEENvbnZlcnNhdGlvblBhZ2USHQoPY29udmVyc2F0aW9uX2lkGAEgASgJQgSItRgBEiwKBmV2ZW50cxgCIAMoCzIcLmltd2lyZS52MS5Db252ZXJzYXRpb25FdmVudBIQCghoYXNfbW9yZRgDIAEoCBIQCghsYXN0X3NlcRgEIAEoBBIZChFmaXJzdF92aXNpYmxlX3NlcRgFIAEoBCJWCghTeW5jVXNlchIUCgxhZnRlcl9jdXJzb3IYASABKAQSDQoFZXBvY2gYAiABKAkSDQoFbGltaXQYAyABKA0SFgoOc25hcHNob3RfYWZ0ZXIYBCABKAkifgoIVXNlclBhZ2USJAoGZXZlbnRzGAEgAygLMhQuaW13aXJlLnYxLlVzZXJFdmVudBIQCghoYXNfbW9yZRgCIAEoCBITCgtoZWFkX2N1cnNvchgDIAEoBBIlCghzbmFwc2hvdBgEIAEoCzITLmltd2lyZS52MS5TbmFwc2hvdCKtAQoIU25hcHNob3QSEwoFZXBvY2gYASABKAlCBIi1GAESDgoGY3Vyc29yGAIgASgEEi4KDWNvbnZlcnNhdGlvbnMYAyADKAsyFy5pbXdpcmUudjEuQ29udmVyc2F0aW9uEjQKFGRlZmF1bHRfcmVjZWl2ZV9tb2RlGAQgASgOMhYuaW13aXJlLnYxLlJlY2VpdmVNb2RlEhYKDmNvbnRpbnVlX2FmdGVyGAUgASgJYgZwcm90bzM", [file_imwire_v1_conversation, file_imwire_v1_delivery, file_imwire_v1_message, file_imwire_v1_options, file_imwire_v1_settings]);
 
 /**
  * SyncConversation asks for a conversation's events after after_seq, oldest
@@ -142,6 +142,15 @@ export type SyncUser = Message<"imwire.v1.SyncUser"> & {
    * @generated from field: uint32 limit = 3;
    */
   limit: number;
+
+  /**
+   * Continue a snapshot sent in pages (SYNC-7): the continue_after of the
+   * last page received. The answer is the next snapshot page, whatever
+   * after_cursor says, unless epoch is no longer the stream's.
+   *
+   * @generated from field: string snapshot_after = 4;
+   */
+  snapshotAfter: string;
 };
 
 /**
@@ -230,6 +239,15 @@ export type Snapshot = Message<"imwire.v1.Snapshot"> & {
    * @generated from field: imwire.v1.ReceiveMode default_receive_mode = 4;
    */
   defaultReceiveMode: ReceiveMode;
+
+  /**
+   * Set when this page does not end the snapshot (SYNC-7): the conversation
+   * id to send as SyncUser.snapshot_after for the next page. Empty on a
+   * snapshot's last (or only) page.
+   *
+   * @generated from field: string continue_after = 5;
+   */
+  continueAfter: string;
 };
 
 /**
