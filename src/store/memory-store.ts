@@ -29,15 +29,32 @@ export class MemoryStore implements Store {
   readonly #directs = new Map<string, string>();
   readonly #dedup = new Map<string, DedupRecord>();
   readonly #epoch: string;
+  /** The inverses of the writes made inside the running transaction, newest last; undefined outside one. */
+  #undo: (() => void)[] | undefined;
 
   /** `epoch` names this store's lineage: a store that starts empty after losing state must use a new one (CUR-4). */
   constructor(epoch = "e1") {
     this.#epoch = epoch;
   }
 
+  /**
+   * All of fn's writes or none (IDEM-2): each write inside records its
+   * inverse, and a throw undoes them newest first. A nested call is a
+   * savepoint, as in SQLite: its throw undoes only its own writes.
+   */
   transaction<T>(fn: () => T): T {
-    // Writes are applied in order and the server validates before writing, so there is nothing to roll back.
-    return fn();
+    const outer = this.#undo;
+    const undo = outer ?? [];
+    const mark = undo.length;
+    this.#undo = undo;
+    try {
+      return fn();
+    } catch (error) {
+      while (undo.length > mark) undo.pop()!();
+      throw error;
+    } finally {
+      this.#undo = outer;
+    }
   }
 
   addUser(userId: string): void {
@@ -50,6 +67,7 @@ export class MemoryStore implements Store {
 
   createConversation(conversation: StoredConversation): void {
     if (this.#conversations.has(conversation.conversationId)) throw new Error(`conversation ${conversation.conversationId} exists`);
+    this.#restoring(this.#conversations, conversation.conversationId);
     this.#conversations.set(conversation.conversationId, { conversation, events: [], memberships: new Map() });
   }
 
@@ -63,11 +81,15 @@ export class MemoryStore implements Store {
 
   setMembership(membership: StoredMembership): void {
     const state = this.#conversation(membership.conversationId);
+    const user = this.#user(membership.userId);
+    this.#restoring(state.memberships, membership.userId);
     state.memberships.set(membership.userId, membership);
-    this.#user(membership.userId).memberships.set(membership.conversationId, membership);
+    this.#restoring(user.memberships, membership.conversationId);
+    user.memberships.set(membership.conversationId, membership);
     const { conversation } = state;
     if (conversation.kind === ConversationKind.DIRECT && state.memberships.size === 2) {
       const [a, b] = [...state.memberships.keys()];
+      this.#restoring(this.#directs, pairKey(a!, b!));
       this.#directs.set(pairKey(a!, b!), conversation.conversationId);
     }
   }
@@ -94,6 +116,7 @@ export class MemoryStore implements Store {
     const state = this.#conversation(conversationId);
     const seq = state.events.length + 1;
     state.events.push(create(ConversationEventSchema, { ...event, seq: BigInt(seq) }));
+    this.#undo?.push(() => void state.events.pop());
     return seq;
   }
 
@@ -118,6 +141,7 @@ export class MemoryStore implements Store {
     const entries = this.#user(userId).entries;
     const cursor = entries.length + 1;
     entries.push({ cursor, body });
+    this.#undo?.push(() => void entries.pop());
     return cursor;
   }
 
@@ -135,6 +159,7 @@ export class MemoryStore implements Store {
   }
 
   recordDedup(key: DedupKey, record: DedupRecord): void {
+    this.#restoring(this.#dedup, dedupKey(key));
     this.#dedup.set(dedupKey(key), record);
   }
 
@@ -144,6 +169,7 @@ export class MemoryStore implements Store {
     let forgotten = 0;
     for (const [key, record] of this.#dedup) {
       if (forgotten >= limit || record.serverTimeMs >= timeMs) break;
+      this.#restoring(this.#dedup, key);
       this.#dedup.delete(key);
       forgotten++;
     }
@@ -156,6 +182,7 @@ export class MemoryStore implements Store {
 
   setReceiveMode(userId: string, conversationId: string, mode: ReceiveMode): void {
     const modes = this.#user(userId).modes;
+    this.#restoring(modes, conversationId);
     if (mode === ReceiveMode.UNSPECIFIED) modes.delete(conversationId);
     else modes.set(conversationId, mode);
   }
@@ -165,16 +192,27 @@ export class MemoryStore implements Store {
   }
 
   setReadMarker(userId: string, conversationId: string, seq: number): void {
-    this.#user(userId).readMarkers.set(conversationId, seq);
+    const markers = this.#user(userId).readMarkers;
+    this.#restoring(markers, conversationId);
+    markers.set(conversationId, seq);
   }
 
   #user(userId: string): UserState {
     let user = this.#users.get(userId);
     if (!user) {
       user = { epoch: this.#epoch, entries: [], memberships: new Map(), modes: new Map(), readMarkers: new Map() };
+      this.#restoring(this.#users, userId);
       this.#users.set(userId, user);
     }
     return user;
+  }
+
+  /** Inside a transaction, record how to put `map`'s entry for `key` back as it is now. */
+  #restoring<K, V>(map: Map<K, V>, key: K): void {
+    if (this.#undo === undefined) return;
+    const had = map.has(key);
+    const previous = map.get(key);
+    this.#undo.push(had ? () => void map.set(key, previous as V) : () => void map.delete(key));
   }
 
   #conversation(conversationId: string): ConversationState {

@@ -306,6 +306,36 @@ export function storeContract(name: string, factory: StoreFactory): void {
         expect(store.lastSeq("g1")).toBe(2);
       });
 
+      it("IDEM-2: a transaction that throws leaves none of its writes; a nested one that throws undoes only its own", () => {
+        group("g1");
+        store.setMembership(member("g1", "a"));
+        store.setReceiveMode("a", "g1", ReceiveMode.MUTED);
+        const key = { scope: "message", userId: "a", deviceId: "d", key: "k" } as const;
+        const before = () => [store.lastSeq("g1"), store.headCursor("a"), store.hasUser("z"), store.conversation("g2"), store.dedup(key), store.receiveMode("a", "g1"), store.readMarker("a", "g1"), store.members("g1").length];
+        const snapshot = before();
+        expect(() =>
+          store.transaction(() => {
+            const seq = store.appendEvent("g1", text("lost"));
+            store.appendUserEntry("a", { case: "eventRef", conversationId: "g1", seq });
+            store.recordDedup(key, { conversationId: "g1", seq, messageId: "m", serverTimeMs: 1 });
+            store.setReceiveMode("a", "g1", ReceiveMode.UNSPECIFIED);
+            store.setReadMarker("a", "g1", seq);
+            store.createConversation({ conversationId: "g2", kind: ConversationKind.GROUP, title: "", ownerUserId: "z" });
+            store.setMembership(member("g2", "z"));
+            store.setMembership({ ...member("g1", "a"), lastVisibleSeq: seq });
+            throw new Error("the handler failed halfway");
+          }),
+        ).toThrow(/halfway/);
+        expect(before()).toEqual(snapshot);
+
+        const kept = store.transaction(() => {
+          const first = store.appendEvent("g1", text("kept"));
+          expect(() => store.transaction(() => (store.appendEvent("g1", text("undone")), store.setReadMarker("a", "g1", 9), fail()))).toThrow();
+          return first;
+        });
+        expect([kept, store.lastSeq("g1"), store.readMarker("a", "g1")]).toEqual([1, 1, 0]);
+      });
+
       it("writes made through a transaction read back inside it", () => {
         store.transaction(() => {
           group("g1");
@@ -319,4 +349,8 @@ export function storeContract(name: string, factory: StoreFactory): void {
       });
     });
   });
+}
+
+function fail(): never {
+  throw new Error("fails on purpose");
 }
