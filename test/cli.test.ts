@@ -91,6 +91,10 @@ describe("imwire encode / decode", () => {
     expect((await run(["encode", '{"nope":1}'])).err).toMatch(/not valid imwire JSON/);
     expect((await run(["frobnicate"])).status).toBe(2);
     expect((await run(["decode", "--bogus"])).status).toBe(2);
+    // LIM-1, LIM-6: a server that could not send a valid welcome does not start.
+    const tooSmall = await run(["serve", "--memory", "--max-frame-size", "1000"]);
+    expect([tooSmall.status, tooSmall.err]).toEqual([2, expect.stringMatching(/maxFrameSize 1000 is outside 65536\.\.16777216 \(LIM-1\)/)]);
+    expect((await run(["serve", "--memory", "--heartbeat-ms", "500"])).err).toMatch(/heartbeatIntervalMs 500 is outside .*LIM-6/);
     for (const args of [["--help"], ["decode", "--help"], ["encode", "-h"]]) {
       const help = await run(args);
       expect(help.status).toBe(0);

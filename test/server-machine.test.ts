@@ -396,6 +396,35 @@ describe("messages", () => {
   });
 });
 
+describe("server options (LIM-1, LIM-4, LIM-6)", () => {
+  it("refuse what could not be announced in a valid welcome", () => {
+    expect(() => new ServerHarness({ maxFrameSize: 1_000 })).toThrow(/maxFrameSize 1000 is outside 65536\.\.16777216 \(LIM-1\)/);
+    expect(() => new ServerHarness({ heartbeatIntervalMs: 500 })).toThrow(/LIM-6/);
+    expect(() => new ServerHarness({ dedupWindowS: 3_600 })).toThrow(/LIM-6/);
+    expect(() => new ServerHarness({ maxFrameSize: 65_536, maxGroupSize: 1_000 })).toThrow(/at most 480 fit/);
+  });
+
+  it("LIM-4 LIM-7 SYNC-7: the default group limit follows the frame limit, and the largest possible group still fits every frame that carries it", () => {
+    expect(new ServerHarness().server.options.maxGroupSize).toBe(1_000);
+    const h = new ServerHarness({ maxFrameSize: 65_536 });
+    const limit = h.server.options.maxGroupSize;
+    expect(limit).toBe(480);
+    // The worst case: every member id 128 bytes, a 1,024-byte title.
+    const id = (n: number) => `${n}`.padStart(128, "u");
+    const owner = h.login(id(0), "d");
+    for (let n = 1; n < limit; n++) h.store.addUser(id(n));
+    const frames = h.send(owner, { case: "openConversation", value: { kind: ConversationKind.GROUP, userIds: Array.from({ length: limit - 1 }, (_, n) => id(n + 1)), title: "t".repeat(1_024), clientConversationId: "big" } });
+    const opened = frames.find((f) => f.body.case === "conversationOpened");
+    const conversationId = opened?.body.case === "conversationOpened" ? opened.body.value.conversation!.conversationId : "";
+    expect(conversationId).not.toBe("");
+    const snapshot = h.request(owner, { case: "syncUser", value: {} });
+    const entries = h.request(owner, { case: "syncUser", value: { epoch: h.store.epoch(id(0)), afterCursor: 0n, limit: 1 } });
+    const history = h.request(owner, { case: "syncConversation", value: { conversationId, limit: 1 } });
+    for (const frame of [...frames, snapshot, entries, history]) expect(encodeFrame(frame).length, frame.body.case).toBeLessThanOrEqual(65_536);
+    expect(encodeFrame(snapshot).length).toBeGreaterThan(60_000); // the bound is close to tight
+  });
+});
+
 describe("acknowledgements and delivery", () => {
   it("ACK-1 ACK-3 FLOW-2 CUR-2: cumulative acks open the window; stale acks change nothing", () => {
     const h = new ServerHarness({ receiveWindow: 2 });

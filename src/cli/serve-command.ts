@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { startReferenceServer, type ListenAddress } from "../server/reference-server.js";
 import { stderrLogger } from "../server/logger.js";
+import { serverOptions } from "../machines/server/options.js";
 import { MemoryStore } from "../store/memory-store.js";
 import { SqliteStore } from "../store/sqlite-store.js";
 import type { Store } from "../store/store.js";
@@ -59,15 +60,21 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   const tcp = parseAddress(values.tcp, "--tcp");
   const ws = parseAddress(values.ws, "--ws");
   if (!tcp && !ws) throw new UsageError("nothing to listen on: --tcp and --ws are both off");
-  const tls = values["tls-key"] ? { key: await readFile(values["tls-key"]), cert: await readFile(values["tls-cert"]!) } : undefined;
-  const secret = await resolveSecret(values, (text) => stderrLogger.warn(text.trimEnd()));
-  const store: Store & { close?: () => void } = values.memory ? new MemoryStore(`memory-${Date.now()}`) : new SqliteStore(values.db);
-  stderrLogger.info(values.memory ? "storing in memory: everything is lost on exit" : `storing in ${values.db}`);
   const protocol = {
     ...(values["heartbeat-ms"] ? { heartbeatIntervalMs: positive(values["heartbeat-ms"], "--heartbeat-ms") } : {}),
     ...(values["max-frame-size"] ? { maxFrameSize: positive(values["max-frame-size"], "--max-frame-size") } : {}),
     ...(values["receive-window"] ? { receiveWindow: positive(values["receive-window"], "--receive-window") } : {}),
   };
+  try {
+    serverOptions(protocol); // refused before anything is opened: a server that cannot send a valid Welcome
+  } catch (error) {
+    if (error instanceof RangeError) throw new UsageError(error.message);
+    throw error;
+  }
+  const tls = values["tls-key"] ? { key: await readFile(values["tls-key"]), cert: await readFile(values["tls-cert"]!) } : undefined;
+  const secret = await resolveSecret(values, (text) => stderrLogger.warn(text.trimEnd()));
+  const store: Store & { close?: () => void } = values.memory ? new MemoryStore(`memory-${Date.now()}`) : new SqliteStore(values.db);
+  stderrLogger.info(values.memory ? "storing in memory: everything is lost on exit" : `storing in ${values.db}`);
   const server = await startReferenceServer({ ...(tcp ? { tcp } : {}), ...(ws ? { ws } : {}), ...(tls ? { tls } : {}), store, secret, protocol, log: stderrLogger });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

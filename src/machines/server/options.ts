@@ -1,3 +1,4 @@
+import { WELCOME_RANGES } from "../../codec/welcome.js";
 import { DEFAULT_MAX_FRAME_SIZE } from "../../limits.js";
 
 /** What a server announces in Welcome and enforces (SPEC.md §17, §18, §20). */
@@ -18,7 +19,7 @@ export interface ServerOptions {
   readonly handshakeTimeoutMs: number;
   /** CONN-7: how long a draining connection may stay open after go_away. */
   readonly drainTimeoutMs: number;
-  /** LIM-4. */
+  /** LIM-4. By default 1,000, or as many members as keep every Conversation within maxFrameSize (serverOptions). */
   readonly maxGroupSize: number;
   /** SYNC-2. */
   readonly conversationPageDefault: number;
@@ -52,3 +53,31 @@ export const defaultServerOptions: ServerOptions = {
   readReceiptMaxMembers: 100,
   serverAgent: "imwire-reference",
 };
+
+/** Bytes one Conversation can take at most (LIM-2, LIM-4, LIM-7): every member id of 128 bytes, a 1,024-byte title, the rest. */
+function largestConversation(maxGroupSize: number): number {
+  return maxGroupSize * (128 + 3) + (1_024 + 3) + 512;
+}
+
+/** Room a frame needs around one Conversation: a stream entry or an event carrying it (SYNC-7, CONV-7). */
+const ENVELOPE = 1_024;
+
+/**
+ * The options a server machine runs with: the defaults, then `options`, with
+ * maxGroupSize lowered (when not given) so that every Conversation fits a
+ * frame. Throws when the result cannot be served: Welcome values outside
+ * LIM-1/LIM-6, or groups that could outgrow the frame limit.
+ */
+export function serverOptions(options: Partial<ServerOptions>): ServerOptions {
+  const merged = { ...defaultServerOptions, ...options };
+  const fitting = Math.floor((merged.maxFrameSize - ENVELOPE - largestConversation(0)) / (128 + 3));
+  const resolved = options.maxGroupSize === undefined ? { ...merged, maxGroupSize: Math.min(merged.maxGroupSize, fitting) } : merged;
+  for (const [key, [min, max]] of Object.entries(WELCOME_RANGES)) {
+    const value = resolved[key as keyof typeof WELCOME_RANGES];
+    if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`${key} ${value} is outside ${min}..${max} (${key === "maxFrameSize" ? "LIM-1" : "LIM-6"})`);
+  }
+  if (largestConversation(resolved.maxGroupSize) + ENVELOPE > resolved.maxFrameSize) {
+    throw new RangeError(`groups of ${resolved.maxGroupSize} members could outgrow max_frame_size ${resolved.maxFrameSize}; at most ${fitting} fit (LIM-4, SYNC-7)`);
+  }
+  return resolved;
+}

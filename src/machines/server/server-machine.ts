@@ -16,7 +16,7 @@ import type { ServerCore } from "./core.js";
 import { effectiveMode, materialize } from "./delivery.js";
 import { checkId, toNumber } from "./ids.js";
 import { markRead, sendMessage } from "./messaging.js";
-import { defaultServerOptions, type ServerOptions } from "./options.js";
+import { serverOptions, type ServerOptions } from "./options.js";
 import { RequestError } from "./request-error.js";
 import { setDeviceState, setReceiveSettings } from "./settings.js";
 import { syncConversation, syncUser } from "./sync.js";
@@ -78,7 +78,7 @@ export class ServerMachine implements ServerCore {
   constructor(deps: ServerDeps, options: Partial<ServerOptions> = {}, mutations: ServerMutations = {}) {
     this.deps = deps;
     this.store = deps.store;
-    this.options = { ...defaultServerOptions, ...options };
+    this.options = serverOptions(options);
     this.#mutations = mutations;
   }
 
