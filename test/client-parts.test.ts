@@ -2,7 +2,9 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { create } from "@bufbuild/protobuf";
 import { UserEventSchema, type UserEvent } from "../src/gen/imwire/v1/delivery_pb.js";
-import { ConversationEventSchema, type ConversationEvent } from "../src/gen/imwire/v1/message_pb.js";
+import { ConversationEventSchema, MembershipAction, type ConversationEvent } from "../src/gen/imwire/v1/message_pb.js";
+import { ConversationKind, ConversationSchema } from "../src/gen/imwire/v1/conversation_pb.js";
+import { ConversationState } from "../src/machines/client/conversation-state.js";
 import { Timeline } from "../src/machines/client/timeline.js";
 import { StreamCursor } from "../src/machines/client/stream-cursor.js";
 import { Outbox, type RequestBody } from "../src/machines/client/outbox.js";
@@ -436,5 +438,26 @@ describe("Outbox properties (IDEM-1)", () => {
         },
       ),
     );
+  });
+});
+
+describe("ConversationState (CONV-7, property 7 of the simulation)", () => {
+  const membership = (seq: number, action: MembershipAction, userIds: string[]): ConversationEvent =>
+    create(ConversationEventSchema, { conversationId: "g", seq: BigInt(seq), body: { case: "membership", value: { action, userIds } } });
+  const meta = (lastSeq: number, members: string[]) =>
+    create(ConversationSchema, { conversationId: "g", kind: ConversationKind.GROUP, firstVisibleSeq: 1n, lastSeq: BigInt(lastSeq), memberUserIds: members });
+
+  it("a description older than membership events already applied (a joined entry behind a pull) does not take the members back", () => {
+    // Found by npm run soak (seed 20261127): a device pulled a group's events past a LEFT while its stream still held
+    // the older joined entry; applying that entry restored the member who had left.
+    const state = new ConversationState(meta(10, ["a", "b", "c"]));
+    state.applied(membership(12, MembershipAction.LEFT, ["c"]));
+    expect([...state.members]).toEqual(["a", "b"]);
+    state.describe(meta(11, ["a", "b", "c", "d"])); // d was added at 11: only the description says so
+    expect([...state.members].sort()).toEqual(["a", "b", "d"]);
+    state.describe(meta(12, ["a", "b", "d"])); // as new as the log: the description alone holds
+    expect([...state.members]).toEqual(["a", "b", "d"]);
+    state.describe(meta(13, ["a"]));
+    expect([...state.members]).toEqual(["a"]);
   });
 });

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { ConversationKind } from "../src/gen/imwire/v1/conversation_pb.js";
@@ -54,6 +55,18 @@ describe("SEQ-2 SEQ-4 DLV-1 IDEM-2 CUR-5 ACK-2: properties 1-5, 7 and 8 over ran
     expect(resyncs).toBeGreaterThan(30);
     expect(reconnects).toBeGreaterThan(30);
   });
+});
+
+describe("schedules npm run soak found failing, kept as regressions (test/fixtures/soak-*.json)", () => {
+  const dir = new URL("./fixtures/", import.meta.url);
+  const found = readdirSync(dir).filter((name) => name.startsWith("soak-") && name.endsWith(".json"));
+  it("there is at least one", () => expect(found.length).toBeGreaterThan(0));
+  for (const name of found) {
+    it(name, () => {
+      const scenario = JSON.parse(readFileSync(new URL(name, dir), "utf8")) as Scenario;
+      expect(runScenario(scenario, { checkEquivalence: true }).violations).toEqual([]);
+    });
+  }
 });
 
 describe("HB-3 HB-4: property 6, a silent peer is detected within 1.5 heartbeat intervals", () => {

@@ -3,6 +3,8 @@ import { MembershipAction, type ConversationEvent } from "../../gen/imwire/v1/me
 import { ReceiveMode } from "../../gen/imwire/v1/settings_pb.js";
 import { Timeline } from "./timeline.js";
 
+const MEMBERSHIP_LOG_MAX = 1_024;
+
 /** What a client knows of one conversation. */
 export class ConversationState {
   meta: Conversation;
@@ -13,6 +15,15 @@ export class ConversationState {
   readSeq: bigint;
   /** The seq `meta` describes: membership events after it change `members`. */
   #metaSeq: bigint;
+  /**
+   * Membership events applied after `meta`'s seq, oldest first. A pull can
+   * bring events ahead of the user stream, so a description can arrive that
+   * is older than events already applied (a `joined` entry, CONV-7): they are
+   * applied again on top of it, as they will not come again. Bounded: a
+   * description older than the last MEMBERSHIP_LOG_MAX changes would need
+   * the stream to lag that far behind the pulls.
+   */
+  #membershipLog: ConversationEvent[] = [];
   syncInFlight = false;
 
   constructor(meta: Conversation) {
@@ -32,6 +43,8 @@ export class ConversationState {
     this.mode = meta.receiveMode;
     this.readSeq = meta.readSeq;
     this.#metaSeq = meta.lastSeq;
+    this.#membershipLog = this.#membershipLog.filter((event) => event.seq > meta.lastSeq);
+    for (const event of this.#membershipLog) this.#applyMembership(event);
     this.timeline.noteHead(meta.lastSeq);
     return this.timeline.startAt(meta.firstVisibleSeq);
   }
@@ -40,6 +53,13 @@ export class ConversationState {
   applied(event: ConversationEvent): void {
     // SEC-7: a channel's audience is not shown, whatever its events say.
     if (event.seq <= this.#metaSeq || event.body.case !== "membership" || this.meta.kind === ConversationKind.CHANNEL) return;
+    this.#membershipLog.push(event);
+    if (this.#membershipLog.length > MEMBERSHIP_LOG_MAX) this.#membershipLog.shift();
+    this.#applyMembership(event);
+  }
+
+  #applyMembership(event: ConversationEvent): void {
+    if (event.body.case !== "membership") return;
     const { action, userIds } = event.body.value;
     if (action === MembershipAction.CREATED) this.members = new Set(userIds);
     else if (action === MembershipAction.ADDED) for (const u of userIds) this.members.add(u);
