@@ -1,4 +1,7 @@
-// Long simulation run (npm run soak [-- --runs N --seed S --steps N --users N]): far more schedules than CI.
+// Long simulation run (npm run soak [-- --runs N --seed S --steps N --users N --no-shrink]): far more schedules than CI.
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import fc from "fast-check";
 import { runScenario, type Scenario } from "../src/sim/scenario.js";
@@ -10,12 +13,15 @@ const { values } = parseArgs({
     seed: { type: "string" },
     steps: { type: "string", default: "150" },
     users: { type: "string", default: "6" },
+    // Shrinking a 150-step schedule can take longer than the run; the first failure is saved either way.
+    "no-shrink": { type: "boolean", default: false },
   },
 });
 const runs = Number(values.runs);
 const seed = values.seed === undefined ? Date.now() % 2 ** 31 : Number(values.seed);
 const totals = { scenarios: 0, frames: 0, events: 0, sends: 0, virtualMs: 0 };
 const started = Date.now();
+let firstFailure: string | undefined;
 
 console.log(`soak: ${runs} scenarios of up to ${values.steps} steps and ${values.users} users, seed ${seed}`);
 const property = fc.property(scenarioArb({ maxSteps: Number(values.steps), maxUsers: Number(values.users), size: "large" }), (scenario: Scenario) => {
@@ -26,9 +32,14 @@ const property = fc.property(scenarioArb({ maxSteps: Number(values.steps), maxUs
   totals.sends += report.sends;
   totals.virtualMs += report.virtualMs;
   if (totals.scenarios % 250 === 0) process.stdout.write(`  ${totals.scenarios} scenarios, ${totals.frames} frames…\n`);
+  if (report.violations.length > 0 && firstFailure === undefined) {
+    firstFailure = join(tmpdir(), `imwire-soak-${seed}.json`);
+    writeFileSync(firstFailure, JSON.stringify(scenario));
+    console.log(`  schedule ${totals.scenarios} fails; saved to ${firstFailure} (npm run sim:replay -- ${firstFailure})${values["no-shrink"] ? "" : "; shrinking…"}`);
+  }
   return report.violations.length === 0;
 });
-const result = fc.check(property, { numRuns: runs, seed });
+const result = fc.check(property, { numRuns: runs, seed, endOnFailure: values["no-shrink"] });
 const seconds = ((Date.now() - started) / 1000).toFixed(1);
 console.log(
   `checked ${totals.scenarios} schedules: ${totals.frames} frames carried, ${totals.events} events handed to applications, ` +
