@@ -25,20 +25,37 @@ let firstFailure: string | undefined;
 
 console.log(`soak: ${runs} scenarios of up to ${values.steps} steps and ${values.users} users, seed ${seed}`);
 const property = fc.property(scenarioArb({ maxSteps: Number(values.steps), maxUsers: Number(values.users), size: "large" }), (scenario: Scenario) => {
-  const report = runScenario(scenario, { checkEquivalence: true });
+  const outcome = attempt(scenario);
+  if (typeof outcome === "string") {
+    saveFirstFailure(scenario, totals.scenarios + 1);
+    throw new Error(outcome);
+  }
+  const report = outcome;
   totals.scenarios++;
   totals.frames += report.frames;
   totals.events += report.events;
   totals.sends += report.sends;
   totals.virtualMs += report.virtualMs;
   if (totals.scenarios % 250 === 0) process.stdout.write(`  ${totals.scenarios} scenarios, ${totals.frames} frames…\n`);
-  if (report.violations.length > 0 && firstFailure === undefined) {
-    firstFailure = join(tmpdir(), `imwire-soak-${seed}.json`);
-    writeFileSync(firstFailure, JSON.stringify(scenario));
-    console.log(`  schedule ${totals.scenarios} fails; saved to ${firstFailure} (npm run sim:replay -- ${firstFailure})${values["no-shrink"] ? "" : "; shrinking…"}`);
-  }
+  if (report.violations.length > 0) saveFirstFailure(scenario, totals.scenarios);
   return report.violations.length === 0;
 });
+
+/** The report, or what went wrong when the run itself broke (a livelock the event queue stopped). */
+function attempt(scenario: Scenario): ReturnType<typeof runScenario> | string {
+  try {
+    return runScenario(scenario, { checkEquivalence: true });
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
+function saveFirstFailure(scenario: Scenario, index: number): void {
+  if (firstFailure !== undefined) return;
+  firstFailure = join(tmpdir(), `imwire-soak-${seed}.json`);
+  writeFileSync(firstFailure, JSON.stringify(scenario));
+  console.log(`  schedule ${index} fails; saved to ${firstFailure} (npm run sim:replay -- ${firstFailure})${values["no-shrink"] ? "" : "; shrinking…"}`);
+}
 const result = fc.check(property, { numRuns: runs, seed, endOnFailure: values["no-shrink"] });
 const seconds = ((Date.now() - started) / 1000).toFixed(1);
 console.log(
@@ -47,7 +64,8 @@ console.log(
 );
 if (result.failed && result.counterexample) {
   const [scenario] = result.counterexample;
-  console.log(`\nFAILED (seed ${seed}, shrunk ${result.numShrinks} times):\n${runScenario(scenario, { checkEquivalence: true }).violations.join("\n")}`);
+  const outcome = attempt(scenario);
+  console.log(`\nFAILED (seed ${seed}, shrunk ${result.numShrinks} times):\n${typeof outcome === "string" ? outcome : outcome.violations.join("\n")}`);
   console.log(`\nreplay: npm run sim:replay -- '${JSON.stringify(scenario)}'`);
   process.exit(1);
 }

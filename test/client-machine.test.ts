@@ -706,6 +706,17 @@ describe("FLOW-1: requests in flight", () => {
     expect(second).not.toBe(first);
   });
 
+  it("FLOW-1: at the limit, a queued send does not make the client wake at once, over and over (a livelock npm run soak found)", () => {
+    for (const lossyTransport of [false, true]) {
+      const { client } = readyClient({ lossyTransport }, {}, { welcome: { maxInFlight: 1 } });
+      client.send("c1", hi, 100);
+      client.send("c1", hi, 100);
+      expect(framesOf(sent(client.takeOutputs()), "sendMessage")).toHaveLength(1);
+      const wake = client.nextWakeup();
+      expect(wake === undefined || wake > 100, `lossyTransport ${lossyTransport}: next wake-up ${wake}`).toBe(true);
+    }
+  });
+
   it("FLOW-1: sync_conversation requests after a snapshot respect max_in_flight", () => {
     const snapshot = { epoch: "e1", cursor: 10n, conversations: ["c1", "c2", "c3"].map((id) => conversation(id, { lastSeq: 3n })) };
     const { session } = readyClient({}, {}, { welcome: { maxInFlight: 2 }, snapshot });

@@ -279,7 +279,11 @@ export class ClientMachine {
       if (link.phase === "hello") next = link.openedAt + this.options.handshakeTimeoutMs;
       else if (link.phase === "auth") next = Math.min(link.openedAt + this.options.handshakeTimeoutMs, link.nextPingAt);
       else next = Math.min(link.lastReceivedAt + 1.5 * link.heartbeatMs, link.nextPingAt, link.ackDueAt, this.#streamGapAt, this.#conversationGapAt, link.reconnectAfterDrainAt);
-      if (link.phase === "ready" || link.phase === "syncing") next = Math.min(next, this.#outbox.nextDue(), this.#oldestSyncRequest() + this.options.attemptTimeoutMs);
+      if (link.phase === "ready" || link.phase === "syncing") {
+        // FLOW-1: at the in-flight limit only an answer or a retry frees a slot, so only those are worth waking for.
+        const room = link.pending.size < link.maxInFlight;
+        next = Math.min(next, this.#outbox.nextDue(room), this.#oldestSyncRequest() + this.options.attemptTimeoutMs);
+      }
     }
     return next === NEVER ? undefined : next;
   }

@@ -66,10 +66,16 @@ export class Outbox {
     return due;
   }
 
-  /** The earliest time an operation becomes due, for the machine's wake-up. */
-  nextDue(): number {
+  /**
+   * The earliest time an operation becomes due, for the machine's wake-up.
+   * With `unsent` false, only attempts in flight count (their retry frees a
+   * slot): when the in-flight limit is reached, an unsent operation that is
+   * due cannot go, and waking for it would wake at once, forever.
+   */
+  nextDue(unsent = true): number {
     let next = Infinity;
     for (const operation of this.#operations.values()) {
+      if (!unsent && operation.requestId === 0) continue;
       const retryAt = this.timing.retryOnSameConnection ? operation.sentAt + this.#timeout(operation) : Infinity;
       const at = operation.requestId === 0 ? operation.notBefore : Math.max(operation.notBefore, retryAt);
       if (at < next) next = at;
