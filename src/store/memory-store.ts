@@ -4,6 +4,9 @@ import { ReceiveMode } from "../gen/imwire/v1/settings_pb.js";
 import { ConversationKind } from "../gen/imwire/v1/conversation_pb.js";
 import type { DedupKey, DedupRecord, NewEvent, Store, StoredConversation, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "./store.js";
 
+/** How to undo one write: a function, or an array an append grew (fan-out appends hundreds; no closure each). */
+type Undo = (() => void) | unknown[];
+
 interface ConversationState {
   readonly conversation: StoredConversation;
   readonly events: ConversationEvent[];
@@ -30,7 +33,7 @@ export class MemoryStore implements Store {
   readonly #dedup = new Map<string, DedupRecord>();
   readonly #epoch: string;
   /** The inverses of the writes made inside the running transaction, newest last; undefined outside one. */
-  #undo: (() => void)[] | undefined;
+  #undo: Undo[] | undefined;
 
   /** `epoch` names this store's lineage: a store that starts empty after losing state must use a new one (CUR-4). */
   constructor(epoch = "e1") {
@@ -50,7 +53,11 @@ export class MemoryStore implements Store {
     try {
       return fn();
     } catch (error) {
-      while (undo.length > mark) undo.pop()!();
+      while (undo.length > mark) {
+        const inverse = undo.pop()!;
+        if (typeof inverse === "function") inverse();
+        else inverse.pop();
+      }
       throw error;
     } finally {
       this.#undo = outer;
@@ -116,7 +123,7 @@ export class MemoryStore implements Store {
     const state = this.#conversation(conversationId);
     const seq = state.events.length + 1;
     state.events.push(create(ConversationEventSchema, { ...event, seq: BigInt(seq) }));
-    this.#undo?.push(() => void state.events.pop());
+    this.#undo?.push(state.events);
     return seq;
   }
 
@@ -141,7 +148,7 @@ export class MemoryStore implements Store {
     const entries = this.#user(userId).entries;
     const cursor = entries.length + 1;
     entries.push({ cursor, body });
-    this.#undo?.push(() => void entries.pop());
+    this.#undo?.push(entries);
     return cursor;
   }
 
