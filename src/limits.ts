@@ -25,3 +25,9 @@ export const MAX_LENGTH_PREFIX_BYTES = 4;
 
 /** The WebSocket subprotocol name of protocol version 1 (WS-1). */
 export const WEBSOCKET_SUBPROTOCOL = "imwire.v1";
+
+/** Identifiers (user, device, conversation, message and idempotency ids, epochs) are 1 to this many bytes of UTF-8 (LIM-2). */
+export const MAX_ID_BYTES = 128;
+
+/** A conversation title is at most this many bytes of UTF-8 (LIM-7). */
+export const MAX_TITLE_BYTES = 1_024;

@@ -19,9 +19,7 @@ import type { ServerCore } from "./core.js";
 import { checkId, utf8Length } from "./ids.js";
 import { RequestError } from "./request-error.js";
 import { appendConversationEvent } from "./events.js";
-
-/** LIM-7. */
-const MAX_TITLE_BYTES = 1_024;
+import { MAX_TITLE_BYTES } from "../../limits.js";
 
 /** A conversation as `userId` sees it (the user must have a membership record). */
 export function conversationView(core: ServerCore, conversationId: string, userId: string): Conversation {

@@ -1,7 +1,7 @@
 import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
 import { RequestError } from "./request-error.js";
+import { MAX_ID_BYTES } from "../../limits.js";
 
-const MAX_ID_BYTES = 128;
 
 /** UTF-8 length of a string without allocating (strings from the decoder are valid UTF-16). */
 export function utf8Length(text: string): number {

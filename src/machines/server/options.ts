@@ -1,5 +1,5 @@
 import { WELCOME_RANGES } from "../../codec/welcome.js";
-import { DEFAULT_MAX_FRAME_SIZE } from "../../limits.js";
+import { DEFAULT_MAX_FRAME_SIZE, MAX_ID_BYTES, MAX_TITLE_BYTES } from "../../limits.js";
 
 /** What a server announces in Welcome and enforces (SPEC.md §17, §18, §20). */
 export interface ServerOptions {
@@ -54,9 +54,12 @@ export const defaultServerOptions: ServerOptions = {
   serverAgent: "imwire-reference",
 };
 
-/** Bytes one Conversation can take at most (LIM-2, LIM-4, LIM-7): every member id of 128 bytes, a 1,024-byte title, the rest. */
+/** Bytes one member id takes in a Conversation at most: the id (LIM-2), its tag and length. */
+const MEMBER_BYTES = MAX_ID_BYTES + 3;
+
+/** Bytes one Conversation can take at most (LIM-2, LIM-4, LIM-7): every member id as long as allowed, the longest title, the rest. */
 function largestConversation(maxGroupSize: number): number {
-  return maxGroupSize * (128 + 3) + (1_024 + 3) + 512;
+  return maxGroupSize * MEMBER_BYTES + (MAX_TITLE_BYTES + 3) + 512;
 }
 
 /** Room a frame needs around one Conversation: a stream entry or an event carrying it (SYNC-7, CONV-7). */
@@ -70,7 +73,7 @@ const ENVELOPE = 1_024;
  */
 export function serverOptions(options: Partial<ServerOptions>): ServerOptions {
   const merged = { ...defaultServerOptions, ...options };
-  const fitting = Math.floor((merged.maxFrameSize - ENVELOPE - largestConversation(0)) / (128 + 3));
+  const fitting = Math.floor((merged.maxFrameSize - ENVELOPE - largestConversation(0)) / MEMBER_BYTES);
   const resolved = options.maxGroupSize === undefined ? { ...merged, maxGroupSize: Math.min(merged.maxGroupSize, fitting) } : merged;
   for (const [key, [min, max]] of Object.entries(WELCOME_RANGES)) {
     const value = resolved[key as keyof typeof WELCOME_RANGES];

@@ -21,12 +21,13 @@ import { sizeUserEvent } from "../../gen/imwire/v1/delivery_fast.js";
 import { sizeConversationEvent } from "../../gen/imwire/v1/message_fast.js";
 import { sizeConversation } from "../../gen/imwire/v1/conversation_fast.js";
 import { RequestError } from "./request-error.js";
+import { MAX_ID_BYTES } from "../../limits.js";
 
 /** Room kept in a page for its own fields and each event's tag and length (SYNC-2). */
 const PAGE_OVERHEAD = 64;
 const PER_ITEM_OVERHEAD = 6;
-/** A snapshot page also carries the epoch and continue_after, up to 128 bytes each (LIM-2). */
-const SNAPSHOT_OVERHEAD = PAGE_OVERHEAD + 2 * (128 + 3);
+/** A snapshot page also carries the epoch and continue_after, identifiers each (LIM-2). */
+const SNAPSHOT_OVERHEAD = PAGE_OVERHEAD + 2 * (MAX_ID_BYTES + 3);
 
 function pageLimit(requested: number, fallback: number, max: number): number {
   return Math.min(requested === 0 ? fallback : requested, max);
