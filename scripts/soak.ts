@@ -1,4 +1,4 @@
-// Long simulation run (npm run soak [-- --runs N --seed S --steps N --users N --no-shrink]): far more schedules than CI.
+// Long simulation run (npm run soak [-- --runs N --seed S --steps N --users N --no-shrink --sqlite]): far more schedules than CI.
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import fc from "fast-check";
 import { runScenario, type Scenario } from "../src/sim/scenario.js";
 import { scenarioArb } from "../test/support/scenarios.js";
+import { SqliteStore } from "../src/store/sqlite-store.js";
 
 const { values } = parseArgs({
   options: {
@@ -15,6 +16,8 @@ const { values } = parseArgs({
     users: { type: "string", default: "6" },
     // Shrinking a 150-step schedule can take longer than the run; the first failure is saved either way.
     "no-shrink": { type: "boolean", default: false },
+    // The server on SqliteStore (in memory) instead of MemoryStore.
+    sqlite: { type: "boolean", default: false },
   },
 });
 const runs = Number(values.runs);
@@ -23,7 +26,7 @@ const totals = { scenarios: 0, frames: 0, events: 0, sends: 0, virtualMs: 0 };
 const started = Date.now();
 let firstFailure: string | undefined;
 
-console.log(`soak: ${runs} scenarios of up to ${values.steps} steps and ${values.users} users, seed ${seed}`);
+console.log(`soak: ${runs} scenarios of up to ${values.steps} steps and ${values.users} users, seed ${seed}${values.sqlite ? ", on SqliteStore" : ""}`);
 const property = fc.property(scenarioArb({ maxSteps: Number(values.steps), maxUsers: Number(values.users), size: "large" }), (scenario: Scenario) => {
   const outcome = attempt(scenario);
   if (typeof outcome === "string") {
@@ -43,10 +46,14 @@ const property = fc.property(scenarioArb({ maxSteps: Number(values.steps), maxUs
 
 /** The report, or what went wrong when the run itself broke (a livelock the event queue stopped). */
 function attempt(scenario: Scenario): ReturnType<typeof runScenario> | string {
+  const opened: SqliteStore[] = [];
+  const store = values.sqlite ? () => (opened.push(new SqliteStore(":memory:")), opened.at(-1)!) : undefined;
   try {
-    return runScenario(scenario, { checkEquivalence: true });
+    return runScenario(scenario, { checkEquivalence: true, ...(store ? { store } : {}) });
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
+  } finally {
+    for (const s of opened) s.close();
   }
 }
 
