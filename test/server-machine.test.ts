@@ -630,3 +630,93 @@ describe("receive settings, device state and read markers", () => {
     expect(errorOf(h.request(a1, { case: "markRead", value: { conversationId: id, seq: 9n } }))?.code).toBe(ErrorCode.INVALID_ARGUMENT);
   });
 });
+
+describe("request ids, flow control, silence before welcome, key reuse", () => {
+  it("ENV-2: a request with request_id 0 is not processed: PROTOCOL_VIOLATION with request_id 0, and the connection closes", () => {
+    const h = new ServerHarness();
+    const c = h.login("u", "d");
+    const [reply] = h.send(c, { case: "syncUser", value: {} }, 0);
+    expect(reply!.requestId).toBe(0);
+    expect(errorOf(reply)).toMatchObject({ code: ErrorCode.PROTOCOL_VIOLATION, closing: true, requirement: "ENV-2" });
+    expect(h.closed.has(c)).toBe(true);
+  });
+
+  it("FLOW-1: requests read and not yet answered count until the runner takes their answers; one over max_in_flight closes", () => {
+    const h = new ServerHarness({ maxInFlight: 3 });
+    const c = h.login("u", "d");
+    const receive = (id: number) => h.server.frameReceived(c, { $typeName: "imwire.v1.Frame", requestId: id, body: { case: "syncUser", value: { $typeName: "imwire.v1.SyncUser", afterCursor: 0n, epoch: "", limit: 0, snapshotAfter: "" } } }, h.now);
+    // Answers taken between requests: never more than one in flight, however many come.
+    for (let id = 100; id < 110; id++) {
+      receive(id);
+      expect(h.server.takeOutputs().map((o) => o.kind === "send" && o.frame.body.case)).toEqual(["userPage"]);
+    }
+    // Three read together are fine; a fourth before their answers are taken is one too many.
+    for (const id of [1, 2, 3]) receive(id);
+    receive(4);
+    const outputs = h.server.takeOutputs();
+    const frames = outputs.flatMap((o) => (o.kind === "send" ? [o.frame] : []));
+    expect(frames.slice(0, 3).map((f) => f.body.case)).toEqual(["userPage", "userPage", "userPage"]);
+    expect(frames[3]!.requestId).toBe(4);
+    expect(errorOf(frames[3])).toMatchObject({ code: ErrorCode.PROTOCOL_VIOLATION, closing: true, requirement: "FLOW-1" });
+    expect(outputs.at(-1)).toMatchObject({ kind: "close", connection: c });
+  });
+
+  it("FLOW-1: heartbeats and notices do not count", () => {
+    const h = new ServerHarness({ maxInFlight: 1 });
+    const c = h.login("u", "d");
+    for (let i = 0; i < 5; i++) h.server.frameReceived(c, { $typeName: "imwire.v1.Frame", requestId: 0, body: { case: "ping", value: { $typeName: "imwire.v1.Ping", nonce: BigInt(i) } } }, h.now);
+    h.server.frameReceived(c, { $typeName: "imwire.v1.Frame", requestId: 9, body: { case: "syncUser", value: { $typeName: "imwire.v1.SyncUser", afterCursor: 0n, epoch: "", limit: 0, snapshotAfter: "" } } }, h.now);
+    expect(h.server.takeOutputs().map((o) => o.kind === "send" && o.frame.body.case)).toEqual(["pong", "pong", "pong", "pong", "pong", "userPage"]);
+  });
+
+  it("HB-3 CONN-6: before welcome only the handshake timeout bounds a silent connection; from welcome, 1.5 heartbeat intervals", () => {
+    const h = new ServerHarness({ heartbeatIntervalMs: 1_000, handshakeTimeoutMs: 10_000 });
+    const quiet = h.open();
+    h.advance(9_999);
+    expect(h.closed.has(quiet)).toBe(false);
+    h.advance(1);
+    expect(errorOf(h.take(quiet)[0])).toMatchObject({ code: ErrorCode.TIMEOUT, requirement: "CONN-6" });
+    const welcomed = h.open();
+    h.request(welcomed, { case: "hello", value: { versions: [1], deviceId: "d" } });
+    h.advance(1_499);
+    expect(h.closed.has(welcomed)).toBe(false);
+    h.advance(1);
+    expect(errorOf(h.take(welcomed)[0])).toMatchObject({ code: ErrorCode.TIMEOUT, requirement: "HB-3" });
+  });
+
+  it("IDEM-7: a message key reused for another conversation is INVALID_ARGUMENT and appends nothing; the key keeps its answer", () => {
+    const h = new ServerHarness();
+    const a = h.loginAndSync("a", "d");
+    h.loginAndSync("b", "d");
+    h.loginAndSync("c", "d");
+    const first = group(h, a, ["b"], "g1");
+    const second = group(h, a, ["c"], "g2");
+    const ack = send(h, a, first, "k");
+    expect(errorOf(send(h, a, second, "k"))).toMatchObject({ code: ErrorCode.INVALID_ARGUMENT, closing: false, requirement: "IDEM-7" });
+    expect(h.store.lastSeq(second)).toBe(1);
+    const again = send(h, a, first, "k");
+    expect(again.body.case === "sendAck" && again.body.value.seq).toBe(ack.body.case === "sendAck" && ack.body.value.seq);
+  });
+
+  it("IDEM-7: a conversation key reused for another kind is INVALID_ARGUMENT; for the same kind, the same conversation", () => {
+    const h = new ServerHarness();
+    const a = h.loginAndSync("a", "d");
+    const id = group(h, a, [], "key");
+    const channel = h.request(a, { case: "openConversation", value: { kind: ConversationKind.CHANNEL, title: "c", clientConversationId: "key" } });
+    expect(errorOf(channel)).toMatchObject({ code: ErrorCode.INVALID_ARGUMENT, requirement: "IDEM-7" });
+    expect(group(h, a, [], "key")).toBe(id);
+  });
+
+  it("MSG-6: a reply to an event before the sender's first visible seq is INVALID_ARGUMENT", () => {
+    const h = new ServerHarness();
+    const a = h.loginAndSync("a", "d");
+    const c = h.loginAndSync("c", "d");
+    const id = group(h, a, [], "g");
+    send(h, a, id, "before");
+    h.request(a, { case: "openConversation", value: { conversationId: id, userIds: ["c"] } });
+    const refused = h.request(c, { case: "sendMessage", value: { conversationId: id, clientMessageId: "r1", content: text("re"), replyToSeq: 2n } });
+    expect(errorOf(refused)).toMatchObject({ code: ErrorCode.INVALID_ARGUMENT, requirement: "MSG-6" });
+    const ok = h.request(c, { case: "sendMessage", value: { conversationId: id, clientMessageId: "r2", content: text("re"), replyToSeq: 3n } });
+    expect(ok.body.case).toBe("sendAck");
+  });
+});

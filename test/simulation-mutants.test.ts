@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import type { ClientMutations } from "../src/machines/client/options.js";
-import type { ServerMutations } from "../src/machines/server/server-machine.js";
+import { brokenServer, type Breakage } from "./support/broken-servers.js";
 import { runScenario } from "../src/sim/scenario.js";
 import { silentPeerProblems } from "./support/heartbeat.js";
 import { scenarioArb } from "./support/scenarios.js";
@@ -16,7 +16,7 @@ import { scenarioArb } from "./support/scenarios.js";
 interface Mutant {
   readonly name: string;
   readonly client?: ClientMutations;
-  readonly server?: ServerMutations;
+  readonly server?: Breakage;
   /** What the first violation found must mention. */
   readonly caughtBy: RegExp;
 }
@@ -36,7 +36,7 @@ describe("the simulation properties catch deliberately broken machines", () => {
     let found: string[] = [];
     const result = fc.check(
       fc.property(scenarioArb(), (scenario) => {
-        const violations = runScenario(scenario, { clientMutations: client, serverMutations: server, settleWithinMs: 30_000 }).violations;
+        const violations = runScenario(scenario, { clientMutations: client, serverMachine: server ? brokenServer(server) : undefined, settleWithinMs: 30_000 }).violations;
         if (violations.length > 0 && found.length === 0) found = violations;
         return violations.length === 0;
       }),
@@ -49,12 +49,12 @@ describe("the simulation properties catch deliberately broken machines", () => {
   it("server that ignores silent connections", () => {
     const result = fc.check(
       fc.property(fc.integer({ min: 1_000, max: 10_000 }), fc.integer({ min: 0, max: 20_000 }), fc.nat(), (interval, quietFor, seed) => {
-        return silentPeerProblems(interval, quietFor, seed, { ignoreHeartbeatTimeout: true }).length === 0;
+        return silentPeerProblems(interval, quietFor, seed, brokenServer({ ignoreHeartbeatTimeout: true })).length === 0;
       }),
       { numRuns: 40 },
     );
     expect(result.failed).toBe(true);
     const [interval, quietFor, seed] = result.counterexample!;
-    expect(silentPeerProblems(interval, quietFor, seed, { ignoreHeartbeatTimeout: true }).join("\n")).toMatch(/HB-3/);
+    expect(silentPeerProblems(interval, quietFor, seed, brokenServer({ ignoreHeartbeatTimeout: true })).join("\n")).toMatch(/HB-3/);
   });
 });

@@ -69,6 +69,22 @@ describe("SPEC.md is consistent with itself and with the code", () => {
     }
   });
 
+  it("ERR-4: §19.1's table of each request's errors is the runner's (REQUEST_ERRORS), and lists every request", async () => {
+    const { REQUEST_ERRORS, ANY_REQUEST_ERRORS } = await import("../src/conformance/suite/request-errors.js");
+    const block = specText.slice(specText.indexOf("<!-- request-errors:begin -->"), specText.indexOf("<!-- request-errors:end -->"));
+    const rows = [...block.matchAll(/^\| `(\w+)` \| (.+) \|$/gm)].map((m) => [m[1]!.replace(/_(\w)/g, (_, c: string) => c.toUpperCase()), [...m[2]!.matchAll(/`ERROR_CODE_([A-Z_]+)`/g)].map((c) => ErrorCode[c[1] as keyof typeof ErrorCode])]);
+    expect(Object.fromEntries(rows)).toEqual(REQUEST_ERRORS);
+    const requests = Object.entries(frameCatalogue).filter(([, e]) => e.kind === "request").map(([name]) => name);
+    expect(Object.keys(REQUEST_ERRORS).sort()).toEqual(requests.sort());
+    const prose = specText.slice(specText.indexOf("### 19.1"), specText.indexOf("<!-- request-errors:begin -->"));
+    expect([...prose.matchAll(/`ERROR_CODE_([A-Z_]+)`/g)].map((c) => ErrorCode[c[1] as keyof typeof ErrorCode])).toEqual([...ANY_REQUEST_ERRORS, ErrorCode.UNAUTHENTICATED]);
+  });
+
+  it("requirement texts are read whole, up to the blank line that ends them", () => {
+    const env2 = reqs.find((r) => r.id === "ENV-2")!;
+    expect(env2.text).toMatch(/^A request carries a non-zero `request_id`.*closes the\s+connection\.$/s);
+  });
+
   it("ENV-5: Appendix A lists exactly the schema's required fields (npm run spec:tables)", () => {
     expect(withRequiredFieldsTable(specText)).toBe(specText);
   });

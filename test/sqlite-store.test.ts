@@ -46,7 +46,7 @@ function openedId(frame: Frame): string {
 describe("SEQ-2 CUR-4: SqliteStore keeps what the server acknowledged across restarts", () => {
   it("SEQ-2 IDEM-2 IDEM-6 CUR-4 DLV-3: messages, seqs, dedup answers, memberships, settings and the epoch survive closing and reopening the file", () => {
     // The first server process.
-    const first = new ServerHarness({}, {}, openStore());
+    const first = new ServerHarness({}, undefined, openStore());
     first.now = 1_000;
     const alice = first.loginAndSync("alice", "a1");
     const bob = first.loginAndSync("bob", "b1");
@@ -71,7 +71,7 @@ describe("SEQ-2 CUR-4: SqliteStore keeps what the server acknowledged across res
     (before as SqliteStore).close();
 
     // The process restarts: a new store on the same file, a new server machine.
-    const second = new ServerHarness({}, {}, openStore());
+    const second = new ServerHarness({}, undefined, openStore());
     second.now = 90_000;
     const store = second.store;
     expect(store.epoch("bob")).toBe(epoch);
@@ -127,7 +127,7 @@ describe("SEQ-2 CUR-4: SqliteStore keeps what the server acknowledged across res
   });
 
   it("CUR-4: a new file is a new epoch, and a device resuming with the old one is not resumed", () => {
-    const first = new ServerHarness({}, {}, openStore());
+    const first = new ServerHarness({}, undefined, openStore());
     const bob = first.loginAndSync("bob", "b1");
     first.login("alice", "a1");
     first.request(bob, { case: "openConversation", value: { kind: ConversationKind.DIRECT, userIds: ["alice"] } });
@@ -135,7 +135,7 @@ describe("SEQ-2 CUR-4: SqliteStore keeps what the server acknowledged across res
     const cursor = BigInt(first.store.headCursor("bob"));
     expect(cursor).toBeGreaterThan(0n);
 
-    const lost = new ServerHarness({}, {}, openStore(join(dir, "other.db")));
+    const lost = new ServerHarness({}, undefined, openStore(join(dir, "other.db")));
     expect(lost.store.epoch("bob")).not.toBe(epoch);
     const connection = lost.open();
     lost.request(connection, { case: "hello", value: { versions: [1], deviceId: "b1" } });

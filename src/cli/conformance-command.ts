@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { startReferenceServer, type ReferenceServer } from "../server/reference-server.js";
+import { startEmbeddedServer, type EmbeddedServer } from "../conformance/embedded-server.js";
+import { checkProfile, hooksFromProfile, type HookProfile, type OperatorHooks } from "../conformance/suite/operator-hooks.js";
+import { PushListener } from "../conformance/suite/push-listener.js";
 import type { Logger } from "../server/logger.js";
-import type { ServerMutations } from "../machines/server/server-machine.js";
-import { MemoryStore } from "../store/memory-store.js";
+import type { ServerMachineFactory } from "../machines/server/server-machine.js";
 import { loadRequirements } from "../spec/requirements.js";
 import { allTests, select, SUITE_VERSION } from "../conformance/suite/catalogue.js";
 import type { Target } from "../conformance/suite/context.js";
@@ -24,8 +25,9 @@ requirement it checks and whether the server met it. Exit status 0 only when
 every required test passes and the expected-failures file is exact.
 
 Without --target, starts the reference server in this process on free ports
-and checks it over TCP and WebSocket: the whole protocol working, in one
-command.
+(on SQLite in a temporary file, with every operator hook wired: restart,
+shutdown, push webhook) and checks it over TCP and WebSocket: the whole
+protocol working, in one command.
 
 Target:
   --target URL            tcp://, tls://, ws:// or wss:// address; repeat for several transports
@@ -33,7 +35,10 @@ Target:
   --features LIST         optional features the server has, comma-separated, from:
                           ${FEATURES.join(", ")} (default: all for the embedded
                           server; for --target, websocket/stream follow the targets)
-  --profile FILE          the same as JSON: {"features": [...]}
+  --profile FILE          the same as JSON, with operator hooks (SPEC.md Appendix C):
+                          {"features": [...], "hooks": {"restart": CMD, "shutdown": CMD
+                          or {"pidFile": PATH}, "pushWebhook": "http://127.0.0.1:PORT/path"}};
+                          tests needing an undeclared hook are reported unsupported
 Tokens (the runner names its users; the server must accept them):
   --secret TEXT           sign tokens with the reference scheme and this secret
                           (default: IMWIRE_SECRET, else the development secret)
@@ -51,6 +56,8 @@ Selection and output:
   --spec-coverage         list which SPEC.md requirements the run exercised
   --seed N                replay a run (default: random, printed)
   --timeout-ms N          wait this long for anything the server should send promptly (default 5000)
+  --quiet-ms N            watch this long for what must not happen, such as a push to a
+                          former member (default 500)
   --concurrency N         tests at once (default 4)
   -h, --help              show this help
 
@@ -60,16 +67,15 @@ Examples:
   imwire conformance --target tcp://chat.example:5300 --token-command 'mint-token {user} {device}' --only handshake,auth
 `;
 
-const EMBEDDED_PROTOCOL = { heartbeatIntervalMs: 1_000, receiveWindow: 8, maxFrameSize: 65_536, drainTimeoutMs: 500, handshakeTimeoutMs: 5_000 };
 
 export interface ConformanceCommandHooks {
-  /** Test-only: break the embedded server on purpose, to check the runner catches it. */
-  readonly embeddedMutations?: ServerMutations;
+  /** Makes the embedded server's machine: the runner's self-tests plant bugs through it. */
+  readonly embeddedMachine?: ServerMachineFactory;
   /** Test-only: where the embedded server logs (silent by default). */
   readonly embeddedLog?: Logger;
 }
 
-export async function conformanceCommand(args: string[], io: CliIO, hooks: ConformanceCommandHooks = {}): Promise<number> {
+export async function conformanceCommand(args: string[], io: CliIO, hooks_: ConformanceCommandHooks = {}): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
@@ -88,6 +94,7 @@ export async function conformanceCommand(args: string[], io: CliIO, hooks: Confo
       "spec-coverage": { type: "boolean", default: false },
       seed: { type: "string" },
       "timeout-ms": { type: "string", default: "5000" },
+      "quiet-ms": { type: "string", default: "500" },
       concurrency: { type: "string", default: "4" },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -102,36 +109,47 @@ export async function conformanceCommand(args: string[], io: CliIO, hooks: Confo
   const timeoutMs = Number(values["timeout-ms"]);
   const list = (text: string | undefined) => (text ? text.split(",").map((s) => s.trim()).filter(Boolean) : []);
 
-  let embedded: ReferenceServer | undefined;
+  let embedded: EmbeddedServer | undefined;
+  let pushes: PushListener | undefined;
   let urls = values.target ?? [];
   let tokens: TokenSource;
   let features: Set<Feature>;
+  let hooks: OperatorHooks;
   if (urls.length === 0) {
-    const secret = randomBytes(24);
-    embedded = await startReferenceServer({ tcp: { port: 0 }, ws: { port: 0 }, store: new MemoryStore(`conformance-${seed}`), secret, protocol: EMBEDDED_PROTOCOL, mutations: hooks.embeddedMutations, ...(hooks.embeddedLog ? { log: hooks.embeddedLog } : {}) });
-    urls = [embedded.urls.tcp!, embedded.urls.ws!];
-    tokens = secretTokens(secret);
+    embedded = await startEmbeddedServer({ ...(hooks_.embeddedMachine ? { machine: hooks_.embeddedMachine } : {}), ...(hooks_.embeddedLog ? { log: hooks_.embeddedLog } : {}) });
+    urls = [...embedded.urls];
+    tokens = embedded.tokens;
     features = new Set(FEATURES);
+    hooks = embedded.hooks;
+    pushes = embedded.pushes;
     io.writeOut(`imwire conformance ${SUITE_VERSION}: started the reference server on ${urls.join(" and ")}\n`);
   } else {
     tokens = values["token-command"] ? commandTokens(values["token-command"]) : secretTokens(await resolveSecret(values, io.writeErr));
-    const declared = values.profile ? ((JSON.parse(await readFile(values.profile, "utf8")) as { features?: string[] }).features ?? []) : list(values.features);
+    const profile = values.profile ? (JSON.parse(await readFile(values.profile, "utf8")) as { features?: string[]; hooks?: HookProfile }) : {};
+    const declared = values.profile ? (profile.features ?? []) : list(values.features);
     for (const f of declared) if (!(FEATURES as readonly string[]).includes(f)) throw new UsageError(`unknown feature ${f}; known: ${FEATURES.join(", ")}`);
     features = new Set(declared as Feature[]);
     if (urls.some((u) => u.startsWith("ws"))) features.add("websocket");
     if (urls.some((u) => u.startsWith("tcp") || u.startsWith("tls"))) features.add("stream");
+    const problem = checkProfile(profile.hooks ?? {});
+    if (problem) throw new UsageError(`--profile: ${problem}`);
+    hooks = hooksFromProfile(profile.hooks ?? {}, urls);
+    if (hooks.pushWebhook) pushes = await PushListener.start(hooks.pushWebhook);
     io.writeOut(`imwire conformance ${SUITE_VERSION} against ${urls.join(" and ")}\n`);
   }
 
   const runId = `cf${seed.toString(36)}${randomBytes(3).toString("hex")}`;
-  const targets: Target[] = urls.map((url) => ({ url, dial: { tls: values.insecure ? { rejectUnauthorized: false } : {} }, tokens, features, runId }));
+  const targets: Target[] = urls.map((url) => ({ url, dial: { tls: values.insecure ? { rejectUnauthorized: false } : {} }, tokens, features, runId, hooks, ...(pushes ? { pushes } : {}) }));
   const tests = select(allTests, list(values.only), list(values.skip));
   if (tests.length === 0) throw new UsageError("--only/--skip leave no test to run");
   const expected = await readExpectedFailures(values["expected-failures"]);
   io.writeOut(`seed ${seed}; ${tests.length} tests, features: ${[...features].join(", ") || "none"}\n`);
 
-  const results = await runSuite({ targets, tests, seed, timeoutMs, concurrency: Number(values.concurrency), onResult: (r) => io.writeOut(`${progressLine(r, expected)}\n`) });
-  await embedded?.close("conformance run finished");
+  const quietMs = Number(values["quiet-ms"]);
+  if (!Number.isInteger(quietMs) || quietMs < 0) throw new UsageError(`--quiet-ms takes a non-negative integer, not ${values["quiet-ms"]}`);
+  const results = await runSuite({ targets, tests, seed, timeoutMs, quietMs, concurrency: Number(values.concurrency), onResult: (r) => io.writeOut(`${progressLine(r, expected)}\n`) });
+  await embedded?.close();
+  if (!embedded) await pushes?.close();
 
   const summary = summarise(results, expected);
   const requirements = await loadRequirements();

@@ -14,7 +14,9 @@ export const serveHelp = `Usage: imwire serve [options]
 Run the imwire reference server: the server state machine over TCP
 (length-prefixed frames) and WebSocket (subprotocol imwire.v1), storing
 everything in an embedded SQLite file, so acknowledged messages survive a
-restart. Stops gracefully on SIGINT or SIGTERM: clients get go_away.
+restart. Stops gracefully on SIGINT or SIGTERM: clients get go_away. (Under
+npx, npm runs the command through sh, which does not pass SIGTERM on: run
+node_modules/.bin/imwire serve, as a process manager would, to stop it so.)
 
 Options:
   --tcp HOST:PORT        TCP listen address (default 127.0.0.1:5300); "off" disables
@@ -28,6 +30,8 @@ Options:
   --heartbeat-ms N       welcome.heartbeat_interval_ms (default 30000)
   --max-frame-size N     welcome.max_frame_size (default 1048576)
   --receive-window N     push window per device (default 100)
+  --push-webhook URL     POST every push hand-off to URL as JSON (SPEC.md HOOK-3),
+                         instead of only logging it
   -h, --help             show this help
 
 Then issue a token and connect:
@@ -49,6 +53,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
       "heartbeat-ms": { type: "string" },
       "max-frame-size": { type: "string" },
       "receive-window": { type: "string" },
+      "push-webhook": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -60,6 +65,8 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   const tcp = parseAddress(values.tcp, "--tcp");
   const ws = parseAddress(values.ws, "--ws");
   if (!tcp && !ws) throw new UsageError("nothing to listen on: --tcp and --ws are both off");
+  const pushWebhook = values["push-webhook"];
+  if (pushWebhook !== undefined && !/^https?:\/\//.test(pushWebhook)) throw new UsageError(`--push-webhook takes an http:// or https:// URL, not ${pushWebhook}`);
   const protocol = {
     ...(values["heartbeat-ms"] ? { heartbeatIntervalMs: positive(values["heartbeat-ms"], "--heartbeat-ms") } : {}),
     ...(values["max-frame-size"] ? { maxFrameSize: positive(values["max-frame-size"], "--max-frame-size") } : {}),
@@ -75,7 +82,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   const secret = await resolveSecret(values, (text) => stderrLogger.warn(text.trimEnd()));
   const store: Store & { close?: () => void } = values.memory ? new MemoryStore(`memory-${Date.now()}`) : new SqliteStore(values.db);
   stderrLogger.info(values.memory ? "storing in memory: everything is lost on exit" : `storing in ${values.db}`);
-  const server = await startReferenceServer({ ...(tcp ? { tcp } : {}), ...(ws ? { ws } : {}), ...(tls ? { tls } : {}), store, secret, protocol, log: stderrLogger });
+  const server = await startReferenceServer({ ...(tcp ? { tcp } : {}), ...(ws ? { ws } : {}), ...(tls ? { tls } : {}), ...(pushWebhook ? { pushWebhook } : {}), store, secret, protocol, log: stderrLogger });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       process.off("SIGINT", onInt);

@@ -6,13 +6,14 @@ import { createServer as createTlsServer } from "node:tls";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import { verifyToken } from "../auth/hmac-token.js";
-import { ServerMachine, type ServerMutations } from "../machines/server/server-machine.js";
+import { newServerMachine, type ServerMachineFactory } from "../machines/server/server-machine.js";
 import type { ServerOptions } from "../machines/server/options.js";
 import type { Store } from "../store/store.js";
 import { WEBSOCKET_SUBPROTOCOL } from "../limits.js";
 import { StreamTransport } from "../transport/stream-transport.js";
 import { WebSocketTransport } from "../transport/websocket-transport.js";
 import { silentLogger, type Logger } from "./logger.js";
+import { PushWebhook } from "./push-webhook.js";
 import { ServerRunner } from "./server-runner.js";
 
 export interface ListenAddress {
@@ -31,13 +32,15 @@ export interface ReferenceServerOptions {
   /** The HMAC secret tokens are signed with (AUTH-2). */
   readonly secret: string | Buffer;
   readonly protocol?: Partial<ServerOptions>;
-  /** Test-only broken behaviours (the conformance runner's self-tests). */
-  readonly mutations?: ServerMutations;
+  /** Makes the machine (default: ServerMachine); the conformance runner's self-tests plant bugs through it. */
+  readonly machine?: ServerMachineFactory;
   readonly log?: Logger;
   /** How long a graceful shutdown waits for clients to leave (CONN-7). */
   readonly drainTimeoutMs?: number;
   /** FLOW-3: close a connection with more unsent bytes than this (default 8 MiB). */
   readonly maxWriteBuffer?: number;
+  /** POST every push hand-off to this URL as JSON (SPEC.md HOOK-3) instead of only logging it. */
+  readonly pushWebhook?: string;
 }
 
 export interface ReferenceServer {
@@ -46,12 +49,14 @@ export interface ReferenceServer {
   readonly runner: ServerRunner;
   /** Graceful shutdown: go_away, drain, stop listening. */
   close(reason?: string): Promise<void>;
+  /** Stop as a crash would: stop listening, cut every connection at once, no go_away. */
+  kill(): Promise<void>;
 }
 
 /** The reference server: the server machine over TCP/TLS and WebSocket, on a real clock. */
 export async function startReferenceServer(options: ReferenceServerOptions): Promise<ReferenceServer> {
   const log = options.log ?? silentLogger;
-  const machine = new ServerMachine(
+  const machine = (options.machine ?? newServerMachine)(
     {
       store: options.store,
       verifyToken: (token, now) => verifyToken(token, options.secret, now),
@@ -59,9 +64,12 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
       randomId: () => randomBytes(12).toString("base64url"),
     },
     options.protocol ?? {},
-    options.mutations ?? {},
   );
-  const runner = new ServerRunner(machine, { log, ...(options.maxWriteBuffer !== undefined ? { maxWriteBuffer: options.maxWriteBuffer } : {}) });
+  const runner = new ServerRunner(machine, {
+    log,
+    ...(options.maxWriteBuffer !== undefined ? { maxWriteBuffer: options.maxWriteBuffer } : {}),
+    ...(options.pushWebhook !== undefined ? { pushWebhook: new PushWebhook(options.pushWebhook, log) } : {}),
+  });
   const listeners: (NetServer | HttpServer)[] = [];
   const urls: { tcp?: string; ws?: string } = {};
   const secure = options.tls !== undefined;
@@ -101,9 +109,26 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
 
   for (const url of Object.values(urls)) log.info(`imwire server listening on ${url}`);
   let closing: Promise<void> | undefined;
+  const stopListening = () =>
+    Promise.all(
+      listeners.map((listener) => {
+        const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
+        (listener as { closeAllConnections?: () => void }).closeAllConnections?.();
+        return closed;
+      }),
+    );
   return {
     urls,
     runner,
+    kill() {
+      closing ??= (async () => {
+        log.info("killed: every connection cut");
+        const stopped = stopListening();
+        runner.abort();
+        await stopped;
+      })();
+      return closing;
+    },
     close(reason = "server shutting down") {
       closing ??= (async () => {
         log.info(`shutting down: ${reason}`);

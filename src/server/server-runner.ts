@@ -4,6 +4,7 @@ import type { ConnectionId } from "../machines/server/types.js";
 import type { FrameTransport } from "../transport/frame-transport.js";
 import { WakeupTimer } from "../transport/wakeup-timer.js";
 import type { Logger } from "./logger.js";
+import type { PushWebhook } from "./push-webhook.js";
 
 export interface ServerRunnerOptions {
   /** The clock handed to the machine. */
@@ -11,6 +12,8 @@ export interface ServerRunnerOptions {
   readonly log: Logger;
   /** FLOW-3: a connection with more unsent bytes than this is closed. */
   readonly maxWriteBuffer?: number;
+  /** Where push hand-offs go (HOOK-3); without one they are only logged. */
+  readonly pushWebhook?: PushWebhook;
 }
 
 /**
@@ -26,12 +29,15 @@ export class ServerRunner {
   #nextId = 1;
   readonly #timer: WakeupTimer;
   #allClosed: (() => void) | undefined;
+  #carryOutQueued = false;
+  readonly #pushWebhook: PushWebhook | undefined;
 
   constructor(machine: ServerMachine, options: ServerRunnerOptions) {
     this.machine = machine;
     this.#now = options.now ?? Date.now;
     this.#log = options.log;
     this.#maxWriteBuffer = options.maxWriteBuffer ?? 8 * 1024 * 1024;
+    this.#pushWebhook = options.pushWebhook;
     this.#timer = new WakeupTimer(this.#now, () => {
       this.machine.tick(this.#now());
       this.#carryOut();
@@ -47,11 +53,11 @@ export class ServerRunner {
     this.#transports.set(id, transport);
     transport.onFrame = (frame, size) => {
       this.machine.frameReceived(id, frame, this.#now(), size);
-      this.#carryOut();
+      this.#carryOutAfterRead();
     };
     transport.onInputError = (error) => {
       this.machine.inputError(id, error, this.#now());
-      this.#carryOut();
+      this.#carryOutAfterRead();
     };
     transport.onClose = () => {
       this.#transports.delete(id);
@@ -76,6 +82,28 @@ export class ServerRunner {
     this.#timer.cancel();
   }
 
+  /**
+   * Carry out once the frames of the current read have all been handed to
+   * the machine: a transport delivers a read's frames synchronously, so a
+   * microtask runs after the last. Requests that arrive together are then in
+   * flight together, as FLOW-1 counts them, and their answers go out in one
+   * pass.
+   */
+  /** Stop as a crash would: every connection cut at once, nothing more written, no timer left. */
+  abort(): void {
+    this.#timer.cancel();
+    for (const transport of this.#transports.values()) transport.destroy();
+  }
+
+  #carryOutAfterRead(): void {
+    if (this.#carryOutQueued) return;
+    this.#carryOutQueued = true;
+    queueMicrotask(() => {
+      this.#carryOutQueued = false;
+      this.#carryOut();
+    });
+  }
+
   #carryOut(): void {
     for (const output of this.machine.takeOutputs()) {
       switch (output.kind) {
@@ -85,6 +113,8 @@ export class ServerRunner {
           transport.send(output.frame);
           if (transport.bufferedAmount > this.#maxWriteBuffer) {
             this.#log.warn(`${transport.description}: peer does not read (${transport.bufferedAmount} bytes unsent); closing (FLOW-3)`);
+            // Nothing more is written to it: the rest of this pass, and anything after, is dropped.
+            this.#transports.delete(output.connection);
             transport.close();
           }
           break;
@@ -99,7 +129,8 @@ export class ServerRunner {
           this.#transports.get(output.connection)?.setMaxFrameSize(output.maxFrameSize);
           break;
         case "push-handoff":
-          this.#log.info(`push hand-off to ${output.pushService} for ${output.userId}/${output.deviceId}: ${output.conversationId}#${output.seq}`);
+          if (this.#pushWebhook) this.#pushWebhook.deliver(output);
+          else this.#log.info(`push hand-off to ${output.pushService} for ${output.userId}/${output.deviceId}: ${output.conversationId}#${output.seq}`);
           break;
         case "internal-error":
           this.#log.error(`internal error on connection ${output.connection}: ${output.error instanceof Error ? output.error.stack : String(output.error)}`);

@@ -1,7 +1,7 @@
 import { ConversationKind } from "../gen/imwire/v1/conversation_pb.js";
 import { DeviceState, ReceiveMode } from "../gen/imwire/v1/settings_pb.js";
 import type { ClientMutations } from "../machines/client/options.js";
-import type { ServerMutations } from "../machines/server/server-machine.js";
+import type { ServerMachineFactory } from "../machines/server/server-machine.js";
 import type { Store } from "../store/store.js";
 import { checkIdempotentSends, checkLiveness, checkNoLoss, checkOrderAndDuplicates, checkStateEquivalence } from "./checks.js";
 import { Simulation, type LinkFaults, type SimDevice } from "./simulation.js";
@@ -44,7 +44,7 @@ export interface Scenario {
 
 export interface ScenarioOptions {
   readonly clientMutations?: ClientMutations;
-  readonly serverMutations?: ServerMutations;
+  readonly serverMachine?: ServerMachineFactory;
   /** Property 5's bound: once healed, everything settles within this much virtual time. */
   readonly settleWithinMs?: number;
   /** Run property 7's fresh-device comparison (costs a second settling). */
@@ -79,7 +79,7 @@ export function runScenario(scenario: Scenario, options: ScenarioOptions = {}): 
     devicesPerUser: scenario.devicesPerUser,
     faults: scenario.faults,
     clientMutations: options.clientMutations,
-    serverMutations: options.serverMutations,
+    serverMachine: options.serverMachine,
     onTrace: options.onTrace,
     store: options.store,
   });

@@ -7,7 +7,7 @@ import { ClientMachine } from "../machines/client/client-machine.js";
 import type { ClientMutations, ClientOptions } from "../machines/client/options.js";
 import type { ClientEvent } from "../machines/client/types.js";
 import type { ServerOptions } from "../machines/server/options.js";
-import { ServerMachine, type ServerMutations } from "../machines/server/server-machine.js";
+import { newServerMachine, type ServerMachine, type ServerMachineFactory } from "../machines/server/server-machine.js";
 import type { TokenCheck } from "../machines/server/types.js";
 import { MemoryStore } from "../store/memory-store.js";
 import type { Store } from "../store/store.js";
@@ -35,7 +35,8 @@ export interface SimulationConfig {
   readonly faults?: LinkFaults;
   readonly server?: Partial<ServerOptions>;
   readonly client?: Partial<Omit<ClientOptions, "deviceId">>;
-  readonly serverMutations?: ServerMutations;
+  /** Makes the server machine (default: ServerMachine); tests plant server bugs through it. */
+  readonly serverMachine?: ServerMachineFactory;
   readonly clientMutations?: ClientMutations;
   /** Receives every trace line as it happens (frames sent, connections opened and closed). */
   readonly onTrace?: (line: string) => void;
@@ -311,7 +312,7 @@ export class Simulation {
 
   #newServer(): ServerMachine {
     const random = this.random.fork();
-    const server = new ServerMachine(
+    const server = (this.#config.serverMachine ?? newServerMachine)(
       {
         store: this.store,
         verifyToken: (token): TokenCheck => {
@@ -325,7 +326,6 @@ export class Simulation {
         },
       },
       { ...simServerOptions, ...this.#config.server },
-      this.#config.serverMutations,
     );
     return server;
   }

@@ -8,7 +8,8 @@ export interface Requirement {
   readonly text: string;
 }
 
-const PATTERN = /^\*\*([A-Z]+-\d+)\*\* \*\((MUST|SHOULD|MAY)\)\* ([\s\S]*?)(?:\n\n|$)/gm;
+// Not /m: its `$` would end the text at the first line break. A requirement ends at a blank line or the end of the text.
+const PATTERN = /(?:^|\n)\*\*([A-Z]+-\d+)\*\* \*\((MUST|SHOULD|MAY)\)\* ([\s\S]*?)(?=\n\s*\n|$)/g;
 
 export function parseRequirements(spec: string): Requirement[] {
   const out: Requirement[] = [];

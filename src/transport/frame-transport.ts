@@ -16,6 +16,8 @@ export interface FrameTransport {
   send(frame: Frame): void;
   /** Close once what was sent is written. */
   close(): void;
+  /** Cut the connection at once, unsent output lost: what a crash does to it. */
+  destroy(): void;
   /** FRM-5: the frame size accepted from now on. */
   setMaxFrameSize(size: number): void;
   /** Bytes accepted by send() and not yet written to the network (FLOW-3). */

@@ -44,6 +44,10 @@ export class StreamTransport implements FrameTransport {
     setTimeout(() => this.#socket.destroy(), 2_000).unref();
   }
 
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
   setMaxFrameSize(size: number): void {
     this.#reader.maxFrameSize = size;
   }

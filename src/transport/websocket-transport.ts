@@ -57,6 +57,10 @@ export class WebSocketTransport implements FrameTransport {
     setTimeout(() => this.#socket.terminate(), 2_000).unref();
   }
 
+  destroy(): void {
+    this.#socket.terminate();
+  }
+
   setMaxFrameSize(size: number): void {
     this.#maxFrameSize = size;
   }

@@ -1,4 +1,4 @@
-import type { ServerMutations } from "../../src/machines/server/server-machine.js";
+import type { ServerMachineFactory } from "../../src/machines/server/server-machine.js";
 import { Simulation } from "../../src/sim/simulation.js";
 
 /**
@@ -7,9 +7,9 @@ import { Simulation } from "../../src/sim/simulation.js";
  * client abandon it within 1.5 heartbeat intervals, and nothing may close
  * before. Returns what went wrong.
  */
-export function silentPeerProblems(interval: number, quietFor: number, seed: number, serverMutations?: ServerMutations): string[] {
+export function silentPeerProblems(interval: number, quietFor: number, seed: number, serverMachine?: ServerMachineFactory): string[] {
   const problems: string[] = [];
-  const sim = new Simulation({ seed, users: 1, devicesPerUser: 1, server: { heartbeatIntervalMs: interval }, serverMutations });
+  const sim = new Simulation({ seed, users: 1, devicesPerUser: 1, server: { heartbeatIntervalMs: interval }, serverMachine });
   const [device] = sim.devices;
   sim.run(1_000);
   if (device!.client.status !== "ready") problems.push(`the device is ${device!.client.status}, not ready`);

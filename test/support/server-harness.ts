@@ -1,7 +1,7 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { FrameSchema, type Frame } from "../../src/gen/imwire/v1/frame_pb.js";
 import { decodeFrame, encodeFrame } from "../../src/codec/frame-codec.js";
-import { ServerMachine, type ServerMutations } from "../../src/machines/server/server-machine.js";
+import { newServerMachine, type ServerMachine, type ServerMachineFactory } from "../../src/machines/server/server-machine.js";
 import type { ServerOptions } from "../../src/machines/server/options.js";
 import type { ConnectionId, ServerOutput, TokenCheck } from "../../src/machines/server/types.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
@@ -25,9 +25,9 @@ export class ServerHarness {
   readonly closed = new Map<ConnectionId, ServerOutput & { kind: "close" }>();
   readonly internalErrors: unknown[] = [];
 
-  constructor(options: Partial<ServerOptions> = {}, mutations: ServerMutations = {}, store: Store = new MemoryStore()) {
+  constructor(options: Partial<ServerOptions> = {}, machine: ServerMachineFactory = newServerMachine, store: Store = new MemoryStore()) {
     this.store = store;
-    this.server = new ServerMachine(
+    this.server = machine(
       {
         store: this.store,
         verifyToken: (token): TokenCheck => {
@@ -38,7 +38,6 @@ export class ServerHarness {
         randomId: () => `conv${this.#nextId++}`,
       },
       options,
-      mutations,
     );
   }
 

@@ -8,7 +8,7 @@ import { SqliteStore } from "../../src/store/sqlite-store.js";
 import { ServerHarness } from "./server-harness.js";
 
 const store = new SqliteStore(process.argv[2]!);
-const harness = new ServerHarness({}, {}, store);
+const harness = new ServerHarness({}, undefined, store);
 harness.now = 1_000;
 const alice = harness.login("alice", "a1");
 harness.login("bob", "b1");

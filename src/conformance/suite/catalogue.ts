@@ -6,6 +6,10 @@ import { envelopeTests, streamFramingTests, websocketTests } from "./cases/frami
 import { handshakeTests } from "./cases/handshake.js";
 import { heartbeatTests } from "./cases/heartbeat.js";
 import { idempotencyTests } from "./cases/idempotency.js";
+import { errorTests } from "./cases/errors.js";
+import { lifecycleTests } from "./cases/lifecycle.js";
+import { limitTests } from "./cases/limits.js";
+import { membershipTests } from "./cases/membership.js";
 import { messagingTests } from "./cases/messaging.js";
 import { settingsTests } from "./cases/settings.js";
 import { syncTests } from "./cases/sync.js";
@@ -19,17 +23,30 @@ export const allTests: readonly ConformanceTest[] = [
   ...envelopeTests,
   ...websocketTests,
   ...messagingTests,
+  ...limitTests,
   ...idempotencyTests,
   ...authorizationTests,
+  ...membershipTests,
   ...deliveryTests,
   ...syncTests,
   ...settingsTests,
   ...heartbeatTests,
+  ...errorTests,
   ...faultTests,
+  ...lifecycleTests,
 ];
 
-/** The suite's version: ids and verdicts are stable within a major version; a minor version adds tests or checks more of what a test's requirement already said (1.1: WS-5, SEC-2, SEC-6, SYNC-7, and the close codes of WS-3 and WS-4). */
-export const SUITE_VERSION = "1.1.0";
+/**
+ * The suite's version: ids and verdicts are stable within a major version; a
+ * minor version adds tests or checks more of what a test's requirement
+ * already said. 1.1: WS-5, SEC-2, SEC-6, SYNC-7, and the close codes of WS-3
+ * and WS-4. 1.2: the referee (every frame of every test checked against the
+ * rules that hold for any frame), page chains, acknowledgements of cursors
+ * never sent, exact limits, optional request fields, what must not happen,
+ * the membership life cycle, per-device state, error frames, and the
+ * operator hooks (restart, shutdown, push webhook).
+ */
+export const SUITE_VERSION = "1.2.0";
 
 /** Tests selected by --only and --skip: each a test id, an id prefix ("CONN-2/"), a requirement id or a group. */
 export function select(tests: readonly ConformanceTest[], only: readonly string[], skip: readonly string[]): ConformanceTest[] {

@@ -6,6 +6,9 @@ import { Random } from "../../sim/random.js";
 import type { DialOptions } from "../../transport/dial.js";
 import { FaultProxy, type FaultPlan } from "./fault-proxy.js";
 import { describe, ScriptedConnection, type FrameBody, type Transcript } from "./scripted-connection.js";
+import { Ledger } from "./ledger.js";
+import type { OperatorHooks } from "./operator-hooks.js";
+import type { PushHandoff, PushListener } from "./push-listener.js";
 import type { TokenSource } from "./tokens.js";
 import { Violation, type Feature } from "./types.js";
 
@@ -22,6 +25,10 @@ export interface Target {
   readonly features: ReadonlySet<Feature>;
   /** Prefix that makes this run's user ids its own, so runs never see each other's state. */
   readonly runId: string;
+  /** What the operator lets the runner do to the server (SPEC.md Appendix C). */
+  readonly hooks: OperatorHooks;
+  /** The runner's end of hooks.pushWebhook, listening for the whole run. */
+  readonly pushes?: PushListener;
 }
 
 export interface ConnectOptions {
@@ -32,6 +39,8 @@ export interface ConnectOptions {
   readonly position?: boolean;
   /** Ping within the heartbeat interval (default true). */
   readonly keepAlive?: boolean;
+  /** hello.receive_window: the push window the device asks for (FLOW-2); 0 or absent leaves it to the server. */
+  readonly receiveWindow?: number;
   /** Acknowledge pushes on arrival (default true). */
   readonly autoAck?: boolean;
 }
@@ -48,6 +57,8 @@ export interface Session {
 /** What a test works with: connections, users, tokens, faults, and expectations that fail with a full account. */
 export class TestContext {
   readonly random: Random;
+  /** What the test's connections have seen together: the same event everywhere, acks that match, one stream per user. */
+  readonly ledger = new Ledger();
   readonly #connections: ScriptedConnection[] = [];
   readonly #proxies: FaultProxy[] = [];
   #names = 0;
@@ -58,6 +69,8 @@ export class TestContext {
     /** How long to wait for anything the server should send promptly. */
     readonly timeoutMs: number,
     readonly seed: number,
+    /** How long to watch for something that must not happen (a push to a former member, an answer after a closing error). */
+    readonly quietMs = 500,
   ) {
     this.random = new Random(seed);
   }
@@ -77,14 +90,15 @@ export class TestContext {
 
   /** A new connection with nothing sent yet (through `via`, a proxy's address, when given). */
   async open(via?: string): Promise<ScriptedConnection> {
-    const connection = await ScriptedConnection.open(via ?? this.target.url, `c${++this.#names}`, this.transcript, this.target.dial);
+    const connection = await ScriptedConnection.open(via ?? this.target.url, `c${++this.#names}`, this.transcript, this.target.dial, this.ledger);
+    if (via !== undefined && this.#proxies.some((p) => p.url === via && p.lossy)) connection.referee.throughLossyLink();
     this.#connections.push(connection);
     return connection;
   }
 
   /** hello → welcome on a fresh connection. */
-  async hello(connection: ScriptedConnection, deviceId: string, versions = [1]): Promise<Welcome> {
-    const answer = await connection.request({ case: "hello", value: { versions, deviceId } }, this.timeoutMs);
+  async hello(connection: ScriptedConnection, deviceId: string, versions = [1], receiveWindow = 0): Promise<Welcome> {
+    const answer = await connection.request({ case: "hello", value: { versions, deviceId, receiveWindow } }, this.timeoutMs);
     return this.answerOf(answer, "welcome", "CONN-2");
   }
 
@@ -97,7 +111,7 @@ export class TestContext {
    */
   async connect(userId: string, deviceId: string, options: ConnectOptions = {}): Promise<Session> {
     const conn = await this.open(options.via);
-    const welcome = await this.hello(conn, deviceId);
+    const welcome = await this.hello(conn, deviceId, [1], options.receiveWindow ?? 0);
     if (options.keepAlive !== false) conn.keepAlive(Math.max(100, welcome.heartbeatIntervalMs / 2));
     conn.autoAck = options.autoAck !== false;
     const token = await this.token(userId, deviceId);
@@ -109,6 +123,26 @@ export class TestContext {
       conn.send({ case: "deliveryAck", value: { cursor } }, 0);
     }
     return { conn, userId, deviceId, welcome, authenticated };
+  }
+
+  /** Restart the server with its stored state (HOOK-1); connections open before it are gone after it. */
+  async restart(): Promise<void> {
+    this.transcript.note("runner", "!", "restarting the server (restart hook)");
+    await this.target.hooks.restart!();
+    this.transcript.note("runner", "!", "the server accepts connections again");
+  }
+
+  /** Ask the server for a graceful shutdown (HOOK-2). */
+  async shutdown(): Promise<void> {
+    this.transcript.note("runner", "!", "asking the server to shut down (shutdown hook)");
+    await this.target.hooks.shutdown!();
+  }
+
+  /** The next push hand-off (HOOK-3) that matches, or undefined if none comes within `timeoutMs`. */
+  async handoff(match: (handoff: PushHandoff) => boolean, timeoutMs = this.timeoutMs): Promise<PushHandoff | undefined> {
+    const found = await this.target.pushes!.next(match, timeoutMs);
+    if (found) this.transcript.note("webhook", "←", JSON.stringify(found));
+    return found;
   }
 
   /** A fault-injecting proxy in front of the target (for stream targets). */
@@ -167,7 +201,7 @@ export class TestContext {
   }
 
   /** Nothing matching may arrive for `ms` milliseconds. */
-  async expectNothing(connection: ScriptedConnection, match: (f: Frame) => boolean, requirement: string, ms: number, what: string): Promise<void> {
+  async expectNothing(connection: ScriptedConnection, match: (f: Frame) => boolean, requirement: string, what: string, ms = this.quietMs): Promise<void> {
     const frame = await connection.next(match, ms).catch(() => undefined);
     if (frame) throw new Violation(`${requirement}: ${what}`, [`no ${what.replace(/^no /, "")}`], describe(frame));
   }
@@ -178,11 +212,34 @@ export class TestContext {
     return this.answerOf(await connection.request(body, this.timeoutMs), kind, requirement);
   }
 
-  /** Close everything the test opened; report frames the server got wrong. */
+  /**
+   * Close everything the test opened and report what the server got wrong on
+   * the way, whatever the test checked: input that is not a valid frame, and
+   * the referee's fouls. Before closing, every connection still open must
+   * settle: its requests answered (ENV-2), and closed if the server sent a
+   * closing error (ERR-2).
+   */
   async finish(): Promise<void> {
+    await Promise.all(this.#connections.map((c) => this.#settle(c)));
     const invalid = this.#connections.flatMap((c) => c.invalid.map((text) => `${c.name}: ${text}`));
+    const fouls = [...this.#connections.flatMap((c) => c.referee.fouls.map((f) => ({ ...f, connection: c.name }))), ...this.ledger.fouls.map((f) => ({ ...f, connection: "the test's connections" }))];
     for (const connection of this.#connections) connection.close();
     for (const proxy of this.#proxies) await proxy.stop();
     if (invalid.length > 0) throw new Violation("ENV-3: the server sent input that is not a valid frame", ["valid frames only"], invalid.join("; "));
+    if (fouls.length > 0) {
+      const first = fouls[0]!;
+      throw new Violation(`${first.requirement}: ${first.message}`, [`no frame breaking ${[...new Set(fouls.map((f) => f.requirement))].join(", ")}`], fouls.map((f) => `${f.connection}: ${f.requirement} ${f.message}`).join("; "));
+    }
+  }
+
+  async #settle(connection: ScriptedConnection): Promise<void> {
+    if (connection.closed) return;
+    if (connection.referee.closingError) {
+      if (!(await connection.waitClosed(this.timeoutMs))) connection.referee.fouls.push({ requirement: "ERR-2", message: `still open ${this.timeoutMs} ms after a closing error` });
+      return;
+    }
+    if (!(await connection.settled(this.timeoutMs))) {
+      connection.referee.fouls.push({ requirement: "ENV-2", message: `requests ${connection.referee.unanswered!.join(", ")} unanswered after ${this.timeoutMs} ms` });
+    }
   }
 }

@@ -156,13 +156,18 @@ class Pipe {
  */
 export class FaultProxy {
   readonly url: string;
+  /** Whether the plan can lose frames (drops, holds, truncation, cuts, black holes) rather than only split, merge or delay them. */
+  readonly lossy: boolean;
   readonly #server: Server;
   readonly #wss: WebSocketServer | undefined;
   readonly #pipes = new Set<Pipe>();
   readonly #cuts = new Set<() => void>();
 
-  private constructor(url: string, server: Server, wss: WebSocketServer | undefined) {
+  private constructor(url: string, server: Server, wss: WebSocketServer | undefined, plan: FaultPlan) {
     this.url = url;
+    this.lossy = [plan.upstream, plan.downstream].some(
+      (d) => d !== undefined && (d.drop !== undefined || d.hold !== undefined || d.truncateAfterBytes !== undefined || d.cutAfterFrames !== undefined || d.blackholeAfterFrames !== undefined),
+    );
     this.#server = server;
     this.#wss = wss;
   }
@@ -174,7 +179,7 @@ export class FaultProxy {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as AddressInfo;
     if (target.protocol === "tcp:") {
-      const proxy = new FaultProxy(`tcp://127.0.0.1:${port}`, server, undefined);
+      const proxy = new FaultProxy(`tcp://127.0.0.1:${port}`, server, undefined, plan);
       server.on("connection", (client) => proxy.#pairStreams(client, target, plan, random, transcript));
       return proxy;
     }
@@ -185,7 +190,7 @@ export class FaultProxy {
     await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
     const httpPort = (http.address() as AddressInfo).port;
     http.on("upgrade", (request, socket, head) => wss.handleUpgrade(request, socket, head, (client) => proxyWebSockets(client)));
-    const proxy = new FaultProxy(`ws://127.0.0.1:${httpPort}${target.pathname}`, http as unknown as Server, wss);
+    const proxy = new FaultProxy(`ws://127.0.0.1:${httpPort}${target.pathname}`, http as unknown as Server, wss, plan);
     const proxyWebSockets = (client: WebSocket) => {
       const upstreamSocket = new WebSocket(targetUrl, [WEBSOCKET_SUBPROTOCOL], { maxPayload: MAX_MAX_FRAME_SIZE });
       const pending: Uint8Array[] = [];

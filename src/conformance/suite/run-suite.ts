@@ -1,6 +1,6 @@
 import { Transcript } from "./scripted-connection.js";
 import { TestContext, type Target } from "./context.js";
-import { Violation, type ConformanceTest, type TestResult } from "./types.js";
+import { runsAlone, Unsupported, Violation, type ConformanceTest, type TestResult } from "./types.js";
 
 export interface SuiteOptions {
   readonly targets: readonly Target[];
@@ -8,6 +8,8 @@ export interface SuiteOptions {
   readonly seed: number;
   /** How long to wait for anything the server should send promptly. */
   readonly timeoutMs: number;
+  /** How long to watch for something that must not happen (default 500 ms). */
+  readonly quietMs?: number;
   /** Tests run at once (results keep the list's order). */
   readonly concurrency?: number;
   readonly onResult?: (result: TargetResult) => void;
@@ -18,37 +20,48 @@ export interface TargetResult extends TestResult {
 }
 
 /** Which transports a test applies to: framing tests are per transport, the rest run everywhere. */
-function applies(test: ConformanceTest, target: Target): boolean {
+export function applies(test: ConformanceTest, target: Target): boolean {
   const websocket = target.url.startsWith("ws");
   if (test.group === "framing-stream") return !websocket;
   if (test.group === "websocket") return websocket;
   return true;
 }
 
-/** Run every applicable test against every target; a test never sees another's users. */
+/**
+ * Run every applicable test against every target; a test never sees
+ * another's users. Tests that restart or shut down the server run last, one
+ * at a time, when nothing else runs (HOOK-4).
+ */
 export async function runSuite(options: SuiteOptions): Promise<TargetResult[]> {
   const jobs = options.targets.flatMap((target) => options.tests.filter((test) => applies(test, target)).map((test) => ({ target, test })));
   const results: TargetResult[] = new Array(jobs.length);
+  const run = async (i: number) => {
+    const { target, test } = jobs[i]!;
+    results[i] = await runOne(test, { ...target, runId: `${target.runId}-${i}` }, options);
+    options.onResult?.(results[i]!);
+  };
+  const together = jobs.flatMap((job, i) => (runsAlone(job.test) ? [] : [i]));
   let next = 0;
   const worker = async () => {
-    for (let i = next++; i < jobs.length; i = next++) {
-      const { target, test } = jobs[i]!;
-      results[i] = await runOne(test, { ...target, runId: `${target.runId}-${i}` }, options);
-      options.onResult?.(results[i]!);
-    }
+    for (let k = next++; k < together.length; k = next++) await run(together[k]!);
   };
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker));
+  for (const [i, job] of jobs.entries()) if (runsAlone(job.test)) await run(i);
   return results.map((r, i) => ({ ...r, target: jobs[i]!.target }));
 }
 
-async function runOne(test: ConformanceTest, target: Target, options: SuiteOptions): Promise<TargetResult> {
+/** Run one test against one target (what runSuite does for each job). */
+export async function runOne(test: ConformanceTest, target: Target, options: Pick<SuiteOptions, "seed" | "timeoutMs" | "quietMs">): Promise<TargetResult> {
   const started = Date.now();
   const transcript = new Transcript();
-  const missing = (test.needs ?? []).filter((feature) => !target.features.has(feature));
+  const missing = [
+    ...(test.needs ?? []).filter((feature) => !target.features.has(feature)),
+    ...(test.hooks ?? []).filter((hook) => target.hooks[hook] === undefined).map((hook) => `the ${hook} hook`),
+  ];
   if (missing.length > 0) {
     return { test, target, outcome: { status: "unsupported", reason: `the server's profile does not declare ${missing.join(", ")}` }, durationMs: 0, transcript: [] };
   }
-  const context = new TestContext(target, transcript, options.timeoutMs, seedFor(options.seed, test.id));
+  const context = new TestContext(target, transcript, options.timeoutMs, seedFor(options.seed, test.id), options.quietMs);
   let outcome: TestResult["outcome"];
   try {
     const cap = Math.max(60_000, options.timeoutMs * 20);
@@ -61,10 +74,12 @@ async function runOne(test: ConformanceTest, target: Target, options: SuiteOptio
   } catch (error) {
     await context.finish().catch(() => undefined);
     outcome =
-      error instanceof Violation
+      error instanceof Unsupported
+        ? { status: "unsupported", reason: error.message }
+        : error instanceof Violation
         ? { status: "fail", message: error.message, acceptable: error.acceptable, actual: error.actual }
         : { status: "fail", message: (error as Error).message, acceptable: ["the scenario to complete"], actual: String((error as Error).stack ?? error) };
-    if (test.level === "informational") outcome = { status: "observed", note: `could not observe: ${outcome.message}` };
+    if (test.level === "informational" && outcome.status === "fail") outcome = { status: "observed", note: `could not observe: ${outcome.message}` };
   }
   return { test, target, outcome, durationMs: Date.now() - started, transcript: transcript.entries };
 }

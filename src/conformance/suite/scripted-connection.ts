@@ -4,12 +4,14 @@ import { create, toJsonString, type MessageInitShape } from "@bufbuild/protobuf"
 import WebSocket from "ws";
 import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
 import { FrameSchema, type Frame } from "../../gen/imwire/v1/frame_pb.js";
-import { decodeFrame, encodeFrame } from "../../codec/frame-codec.js";
+import { decodeFrame, encodeFrame, parseFrame } from "../../codec/frame-codec.js";
 import { FrameSplitter } from "../../framing/frame-splitter.js";
 import { withLengthPrefix } from "../../framing/length-prefix.js";
 import { isImwireError } from "../../errors.js";
 import { MAX_MAX_FRAME_SIZE, WEBSOCKET_SUBPROTOCOL } from "../../limits.js";
 import type { DialOptions } from "../../transport/dial.js";
+import type { Ledger } from "./ledger.js";
+import { Referee } from "./referee.js";
 
 export type FrameBody = NonNullable<MessageInitShape<typeof FrameSchema>["body"]>;
 
@@ -66,10 +68,13 @@ export class ScriptedConnection {
   autoAck = false;
   /** Frames from the server that were not valid frames: always a server failure. */
   readonly invalid: string[] = [];
+  /** Checks every frame against the rules that hold whatever the test (answers, errors, sizes, links, pages). */
+  readonly referee: Referee;
   readonly #payloadSizes = new WeakMap<Frame, number>();
 
-  private constructor(name: string, transcript: Transcript, tcp: Socket | undefined, ws: WebSocket | undefined) {
+  private constructor(name: string, transcript: Transcript, tcp: Socket | undefined, ws: WebSocket | undefined, ledger: Ledger | undefined) {
     this.name = name;
+    this.referee = new Referee(ledger, name);
     this.#transcript = transcript;
     this.#tcp = tcp;
     this.#ws = ws;
@@ -91,7 +96,8 @@ export class ScriptedConnection {
     }
   }
 
-  static async open(url: string, name: string, transcript: Transcript, options: DialOptions = {}): Promise<ScriptedConnection> {
+  /** Connect to `url`; `ledger`, when given, checks what arrives against the test's other connections. */
+  static async open(url: string, name: string, transcript: Transcript, options: DialOptions = {}, ledger?: Ledger): Promise<ScriptedConnection> {
     const target = new URL(url);
     const timeoutMs = options.timeoutMs ?? 10_000;
     if (target.protocol === "tcp:" || target.protocol === "tls:") {
@@ -108,7 +114,7 @@ export class ScriptedConnection {
       socket.setTimeout(0);
       socket.setNoDelay(true);
       transcript.note(name, "!", `connected to ${url}`);
-      return new ScriptedConnection(name, transcript, socket, undefined);
+      return new ScriptedConnection(name, transcript, socket, undefined, ledger);
     }
     const ws = new WebSocket(url, [WEBSOCKET_SUBPROTOCOL], { maxPayload: MAX_MAX_FRAME_SIZE, handshakeTimeout: timeoutMs, ...(target.protocol === "wss:" ? options.tls : {}) });
     await new Promise<void>((resolve, reject) => {
@@ -117,7 +123,7 @@ export class ScriptedConnection {
       ws.once("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode} to the WebSocket handshake`)));
     });
     transcript.note(name, "!", `connected to ${url} (subprotocol ${ws.protocol || "none"})`);
-    return new ScriptedConnection(name, transcript, undefined, ws);
+    return new ScriptedConnection(name, transcript, undefined, ws, ledger);
   }
 
   get closed(): boolean {
@@ -139,8 +145,30 @@ export class ScriptedConnection {
     const id = requestId ?? this.#nextRequestId++;
     const frame = create(FrameSchema, { requestId: id, body });
     this.#transcript.note(this.name, "→", describe(frame));
+    if (!this.#closed) this.referee.sent(frame);
     this.#writePayload(encodeFrame(frame, { validate: false }));
     return id;
+  }
+
+  /**
+   * Send frames in one write (one TCP segment on loopback, or WebSocket
+   * messages corked into one), so that they arrive together; returns their
+   * request ids. `requestIds[i]`, when given, is frame i's id (0 for a notice).
+   */
+  sendTogether(bodies: readonly FrameBody[], requestIds: readonly (number | undefined)[] = []): number[] {
+    const frames = bodies.map((body, i) => create(FrameSchema, { requestId: requestIds[i] ?? this.#nextRequestId++, body }));
+    this.#transcript.note(this.name, "→", `${frames.length} frames in one write: ${frames.slice(0, 3).map(describe).join(" | ")}${frames.length > 3 ? " | …" : ""}`);
+    if (this.#closed) return frames.map((f) => f.requestId);
+    for (const frame of frames) this.referee.sent(frame);
+    if (this.#tcp) {
+      this.#tcp.write(Buffer.concat(frames.map((f) => encodeFrame(f, { validate: false, prefixed: true }))));
+    } else {
+      const socket = (this.#ws as unknown as { _socket: Socket })._socket;
+      socket.cork();
+      for (const frame of frames) this.#ws!.send(encodeFrame(frame, { validate: false }), { binary: true });
+      process.nextTick(() => socket.uncork());
+    }
+    return frames.map((f) => f.requestId);
   }
 
   /** Send a request and wait for its answer (ENV-2). */
@@ -152,6 +180,9 @@ export class ScriptedConnection {
   /** Bytes exactly as given: on TCP/TLS onto the stream, on WebSocket as one binary message. */
   writeRaw(bytes: Uint8Array, label: string): void {
     this.#transcript.note(this.name, "→", `${label} (${bytes.length} raw bytes: ${hexPreview(bytes)})`);
+    const frames = readableFrames(bytes, this.#tcp !== undefined);
+    if (frames) for (const frame of frames) this.referee.sent(frame);
+    else this.referee.wroteRaw();
     if (this.#tcp) this.#tcp.write(bytes);
     else this.#ws!.send(bytes, { binary: true });
   }
@@ -161,6 +192,7 @@ export class ScriptedConnection {
     const id = this.#nextRequestId++;
     const frame = create(FrameSchema, { requestId: id, body });
     this.#transcript.note(this.name, "→", `${describe(frame)} in ${pieceSize}-byte pieces`);
+    this.referee.sent(frame);
     const wire = withLengthPrefix(encodeFrame(frame));
     for (let i = 0; i < wire.length; i += pieceSize) this.#tcp!.write(wire.subarray(i, i + pieceSize));
     return id;
@@ -169,6 +201,7 @@ export class ScriptedConnection {
   /** A text message, on WebSocket only (WS-3). */
   writeText(text: string): void {
     this.#transcript.note(this.name, "→", `text message ${JSON.stringify(text)}`);
+    this.referee.wroteRaw();
     this.#ws!.send(text);
   }
 
@@ -225,6 +258,20 @@ export class ScriptedConnection {
     });
   }
 
+  /**
+   * Wait until every request sent has been answered or the connection has
+   * closed; false if neither happens within `timeoutMs` (ENV-2: a server
+   * answers every request exactly once unless the connection closes first).
+   */
+  async settled(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.#closed && (this.referee.unanswered?.length ?? 0) > 0) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return true;
+  }
+
   /** Ping every `intervalMs` from now on, as a client must (HB-1). */
   keepAlive(intervalMs: number): void {
     clearInterval(this.#keepAlive);
@@ -275,6 +322,9 @@ export class ScriptedConnection {
     }
     this.#payloadSizes.set(frame, payload.length);
     this.#transcript.note(this.name, "←", describe(frame));
+    const fouls = this.referee.fouls.length;
+    this.referee.received(frame, payload.length);
+    for (const foul of this.referee.fouls.slice(fouls)) this.#transcript.note(this.name, "!", `foul ${foul.requirement}: ${foul.message}`);
     if (frame.body.case === "ping") {
       this.send({ case: "pong", value: { nonce: frame.body.value.nonce } }, 0);
       return;
@@ -310,6 +360,20 @@ export class ScriptedConnection {
 export function describe(frame: Frame): string {
   const json = toJsonString(FrameSchema, frame);
   return json.length > 400 ? `${json.slice(0, 400)}…` : json;
+}
+
+/** The whole, valid frames raw bytes hold (framed on a byte stream, one payload on WebSocket), or undefined when they are anything else. */
+function readableFrames(bytes: Uint8Array, framed: boolean): Frame[] | undefined {
+  try {
+    if (!framed) return [parseFrame(bytes)];
+    const splitter = new FrameSplitter({ maxFrameSize: MAX_MAX_FRAME_SIZE });
+    splitter.push(bytes);
+    const frames: Frame[] = [];
+    for (let payload = splitter.next(); payload !== undefined; payload = splitter.next()) frames.push(parseFrame(payload));
+    return splitter.atFrameBoundary ? frames : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function hexPreview(bytes: Uint8Array): string {

@@ -1,4 +1,5 @@
 import type { TestContext } from "./context.js";
+import type { HookName } from "./operator-hooks.js";
 import type { TranscriptEntry } from "./scripted-connection.js";
 
 /**
@@ -9,7 +10,7 @@ import type { TranscriptEntry } from "./scripted-connection.js";
 export type Level = "required" | "recommended" | "informational";
 
 /** Optional features a server declares in its profile; tests of undeclared ones are reported unsupported. */
-export const FEATURES = ["websocket", "stream", "channels", "read-receipts", "expired-tokens", "fault-injection"] as const;
+export const FEATURES = ["websocket", "stream", "channels", "read-receipts", "expired-tokens", "fault-injection", "push-handoff"] as const;
 export type Feature = (typeof FEATURES)[number];
 
 export interface ConformanceTest {
@@ -23,8 +24,24 @@ export interface ConformanceTest {
   readonly title: string;
   /** Features the server must declare for the test to run. */
   readonly needs?: readonly Feature[];
+  /**
+   * Operator hooks the test uses (SPEC.md Appendix C); without them it is
+   * unsupported. A test that restarts or shuts the server down runs alone,
+   * after every other (HOOK-4).
+   */
+  readonly hooks?: readonly HookName[];
   /** Run the test; throw a Violation to fail it. Informational tests return what they observed. */
   run(t: TestContext): Promise<string | void>;
+}
+
+/** Whether a test changes the server for every other test, so that it must run alone (HOOK-4). */
+export function runsAlone(test: ConformanceTest): boolean {
+  return (test.hooks ?? []).some((hook) => hook === "restart" || hook === "shutdown");
+}
+
+/** The server announced something under which the test cannot be run (for example a max_in_flight too large to exceed in one write). */
+export class Unsupported extends Error {
+  override readonly name = "Unsupported";
 }
 
 /** What the test found wrong: every acceptable outcome, and what came instead. */

@@ -25,6 +25,8 @@ export class Connection {
   pushService = "";
   pushToken = "";
   drainDeadline = Infinity;
+  /** FLOW-1: requests read and not yet answered, an answer counting once the runner has taken it. */
+  inFlight = 0;
 
   constructor(
     readonly id: ConnectionId,

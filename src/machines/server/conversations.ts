@@ -102,8 +102,9 @@ function createDirect(core: ServerCore, connection: Connection, request: OpenCon
   const conversationId = core.deps.randomId();
   store.createConversation({ conversationId, kind: ConversationKind.DIRECT, title: request.title, ownerUserId: "" });
   for (const userId of [me, peer]) store.setMembership({ conversationId, userId, role: Role.MEMBER, firstVisibleSeq: 1, lastVisibleSeq: 0 });
-  for (const userId of [me, peer]) announceJoined(core, conversationId, userId);
-  appendConversationEvent(core, conversationId, connection, now, { case: "membership", value: { action: MembershipAction.CREATED, userIds: [me, peer], title: request.title } });
+  appendConversationEvent(core, conversationId, connection, now, { case: "membership", value: { action: MembershipAction.CREATED, userIds: [me, peer], title: request.title } }, () => {
+    for (const userId of [me, peer]) announceJoined(core, conversationId, userId);
+  });
   return opened(core, conversationId, me, true);
 }
 
@@ -117,7 +118,13 @@ function createGroupOrChannel(core: ServerCore, connection: Connection, request:
   checkId(request.clientConversationId, "client_conversation_id");
   const dedupKey = { scope: "conversation", userId: me, deviceId: connection.deviceId, key: request.clientConversationId } as const;
   const earlier = store.dedup(dedupKey);
-  if (earlier) return opened(core, earlier.conversationId, me, false); // IDEM-6
+  if (earlier) {
+    // IDEM-6, IDEM-7: a retry gets the same conversation; the key reused for another kind is refused.
+    if (store.conversation(earlier.conversationId)?.kind !== kind) {
+      throw new RequestError(ErrorCode.INVALID_ARGUMENT, `client_conversation_id ${request.clientConversationId} created a conversation of another kind`, "IDEM-7");
+    }
+    return opened(core, earlier.conversationId, me, false);
+  }
 
   const others = [...new Set(request.userIds)].filter((u) => u !== me);
   if (kind === ConversationKind.CHANNEL && request.userIds.length > 0) {
@@ -135,8 +142,9 @@ function createGroupOrChannel(core: ServerCore, connection: Connection, request:
     const role = userId === me ? Role.OWNER : Role.MEMBER;
     store.setMembership({ conversationId, userId, role, firstVisibleSeq: 1, lastVisibleSeq: 0 });
   }
-  for (const userId of members) announceJoined(core, conversationId, userId);
-  appendConversationEvent(core, conversationId, connection, now, { case: "membership", value: { action: MembershipAction.CREATED, userIds: members, title: request.title } });
+  appendConversationEvent(core, conversationId, connection, now, { case: "membership", value: { action: MembershipAction.CREATED, userIds: members, title: request.title } }, () => {
+    for (const userId of members) announceJoined(core, conversationId, userId);
+  });
   store.recordDedup(dedupKey, { conversationId, seq: 1, messageId: "", serverTimeMs: Math.floor(now) });
   return opened(core, conversationId, me, true);
 }
@@ -148,13 +156,17 @@ function openExisting(core: ServerCore, connection: Connection, request: OpenCon
   const conversation = store.conversation(request.conversationId);
   if (!conversation) throw new RequestError(ErrorCode.NOT_FOUND, `no conversation ${request.conversationId}`, "CONV-4");
   const { conversationId } = conversation;
-  if (request.kind !== ConversationKind.UNSPECIFIED && request.kind !== conversation.kind) {
-    throw new RequestError(ErrorCode.INVALID_ARGUMENT, "kind does not match the conversation", "CONV-4");
-  }
   const mine = store.membership(conversationId, me);
   const isMember = mine !== undefined && mine.lastVisibleSeq === 0;
+  // ERR-5: the right to the operation before the request's own rules, so an outsider learns nothing of the kind.
+  const checkKind = () => {
+    if (request.kind !== ConversationKind.UNSPECIFIED && request.kind !== conversation.kind) {
+      throw new RequestError(ErrorCode.INVALID_ARGUMENT, "kind does not match the conversation", "CONV-4");
+    }
+  };
 
   if (conversation.kind === ConversationKind.CHANNEL) {
+    checkKind();
     if (request.userIds.length > 0) throw new RequestError(ErrorCode.INVALID_ARGUMENT, "channels have subscribers, not added members", "CONV-4");
     if (isMember) return opened(core, conversationId, me, false);
     store.setMembership({ conversationId, userId: me, role: Role.SUBSCRIBER, firstVisibleSeq: 1, lastVisibleSeq: 0 });
@@ -162,7 +174,11 @@ function openExisting(core: ServerCore, connection: Connection, request: OpenCon
     return opened(core, conversationId, me, false);
   }
 
-  if (!isMember) throw new RequestError(ErrorCode.PERMISSION_DENIED, "only members may open or add to this conversation", "CONV-4");
+  // Opening is reading: former members too, as they last saw it (CONV-4, CONV-9). Adding is for members.
+  if (mine === undefined || (!isMember && request.userIds.length > 0)) {
+    throw new RequestError(ErrorCode.PERMISSION_DENIED, "only members may open or add to this conversation", "CONV-4");
+  }
+  checkKind();
   if (request.userIds.length === 0) return opened(core, conversationId, me, false);
   if (conversation.kind !== ConversationKind.GROUP) throw new RequestError(ErrorCode.INVALID_ARGUMENT, "members can be added to groups only", "CONV-4");
 
@@ -176,8 +192,9 @@ function openExisting(core: ServerCore, connection: Connection, request: OpenCon
   if (added.length === 0) return opened(core, conversationId, me, false);
   const seq = store.lastSeq(conversationId) + 1;
   for (const userId of added) store.setMembership({ conversationId, userId, role: Role.MEMBER, firstVisibleSeq: seq, lastVisibleSeq: 0 });
-  for (const userId of added) announceJoined(core, conversationId, userId);
-  appendConversationEvent(core, conversationId, connection, now, { case: "membership", value: { action: MembershipAction.ADDED, userIds: added } });
+  appendConversationEvent(core, conversationId, connection, now, { case: "membership", value: { action: MembershipAction.ADDED, userIds: added } }, () => {
+    for (const userId of added) announceJoined(core, conversationId, userId);
+  });
   return opened(core, conversationId, me, false);
 }
 

@@ -8,9 +8,11 @@ type EventBody = NonNullable<MessageInitShape<typeof ConversationEventSchema>["b
 /**
  * Append an event to a conversation (SEQ-1) and a reference to it to the
  * stream of every user who may see it (CUR-1, CONV-8): current members,
- * the users an ADDED event adds, the user a LEFT event removes.
+ * the users an ADDED event adds, the user a LEFT event removes. `beforeFanOut`
+ * runs between the two, with the event's seq: the place for the `joined`
+ * entries of the users the event makes members (CONV-7).
  */
-export function appendConversationEvent(core: ServerCore, conversationId: string, sender: Connection, now: number, body: EventBody): number {
+export function appendConversationEvent(core: ServerCore, conversationId: string, sender: Connection, now: number, body: EventBody, beforeFanOut?: (seq: number) => void): number {
   const { store } = core;
   const seq = store.appendEvent(conversationId, {
     conversationId,
@@ -19,6 +21,7 @@ export function appendConversationEvent(core: ServerCore, conversationId: string
     senderDeviceId: sender.deviceId,
     body,
   });
+  beforeFanOut?.(seq);
   for (const member of store.members(conversationId)) {
     if (member.firstVisibleSeq <= seq) core.appendUserEntry(member.userId, { case: "eventRef", conversationId, seq });
   }

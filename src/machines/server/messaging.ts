@@ -27,7 +27,13 @@ export function sendMessage(core: ServerCore, connection: Connection, request: S
   const dedupKey = { scope: "message", userId: connection.userId, deviceId: connection.deviceId, key: request.clientMessageId } as const;
   // IDEM-2: a remembered key gets the first answer, whatever has changed since.
   const earlier = store.dedup(dedupKey);
-  if (earlier) return ack(earlier, request.clientMessageId);
+  if (earlier) {
+    // IDEM-7: a key names one send; reused for another conversation it is a client bug, not a retry.
+    if (earlier.conversationId !== request.conversationId) {
+      throw new RequestError(ErrorCode.INVALID_ARGUMENT, `client_message_id ${request.clientMessageId} was used for another conversation`, "IDEM-7");
+    }
+    return ack(earlier, request.clientMessageId);
+  }
 
   const conversation = store.conversation(request.conversationId);
   if (!conversation) throw new RequestError(ErrorCode.NOT_FOUND, `no conversation ${request.conversationId}`, "MSG-1");
@@ -40,6 +46,9 @@ export function sendMessage(core: ServerCore, connection: Connection, request: S
   const lastSeq = store.lastSeq(conversation.conversationId);
   const replyTo = toNumber(request.replyToSeq);
   if (replyTo > lastSeq) throw new RequestError(ErrorCode.INVALID_ARGUMENT, `reply_to_seq ${request.replyToSeq} does not exist`, "MSG-6");
+  if (replyTo !== 0 && replyTo < membership.firstVisibleSeq) {
+    throw new RequestError(ErrorCode.INVALID_ARGUMENT, `reply_to_seq ${request.replyToSeq} is before the sender's first visible seq ${membership.firstVisibleSeq}`, "MSG-6");
+  }
 
   const messageId = `${conversation.conversationId}.${lastSeq + 1}`;
   const seq = appendConversationEvent(core, conversation.conversationId, connection, now, {

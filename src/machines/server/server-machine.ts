@@ -6,7 +6,7 @@ import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
 import { FrameSchema, type Frame } from "../../gen/imwire/v1/frame_pb.js";
 import { ReceiveMode } from "../../gen/imwire/v1/settings_pb.js";
 import { errorFrame } from "../../codec/error-frame.js";
-import { maySend } from "../../codec/frame-catalogue.js";
+import { frameCatalogue, maySend } from "../../codec/frame-catalogue.js";
 import type { ImwireError } from "../../errors.js";
 import { SUPPORTED_VERSIONS } from "../../limits.js";
 import type { Store, StoredUserEntryBody } from "../../store/store.js";
@@ -27,28 +27,10 @@ type Body = Frame["body"];
 /** Keys forgotten per input at most (IDEM-4). */
 const DEDUP_EXPIRY_BATCH = 1_000;
 
-/**
- * Deliberately broken behaviours, for tests that prove the property suites
- * and the conformance runner catch them. Never set in production.
- */
-export interface ServerMutations {
-  /** Append a second message when a send is retried (breaks IDEM-2). */
-  readonly skipDedup?: boolean;
-  /** Resume at the stream head instead of the device's cursor (breaks DLV-3). */
-  readonly skipRedelivery?: boolean;
-  /** Let non-members send and sync (breaks SEC-3). */
-  readonly skipMembershipCheck?: boolean;
-  /** Never close silent connections (breaks HB-3). */
-  readonly ignoreHeartbeatTimeout?: boolean;
-  /** Push each batch of entries in reverse order (breaks DLV-1, CUR-3). */
-  readonly reorderPushes?: boolean;
-  /** Answer PERMISSION_DENIED as NOT_FOUND (breaks ERR-2, MSG-1). */
-  readonly wrongErrorCodes?: boolean;
-  /** Accept any token, as a user named after it (breaks AUTH-1). */
-  readonly acceptAnyToken?: boolean;
-  /** Send every snapshot whole, whatever its size (breaks SYNC-7). */
-  readonly unpagedSnapshots?: boolean;
-}
+/** Makes the server machine a runner drives: what a simulator or the reference server takes to run another (a subclass, say). */
+export type ServerMachineFactory = (deps: ServerDeps, options: Partial<ServerOptions>) => ServerMachine;
+
+export const newServerMachine: ServerMachineFactory = (deps, options) => new ServerMachine(deps, options);
 
 /**
  * The imwire server as a pure state machine (SPEC.md §5 to §19): frames and
@@ -63,7 +45,6 @@ export class ServerMachine implements ServerCore {
   readonly store: Store;
   readonly options: ServerOptions;
   readonly deps: ServerDeps;
-  readonly #mutations: ServerMutations;
 
   readonly #connections = new Map<ConnectionId, Connection>();
   readonly #byDevice = new Map<string, Connection>();
@@ -75,17 +56,25 @@ export class ServerMachine implements ServerCore {
   /** When to look next for idempotency keys past the window (IDEM-4). */
   #dedupExpiryAt = 0;
 
-  constructor(deps: ServerDeps, options: Partial<ServerOptions> = {}, mutations: ServerMutations = {}) {
+  constructor(deps: ServerDeps, options: Partial<ServerOptions> = {}) {
     this.deps = deps;
     this.store = deps.store;
     this.options = serverOptions(options);
-    this.#mutations = mutations;
   }
 
-  /** Everything the machine has asked for since the last call, in order. */
+  /**
+   * Everything the machine has asked for since the last call, in order. The
+   * caller writes what it takes: an answer taken counts as written, so the
+   * requests it answers leave their connection's in-flight count (FLOW-1).
+   */
   takeOutputs(): ServerOutput[] {
     const outputs = this.#outputs;
     this.#outputs = [];
+    for (const output of outputs) {
+      if (output.kind !== "send" || output.frame.requestId === 0) continue;
+      const connection = this.#connections.get(output.connection);
+      if (connection && connection.inFlight > 0) connection.inFlight--;
+    }
     return outputs;
   }
 
@@ -123,6 +112,18 @@ export class ServerMachine implements ServerCore {
     if (!maySend("client", body.case)) {
       this.#fatal(connection, ErrorCode.PROTOCOL_VIOLATION, "ENV-7", `${body.case} is sent by servers only`, frame.requestId);
       return;
+    }
+    if (frameCatalogue[body.case].kind === "request") {
+      if (frame.requestId === 0) {
+        this.#fatal(connection, ErrorCode.PROTOCOL_VIOLATION, "ENV-2", `${body.case} with request_id 0: its answer could not be matched`);
+        return;
+      }
+      // FLOW-1: read and not yet answered, an answer counting once the runner has taken it.
+      if (connection.inFlight >= this.options.maxInFlight) {
+        this.#fatal(connection, ErrorCode.PROTOCOL_VIOLATION, "FLOW-1", `more than max_in_flight ${this.options.maxInFlight} requests awaiting an answer`, frame.requestId);
+        return;
+      }
+      connection.inFlight++;
     }
     switch (connection.state) {
       case "await-hello":
@@ -166,15 +167,17 @@ export class ServerMachine implements ServerCore {
     for (const connection of [...this.#connections.values()]) {
       const handshakeDeadline = connection.openedAt + this.options.handshakeTimeoutMs;
       const silenceDeadline = connection.lastReceivedAt + silence;
+      // HB-3 counts from welcome: before it, the client cannot know the interval, and CONN-6 alone applies.
+      const heard = connection.state !== "await-hello";
       if ((connection.state === "await-hello" || connection.state === "await-auth") && now >= handshakeDeadline) {
         this.#fatal(connection, ErrorCode.TIMEOUT, "CONN-6", "the handshake did not complete in time");
-      } else if (now >= silenceDeadline && !this.#mutations.ignoreHeartbeatTimeout) {
+      } else if (heard && now >= silenceDeadline) {
         this.#fatal(connection, ErrorCode.TIMEOUT, "HB-3", `nothing received for ${silence} ms`);
       } else if (connection.state === "draining" && now >= connection.drainDeadline) {
         this.#close(connection, "graceful");
       } else {
         const awaiting = connection.state === "await-hello" || connection.state === "await-auth";
-        const silence = this.#mutations.ignoreHeartbeatTimeout ? Infinity : silenceDeadline;
+        const silence = heard ? silenceDeadline : Infinity;
         this.#wakeAt(Math.min(awaiting ? handshakeDeadline : Infinity, silence, connection.drainDeadline));
       }
     }
@@ -204,7 +207,7 @@ export class ServerMachine implements ServerCore {
     if (cursor > connection.highestSent) connection.highestSent = cursor;
   }
 
-  #hello(connection: Connection, requestId: number, hello: Hello, _now: number): void {
+  #hello(connection: Connection, requestId: number, hello: Hello, now: number): void {
     const version = Math.max(...hello.versions.filter((v) => SUPPORTED_VERSIONS.includes(v)));
     if (version === -Infinity) {
       this.#fatal(connection, ErrorCode.UNSUPPORTED_VERSION, "CONN-2", `no version in common with ${hello.versions.join(", ")}`, requestId);
@@ -231,11 +234,11 @@ export class ServerMachine implements ServerCore {
     });
     this.#send(connection, create(FrameSchema, { requestId, body: { case: "welcome", value: welcome } }));
     this.#outputs.push({ kind: "frame-limit", connection: connection.id, maxFrameSize: options.maxFrameSize });
+    this.#wakeAt(now + 1.5 * options.heartbeatIntervalMs); // HB-3 counts from welcome
   }
 
   #authenticate(connection: Connection, requestId: number, request: Authenticate, now: number): void {
-    const verified = this.deps.verifyToken(request.token, now);
-    const check = !verified.ok && this.#mutations.acceptAnyToken ? { ok: true as const, userId: `anyone-${request.token.slice(0, 16)}`, deviceId: connection.helloDeviceId, expiresAtMs: 0 } : verified;
+    const check = this.deps.verifyToken(request.token, now);
     if (!check.ok) {
       const code = check.expired ? ErrorCode.TOKEN_EXPIRED : ErrorCode.UNAUTHENTICATED;
       this.#fatal(connection, code, "AUTH-1", check.expired ? "the token has expired" : "the token is not valid", requestId);
@@ -266,10 +269,9 @@ export class ServerMachine implements ServerCore {
       const cursor = toNumber(resume.cursor);
       if (cursor <= head && head - cursor <= options.snapshotAfterEntries) {
         resumed = true;
-        const position = this.#mutations.skipRedelivery ? head : cursor;
-        connection.position = position;
-        connection.lastPushed = position;
-        this.noteSent(connection, position);
+        connection.position = cursor;
+        connection.lastPushed = cursor;
+        this.noteSent(connection, cursor);
       }
     }
     const authenticated = create(AuthenticatedSchema, {
@@ -331,11 +333,11 @@ export class ServerMachine implements ServerCore {
   #answer(connection: Connection, body: Body, now: number, payloadSize: number): Body {
     switch (body.case) {
       case "sendMessage":
-        return { case: "sendAck", value: sendMessage(this.#checked(), connection, body.value, now, payloadSize) };
+        return { case: "sendAck", value: sendMessage(this, connection, body.value, now, payloadSize) };
       case "syncConversation":
-        return { case: "conversationPage", value: syncConversation(this.#checked(), connection, body.value) };
+        return { case: "conversationPage", value: syncConversation(this, connection, body.value) };
       case "syncUser":
-        return { case: "userPage", value: syncUser(this.#mutations.unpagedSnapshots ? unpagedCore(this) : this, connection, body.value) };
+        return { case: "userPage", value: syncUser(this, connection, body.value) };
       case "markRead":
         return { case: "readMarker", value: markRead(this, connection, body.value) };
       case "openConversation":
@@ -351,16 +353,9 @@ export class ServerMachine implements ServerCore {
     }
   }
 
-  /** This machine as handlers see it, with the membership-check mutation applied when set. */
-  #checked(): ServerCore {
-    if (!this.#mutations.skipMembershipCheck && !this.#mutations.skipDedup) return this;
-    return mutatedCore(this, this.#mutations);
-  }
-
   #answerError(connection: Connection, requestId: number, error: unknown): void {
     if (error instanceof RequestError) {
-      const code = this.#mutations.wrongErrorCodes && error.code === ErrorCode.PERMISSION_DENIED ? ErrorCode.NOT_FOUND : error.code;
-      this.#send(connection, errorFrame(code, { requestId, message: error.message, requirement: error.requirement }));
+      this.#send(connection, errorFrame(error.code, { requestId, message: error.message, requirement: error.requirement }));
       return;
     }
     this.#outputs.push({ kind: "internal-error", connection: connection.id, error });
@@ -422,7 +417,6 @@ export class ServerMachine implements ServerCore {
         });
       }
     }
-    if (this.#mutations.reorderPushes) frames.reverse();
     for (const frame of frames) this.#send(connection, frame);
   }
 
@@ -461,31 +455,4 @@ export class ServerMachine implements ServerCore {
   #wakeAt(time: number): void {
     if (time < this.#wakeup) this.#wakeup = time;
   }
-}
-
-/** The core handlers see under the dedup and membership mutations. */
-function mutatedCore(machine: ServerMachine, mutations: ServerMutations): ServerCore {
-  const store = new Proxy(machine.store, {
-    get(target, property, receiver) {
-      if (mutations.skipDedup && property === "dedup") return () => undefined;
-      if (mutations.skipMembershipCheck && property === "membership") {
-        return (conversationId: string, userId: string) =>
-          target.membership(conversationId, userId) ?? { conversationId, userId, role: 2, firstVisibleSeq: 1, lastVisibleSeq: 0 };
-      }
-      const value = Reflect.get(target, property, receiver) as unknown;
-      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-  return { store, options: machine.options, deps: machine.deps, appendUserEntry: (u, b) => machine.appendUserEntry(u, b), noteSent: (c, n) => machine.noteSent(c, n) };
-}
-
-/** The core sync_user sees under the unpagedSnapshots mutation: no frame limit to page by. */
-function unpagedCore(machine: ServerMachine): ServerCore {
-  return {
-    store: machine.store,
-    options: { ...machine.options, maxFrameSize: Infinity },
-    deps: machine.deps,
-    appendUserEntry: (u, b) => machine.appendUserEntry(u, b),
-    noteSent: (c, n) => machine.noteSent(c, n),
-  };
 }

@@ -90,7 +90,7 @@ export const authTests: ConformanceTest[] = [
       await t.hello(c, "phone");
       const id = c.send({ case: "authenticate", value: { token: "this-is-not-a-token" } });
       await t.expectErrorFrom(c, [ErrorCode.UNAUTHENTICATED], "SEC-2", { requestId: id, closing: true });
-      await t.expectNothing(first.conn, (f) => f.body.case === "error", "AUTH-4", 300, "no SESSION_REPLACED: a connection that failed to authenticate replaces nothing");
+      await t.expectNothing(first.conn, (f) => f.body.case === "error", "AUTH-4", "no SESSION_REPLACED: a connection that failed to authenticate replaces nothing");
       t.answerOf(await first.conn.request({ case: "syncUser", value: {} }, t.timeoutMs), "userPage", "SEC-2");
     },
   },

@@ -1,7 +1,7 @@
 import { ConversationKind } from "../../../gen/imwire/v1/conversation_pb.js";
 import { describe } from "../scripted-connection.js";
 import { Violation, type ConformanceTest } from "../types.js";
-import { check, direct, freshKey, send, text, users } from "./helpers.js";
+import { check, direct, eventPush, freshKey, push, send, text, users } from "./helpers.js";
 
 const group = "sync";
 
@@ -133,4 +133,115 @@ export const syncTests: ConformanceTest[] = [
       check(missing.length === 0 && listed.length === created.size, "SYNC-7", `the ${created.size} groups the user is in`, () => `${listed.length} listed, missing ${missing.slice(0, 3).join(", ")}`);
     },
   },
+  {
+    id: "SYNC-3/the-stream-in-pages-links-every-entry",
+    requirements: ["SYNC-3", "CUR-3", "SYNC-2", "SYNC-6"],
+    level: "required",
+    group,
+    title: "sync_user in pages exactly full: each page starts where the last ended, every entry is linked to the one before, and has_more is false on the exactly full last page",
+    async run(t) {
+      const [a, b] = await users(t, "a", "b");
+      const id = await direct(t, a!, b!);
+      const acks = [];
+      for (let i = 0; i < 10; i++) acks.push(await send(t, a!, id, text(`m${i}`)));
+      await push(t, b!, eventPush(id, acks.at(-1)!.seq), "DLV-1", `the event #${acks.at(-1)!.seq}`);
+      const epoch = b!.authenticated.epoch;
+      const whole = await t.ask(b!, { case: "syncUser", value: { epoch, afterCursor: 0n, limit: 1_000 } }, "userPage", "SYNC-3");
+      check(whole.snapshot === undefined && !whole.hasMore, "SYNC-3", "every entry in one page of up to 1,000", () => (whole.snapshot ? "a snapshot" : "has_more"));
+      const count = whole.events.length;
+      const limit = largestDivisor(count);
+      const cursors: bigint[] = [];
+      for (let after = 0n, pages = 0; ; pages++) {
+        check(pages <= count, "SYNC-3", `at most ${count} pages`, () => "more");
+        const page = await t.ask(b!, { case: "syncUser", value: { epoch, afterCursor: after, limit } }, "userPage", "SYNC-3");
+        check(page.snapshot === undefined, "SYNC-3", "entries, not a snapshot", () => "a snapshot");
+        cursors.push(...page.events.map((e) => e.cursor));
+        if (!page.hasMore) break;
+        after = page.events.at(-1)!.cursor;
+      }
+      check(cursors.join(",") === whole.events.map((e) => e.cursor).join(","), "SYNC-3", `the ${count} entries of the single page, in ${count / limit} pages of ${limit}`, () => `${cursors.length} entries: ${cursors.join(",")}`);
+      const seqs = whole.events.flatMap((e) => (e.body.case === "event" || e.body.case === "notify" ? [e.body.value.seq] : []));
+      for (const ack of acks) check(seqs.includes(ack.seq), "CUR-1", `an entry for #${ack.seq}`, () => `seqs ${seqs.join(",")}`);
+    },
+  },
+  {
+    id: "SYNC-2/conversation-in-pages-exactly-full",
+    requirements: ["SYNC-2", "SYNC-1", "SYNC-6"],
+    level: "required",
+    group,
+    title: "a conversation of 6 events in pages of 3: two full pages, the second with has_more false",
+    async run(t) {
+      const [a, b] = await users(t, "a", "b");
+      const id = await direct(t, a!, b!);
+      let last = 0n;
+      for (let i = 0; i < 5; i++) last = (await send(t, a!, id, text(`m${i}`))).seq;
+      check(last === 6n, "SYNC-2", "six events: CREATED and five messages", () => `last seq ${last}`);
+      const first = await t.ask(b!, { case: "syncConversation", value: { conversationId: id, limit: 3 } }, "conversationPage", "SYNC-2");
+      check(first.events.length === 3 && first.hasMore, "SYNC-2", "3 events, has_more", () => `${first.events.length} events, has_more ${first.hasMore}`);
+      const second = await t.ask(b!, { case: "syncConversation", value: { conversationId: id, afterSeq: 3n, limit: 3 } }, "conversationPage", "SYNC-2");
+      check(second.events.length === 3 && !second.hasMore, "SYNC-2", "3 events, has_more false (nothing after #6)", () => `${second.events.length} events, has_more ${second.hasMore}`);
+    },
+  },
+  {
+    id: "SYNC-1/until-seq-bounds-pages",
+    requirements: ["SYNC-1", "SYNC-2"],
+    level: "required",
+    group,
+    title: "until_seq ends the request's range: pages stop there, has_more counts only what lies within it",
+    async run(t) {
+      const [a, b] = await users(t, "a", "b");
+      const id = await direct(t, a!, b!);
+      for (let i = 0; i < 7; i++) await send(t, a!, id, text(`m${i}`));
+      const seqs = async (afterSeq: bigint, untilSeq: bigint, limit: number) => {
+        const page = await t.ask(b!, { case: "syncConversation", value: { conversationId: id, afterSeq, untilSeq, limit } }, "conversationPage", "SYNC-1");
+        return `${page.events.map((e) => e.seq).join(",")}${page.hasMore ? " +" : ""}`;
+      };
+      const cases: [bigint, bigint, number, string][] = [
+        [0n, 4n, 0, "1,2,3,4"],
+        [0n, 5n, 2, "1,2 +"],
+        [2n, 5n, 2, "3,4 +"],
+        [4n, 5n, 2, "5"],
+        [6n, 100n, 0, "7,8"],
+        [5n, 3n, 0, ""],
+      ];
+      for (const [after, until, limit, expected] of cases) {
+        const got = await seqs(after, until, limit);
+        check(got === expected, "SYNC-1", `after_seq ${after}, until_seq ${until}, limit ${limit}: ${expected || "nothing"} (+ for has_more)`, () => got || "nothing");
+      }
+    },
+  },
+  {
+    id: "SYNC-1/after-the-last-event",
+    requirements: ["SYNC-1", "SYNC-6"],
+    level: "required",
+    group,
+    title: "sync_conversation after the last event, or far beyond it, is an empty page with has_more false and the right last_seq",
+    async run(t) {
+      const [a, b] = await users(t, "a", "b");
+      const id = await direct(t, a!, b!);
+      const ack = await send(t, a!, id, text("the last"));
+      for (const after of [ack.seq, ack.seq + 1_000n, 2n ** 63n]) {
+        const page = await t.ask(b!, { case: "syncConversation", value: { conversationId: id, afterSeq: after } }, "conversationPage", "SYNC-1");
+        check(page.events.length === 0 && !page.hasMore && page.lastSeq === ack.seq, "SYNC-1", `after_seq ${after}: no events, has_more false, last_seq ${ack.seq}`, () => `${page.events.length} events, has_more ${page.hasMore}, last_seq ${page.lastSeq}`);
+      }
+    },
+  },
+  {
+    id: "SYNC-4/cursor-beyond-the-head",
+    requirements: ["SYNC-4", "CUR-4"],
+    level: "required",
+    group,
+    title: "sync_user from a cursor beyond the stream's head, in the current epoch, is answered with a snapshot",
+    async run(t) {
+      const [a] = await users(t, "a");
+      const page = await t.ask(a!, { case: "syncUser", value: { epoch: a!.authenticated.epoch, afterCursor: 1_000_000n } }, "userPage", "SYNC-4");
+      check(page.snapshot !== undefined && page.events.length === 0, "SYNC-4", "a snapshot and no entries", () => `${page.events.length} entries, ${page.snapshot ? "a" : "no"} snapshot`);
+    },
+  },
 ];
+
+/** The largest divisor of n below n (1 for a prime), so that pages of that size end exactly full. */
+function largestDivisor(n: number): number {
+  for (let d = Math.floor(n / 2); d > 1; d--) if (n % d === 0) return d;
+  return 1;
+}

@@ -76,7 +76,8 @@ export type Conversation = Message<"imwire.v1.Conversation"> & {
   memberUserIds: string[];
 
   /**
-   * Channels: the number of subscribers. Otherwise the number of members.
+   * The number of current members, the owner included: in a channel, the
+   * owner and its subscribers (CONV-9).
    *
    * @generated from field: uint32 member_count = 9;
    */

@@ -130,7 +130,8 @@ export type Notify = Message<"imwire.v1.Notify"> & {
   conversationId: string;
 
   /**
-   * The newest sequence number in the conversation.
+   * The sequence number of the event this entry stands for (RECV-2), not
+   * the conversation's newest.
    *
    * @generated from field: uint64 seq = 2;
    */
@@ -147,7 +148,7 @@ export const NotifySchema: GenMessage<Notify> = /*@__PURE__*/
 /**
  * DeliveryAck acknowledges, cumulatively, what the device holds (ACK-1).
  * Client → server; not answered unless it is wrong. It may carry either part
- * or both.
+ * or both: with conversations, a cursor of 0 means no cursor part (ACK-6).
  *
  * @generated from message imwire.v1.DeliveryAck
  */

@@ -139,7 +139,7 @@ export enum ReceiveMode {
   FULL = 1,
 
   /**
-   * Events are pushed in notify form (Notify: the conversation and its newest
+   * Events are pushed in notify form (Notify: the conversation and the event's
    * sequence number, no content); the device pulls the content with
    * SyncConversation when it wants it, as in a store-and-forward inbox.
    *

@@ -190,9 +190,10 @@ export type UserPage = Message<"imwire.v1.UserPage"> & {
   headCursor: bigint;
 
   /**
-   * Set, with no events, when the epoch differs or after_cursor is older than
-   * what the server still serves: the device replaces its view with this
-   * snapshot and continues from snapshot.cursor.
+   * Set, with no events, when the epoch differs, after_cursor is beyond the
+   * head, or after_cursor is older than what the server still serves
+   * (SYNC-4): the device replaces its view with this snapshot and continues
+   * from snapshot.cursor.
    *
    * @generated from field: imwire.v1.Snapshot snapshot = 4;
    */

@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
+import { startEmbeddedServer, type EmbeddedServer } from "../src/conformance/embedded-server.js";
+import { allTests } from "../src/conformance/suite/catalogue.js";
+import type { Target } from "../src/conformance/suite/context.js";
+import { applies, runOne } from "../src/conformance/suite/run-suite.js";
+import { FEATURES, runsAlone } from "../src/conformance/suite/types.js";
+
+/**
+ * The conformance runner, one vitest test per runner test, for mutation
+ * testing (npm run mutation): Stryker runs only the runner tests that reach
+ * a mutant, so each must be its own vitest test, and they run one at a time.
+ * The server is the embedded reference server, on the store IMWIRE_MUTATION_STORE
+ * names (sqlite, the default, or memory); nothing but the runner judges it.
+ */
+const timeoutMs = Number(process.env.IMWIRE_MUTATION_TIMEOUT_MS ?? 2_000);
+/** The server is in this process, on loopback: what must not happen would happen within this. */
+const quietMs = Number(process.env.IMWIRE_MUTATION_QUIET_MS ?? 150);
+const store = process.env.IMWIRE_MUTATION_STORE === "memory" ? "memory" : "sqlite";
+const seed = 1;
+const SLOW_GROUPS = new Set(["heartbeat", "errors", "websocket"]);
+
+describe(`the conformance runner against the reference server on ${store}`, () => {
+  let server: EmbeddedServer;
+  const targets: Target[] = [];
+  beforeAll(async () => {
+    server = await startEmbeddedServer({ store });
+    const common = { dial: {}, tokens: server.tokens, features: new Set(FEATURES), hooks: server.hooks, pushes: server.pushes, runId: `mu${randomBytes(3).toString("hex")}` };
+    targets.push(...server.urls.map((url) => ({ ...common, url })));
+  });
+  afterAll(() => server.close());
+  // Every test over TCP; over WebSocket only what differs there (its binding and close codes).
+  // Tests that restart the server go last, as in a run (HOOK-4).
+  const jobs = (["tcp", "ws"] as const).flatMap((transport) =>
+    allTests.filter((test) => applies(test, { url: `${transport}://x` } as Target) && (transport === "tcp" || test.group === "websocket")).map((test) => ({ transport, test })),
+  );
+  // Tests that wait out timers go after the rest (a mutant the quick ones kill costs no waiting).
+  const rank = (test: (typeof jobs)[number]["test"]) => (runsAlone(test) ? 2 : SLOW_GROUPS.has(test.group) ? 1 : 0);
+  for (const { transport, test } of [...jobs].sort((x, y) => rank(x.test) - rank(y.test))) {
+    it(`${transport} ${test.id}`, async () => {
+      const target = targets.find((t) => t.url.startsWith(transport))!;
+      const result = await runOne(test, { ...target, runId: `${target.runId}-${test.id.replace(/\W+/g, "")}` }, { seed, timeoutMs, quietMs });
+      const transcript = () => result.transcript.map((e) => `${e.connection} ${e.direction} ${e.text}`).join("\n");
+      expect(result.outcome.status, result.outcome.status === "fail" ? `${result.outcome.message}\n${transcript()}` : "").not.toBe("fail");
+    });
+  }
+});

@@ -1,0 +1,148 @@
+import { create } from "@bufbuild/protobuf";
+import { MessageContentSchema } from "../../../gen/imwire/v1/content_pb.js";
+import { ConversationKind } from "../../../gen/imwire/v1/conversation_pb.js";
+import { ErrorCode } from "../../../gen/imwire/v1/error_pb.js";
+import { FrameSchema } from "../../../gen/imwire/v1/frame_pb.js";
+import { SyncUserSchema, type SyncUser } from "../../../gen/imwire/v1/sync_pb.js";
+import { HelloSchema, type Hello } from "../../../gen/imwire/v1/connection_pb.js";
+import { sizeMessageContent } from "../../../gen/imwire/v1/content_fast.js";
+import { encodeFrame } from "../../../codec/frame-codec.js";
+import { HANDSHAKE_MAX_FRAME_SIZE, MAX_ID_BYTES, MAX_TITLE_BYTES } from "../../../limits.js";
+import type { ConformanceTest } from "../types.js";
+import { check, direct, eventPush, freshKey, push, send, users } from "./helpers.js";
+
+const group = "limits";
+
+/** Strings of exactly `bytes` bytes of UTF-8 in 2- and 4-byte characters, so that a server counting UTF-16 units or characters misjudges them. */
+const twoByte = (bytes: number) => "é".repeat(Math.floor(bytes / 2)) + "a".repeat(bytes % 2);
+const fourByte = (bytes: number) => "😀".repeat(Math.floor(bytes / 4)) + "a".repeat(bytes % 4);
+/** A title of exactly `bytes` bytes, mostly 3-byte characters. */
+const threeByte = (bytes: number) => "€".repeat(Math.floor(bytes / 3)) + "a".repeat(bytes % 3);
+
+/** Text content whose encoding is exactly `bytes` bytes (LIM-3 measures the encoded content). */
+function contentOf(bytes: number) {
+  for (let n = bytes; n > 0; n--) {
+    const content = create(MessageContentSchema, { kind: { case: "text", value: { text: "x".repeat(n) } } });
+    const size = sizeMessageContent(content);
+    if (size === bytes) return content;
+    if (size < bytes) break;
+  }
+  throw new Error(`no text content of exactly ${bytes} bytes`);
+}
+
+/** A frame of exactly `bytes` bytes: `value` padded with an unknown field (ENV-6: ignored). */
+function padded<T extends SyncUser | Hello>(requestId: number, kind: "syncUser" | "hello", value: T, bytes: number) {
+  for (let pad = bytes; pad > 0; pad--) {
+    // An unknown field's data is its value as on the wire: for a length-delimited one, the length, then the bytes.
+    value.$unknown = [{ no: 1000, wireType: 2, data: new Uint8Array([...varint(pad), ...new Uint8Array(pad)]) }];
+    const frame = create(FrameSchema, { requestId, body: { case: kind, value } as never });
+    const size = encodeFrame(frame, { validate: false }).length;
+    if (size === bytes) return frame;
+    if (size < bytes) break;
+  }
+  throw new Error(`no ${kind} frame of exactly ${bytes} bytes`);
+}
+
+function varint(value: number): number[] {
+  const out: number[] = [];
+  for (; value >= 0x80; value >>>= 7) out.push((value & 0x7f) | 0x80);
+  out.push(value);
+  return out;
+}
+
+export const limitTests: ConformanceTest[] = [
+  {
+    id: "LIM-2/identifiers-of-exactly-128-bytes",
+    requirements: ["LIM-2", "IDEM-1", "SEQ-1"],
+    level: "required",
+    group,
+    title: "a client_message_id of exactly 128 bytes of UTF-8 (2- or 4-byte characters) is accepted and kept; 129 bytes is INVALID_ARGUMENT and takes no seq",
+    async run(t) {
+      const [a, b] = await users(t, "a", "b");
+      const id = await direct(t, a!, b!);
+      let last = 0n;
+      for (const key of [twoByte(MAX_ID_BYTES), fourByte(MAX_ID_BYTES)]) {
+        const ack = await send(t, a!, id, { kind: { case: "text", value: { text: "long key" } } }, key);
+        check(ack.clientMessageId === key, "LIM-2", "the 128-byte key echoed", () => ack.clientMessageId);
+        const entry = await push(t, b!, eventPush(id, ack.seq), "MSG-7", `the event #${ack.seq}`);
+        const event = entry.body.case === "event" ? entry.body.value : undefined;
+        const sentKey = event?.body.case === "message" ? event.body.value.clientMessageId : undefined;
+        check(sentKey === key, "MSG-7", "the 128-byte key in the event", () => `${sentKey}`);
+        last = ack.seq;
+      }
+      for (const key of [twoByte(MAX_ID_BYTES + 1), fourByte(MAX_ID_BYTES + 1)]) {
+        const requestId = a!.conn.send({ case: "sendMessage", value: { conversationId: id, clientMessageId: key, content: { kind: { case: "text", value: { text: "too long" } } } } });
+        await t.expectErrorFrom(a!.conn, [ErrorCode.INVALID_ARGUMENT], "LIM-2", { requestId, closing: false });
+      }
+      const next = await send(t, a!, id, { kind: { case: "text", value: { text: "after" } } });
+      check(next.seq === last + 1n, "SEQ-1", `seq ${last + 1n}: refused sends take no seq`, () => `seq ${next.seq}`);
+    },
+  },
+  {
+    id: "LIM-2/device-id-of-exactly-128-bytes",
+    requirements: ["LIM-2", "CONN-2"],
+    level: "required",
+    group,
+    title: "hello with a device_id of exactly 128 bytes is welcomed; 129 bytes is INVALID_ARGUMENT",
+    async run(t) {
+      const ok = await t.open();
+      await t.hello(ok, fourByte(MAX_ID_BYTES));
+      const long = await t.open();
+      const requestId = long.send({ case: "hello", value: { versions: [1], deviceId: twoByte(MAX_ID_BYTES + 1) } });
+      await t.expectErrorFrom(long, [ErrorCode.INVALID_ARGUMENT], "LIM-2", { requestId });
+    },
+  },
+  {
+    id: "LIM-7/title-of-exactly-1024-bytes",
+    requirements: ["LIM-7", "CONV-3"],
+    level: "required",
+    group,
+    title: "a group title of exactly 1,024 bytes of UTF-8 is accepted and kept; 1,025 bytes is INVALID_ARGUMENT",
+    async run(t) {
+      const [a] = await users(t, "a");
+      const title = threeByte(MAX_TITLE_BYTES);
+      const opened = await t.ask(a!, { case: "openConversation", value: { kind: ConversationKind.GROUP, title, clientConversationId: freshKey("g") } }, "conversationOpened", "LIM-7");
+      check(opened.conversation!.title === title, "LIM-7", "the 1,024-byte title as sent", () => `${Buffer.byteLength(opened.conversation!.title)} bytes`);
+      const requestId = a!.conn.send({ case: "openConversation", value: { kind: ConversationKind.GROUP, title: threeByte(MAX_TITLE_BYTES + 1), clientConversationId: freshKey("g") } });
+      await t.expectErrorFrom(a!.conn, [ErrorCode.INVALID_ARGUMENT], "LIM-7", { requestId, closing: false });
+    },
+  },
+  {
+    id: "LIM-3/content-at-the-limit",
+    requirements: ["LIM-3", "FRM-4", "SYNC-2", "MSG-7"],
+    level: "required",
+    group,
+    title: "content of exactly max_frame_size − 4,096 bytes is accepted, pushed and paged within the frame limit; one byte more is INVALID_ARGUMENT",
+    async run(t) {
+      const [a, b] = await users(t, "a", "b");
+      const id = await direct(t, a!, b!);
+      const limit = a!.welcome.maxFrameSize - 4_096;
+      const ack = await send(t, a!, id, contentOf(limit));
+      // The referee holds every frame to max_frame_size (FRM-4): the push and the page must fit.
+      const entry = await push(t, b!, eventPush(id, ack.seq), "LIM-3", `the event #${ack.seq}`);
+      const content = entry.body.case === "event" && entry.body.value.body.case === "message" ? entry.body.value.body.value.content : undefined;
+      check(content !== undefined && sizeMessageContent(content) === limit, "MSG-7", `the ${limit}-byte content`, () => `${content ? sizeMessageContent(content) : "no"} bytes`);
+      const page = await t.ask(b!, { case: "syncConversation", value: { conversationId: id, afterSeq: ack.seq - 1n } }, "conversationPage", "SYNC-2");
+      check(page.events[0]?.seq === ack.seq, "SYNC-2", `a page holding #${ack.seq}`, () => `${page.events.length} events`);
+      const requestId = a!.conn.send({ case: "sendMessage", value: { conversationId: id, clientMessageId: freshKey(), content: contentOf(limit + 1) } });
+      await t.expectErrorFrom(a!.conn, [ErrorCode.INVALID_ARGUMENT], "LIM-3", { requestId, closing: false });
+    },
+  },
+  {
+    id: "FRM-4/frames-of-exactly-the-limit",
+    requirements: ["FRM-4", "FRM-5", "LIM-1", "WS-4", "ENV-6"],
+    level: "required",
+    group,
+    title: "a hello of exactly 65,536 bytes before welcome, and a request of exactly max_frame_size after it, are accepted and answered",
+    async run(t) {
+      const c = await t.open();
+      const hello = padded(1, "hello", create(HelloSchema, { versions: [1], deviceId: "d1" }), HANDSHAKE_MAX_FRAME_SIZE);
+      c.send(hello.body as never, 1);
+      const welcome = t.answerOf(await t.nextOrViolation(c, (f) => f.requestId === 1, "FRM-5", ["welcome"]), "welcome", "FRM-5");
+      const [a] = await users(t, "a");
+      const request = padded(77, "syncUser", create(SyncUserSchema, {}), welcome.maxFrameSize);
+      a!.conn.send(request.body as never, 77);
+      t.answerOf(await t.nextOrViolation(a!.conn, (f) => f.requestId === 77, "FRM-4", ["user_page #77"]), "userPage", "FRM-4");
+    },
+  },
+];

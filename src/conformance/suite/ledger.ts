@@ -1,0 +1,105 @@
+import type { UserEvent } from "../../gen/imwire/v1/delivery_pb.js";
+import type { ConversationEvent, SendAck } from "../../gen/imwire/v1/message_pb.js";
+import { encodeConversationEvent } from "../../gen/imwire/v1/message_fast.js";
+import type { Foul } from "./referee.js";
+
+/**
+ * What one test has seen across all its connections, checked for the rules
+ * that tie them together: every member sees the same event at the same seq,
+ * byte for byte (SEQ-1, MSG-7); a send_ack names the event that holds its
+ * message (MSG-1, IDEM-2); message ids are unique (MSG-1); and a user's
+ * stream is one sequence, so every device of the user finds the same entry at
+ * the same cursor (CUR-1, CUR-2).
+ */
+export class Ledger {
+  readonly fouls: Foul[] = [];
+  /** `conversation#seq` → the event's encoding and where it was first seen. */
+  readonly #events = new Map<string, { readonly bytes: string; readonly where: string }>();
+  /** message_id → `conversation#seq`. */
+  readonly #messageIds = new Map<string, string>();
+  /** `conversation#seq` → the send_ack that named it. */
+  readonly #acks = new Map<string, SendAck>();
+  /** `conversation#seq` → the ids of the message event there, or undefined for another kind of event. */
+  readonly #messages = new Map<string, { readonly messageId: string; readonly clientMessageId: string } | undefined>();
+  /** `user epoch cursor` → what the entry is, and where it was first seen. */
+  readonly #entries = new Map<string, { readonly what: string; readonly where: string }>();
+
+  /** A conversation event, pushed whole or in a page, seen by `where`. */
+  event(event: ConversationEvent, where: string): void {
+    const key = `${event.conversationId}#${event.seq}`;
+    const bytes = Buffer.from(encodeConversationEvent(event)).toString("hex");
+    const seen = this.#events.get(key);
+    if (seen === undefined) this.#events.set(key, { bytes, where });
+    else if (seen.bytes !== bytes) this.#foul("SEQ-1", `${key} differs between ${seen.where} and ${where}: every member sees the same event at the same seq (MSG-7: byte for byte)`);
+    const message = event.body.case === "message" ? { messageId: event.body.value.messageId, clientMessageId: event.body.value.clientMessageId } : undefined;
+    if (this.#messages.has(key)) return;
+    this.#messages.set(key, message);
+    if (message) this.#messageId(message.messageId, key);
+    const ack = this.#acks.get(key);
+    if (ack) this.#matches(ack, key);
+  }
+
+  /** A send_ack (the sender's device and key scope it: IDEM-2). */
+  ack(ack: SendAck): void {
+    const key = `${ack.conversationId}#${ack.seq}`;
+    const earlier = this.#acks.get(key);
+    if (earlier && (earlier.messageId !== ack.messageId || earlier.clientMessageId !== ack.clientMessageId)) {
+      this.#foul("MSG-1", `two send_acks for ${key}: ${earlier.messageId}/${earlier.clientMessageId} and ${ack.messageId}/${ack.clientMessageId}`);
+    }
+    this.#acks.set(key, ack);
+    this.#messageId(ack.messageId, key);
+    if (this.#messages.has(key)) this.#matches(ack, key);
+  }
+
+  /** An entry of `userId`'s stream in `epoch`, pushed or paged to `where`. */
+  entry(userId: string, epoch: string, entry: UserEvent, where: string): void {
+    if (entry.body.case === "event") this.event(entry.body.value, where);
+    const key = `${userId} ${epoch} ${entry.cursor}`;
+    const what = describeEntry(entry);
+    const seen = this.#entries.get(key);
+    if (seen === undefined) this.#entries.set(key, { what, where });
+    else if (seen.what !== what) this.#foul("CUR-2", `${userId}'s cursor ${entry.cursor} is ${seen.what} for ${seen.where} but ${what} for ${where}: a user's stream is one sequence`);
+  }
+
+  /** MSG-1: a message_id names one message. */
+  #messageId(messageId: string, key: string): void {
+    const other = this.#messageIds.get(messageId);
+    if (other === undefined) this.#messageIds.set(messageId, key);
+    else if (other !== key) this.#foul("MSG-1", `message_id ${messageId} names both ${other} and ${key}`);
+  }
+
+  /** The event at a send_ack's seq is the message it acknowledged. */
+  #matches(ack: SendAck, key: string): void {
+    const message = this.#messages.get(key);
+    if (message === undefined) this.#foul("MSG-1", `send_ack named ${key}, which is not a message event`);
+    else if (ack.messageId !== message.messageId || ack.clientMessageId !== message.clientMessageId) {
+      this.#foul("MSG-1", `send_ack for ${key} says ${ack.messageId}/${ack.clientMessageId}; the event holds ${message.messageId}/${message.clientMessageId}`);
+    }
+  }
+
+  #foul(requirement: string, message: string): void {
+    if (!this.fouls.some((f) => f.message === message)) this.fouls.push({ requirement, message });
+  }
+}
+
+/** What a stream entry stands for, whatever form it takes for one device (whole or notify: RECV-2). */
+function describeEntry(entry: UserEvent): string {
+  const body = entry.body;
+  switch (body.case) {
+    case "event":
+    case "notify":
+      return `an entry for ${body.value.conversationId}#${body.value.seq}`;
+    case "joined":
+      return `joined ${body.value.conversation?.conversationId}`;
+    case "left":
+      return `left ${body.value.conversationId} at ${body.value.lastVisibleSeq}`;
+    case "receiveSettings":
+      return `receive_settings ${body.value.conversationId || "(account)"}=${body.value.mode}`;
+    case "readMarker":
+      return `read_marker ${body.value.conversationId}@${body.value.seq}`;
+    case "readReceipt":
+      return `read_receipt ${body.value.conversationId} ${body.value.userId}@${body.value.seq}`;
+    default:
+      return "an entry of a later version";
+  }
+}

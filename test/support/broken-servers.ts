@@ -1,0 +1,155 @@
+import { create } from "@bufbuild/protobuf";
+import { ErrorCode } from "../../src/gen/imwire/v1/error_pb.js";
+import { FrameSchema, type Frame } from "../../src/gen/imwire/v1/frame_pb.js";
+import { SnapshotSchema, UserPageSchema } from "../../src/gen/imwire/v1/sync_pb.js";
+import { errorFrame } from "../../src/codec/error-frame.js";
+import { ServerMachine, type ServerMachineFactory } from "../../src/machines/server/server-machine.js";
+import type { ServerOptions } from "../../src/machines/server/options.js";
+import type { ConnectionId, ServerDeps, ServerOutput } from "../../src/machines/server/types.js";
+import type { Store } from "../../src/store/store.js";
+
+/**
+ * Servers broken on purpose, for the tests that prove the property suites,
+ * the model test and the conformance runner catch them. Each bug is planted
+ * from outside the machine — a store or a token check that lies, inputs
+ * rewritten on the way in, outputs on the way out — so that nothing of it
+ * ships in ServerMachine.
+ */
+export interface Breakage {
+  /** Append a second message when a send is retried (breaks IDEM-2). */
+  readonly skipDedup?: boolean;
+  /** Resume at the stream head instead of the device's cursor (breaks DLV-3). */
+  readonly skipRedelivery?: boolean;
+  /** Treat everyone as a member of every conversation (breaks SEC-3). */
+  readonly skipMembershipCheck?: boolean;
+  /** Never close silent connections (breaks HB-3). */
+  readonly ignoreHeartbeatTimeout?: boolean;
+  /** Push each batch of entries in reverse order (breaks DLV-1, CUR-3). */
+  readonly reorderPushes?: boolean;
+  /** Answer PERMISSION_DENIED as NOT_FOUND (breaks ERR-4, MSG-1). */
+  readonly wrongErrorCodes?: boolean;
+  /** Accept any token, as a user named after it (breaks AUTH-1). */
+  readonly acceptAnyToken?: boolean;
+  /** Send every snapshot whole, whatever its size (breaks SYNC-7). */
+  readonly unpagedSnapshots?: boolean;
+}
+
+/** A factory for a server machine with `breakage` planted. */
+export function brokenServer(breakage: Breakage): ServerMachineFactory {
+  return (deps, options) => new BrokenServerMachine(deps, options, breakage);
+}
+
+/** Deps that lie as `breakage` says; an accepted bad token is bound to `helloDevice()`, the device authenticating. */
+function lyingDeps(deps: ServerDeps, breakage: Breakage, helloDevice: () => string): ServerDeps {
+  const store = new Proxy(deps.store, {
+    get(target, property, receiver) {
+      if (breakage.skipDedup && property === "dedup") return () => undefined;
+      if (breakage.skipMembershipCheck && property === "membership") {
+        return (conversationId: string, userId: string) =>
+          target.membership(conversationId, userId) ?? { conversationId, userId, role: 2, firstVisibleSeq: 1, lastVisibleSeq: 0 };
+      }
+      const value = Reflect.get(target, property, receiver) as unknown;
+      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  }) as Store;
+  const verifyToken: ServerDeps["verifyToken"] = (token, now) => {
+    const verified = deps.verifyToken(token, now);
+    return !verified.ok && breakage.acceptAnyToken ? { ok: true, userId: `anyone-${token.slice(0, 16)}`, deviceId: helloDevice(), expiresAtMs: 0 } : verified;
+  };
+  return { ...deps, store, verifyToken };
+}
+
+class BrokenServerMachine extends ServerMachine {
+  readonly #breakage: Breakage;
+  /** Outputs already taken from the machine and rewritten, not yet handed on. */
+  readonly #ready: ServerOutput[] = [];
+  readonly #helloDevice = new Map<ConnectionId, string>();
+  readonly #authenticating: { device: string };
+  /** Connections whose HB-3 error was dropped: their close is dropped too. */
+  readonly #spared = new Set<ConnectionId>();
+
+  constructor(deps: ServerDeps, options: Partial<ServerOptions>, breakage: Breakage) {
+    const authenticating = { device: "" };
+    super(lyingDeps(deps, breakage, () => authenticating.device), options);
+    this.#authenticating = authenticating;
+    this.#breakage = breakage;
+  }
+
+  override frameReceived(id: ConnectionId, frame: Frame, now: number, payloadSize = 0): void {
+    const body = frame.body;
+    if (body.case === "hello") this.#helloDevice.set(id, body.value.deviceId);
+    this.#authenticating.device = this.#helloDevice.get(id) ?? "";
+    if (this.#breakage.skipRedelivery && body.case === "authenticate" && body.value.resume) {
+      const check = this.deps.verifyToken(body.value.token, now);
+      if (check.ok) body.value.resume.cursor = BigInt(this.store.headCursor(check.userId));
+    }
+    super.frameReceived(id, frame, now, payloadSize);
+    if (this.#breakage.unpagedSnapshots && body.case === "syncUser") this.#glueSnapshotPages(id, frame.requestId, now);
+  }
+
+  override takeOutputs(): ServerOutput[] {
+    const outputs = [...this.#ready.splice(0), ...super.takeOutputs()];
+    return this.#rewrite(outputs);
+  }
+
+  /** Take the answer to a sync_user and, while it names a next snapshot page, ask for it too and merge it in. */
+  #glueSnapshotPages(id: ConnectionId, requestId: number, now: number): void {
+    const outputs = super.takeOutputs();
+    const index = outputs.findIndex((o) => o.kind === "send" && o.frame.requestId === requestId && o.frame.body.case === "userPage");
+    const answer = index >= 0 ? (outputs[index] as ServerOutput & { kind: "send" }).frame : undefined;
+    const first = answer?.body.case === "userPage" ? answer.body.value : undefined;
+    if (!first?.snapshot) {
+      this.#ready.push(...outputs);
+      return;
+    }
+    const conversations = [...first.snapshot.conversations];
+    for (let after = first.snapshot.continueAfter; after !== ""; ) {
+      super.frameReceived(id, create(FrameSchema, { requestId, body: { case: "syncUser", value: { epoch: first.snapshot.epoch, snapshotAfter: after } } }), now);
+      const page = super.takeOutputs().find((o) => o.kind === "send" && o.frame.body.case === "userPage");
+      const snapshot = page?.kind === "send" && page.frame.body.case === "userPage" ? page.frame.body.value.snapshot : undefined;
+      conversations.push(...(snapshot?.conversations ?? []));
+      after = snapshot?.continueAfter ?? "";
+    }
+    const whole = create(UserPageSchema, { ...first, snapshot: create(SnapshotSchema, { ...first.snapshot, conversations, continueAfter: "" }) });
+    outputs[index] = { kind: "send", connection: id, frame: create(FrameSchema, { requestId, body: { case: "userPage", value: whole } }) };
+    this.#ready.push(...outputs);
+  }
+
+  #rewrite(outputs: ServerOutput[]): ServerOutput[] {
+    const out: ServerOutput[] = [];
+    for (const output of outputs) {
+      if (output.kind !== "send") {
+        // The HB-3 close whose error was dropped: the silent connection lingers, never closed.
+        if (output.kind === "close" && this.#spared.delete(output.connection)) continue;
+        out.push(output);
+        continue;
+      }
+      const body = output.frame.body;
+      if (body.case === "error" && this.#breakage.ignoreHeartbeatTimeout && body.value.code === ErrorCode.TIMEOUT && body.value.requirement === "HB-3") {
+        this.#spared.add(output.connection);
+        continue;
+      }
+      if (body.case === "error" && this.#breakage.wrongErrorCodes && body.value.code === ErrorCode.PERMISSION_DENIED) {
+        out.push({ ...output, frame: errorFrame(ErrorCode.NOT_FOUND, { requestId: output.frame.requestId, message: body.value.message, requirement: body.value.requirement }) });
+        continue;
+      }
+      out.push(output);
+    }
+    return this.#breakage.reorderPushes ? reversePushRuns(out) : out;
+  }
+}
+
+/** Each run of consecutive pushes to one connection, reversed. */
+function reversePushRuns(outputs: ServerOutput[]): ServerOutput[] {
+  const out: ServerOutput[] = [];
+  let run: ServerOutput[] = [];
+  const flush = () => out.push(...run.reverse().splice(0));
+  for (const output of outputs) {
+    const isPush = output.kind === "send" && output.frame.body.case === "deliver";
+    if (!isPush || (run.length > 0 && (run[0] as { connection: ConnectionId }).connection !== output.connection)) flush();
+    if (isPush) run.push(output);
+    else out.push(output);
+  }
+  flush();
+  return out;
+}
