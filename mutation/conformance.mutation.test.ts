@@ -24,8 +24,9 @@ describe(`the conformance runner against the reference server on ${store}`, () =
   let server: EmbeddedServer;
   const targets: Target[] = [];
   beforeAll(async () => {
-    server = await startEmbeddedServer({ store });
-    const common = { dial: {}, tokens: server.tokens, features: new Set(FEATURES), hooks: server.hooks, pushes: server.pushes, runId: `mu${randomBytes(3).toString("hex")}` };
+    // The shortest handshake timeout worth having: the CONN-6 tests wait it out for every mutant that reaches them.
+    server = await startEmbeddedServer({ store, protocol: { handshakeTimeoutMs: 1_000 } });
+    const common = { dial: {}, tokens: server.tokens, features: new Set(FEATURES), hooks: server.hooks, pushes: server.pushes, limits: server.limits, runId: `mu${randomBytes(3).toString("hex")}` };
     targets.push(...server.urls.map((url) => ({ ...common, url })));
   });
   afterAll(() => server.close());

@@ -8,7 +8,7 @@ import type { Logger } from "../server/logger.js";
 import type { ServerMachineFactory } from "../machines/server/server-machine.js";
 import { loadRequirements } from "../spec/requirements.js";
 import { allTests, select, SUITE_VERSION } from "../conformance/suite/catalogue.js";
-import type { Target } from "../conformance/suite/context.js";
+import type { ProfileLimits, Target } from "../conformance/suite/context.js";
 import { readExpectedFailures, writeExpectedFailures } from "../conformance/suite/expected-failures.js";
 import { failureReport, jsonReport, junitReport, progressLine, specCoverage, summarise, summaryLine } from "../conformance/suite/report.js";
 import { runSuite } from "../conformance/suite/run-suite.js";
@@ -37,7 +37,8 @@ Target:
                           server; for --target, websocket/stream follow the targets)
   --profile FILE          the same as JSON, with operator hooks (SPEC.md Appendix C):
                           {"features": [...], "hooks": {"restart": CMD, "shutdown": CMD
-                          or {"pidFile": PATH}, "pushWebhook": "http://127.0.0.1:PORT/path"}};
+                          or {"pidFile": PATH}, "pushWebhook": "http://127.0.0.1:PORT/path"},
+                          "limits": {"maxGroupSize": N, "streamRetentionEntries": N}};
                           tests needing an undeclared hook are reported unsupported
 Tokens (the runner names its users; the server must accept them):
   --secret TEXT           sign tokens with the reference scheme and this secret
@@ -115,6 +116,7 @@ export async function conformanceCommand(args: string[], io: CliIO, hooks_: Conf
   let tokens: TokenSource;
   let features: Set<Feature>;
   let hooks: OperatorHooks;
+  let limits: ProfileLimits = {};
   if (urls.length === 0) {
     embedded = await startEmbeddedServer({ ...(hooks_.embeddedMachine ? { machine: hooks_.embeddedMachine } : {}), ...(hooks_.embeddedLog ? { log: hooks_.embeddedLog } : {}) });
     urls = [...embedded.urls];
@@ -122,10 +124,16 @@ export async function conformanceCommand(args: string[], io: CliIO, hooks_: Conf
     features = new Set(FEATURES);
     hooks = embedded.hooks;
     pushes = embedded.pushes;
+    limits = embedded.limits;
     io.writeOut(`imwire conformance ${SUITE_VERSION}: started the reference server on ${urls.join(" and ")}\n`);
   } else {
     tokens = values["token-command"] ? commandTokens(values["token-command"]) : secretTokens(await resolveSecret(values, io.writeErr));
-    const profile = values.profile ? (JSON.parse(await readFile(values.profile, "utf8")) as { features?: string[]; hooks?: HookProfile }) : {};
+    const profile = values.profile ? (JSON.parse(await readFile(values.profile, "utf8")) as { features?: string[]; hooks?: HookProfile; limits?: ProfileLimits }) : {};
+    for (const [name, value] of Object.entries(profile.limits ?? {})) {
+      if (name !== "maxGroupSize" && name !== "streamRetentionEntries") throw new UsageError(`--profile: unknown limit ${name}; known: maxGroupSize, streamRetentionEntries`);
+      if (!Number.isInteger(value) || value < 1) throw new UsageError(`--profile: limits.${name} must be a positive integer, not ${value}`);
+    }
+    limits = profile.limits ?? {};
     const declared = values.profile ? (profile.features ?? []) : list(values.features);
     for (const f of declared) if (!(FEATURES as readonly string[]).includes(f)) throw new UsageError(`unknown feature ${f}; known: ${FEATURES.join(", ")}`);
     features = new Set(declared as Feature[]);
@@ -139,7 +147,7 @@ export async function conformanceCommand(args: string[], io: CliIO, hooks_: Conf
   }
 
   const runId = `cf${seed.toString(36)}${randomBytes(3).toString("hex")}`;
-  const targets: Target[] = urls.map((url) => ({ url, dial: { tls: values.insecure ? { rejectUnauthorized: false } : {} }, tokens, features, runId, hooks, ...(pushes ? { pushes } : {}) }));
+  const targets: Target[] = urls.map((url) => ({ url, dial: { tls: values.insecure ? { rejectUnauthorized: false } : {} }, tokens, features, runId, hooks, limits, ...(pushes ? { pushes } : {}) }));
   const tests = select(allTests, list(values.only), list(values.skip));
   if (tests.length === 0) throw new UsageError("--only/--skip leave no test to run");
   const expected = await readExpectedFailures(values["expected-failures"]);

@@ -10,6 +10,7 @@ import { MemoryStore } from "../store/memory-store.js";
 import { SqliteStore } from "../store/sqlite-store.js";
 import type { Store } from "../store/store.js";
 import type { OperatorHooks } from "./suite/operator-hooks.js";
+import type { ProfileLimits } from "./suite/context.js";
 import { PushListener } from "./suite/push-listener.js";
 import { secretTokens, type TokenSource } from "./suite/tokens.js";
 
@@ -24,12 +25,22 @@ export const EMBEDDED_PROTOCOL: Partial<ServerOptions> = {
   maxFrameSize: 65_536,
   drainTimeoutMs: 500,
   handshakeTimeoutMs: 2_000,
+  snapshotAfterEntries: 100,
 };
+
+/**
+ * What the embedded server's profile declares (Appendix C), as an operator
+ * would write it from the documentation, not read from the machine: the
+ * group limit README.md gives for 64 KiB frames, and the retention set above.
+ */
+export const EMBEDDED_LIMITS: ProfileLimits = { maxGroupSize: 480, streamRetentionEntries: 100 };
 
 export interface EmbeddedServerOptions {
   /** "sqlite" (the default, as imwire serve runs: in a temporary file, so it can be restarted) or "memory". */
   readonly store?: "sqlite" | "memory";
   readonly log?: Logger;
+  /** Overrides of EMBEDDED_PROTOCOL. */
+  readonly protocol?: Partial<ServerOptions>;
   /** Makes the server machine (the runner's self-tests plant bugs through it). */
   readonly machine?: ServerMachineFactory;
 }
@@ -40,6 +51,7 @@ export interface EmbeddedServer {
   readonly tokens: TokenSource;
   readonly hooks: OperatorHooks;
   readonly pushes: PushListener;
+  readonly limits: ProfileLimits;
   close(): Promise<void>;
 }
 
@@ -63,7 +75,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
       ws: { port: ports.ws },
       store,
       secret,
-      protocol: EMBEDDED_PROTOCOL,
+      protocol: { ...EMBEDDED_PROTOCOL, ...options.protocol },
       pushWebhook: pushes.url,
       ...(options.machine ? { machine: options.machine } : {}),
       ...(options.log ? { log: options.log } : {}),
@@ -100,6 +112,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
     tokens: secretTokens(secret),
     hooks,
     pushes,
+    limits: EMBEDDED_LIMITS,
     async close() {
       await (stopping ?? server.close("conformance run finished"));
       store.close?.();

@@ -10,7 +10,7 @@ import { Ledger } from "./ledger.js";
 import type { OperatorHooks } from "./operator-hooks.js";
 import type { PushHandoff, PushListener } from "./push-listener.js";
 import type { TokenSource } from "./tokens.js";
-import { Violation, type Feature } from "./types.js";
+import { Unsupported, Violation, type Feature } from "./types.js";
 
 type BodyCase = NonNullable<Frame["body"]["case"]>;
 /** The value of a frame body of kind K. */
@@ -29,6 +29,16 @@ export interface Target {
   readonly hooks: OperatorHooks;
   /** The runner's end of hooks.pushWebhook, listening for the whole run. */
   readonly pushes?: PushListener;
+  /** Limits the profile declares that welcome does not announce (Appendix C). */
+  readonly limits?: ProfileLimits;
+}
+
+/** The profile's "limits" (SPEC.md Appendix C). */
+export interface ProfileLimits {
+  /** LIM-4: the largest group the server allows. */
+  readonly maxGroupSize?: number;
+  /** CUR-5: how many entries behind the head a cursor may be and still be served. */
+  readonly streamRetentionEntries?: number;
 }
 
 export interface ConnectOptions {
@@ -136,6 +146,13 @@ export class TestContext {
   async shutdown(): Promise<void> {
     this.transcript.note("runner", "!", "asking the server to shut down (shutdown hook)");
     await this.target.hooks.shutdown!();
+  }
+
+  /** A limit the profile declares (Appendix C); a test that needs an undeclared one is unsupported. */
+  limit(name: keyof ProfileLimits): number {
+    const value = this.target.limits?.[name];
+    if (value === undefined) throw new Unsupported(`the server's profile does not declare limits.${name}`);
+    return value;
   }
 
   /** The next push hand-off (HOOK-3) that matches, or undefined if none comes within `timeoutMs`. */

@@ -4,7 +4,7 @@ import { GoAwaySchema, PongSchema, WelcomeSchema, type Hello } from "../../gen/i
 import type { DeliveryAck } from "../../gen/imwire/v1/delivery_pb.js";
 import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
 import { FrameSchema, type Frame } from "../../gen/imwire/v1/frame_pb.js";
-import { ReceiveMode } from "../../gen/imwire/v1/settings_pb.js";
+import { DeviceState, ReceiveMode } from "../../gen/imwire/v1/settings_pb.js";
 import { errorFrame } from "../../codec/error-frame.js";
 import { frameCatalogue, maySend } from "../../codec/frame-catalogue.js";
 import type { ImwireError } from "../../errors.js";
@@ -405,7 +405,8 @@ export class ServerMachine implements ServerCore {
       connection.lastPushed = entry.cursor;
       connection.unacked.push(entry.cursor);
       this.noteSent(connection, entry.cursor);
-      if (event.body.case === "notify" && connection.pushService !== "" && effectiveMode(this.store, connection.userId, event.body.value.conversationId) !== ReceiveMode.MUTED) {
+      // RECV-5: an alert only for a device in the background that registered a push service, never for a muted conversation (RECV-2).
+      if (event.body.case === "notify" && connection.deviceState === DeviceState.BACKGROUND && connection.pushService !== "" && effectiveMode(this.store, connection.userId, event.body.value.conversationId) !== ReceiveMode.MUTED) {
         this.#outputs.push({
           kind: "push-handoff",
           userId: connection.userId,
