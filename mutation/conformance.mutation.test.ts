@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { startEmbeddedServer, type EmbeddedServer } from "../src/conformance/embedded-server.js";
 import { allTests } from "../src/conformance/suite/catalogue.js";
 import type { Target } from "../src/conformance/suite/context.js";
@@ -19,28 +20,43 @@ const quietMs = Number(process.env.IMWIRE_MUTATION_QUIET_MS ?? 150);
 const store = process.env.IMWIRE_MUTATION_STORE === "memory" ? "memory" : "sqlite";
 const seed = 1;
 const SLOW_GROUPS = new Set(["heartbeat", "errors", "websocket"]);
+/** Groups whose tests also run over WebSocket (the rest differ only by transport, which these cover). */
+const WS_GROUPS = new Set(["websocket", "framing", "limits", "errors", "lifecycle"]);
+/** Groups run over TLS too, on a second server: the handshake and the byte-stream framing. */
+const TLS_GROUPS = new Set(["handshake", "framing-stream", "websocket", "limits"]);
 
 describe(`the conformance runner against the reference server on ${store}`, () => {
   let server: EmbeddedServer;
+  let secure: EmbeddedServer;
   const targets: Target[] = [];
   beforeAll(async () => {
     // The shortest handshake timeout worth having: the CONN-6 tests wait it out for every mutant that reaches them.
     server = await startEmbeddedServer({ store, protocol: { handshakeTimeoutMs: 1_000 } });
     const common = { dial: {}, tokens: server.tokens, features: new Set(FEATURES), hooks: server.hooks, pushes: server.pushes, limits: server.limits, runId: `mu${randomBytes(3).toString("hex")}` };
     targets.push(...server.urls.map((url) => ({ ...common, url })));
+    const tls = { key: readFileSync("test/fixtures/localhost-key.pem"), cert: readFileSync("test/fixtures/localhost-cert.pem") };
+    // Frames of twice the smallest limit, so that raising the limit after welcome is tested too (FRM-5).
+    secure = await startEmbeddedServer({ store, tls, protocol: { handshakeTimeoutMs: 1_000, maxFrameSize: 131_072 } });
+    const secureCommon = { ...common, tokens: secure.tokens, hooks: secure.hooks, pushes: secure.pushes, dial: { tls: { rejectUnauthorized: false } } };
+    targets.push(...secure.urls.map((url) => ({ ...secureCommon, url })));
   });
-  afterAll(() => server.close());
-  // Every test over TCP; over WebSocket only what differs there (its binding and close codes).
-  // Tests that restart the server go last, as in a run (HOOK-4).
-  const jobs = (["tcp", "ws"] as const).flatMap((transport) =>
-    allTests.filter((test) => applies(test, { url: `${transport}://x` } as Target) && (transport === "tcp" || test.group === "websocket")).map((test) => ({ transport, test })),
+  afterAll(async () => {
+    await server.close();
+    await secure.close();
+  });
+  // Every test over TCP; over WebSocket and TLS only what differs there (bindings, close codes, framing, limits).
+  const groups = { tcp: undefined, ws: WS_GROUPS, tls: TLS_GROUPS, wss: TLS_GROUPS } as const;
+  const jobs = (["tcp", "ws", "tls", "wss"] as const).flatMap((transport) =>
+    allTests
+      .filter((test) => applies(test, { url: `${transport}://x` } as Target) && (groups[transport]?.has(test.group) ?? true) && !(transport.endsWith("s") && test.hooks))
+      .map((test) => ({ transport, test })),
   );
   // Tests that wait out timers go after the rest (a mutant the quick ones kill costs no waiting).
   const rank = (test: (typeof jobs)[number]["test"]) => (runsAlone(test) ? 2 : SLOW_GROUPS.has(test.group) ? 1 : 0);
   for (const { transport, test } of [...jobs].sort((x, y) => rank(x.test) - rank(y.test))) {
     it(`${transport} ${test.id}`, async () => {
-      const target = targets.find((t) => t.url.startsWith(transport))!;
-      const result = await runOne(test, { ...target, runId: `${target.runId}-${test.id.replace(/\W+/g, "")}` }, { seed, timeoutMs, quietMs });
+      const target = targets.find((t) => t.url.startsWith(`${transport}:`))!;
+      const result = await runOne(test, { ...target, runId: `${target.runId}-${transport}-${test.id.replace(/\W+/g, "")}` }, { seed, timeoutMs, quietMs });
       const transcript = () => result.transcript.map((e) => `${e.connection} ${e.direction} ${e.text}`).join("\n");
       expect(result.outcome.status, result.outcome.status === "fail" ? `${result.outcome.message}\n${transcript()}` : "").not.toBe("fail");
     });

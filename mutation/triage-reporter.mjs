@@ -38,6 +38,10 @@ export class TriageReporter {
         const original = squash(sourceOf(file, mutant.location));
         const replacement = squash(mutant.replacement ?? "");
         const entry = entries.find((e) => e.file === path && e.mutator === mutant.mutatorName && squash(e.replacement) === replacement && squash(e.original) === original);
+        // A static mutant that keeps the test file from loading runs no test; Stryker calls it survived, but the
+        // server it makes cannot even start: that is detected.
+        const unloadable = mutant.status === "Survived" && mutant.testsCompleted === 0;
+        if (unloadable) mutant.status = "Killed";
         const detected = mutant.status === "Killed" || mutant.status === "Timeout";
         if (entry) {
           entry.matched++;

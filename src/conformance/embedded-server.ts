@@ -39,6 +39,8 @@ export interface EmbeddedServerOptions {
   /** "sqlite" (the default, as imwire serve runs: in a temporary file, so it can be restarted) or "memory". */
   readonly store?: "sqlite" | "memory";
   readonly log?: Logger;
+  /** Serve TLS (tls:// and wss://) with this key and certificate. */
+  readonly tls?: { readonly key: Buffer | string; readonly cert: Buffer | string };
   /** Overrides of EMBEDDED_PROTOCOL. */
   readonly protocol?: Partial<ServerOptions>;
   /** Makes the server machine (the runner's self-tests plant bugs through it). */
@@ -77,6 +79,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
       secret,
       protocol: { ...EMBEDDED_PROTOCOL, ...options.protocol },
       pushWebhook: pushes.url,
+      ...(options.tls ? { tls: options.tls } : {}),
       ...(options.machine ? { machine: options.machine } : {}),
       ...(options.log ? { log: options.log } : {}),
     });

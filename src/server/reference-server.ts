@@ -35,8 +35,6 @@ export interface ReferenceServerOptions {
   /** Makes the machine (default: ServerMachine); the conformance runner's self-tests plant bugs through it. */
   readonly machine?: ServerMachineFactory;
   readonly log?: Logger;
-  /** How long a graceful shutdown waits for clients to leave (CONN-7). */
-  readonly drainTimeoutMs?: number;
   /** FLOW-3: close a connection with more unsent bytes than this (default 8 MiB). */
   readonly maxWriteBuffer?: number;
   /** POST every push hand-off to this URL as JSON (SPEC.md HOOK-3) instead of only logging it. */
@@ -133,7 +131,7 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
       closing ??= (async () => {
         log.info(`shutting down: ${reason}`);
         for (const listener of listeners) listener.close();
-        await runner.shutdown(reason, options.drainTimeoutMs ?? 5_000);
+        await runner.shutdown(reason);
         for (const listener of listeners) (listener as { closeAllConnections?: () => void }).closeAllConnections?.();
         log.info("stopped");
       })();

@@ -69,8 +69,13 @@ export class ServerRunner {
     this.#carryOut();
   }
 
-  /** CONN-7: go_away to everyone, then wait (at most `timeoutMs`) for the connections to close. */
-  async shutdown(reason: string, timeoutMs: number): Promise<void> {
+  /**
+   * CONN-7: go_away to everyone, then wait for the connections to close: the
+   * machine closes each at the end of its drain window, so that, with a
+   * second for the closes to finish, is as long as this waits.
+   */
+  async shutdown(reason: string): Promise<void> {
+    const timeoutMs = this.machine.options.drainTimeoutMs + 1_000;
     this.machine.shutdown(this.#now(), reason);
     this.#carryOut();
     if (this.#transports.size === 0) return;

@@ -3,7 +3,7 @@ import { ErrorCode } from "../gen/imwire/v1/error_pb.js";
 import type { Frame } from "../gen/imwire/v1/frame_pb.js";
 import { decodeFrame, encodeFrame } from "../codec/frame-codec.js";
 import { ImwireError, isImwireError } from "../errors.js";
-import { HANDSHAKE_MAX_FRAME_SIZE, WEBSOCKET_SUBPROTOCOL } from "../limits.js";
+import { HANDSHAKE_MAX_FRAME_SIZE } from "../limits.js";
 import { unassigned, type FrameTransport } from "./frame-transport.js";
 
 /** WebSocket close codes this transport uses (RFC 6455 §7.4.1). */
@@ -85,8 +85,4 @@ export class WebSocketTransport implements FrameTransport {
     this.onInputError(error);
     this.close(closeCode);
   }
-}
-
-export function offersImwire(protocols: Set<string>): boolean {
-  return protocols.has(WEBSOCKET_SUBPROTOCOL);
 }

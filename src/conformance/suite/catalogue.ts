@@ -1,6 +1,7 @@
 import { authTests } from "./cases/auth.js";
 import { authorizationTests } from "./cases/authorization.js";
 import { deliveryTests } from "./cases/delivery.js";
+import { deliveryGapTests } from "./cases/gaps-delivery.js";
 import { faultTests } from "./cases/faults.js";
 import { envelopeTests, streamFramingTests, websocketTests } from "./cases/framing.js";
 import { handshakeTests } from "./cases/handshake.js";
@@ -10,6 +11,7 @@ import { errorTests } from "./cases/errors.js";
 import { lifecycleTests } from "./cases/lifecycle.js";
 import { limitTests } from "./cases/limits.js";
 import { membershipTests } from "./cases/membership.js";
+import { conversationGapTests } from "./cases/gaps-conversations.js";
 import { messagingTests } from "./cases/messaging.js";
 import { settingsTests } from "./cases/settings.js";
 import { syncTests } from "./cases/sync.js";
@@ -27,7 +29,9 @@ export const allTests: readonly ConformanceTest[] = [
   ...idempotencyTests,
   ...authorizationTests,
   ...membershipTests,
+  ...conversationGapTests,
   ...deliveryTests,
+  ...deliveryGapTests,
   ...syncTests,
   ...settingsTests,
   ...heartbeatTests,

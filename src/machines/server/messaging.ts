@@ -20,7 +20,7 @@ const EVENT_ENVELOPE_ALLOWANCE = 4096;
  * the frame that carried it, when known: content in a frame that small needs
  * no measuring against LIM-3.
  */
-export function sendMessage(core: ServerCore, connection: Connection, request: SendMessage, now: number, payloadSize: number): SendAck {
+export function sendMessage(core: ServerCore, connection: Connection, request: SendMessage, now: number, payloadSize: number | undefined): SendAck {
   const { store, options } = core;
   checkId(request.conversationId, "conversation_id");
   checkId(request.clientMessageId, "client_message_id");
@@ -43,6 +43,7 @@ export function sendMessage(core: ServerCore, connection: Connection, request: S
     throw new RequestError(ErrorCode.PERMISSION_DENIED, "only the channel's owner may send", "MSG-1");
   }
   checkContent(request.content!, payloadSize, options.maxFrameSize);
+  request.mentions.forEach((mention, i) => checkId(mention.userId, `mentions[${i}].user_id`));
   const lastSeq = store.lastSeq(conversation.conversationId);
   const replyTo = toNumber(request.replyToSeq);
   if (replyTo > lastSeq) throw new RequestError(ErrorCode.INVALID_ARGUMENT, `reply_to_seq ${request.replyToSeq} does not exist`, "MSG-6");
@@ -76,7 +77,7 @@ function ack(record: DedupRecord, clientMessageId: string): SendAck {
   });
 }
 
-function checkContent(content: MessageContent, payloadSize: number, maxFrameSize: number): void {
+function checkContent(content: MessageContent, payloadSize: number | undefined, maxFrameSize: number): void {
   const kind = content.kind;
   const media =
     kind.case === "image" || kind.case === "voice" || kind.case === "video" || kind.case === "file"
@@ -88,7 +89,8 @@ function checkContent(content: MessageContent, payloadSize: number, maxFrameSize
     throw new RequestError(ErrorCode.INVALID_ARGUMENT, "sha256 must be 32 bytes", "MSG-3");
   }
   const limit = maxFrameSize - EVENT_ENVELOPE_ALLOWANCE;
-  if (payloadSize > limit && sizeMessageContent(content) > limit) {
+  // A frame no larger than the limit cannot hold content over it; a size not given is measured.
+  if ((payloadSize === undefined || payloadSize > limit) && sizeMessageContent(content) > limit) {
     throw new RequestError(ErrorCode.INVALID_ARGUMENT, `content is larger than ${limit} bytes`, "LIM-3");
   }
 }

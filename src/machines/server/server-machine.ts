@@ -99,7 +99,7 @@ export class ServerMachine implements ServerCore {
   }
 
   /** A frame the transport decoded and validated (decodeFrame). `payloadSize` is its encoded size, when known. */
-  frameReceived(id: ConnectionId, frame: Frame, now: number, payloadSize = 0): void {
+  frameReceived(id: ConnectionId, frame: Frame, now: number, payloadSize?: number): void {
     const connection = this.#connections.get(id);
     if (!connection) return;
     connection.lastReceivedAt = now;
@@ -238,6 +238,14 @@ export class ServerMachine implements ServerCore {
   }
 
   #authenticate(connection: Connection, requestId: number, request: Authenticate, now: number): void {
+    if (request.resume) {
+      try {
+        checkId(request.resume.epoch, "resume.epoch");
+      } catch (error) {
+        this.#answerError(connection, requestId, error);
+        return;
+      }
+    }
     const check = this.deps.verifyToken(request.token, now);
     if (!check.ok) {
       const code = check.expired ? ErrorCode.TOKEN_EXPIRED : ErrorCode.UNAUTHENTICATED;
@@ -307,7 +315,7 @@ export class ServerMachine implements ServerCore {
     }
   }
 
-  #whenReady(connection: Connection, requestId: number, body: Body, now: number, payloadSize: number): void {
+  #whenReady(connection: Connection, requestId: number, body: Body, now: number, payloadSize: number | undefined): void {
     if (this.#heartbeat(connection, body)) return;
     switch (body.case) {
       case "hello":
@@ -330,7 +338,7 @@ export class ServerMachine implements ServerCore {
     }
   }
 
-  #answer(connection: Connection, body: Body, now: number, payloadSize: number): Body {
+  #answer(connection: Connection, body: Body, now: number, payloadSize: number | undefined): Body {
     switch (body.case) {
       case "sendMessage":
         return { case: "sendAck", value: sendMessage(this, connection, body.value, now, payloadSize) };

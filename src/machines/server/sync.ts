@@ -64,6 +64,7 @@ export function syncConversation(core: ServerCore, connection: Connection, reque
 export function syncUser(core: ServerCore, connection: Connection, request: SyncUser): UserPage {
   const { store, options } = core;
   const userId = connection.userId;
+  if (request.epoch !== "") checkId(request.epoch, "epoch");
   const epoch = store.epoch(userId);
   const head = store.headCursor(userId);
   const after = toNumber(request.afterCursor);

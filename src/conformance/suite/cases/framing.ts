@@ -1,6 +1,7 @@
 import WebSocket from "ws";
 import { ErrorCode } from "../../../gen/imwire/v1/error_pb.js";
 import { Violation, type ConformanceTest } from "../types.js";
+import { WEBSOCKET_SUBPROTOCOL } from "../../../limits.js";
 import { check } from "./helpers.js";
 
 /** Raw bytes for malformed-input tests. */
@@ -223,6 +224,23 @@ export const websocketTests: ConformanceTest[] = [
     async run(t) {
       const c = await t.open();
       check(c.subprotocol === "imwire.v1", "WS-1", "subprotocol imwire.v1", () => `subprotocol "${c.subprotocol}"`);
+    },
+  },
+  {
+    id: "WS-1/subprotocol-among-others",
+    requirements: ["WS-1"],
+    level: "required",
+    group: "websocket",
+    title: "a handshake offering other subprotocols as well as imwire.v1 gets imwire.v1",
+    async run(t) {
+      const socket = new WebSocket(t.target.url, ["chat.example.v9", WEBSOCKET_SUBPROTOCOL, "x-other"], { ...(t.target.url.startsWith("wss") ? t.target.dial.tls : {}) });
+      const outcome = await new Promise<string>((resolve) => {
+        socket.once("open", () => resolve(`selected "${socket.protocol}"`));
+        socket.once("unexpected-response", (_req, res) => resolve(`HTTP ${res.statusCode}`));
+        socket.once("error", (error) => resolve(`error: ${error.message}`));
+      });
+      socket.terminate();
+      check(outcome === `selected "${WEBSOCKET_SUBPROTOCOL}"`, "WS-1", `subprotocol ${WEBSOCKET_SUBPROTOCOL} selected`, () => outcome);
     },
   },
   {
