@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { startEmbeddedServer, type EmbeddedServer } from "../src/conformance/embedded-server.js";
+import { EMBEDDED_LIMITS, startEmbeddedServer, type EmbeddedServer } from "../src/conformance/embedded-server.js";
 import { allTests } from "../src/conformance/suite/catalogue.js";
 import type { Target } from "../src/conformance/suite/context.js";
 import { applies, runOne } from "../src/conformance/suite/run-suite.js";
@@ -35,9 +35,9 @@ describe(`the conformance runner against the reference server on ${store}`, () =
     const common = { dial: {}, tokens: server.tokens, features: new Set(FEATURES), hooks: server.hooks, pushes: server.pushes, limits: server.limits, runId: `mu${randomBytes(3).toString("hex")}` };
     targets.push(...server.urls.map((url) => ({ ...common, url })));
     const tls = { key: readFileSync("test/fixtures/localhost-key.pem"), cert: readFileSync("test/fixtures/localhost-cert.pem") };
-    // Frames of twice the smallest limit, so that raising the limit after welcome is tested too (FRM-5).
-    secure = await startEmbeddedServer({ store, tls, protocol: { handshakeTimeoutMs: 1_000, maxFrameSize: 131_072 } });
-    const secureCommon = { ...common, tokens: secure.tokens, hooks: secure.hooks, pushes: secure.pushes, dial: { tls: { rejectUnauthorized: false } } };
+    // Frames of twice the smallest limit, so that raising the limit after welcome is tested too (FRM-5); the group limit its profile declares.
+    secure = await startEmbeddedServer({ store, tls, protocol: { handshakeTimeoutMs: 1_000, maxFrameSize: 131_072, maxGroupSize: EMBEDDED_LIMITS.maxGroupSize } });
+    const secureCommon = { ...common, tokens: secure.tokens, hooks: secure.hooks, pushes: secure.pushes, limits: secure.limits, dial: { tls: { rejectUnauthorized: false } } };
     targets.push(...secure.urls.map((url) => ({ ...secureCommon, url })));
   });
   afterAll(async () => {
