@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { EMBEDDED_LIMITS, startEmbeddedServer, type EmbeddedServer } from "../src/conformance/embedded-server.js";
 import { allTests } from "../src/conformance/suite/catalogue.js";
 import type { Target } from "../src/conformance/suite/context.js";
@@ -20,6 +20,7 @@ const quietMs = Number(process.env.IMWIRE_MUTATION_QUIET_MS ?? 150);
 const store = process.env.IMWIRE_MUTATION_STORE === "memory" ? "memory" : "sqlite";
 const seed = 1;
 const SLOW_GROUPS = new Set(["heartbeat", "errors", "websocket"]);
+const order: readonly string[] = existsSync("mutation/test-order.json") ? (JSON.parse(readFileSync("mutation/test-order.json", "utf8")) as { order: string[] }).order : [];
 /** Groups whose tests also run over WebSocket (the rest differ only by transport, which these cover). */
 const WS_GROUPS = new Set(["websocket", "framing", "limits", "errors", "lifecycle"]);
 /** Groups run over TLS too, on a second server: the handshake and the byte-stream framing. */
@@ -51,9 +52,12 @@ describe(`the conformance runner against the reference server on ${store}`, () =
       .filter((test) => applies(test, { url: `${transport}://x` } as Target) && (groups[transport]?.has(test.group) ?? true) && !(transport.endsWith("s") && test.hooks))
       .map((test) => ({ transport, test })),
   );
-  // Tests that wait out timers go after the rest (a mutant the quick ones kill costs no waiting).
-  const rank = (test: (typeof jobs)[number]["test"]) => (runsAlone(test) ? 2 : SLOW_GROUPS.has(test.group) ? 1 : 0);
-  for (const { transport, test } of [...jobs].sort((x, y) => rank(x.test) - rank(y.test))) {
+  // Stryker stops at a mutant's first failing test: the tests that killed most in the last run go first
+  // (mutation/test-order.json, from mutation/rank-tests.mjs), then the rest, those that wait out timers last.
+  const ranked = new Map(order.map((name, i) => [name, i]));
+  const rank = ({ transport, test }: (typeof jobs)[number]) =>
+    ranked.get(`${transport} ${test.id}`) ?? order.length + (runsAlone(test) ? 2 : SLOW_GROUPS.has(test.group) ? 1 : 0);
+  for (const { transport, test } of [...jobs].sort((x, y) => rank(x) - rank(y))) {
     it(`${transport} ${test.id}`, async () => {
       const target = targets.find((t) => t.url.startsWith(`${transport}:`))!;
       const result = await runOne(test, { ...target, runId: `${target.runId}-${transport}-${test.id.replace(/\W+/g, "")}` }, { seed, timeoutMs, quietMs });

@@ -62,7 +62,8 @@ export class TriageReporter {
     const detected = counts.killed + counts.timeout;
     const valid = detected + untriaged.length;
     const score = valid === 0 ? 100 : (100 * detected) / valid;
-    const stale = entries.filter((e) => e.matched === 0 || e.detected === e.matched);
+    // Only entries for files this pass mutated can go stale in it (each pass mutates its own files).
+    const stale = entries.filter((e) => e.file in report.files && (e.matched === 0 || e.detected === e.matched));
     const summary = { score: Number(score.toFixed(2)), target: TARGET_SCORE, ...counts, untriaged, stale: stale.map(({ matched, detected, ...e }) => ({ ...e, why: matched === 0 ? "matches no mutant" : "every mutant it matches is now detected" })) };
     const out = process.env.IMWIRE_MUTATION_SUMMARY ?? "reports/mutation/triage-summary.json";
     mkdirSync(dirname(out), { recursive: true });

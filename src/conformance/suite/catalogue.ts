@@ -2,6 +2,7 @@ import { authTests } from "./cases/auth.js";
 import { authorizationTests } from "./cases/authorization.js";
 import { deliveryTests } from "./cases/delivery.js";
 import { deliveryGapTests } from "./cases/gaps-delivery.js";
+import { roundTwoGapTests } from "./cases/gaps-round-two.js";
 import { faultTests } from "./cases/faults.js";
 import { envelopeTests, streamFramingTests, websocketTests } from "./cases/framing.js";
 import { handshakeTests } from "./cases/handshake.js";
@@ -32,6 +33,7 @@ export const allTests: readonly ConformanceTest[] = [
   ...conversationGapTests,
   ...deliveryTests,
   ...deliveryGapTests,
+  ...roundTwoGapTests,
   ...syncTests,
   ...settingsTests,
   ...heartbeatTests,

@@ -244,6 +244,25 @@ export const websocketTests: ConformanceTest[] = [
     },
   },
   {
+    id: "WS-1/subprotocol-list-with-spaces",
+    requirements: ["WS-1"],
+    level: "required",
+    group: "websocket",
+    title: "a Sec-WebSocket-Protocol list with spaces after its commas (as browsers send it, RFC 6455 §4.1) gets imwire.v1",
+    async run(t) {
+      // The header written as is: ws would join a protocol list without spaces. The answer is read from the response headers.
+      const socket = new WebSocket(t.target.url, { headers: { "sec-websocket-protocol": `chat.example.v9, ${WEBSOCKET_SUBPROTOCOL} , x-other` }, ...(t.target.url.startsWith("wss") ? t.target.dial.tls : {}) });
+      const outcome = await new Promise<string>((resolve) => {
+        socket.once("upgrade", (res) => resolve(`selected "${String(res.headers["sec-websocket-protocol"] ?? "")}"`));
+        socket.once("unexpected-response", (_req, res) => resolve(`HTTP ${res.statusCode}`));
+        socket.once("error", (error) => resolve(`error: ${error.message}`));
+      });
+      socket.on("error", () => {});
+      socket.terminate();
+      check(outcome === `selected "${WEBSOCKET_SUBPROTOCOL}"`, "WS-1", `subprotocol ${WEBSOCKET_SUBPROTOCOL} selected`, () => outcome);
+    },
+  },
+  {
     id: "WS-3/text-message",
     requirements: ["WS-3"],
     level: "required",
