@@ -50,9 +50,14 @@ export const allTests: readonly ConformanceTest[] = [
  * rules that hold for any frame), page chains, acknowledgements of cursors
  * never sent, exact limits, optional request fields, what must not happen,
  * the membership life cycle, per-device state, error frames, and the
- * operator hooks (restart, shutdown, push webhook).
+ * operator hooks (restart, shutdown, push webhook). 1.3: what the second
+ * round of mutation testing found unchecked: resume and retention edges,
+ * snapshot and page limits, partial window acknowledgements, staggered
+ * silent connections, frames out of order before authentication, identifier
+ * bounds in hello, epochs and mentions, member counts after a leave, requests
+ * while draining, subprotocol lists with spaces.
  */
-export const SUITE_VERSION = "1.2.0";
+export const SUITE_VERSION = "1.3.0";
 
 /** Tests selected by --only and --skip: each a test id, an id prefix ("CONN-2/"), a requirement id or a group. */
 export function select(tests: readonly ConformanceTest[], only: readonly string[], skip: readonly string[]): ConformanceTest[] {
