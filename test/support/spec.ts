@@ -12,6 +12,9 @@ export function requirements(spec = specText): Requirement[] {
   return parseRequirements(spec);
 }
 
+/** An id of any prefix SPEC.md's requirements use (FRM-1, HOOK-4, …), so that a new section's ids are found too. */
+const idPattern = new RegExp(`\\b(${[...new Set(requirements().map((r) => r.id.split("-")[0]))].join("|")})-\\d+\\b`, "g");
+
 /** Requirement ids mentioned anywhere in the files under `dirs`. */
 export function idsMentionedIn(dirs: string[], extensions = [".ts", ".proto"]): Map<string, string[]> {
   const found = new Map<string, string[]>();
@@ -21,7 +24,7 @@ export function idsMentionedIn(dirs: string[], extensions = [".ts", ".proto"]): 
       if (statSync(path).isDirectory()) {
         if (name !== "node_modules") walk(path);
       } else if (extensions.some((ext) => name.endsWith(ext))) {
-        for (const m of readFileSync(path, "utf8").matchAll(/\b(FRM|WS|ENV|CONN|AUTH|CONV|MSG|IDEM|SEQ|CUR|DLV|ACK|SYNC|RECV|READ|FLOW|HB|ERR|LIM|EXT|SEC)-\d+\b/g)) {
+        for (const m of readFileSync(path, "utf8").matchAll(idPattern)) {
           const list = found.get(m[0]) ?? [];
           list.push(path.slice(root.length));
           found.set(m[0], list);
