@@ -31,3 +31,18 @@ export const MAX_ID_BYTES = 128;
 
 /** A conversation title is at most this many bytes of UTF-8 (LIM-7). */
 export const MAX_TITLE_BYTES = 1_024;
+
+/**
+ * Room a server keeps in a frame, beyond the `send_message` a client sent, for
+ * what it adds to the event it stores and pushes: message id, sender, seq,
+ * cursors, time, envelope (LIM-3). Each is bounded by LIM-2 or is a varint.
+ */
+export const MESSAGE_FRAME_ALLOWANCE = 4_096;
+
+/** The largest encoded `send_message` a server accepts under a frame limit (LIM-3). */
+export function maxSendMessageSize(maxFrameSize: number): number {
+  return maxFrameSize - MESSAGE_FRAME_ALLOWANCE;
+}
+
+/** Mentions in one message, user ids in one `open_conversation`: at most this many (LIM-8). */
+export const MAX_LIST_ENTRIES = 1_000;

@@ -84,6 +84,7 @@ export class ClientRunner {
           this.machine.frameReceived(frame, this.#now());
           this.#carryOut();
         };
+        transport.onProgress = () => this.machine.peerActive(this.#now());
         transport.onInputError = (error) => {
           this.machine.inputError(error, this.#now());
           this.#carryOut();

@@ -10,6 +10,9 @@ export const WELCOME_RANGES = {
   maxFrameSize: [MIN_MAX_FRAME_SIZE, MAX_MAX_FRAME_SIZE],
 } as const;
 
+/** LIM-6: Welcome.receive_window_bytes, when not 0 (a server that does not bound bytes, FLOW-2). */
+export const RECEIVE_WINDOW_BYTES_RANGE = [65_536, 2 ** 32 - 1] as const;
+
 /**
  * Why a client must refuse this Welcome (CONN-3): a version it did not offer,
  * or a value outside LIM-1/LIM-6. Undefined when it is acceptable.
@@ -20,5 +23,8 @@ export function welcomeProblem(welcome: Welcome, offeredVersions: readonly numbe
     const value = welcome[key as keyof typeof WELCOME_RANGES];
     if (value < min || value > max) return `${key === "maxFrameSize" ? "LIM-1" : "LIM-6"}: ${key} ${value} is outside ${min}..${max}`;
   }
+  const [min, max] = RECEIVE_WINDOW_BYTES_RANGE;
+  const bytes = welcome.receiveWindowBytes;
+  if (bytes !== 0 && (bytes < min || bytes > max)) return `LIM-6: receiveWindowBytes ${bytes} is outside 0 or ${min}..${max}`;
   return undefined;
 }

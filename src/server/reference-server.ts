@@ -9,7 +9,7 @@ import { verifyToken } from "../auth/hmac-token.js";
 import { newServerMachine, type ServerMachineFactory } from "../machines/server/server-machine.js";
 import type { ServerOptions } from "../machines/server/options.js";
 import type { Store } from "../store/store.js";
-import { WEBSOCKET_SUBPROTOCOL } from "../limits.js";
+import { HANDSHAKE_MAX_FRAME_SIZE, WEBSOCKET_SUBPROTOCOL } from "../limits.js";
 import { StreamTransport } from "../transport/stream-transport.js";
 import { WebSocketTransport } from "../transport/websocket-transport.js";
 import { silentLogger, type Logger } from "./logger.js";
@@ -35,8 +35,8 @@ export interface ReferenceServerOptions {
   /** Makes the machine (default: ServerMachine); the conformance runner's self-tests plant bugs through it. */
   readonly machine?: ServerMachineFactory;
   readonly log?: Logger;
-  /** FLOW-3: close a connection with more unsent bytes than this (default 8 MiB). */
-  readonly maxWriteBuffer?: number;
+  /** FLOW-3: stop reading from a connection with more unsent bytes than this (default twice max_frame_size). */
+  readonly pauseReadingAbove?: number;
   /** POST every push hand-off to this URL as JSON (SPEC.md HOOK-3) instead of only logging it. */
   readonly pushWebhook?: string;
 }
@@ -65,7 +65,7 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
   );
   const runner = new ServerRunner(machine, {
     log,
-    ...(options.maxWriteBuffer !== undefined ? { maxWriteBuffer: options.maxWriteBuffer } : {}),
+    ...(options.pauseReadingAbove !== undefined ? { pauseReadingAbove: options.pauseReadingAbove } : {}),
     ...(options.pushWebhook !== undefined ? { pushWebhook: new PushWebhook(options.pushWebhook, log) } : {}),
   });
   const listeners: (NetServer | HttpServer)[] = [];
@@ -74,7 +74,7 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
 
   if (options.tcp) {
     const accept = (socket: Socket) => runner.attach(new StreamTransport(socket, secure ? "tls" : "tcp"));
-    const server = secure ? createTlsServer({ key: options.tls!.key, cert: options.tls!.cert }, accept) : createTcpServer(accept);
+    const server = secure ? createTlsServer({ key: options.tls!.key, cert: options.tls!.cert, handshakeTimeout: machine.options.handshakeTimeoutMs }, accept) : createTcpServer(accept);
     const address = await listen(server, options.tcp);
     listeners.push(server);
     urls.tcp = `${secure ? "tls" : "tcp"}://${hostForUrl(address)}:${address.port}`;
@@ -82,13 +82,21 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
 
   if (options.ws) {
     const path = options.ws.path ?? "/";
-    const maxPayload = machine.options.maxFrameSize;
-    const wss = new WebSocketServer({ noServer: true, maxPayload, handleProtocols: (offered) => (offered.has(WEBSOCKET_SUBPROTOCOL) ? WEBSOCKET_SUBPROTOCOL : false) });
-    const http = secure ? createHttpsServer({ key: options.tls!.key, cert: options.tls!.cert }) : createHttpServer();
+    // The pre-welcome limit from the first byte (FRM-5, WS-4); the transport raises it after welcome.
+    const wss = new WebSocketServer({ noServer: true, maxPayload: HANDSHAKE_MAX_FRAME_SIZE, handleProtocols: (offered) => (offered.has(WEBSOCKET_SUBPROTOCOL) ? WEBSOCKET_SUBPROTOCOL : false) });
+    const http = secure ? createHttpsServer({ key: options.tls!.key, cert: options.tls!.cert, handshakeTimeout: machine.options.handshakeTimeoutMs }) : createHttpServer();
     http.on("request", (_request, response) => {
       response.writeHead(426, { "content-type": "text/plain", upgrade: "websocket" }).end(`imwire: connect with WebSocket, subprotocol ${WEBSOCKET_SUBPROTOCOL}\n`);
     });
+    // CONN-6 from the first byte: an HTTP upgrade dribbled in slowly is cut at the handshake limit, as any other pre-hello stall.
+    const upgrades = new WeakMap<Duplex, { readonly openedAt: number; readonly timer: NodeJS.Timeout }>();
+    const handshakeTimeoutMs = machine.options.handshakeTimeoutMs;
+    http.on(secure ? "secureConnection" : "connection", (socket: Duplex) => {
+      upgrades.set(socket, { openedAt: Date.now(), timer: setTimeout(() => socket.destroy(), handshakeTimeoutMs).unref() });
+    });
     http.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const upgrade = upgrades.get(socket);
+      clearTimeout(upgrade?.timer);
       const offered = String(request.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
       if (new URL(request.url ?? "/", "http://x").pathname !== path || !offered.includes(WEBSOCKET_SUBPROTOCOL)) {
         // WS-1: refuse the handshake without the imwire subprotocol.
@@ -97,7 +105,8 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
       }
       wss.handleUpgrade(request, socket, head, (ws) => {
         const remote = `${request.socket.remoteAddress ?? "?"}:${request.socket.remotePort ?? "?"}`;
-        runner.attach(new WebSocketTransport(ws, `${secure ? "wss" : "ws"} ${remote}`));
+        // The machine's CONN-6 deadline counts from the TCP connection, not from the end of the upgrade.
+        runner.attach(new WebSocketTransport(ws, `${secure ? "wss" : "ws"} ${remote}`), upgrade?.openedAt);
       });
     });
     const address = await listen(http, options.ws);

@@ -1,6 +1,9 @@
+import { errorFrame } from "../codec/error-frame.js";
+import { isImwireError } from "../errors.js";
 import { ErrorCode } from "../gen/imwire/v1/error_pb.js";
+import type { Frame } from "../gen/imwire/v1/frame_pb.js";
 import type { ServerMachine } from "../machines/server/server-machine.js";
-import type { ConnectionId } from "../machines/server/types.js";
+import type { ConnectionId, ServerOutput } from "../machines/server/types.js";
 import type { FrameTransport } from "../transport/frame-transport.js";
 import { WakeupTimer } from "../transport/wakeup-timer.js";
 import type { Logger } from "./logger.js";
@@ -10,8 +13,8 @@ export interface ServerRunnerOptions {
   /** The clock handed to the machine. */
   readonly now?: () => number;
   readonly log: Logger;
-  /** FLOW-3: a connection with more unsent bytes than this is closed. */
-  readonly maxWriteBuffer?: number;
+  /** FLOW-3: stop reading from a connection with more unsent bytes than this (default twice max_frame_size). */
+  readonly pauseReadingAbove?: number;
   /** Where push hand-offs go (HOOK-3); without one they are only logged. */
   readonly pushWebhook?: PushWebhook;
 }
@@ -25,18 +28,23 @@ export class ServerRunner {
   readonly #transports = new Map<ConnectionId, FrameTransport>();
   readonly #now: () => number;
   readonly #log: Logger;
-  readonly #maxWriteBuffer: number;
+  readonly #pauseReadingAbove: number;
+  /** FLOW-3: connections not read from until their output drains, with the bytes they had taken when last looked at. */
+  readonly #heldBack = new Map<ConnectionId, number>();
+  #heldBackPoll: NodeJS.Timeout | undefined;
   #nextId = 1;
   readonly #timer: WakeupTimer;
   #allClosed: (() => void) | undefined;
-  #carryOutQueued = false;
+  /** Answers written during the current read, counted as written once it is all handled (FLOW-1). */
+  #unsettled: ServerOutput[] = [];
+  #settleQueued = false;
   readonly #pushWebhook: PushWebhook | undefined;
 
   constructor(machine: ServerMachine, options: ServerRunnerOptions) {
     this.machine = machine;
     this.#now = options.now ?? Date.now;
     this.#log = options.log;
-    this.#maxWriteBuffer = options.maxWriteBuffer ?? 8 * 1024 * 1024;
+    this.#pauseReadingAbove = options.pauseReadingAbove ?? 2 * machine.options.maxFrameSize;
     this.#pushWebhook = options.pushWebhook;
     this.#timer = new WakeupTimer(this.#now, () => {
       this.machine.tick(this.#now());
@@ -48,24 +56,40 @@ export class ServerRunner {
     return this.#transports.size;
   }
 
-  attach(transport: FrameTransport): void {
+  /** Bytes written to connections and not yet taken by the network, all connections together (FLOW-3). */
+  get unsentBytes(): number {
+    let total = 0;
+    for (const transport of this.#transports.values()) total += transport.bufferedAmount;
+    return total;
+  }
+
+  /** Connections not read from until their output drains (FLOW-3). */
+  get heldBackCount(): number {
+    return this.#heldBack.size;
+  }
+
+  /** Serve a new connection; `openedAt` when it opened before the transport existed (a WebSocket upgrade, CONN-6). */
+  attach(transport: FrameTransport, openedAt = this.#now()): void {
     const id = this.#nextId++;
     this.#transports.set(id, transport);
     transport.onFrame = (frame, size) => {
       this.machine.frameReceived(id, frame, this.#now(), size);
-      this.#carryOutAfterRead();
+      this.#carryOut();
     };
     transport.onInputError = (error) => {
       this.machine.inputError(id, error, this.#now());
-      this.#carryOutAfterRead();
+      this.#carryOut();
     };
+    // HB-3, HB-4: bytes arriving are life, whole frames or not.
+    transport.onProgress = () => this.machine.peerActive(id, this.#now());
     transport.onClose = () => {
       this.#transports.delete(id);
+      this.#heldBack.delete(id);
       this.machine.connectionClosed(id, this.#now());
       this.#carryOut();
       if (this.#transports.size === 0) this.#allClosed?.();
     };
-    this.machine.connectionOpened(id, this.#now());
+    this.machine.connectionOpened(id, openedAt);
     this.#carryOut();
   }
 
@@ -85,51 +109,54 @@ export class ServerRunner {
     });
     for (const transport of this.#transports.values()) transport.close();
     this.#timer.cancel();
+    clearInterval(this.#heldBackPoll);
   }
 
-  /**
-   * Carry out once the frames of the current read have all been handed to
-   * the machine: a transport delivers a read's frames synchronously, so a
-   * microtask runs after the last. Requests that arrive together are then in
-   * flight together, as FLOW-1 counts them, and their answers go out in one
-   * pass.
-   */
   /** Stop as a crash would: every connection cut at once, nothing more written, no timer left. */
   abort(): void {
     this.#timer.cancel();
+    clearInterval(this.#heldBackPoll);
     for (const transport of this.#transports.values()) transport.destroy();
   }
 
-  #carryOutAfterRead(): void {
-    if (this.#carryOutQueued) return;
-    this.#carryOutQueued = true;
+  /**
+   * Output is written as each frame is handled, so that a connection over its
+   * bound is held back at once (FLOW-3), even inside one read. But a
+   * transport hands over one read's frames synchronously, and requests that
+   * arrive together count together (FLOW-1): their answers count as written
+   * in a microtask, once the whole read has been handled.
+   */
+  #settleAfterRead(outputs: ServerOutput[]): void {
+    for (const output of outputs) if (output.kind === "send" && output.frame.requestId !== 0) this.#unsettled.push(output);
+    if (this.#settleQueued || this.#unsettled.length === 0) return;
+    this.#settleQueued = true;
     queueMicrotask(() => {
-      this.#carryOutQueued = false;
-      this.#carryOut();
+      this.#settleQueued = false;
+      const unsettled = this.#unsettled;
+      this.#unsettled = [];
+      this.machine.settle(unsettled);
     });
   }
 
   #carryOut(): void {
-    for (const output of this.machine.takeOutputs()) {
+    const written = new Set<ConnectionId>();
+    const outputs = this.machine.takeOutputsUnsettled();
+    this.#settleAfterRead(outputs);
+    for (const output of outputs) {
       switch (output.kind) {
         case "send": {
           const transport = this.#transports.get(output.connection);
           if (!transport) break;
-          transport.send(output.frame);
-          if (transport.bufferedAmount > this.#maxWriteBuffer) {
-            this.#log.warn(`${transport.description}: peer does not read (${transport.bufferedAmount} bytes unsent); closing (FLOW-3)`);
-            // Nothing more is written to it: the rest of this pass, and anything after, is dropped.
-            this.#transports.delete(output.connection);
-            transport.close();
-          }
+          this.#write(output.connection, transport, output.frame);
+          written.add(output.connection);
           break;
         }
-        case "close":
-          this.#transports.get(output.connection)?.close();
-          if (output.reason !== "graceful" && output.reason !== ErrorCode.SESSION_REPLACED) {
-            this.#log.info(`${this.#transports.get(output.connection)?.description ?? output.connection}: closed (${ErrorCode[output.reason] ?? output.reason})`);
-          }
+        case "close": {
+          const transport = this.#transports.get(output.connection);
+          transport?.close();
+          this.#logClose(transport?.description ?? String(output.connection), output.reason, output.byPeer === true);
           break;
+        }
         case "frame-limit":
           this.#transports.get(output.connection)?.setMaxFrameSize(output.maxFrameSize);
           break;
@@ -142,6 +169,80 @@ export class ServerRunner {
           break;
       }
     }
+    for (const id of written) this.#holdBackIfFull(id);
     this.#timer.schedule(this.machine.nextWakeup());
   }
+
+  /**
+   * FRM-9: the transport refuses a frame over the limit in force. An answer
+   * becomes ERROR_CODE_INTERNAL to its request; a push the device could never
+   * get past closes the connection with it.
+   */
+  #write(id: ConnectionId, transport: FrameTransport, frame: Frame): void {
+    try {
+      transport.send(frame);
+    } catch (error) {
+      if (!isImwireError(error)) throw error;
+      this.#log.error(`${transport.description}: ${error.message} (${frame.body.case ?? "empty frame"}, FRM-9)`);
+      const answer = frame.requestId !== 0;
+      transport.send(errorFrame(ErrorCode.INTERNAL, { requestId: frame.requestId, message: "the answer would exceed max_frame_size", requirement: "FRM-9" }));
+      if (!answer) {
+        this.#transports.delete(id);
+        transport.close();
+      }
+    }
+  }
+
+  /** One line per close, saying who closed and why. */
+  #logClose(description: string, reason: ErrorCode | "graceful", byPeer: boolean): void {
+    if (reason === "graceful" || reason === ErrorCode.SESSION_REPLACED) return;
+    const code = ErrorCode[reason] ?? String(reason);
+    this.#log.info(byPeer ? `${description}: closed by the client (${code})` : `${description}: closed by the server (${code})`);
+  }
+
+  /**
+   * FLOW-3: a connection whose unsent output is over the bound is not read
+   * from until it drains, so that a peer that does not read holds at most
+   * that much, and its requests wait in the network rather than in memory.
+   */
+  #holdBackIfFull(id: ConnectionId): void {
+    const transport = this.#transports.get(id);
+    if (!transport || this.#heldBack.has(id) || transport.bufferedAmount <= this.#pauseReadingAbove) return;
+    transport.pauseReading();
+    this.#heldBack.set(id, transport.flushedBytes);
+    this.#heldBackPoll ??= setInterval(() => this.#pollHeldBack(), HELD_BACK_POLL_MS);
+    this.#heldBackPoll.unref?.();
+  }
+
+  /**
+   * While a connection is held back its pings wait unread: its reading what
+   * was sent counts as life (HB-3), and a peer that neither sends nor reads
+   * is closed by HB-3 as a silent one is.
+   */
+  #pollHeldBack(): void {
+    const now = this.#now();
+    for (const [id, flushed] of this.#heldBack) {
+      const transport = this.#transports.get(id);
+      if (!transport) {
+        this.#heldBack.delete(id);
+        continue;
+      }
+      if (transport.flushedBytes > flushed) {
+        this.#heldBack.set(id, transport.flushedBytes);
+        this.machine.peerActive(id, now);
+      }
+      if (transport.bufferedAmount <= this.#pauseReadingAbove / 2) {
+        this.#heldBack.delete(id);
+        transport.resumeReading();
+      }
+    }
+    if (this.#heldBack.size === 0) {
+      clearInterval(this.#heldBackPoll);
+      this.#heldBackPoll = undefined;
+    }
+    this.#carryOut();
+  }
 }
+
+/** How often held-back connections are looked at (FLOW-3). */
+const HELD_BACK_POLL_MS = 50;

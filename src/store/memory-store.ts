@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { ConversationEventSchema, type ConversationEvent } from "../gen/imwire/v1/message_pb.js";
+import { decodeConversationEvent, encodeConversationEvent } from "../gen/imwire/v1/message_fast.js";
 import { ReceiveMode } from "../gen/imwire/v1/settings_pb.js";
 import { ConversationKind } from "../gen/imwire/v1/conversation_pb.js";
 import type { DedupKey, DedupRecord, NewEvent, Store, StoredConversation, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "./store.js";
@@ -122,7 +123,10 @@ export class MemoryStore implements Store {
   appendEvent(conversationId: string, event: NewEvent): number {
     const state = this.#conversation(conversationId);
     const seq = state.events.length + 1;
-    state.events.push(create(ConversationEventSchema, { ...event, seq: BigInt(seq) }));
+    // Stored by value: bytes fields of a decoded request are views into the whole socket read they
+    // arrived in, which a kept reference would keep alive. The encoder writes into a shared slab,
+    // so its bytes are copied out (slice) to a buffer of their own size before decoding.
+    state.events.push(decodeConversationEvent(encodeConversationEvent(create(ConversationEventSchema, { ...event, seq: BigInt(seq) })).slice()));
     this.#undo?.push(state.events);
     return seq;
   }

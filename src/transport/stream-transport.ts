@@ -3,18 +3,21 @@ import type { Frame } from "../gen/imwire/v1/frame_pb.js";
 import { encodeFramed, FrameReader } from "../framing/frame-stream.js";
 import { isImwireError } from "../errors.js";
 import { HANDSHAKE_MAX_FRAME_SIZE } from "../limits.js";
-import { unassigned, type FrameTransport } from "./frame-transport.js";
+import { checkOutgoingSize, payloadSizeOfFramed, unassigned, type FrameTransport } from "./frame-transport.js";
 
 /** Frames over a byte stream (TCP or TLS socket): length-prefixed (FRM-1), split by the streaming reader. */
 export class StreamTransport implements FrameTransport {
   onFrame: FrameTransport["onFrame"] = unassigned.onFrame;
   onInputError: FrameTransport["onInputError"] = unassigned.onInputError;
   onClose: FrameTransport["onClose"] = unassigned.onClose;
+  onProgress: FrameTransport["onProgress"] = unassigned.onProgress;
   readonly description: string;
   readonly #socket: Socket;
   readonly #reader = new FrameReader({ maxFrameSize: HANDSHAKE_MAX_FRAME_SIZE });
   #failed = false;
   #closed = false;
+  #paused = false;
+  #accepted = 0;
 
   constructor(socket: Socket, scheme: "tcp" | "tls") {
     this.#socket = socket;
@@ -33,9 +36,16 @@ export class StreamTransport implements FrameTransport {
     return this.#socket.writableLength;
   }
 
+  get flushedBytes(): number {
+    return this.#accepted - this.#socket.writableLength;
+  }
+
   send(frame: Frame): void {
     if (!this.#socket.writable) return;
-    this.#socket.write(encodeFramed(frame));
+    const framed = encodeFramed(frame);
+    checkOutgoingSize(payloadSizeOfFramed(framed), this.#reader.maxFrameSize);
+    this.#accepted += framed.length;
+    this.#socket.write(framed);
   }
 
   close(): void {
@@ -52,10 +62,28 @@ export class StreamTransport implements FrameTransport {
     this.#reader.maxFrameSize = size;
   }
 
+  pauseReading(): void {
+    this.#paused = true;
+    this.#socket.pause();
+  }
+
+  resumeReading(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#deliver();
+    if (!this.#paused) this.#socket.resume();
+  }
+
   #receive(chunk: Buffer): void {
     if (this.#failed) return;
+    this.onProgress(chunk.length);
     this.#reader.push(chunk);
-    for (;;) {
+    this.#deliver();
+  }
+
+  /** Hand over the frames read so far, until they run out, one fails, or reading is paused. */
+  #deliver(): void {
+    while (!this.#paused && !this.#failed) {
       try {
         const frame = this.#reader.next();
         if (frame === undefined) return;
@@ -63,10 +91,8 @@ export class StreamTransport implements FrameTransport {
       } catch (error) {
         if (!isImwireError(error)) throw error;
         this.onInputError(error);
-        if (error.closesConnection) {
-          this.#failed = true; // the stream cannot be trusted past a framing or Protobuf error
-          return;
-        }
+        // The stream cannot be trusted past a framing or Protobuf error.
+        if (error.closesConnection) this.#failed = true;
       }
     }
   }

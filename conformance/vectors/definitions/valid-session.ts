@@ -19,6 +19,18 @@ export const sessionVectors: ValidFrameDefinition[] = [
     frame: { requestId: 1, body: { case: "hello", value: { versions: [3, 2, 1, 300], deviceId: "d-\u00e9t\u00e9-phone", receiveWindow: 64, userAgent: "imwire-swift/2.1 (iOS 18; \u65e5\u672c\u8a9e)" } } },
   },
   {
+    id: "valid/hello/window-bytes",
+    description: "hello bounding the push window in bytes as well as frames (FLOW-2, 1.0.1).",
+    requirements: ["FLOW-2", "EXT-1", "ENV-6"],
+    frame: { requestId: 1, body: { case: "hello", value: { versions: [1], deviceId: "d1", receiveWindow: 100, receiveWindowBytes: 1_048_576 } } },
+  },
+  {
+    id: "valid/welcome/window-bytes",
+    description: "welcome with the recommended byte window (FLOW-2, LIM-6) beside the frame window.",
+    requirements: ["FLOW-2", "LIM-6"],
+    frame: { requestId: 1, body: { case: "welcome", value: { version: 1, maxFrameSize: 1_048_576, heartbeatIntervalMs: 30_000, maxInFlight: 100, receiveWindow: 100, dedupWindowS: 604_800, receiveWindowBytes: 2_097_152 } } },
+  },
+  {
     id: "valid/welcome/recommended",
     description: "welcome with the values SPEC.md recommends.",
     requirements: ["CONN-2", "LIM-1", "LIM-6"],

@@ -57,7 +57,7 @@ export const allTests: readonly ConformanceTest[] = [
  * bounds in hello, epochs and mentions, member counts after a leave, requests
  * while draining, subprotocol lists with spaces.
  */
-export const SUITE_VERSION = "1.3.0";
+export const SUITE_VERSION = "1.4.0";
 
 /** Tests selected by --only and --skip: each a test id, an id prefix ("CONN-2/"), a requirement id or a group. */
 export function select(tests: readonly ConformanceTest[], only: readonly string[], skip: readonly string[]): ConformanceTest[] {

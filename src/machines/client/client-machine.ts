@@ -6,7 +6,9 @@ import type { MessageContentSchema } from "../../gen/imwire/v1/content_pb.js";
 import type { UserEvent } from "../../gen/imwire/v1/delivery_pb.js";
 import { ErrorCode, type Error as ErrorBody } from "../../gen/imwire/v1/error_pb.js";
 import { FrameSchema, type Frame } from "../../gen/imwire/v1/frame_pb.js";
-import type { ConversationEvent } from "../../gen/imwire/v1/message_pb.js";
+import { SendMessageSchema, type ConversationEvent } from "../../gen/imwire/v1/message_pb.js";
+import { sizeSendMessage } from "../../gen/imwire/v1/message_fast.js";
+import { maxSendMessageSize } from "../../limits.js";
 import { DeviceState, ReceiveMode } from "../../gen/imwire/v1/settings_pb.js";
 import type { ConversationPage, UserPage } from "../../gen/imwire/v1/sync_pb.js";
 import { errorFrame, errorFrameFor } from "../../codec/error-frame.js";
@@ -43,6 +45,8 @@ interface Link {
   lastReceivedAt: number;
   heartbeatMs: number;
   maxInFlight: number;
+  /** Welcome.max_frame_size; 0 until welcome. */
+  maxFrameSize: number;
   dedupWindowMs: number;
   nextPingAt: number;
   nextNonce: bigint;
@@ -150,6 +154,7 @@ export class ClientMachine {
       lastReceivedAt: now,
       heartbeatMs: 0,
       maxInFlight: 1,
+      maxFrameSize: 0,
       dedupWindowMs: NEVER,
       nextPingAt: NEVER,
       nextNonce: 1n,
@@ -161,7 +166,7 @@ export class ClientMachine {
       pushedSincePong: false,
       reconnectAfterDrainAt: NEVER,
     };
-    this.#request({ case: "hello", value: { versions: [...this.options.versions], deviceId: this.options.deviceId, receiveWindow: this.options.receiveWindow, userAgent: this.options.userAgent } }, { kind: "hello" });
+    this.#request({ case: "hello", value: { versions: [...this.options.versions], deviceId: this.options.deviceId, receiveWindow: this.options.receiveWindow, receiveWindowBytes: this.options.receiveWindowBytes, userAgent: this.options.userAgent } }, { kind: "hello" });
   }
 
   /** The transport connection closed, or could not be opened. News of any other connection is ignored. */
@@ -170,6 +175,12 @@ export class ClientMachine {
     if (connection === this.#connecting) this.#connecting = undefined;
     else if (connection !== this.#link?.connection) return;
     this.#linkGone(now, false);
+  }
+
+  /** Bytes of a frame arrived: the server is alive, however long a large frame takes to cross (HB-4). */
+  peerActive(now: number): void {
+    this.#now = now;
+    if (this.#link) this.#link.lastReceivedAt = now;
   }
 
   frameReceived(frame: Frame, now: number): void {
@@ -460,6 +471,7 @@ export class ClientMachine {
     this.#outputs.push({ kind: "frame-limit", connection: link.connection, maxFrameSize: welcome.maxFrameSize });
     link.heartbeatMs = welcome.heartbeatIntervalMs;
     link.maxInFlight = welcome.maxInFlight;
+    link.maxFrameSize = welcome.maxFrameSize;
     link.dedupWindowMs = welcome.dedupWindowS * 1000;
     link.nextPingAt = now + 0.8 * welcome.heartbeatIntervalMs;
     // A snapshot cut off between pages is finished before anything resumes (SYNC-7): no resume, so sync_user follows.
@@ -778,6 +790,7 @@ export class ClientMachine {
     for (const operation of this.#outbox.due(now)) {
       if (operation.requestId !== 0) this.#abandonAttempt(operation.requestId); // timed out (CONN-10)
       if (link.pending.size >= link.maxInFlight) break;
+      if (this.#oversized(operation, link)) continue;
       this.#attempt(operation, now);
     }
   }
@@ -799,6 +812,18 @@ export class ClientMachine {
     if (pending === undefined) return;
     link.pending.delete(requestId);
     link.abandoned.set(requestId, pending);
+  }
+
+  /** LIM-3: a message the server must refuse fails here, without a round trip, as the server would fail it. */
+  #oversized(operation: Operation, link: Link): boolean {
+    const body = operation.body;
+    if (body.case !== "sendMessage" || link.maxFrameSize === 0) return false;
+    const size = sizeSendMessage(create(SendMessageSchema, body.value));
+    const limit = maxSendMessageSize(link.maxFrameSize);
+    if (size <= limit) return false;
+    this.#outbox.remove(operation.id);
+    this.#emit({ kind: "failed", operationId: operation.id, code: ErrorCode.INVALID_ARGUMENT, message: `send_message of ${size} bytes is larger than ${limit} (LIM-3)` });
+    return true;
   }
 
   #attempt(operation: Operation, now: number): void {

@@ -6,6 +6,8 @@ export interface ClientOptions {
   readonly versions: readonly number[];
   /** Hello.receive_window; 0 leaves it to the server (FLOW-2). */
   readonly receiveWindow: number;
+  /** Hello.receive_window_bytes; 0 leaves it to the server (FLOW-2). */
+  readonly receiveWindowBytes: number;
   /** ACK-1: acknowledge after this many applied entries... */
   readonly ackEvery: number;
   /** ...or this long after the first unacknowledged one. */
@@ -37,6 +39,7 @@ export interface ClientOptions {
 export const defaultClientOptions: Omit<ClientOptions, "deviceId"> = {
   versions: [PROTOCOL_VERSION],
   receiveWindow: 0,
+  receiveWindowBytes: 0,
   lossyTransport: false,
   ackEvery: 16,
   ackDelayMs: 100,

@@ -1,4 +1,5 @@
 import { DeviceState } from "../../gen/imwire/v1/settings_pb.js";
+import type { TokenBucket } from "./rate-limit.js";
 import type { ConnectionId } from "./types.js";
 
 /** SPEC.md §5: the server-side states of a connection. */
@@ -17,8 +18,15 @@ export class Connection {
   position: number | undefined;
   /** The cursor of the last entry pushed: the next push's prev_cursor (CUR-3). */
   lastPushed = 0;
+  /** FLOW-2: the effective push window in bytes (0: frames only). */
+  receiveWindowBytes = 0;
   /** Cursors pushed and not acknowledged, ascending (FLOW-2). */
   readonly unacked: number[] = [];
+  /** The encoded size of each of those pushes, in the same order, and their sum (FLOW-2). */
+  readonly unackedSizes: number[] = [];
+  unackedBytes = 0;
+  /** FLOW-4: this connection's requests; set at authentication. */
+  rate: TokenBucket | undefined;
   /** ACK-2: the highest cursor this device has been sent, by push, page, snapshot or resume. */
   highestSent = 0;
   deviceState = DeviceState.FOREGROUND;

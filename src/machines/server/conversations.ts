@@ -17,6 +17,7 @@ import type { StoredMembership } from "../../store/store.js";
 import type { Connection } from "./connection.js";
 import type { ServerCore } from "./core.js";
 import { checkId, utf8Length } from "./ids.js";
+import { checkListSize } from "./messaging.js";
 import { RequestError } from "./request-error.js";
 import { appendConversationEvent } from "./events.js";
 import { MAX_TITLE_BYTES } from "../../limits.js";
@@ -76,6 +77,7 @@ export function openConversation(core: ServerCore, connection: Connection, reque
   if (request.title.length > MAX_TITLE_BYTES / 3 && utf8Length(request.title) > MAX_TITLE_BYTES) {
     throw new RequestError(ErrorCode.INVALID_ARGUMENT, `title is longer than ${MAX_TITLE_BYTES} bytes`, "LIM-7");
   }
+  checkListSize(request.userIds.length, "user_ids");
   if (request.conversationId !== "") return openExisting(core, connection, request, now);
   switch (request.kind) {
     case ConversationKind.DIRECT:

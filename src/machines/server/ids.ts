@@ -18,6 +18,11 @@ export function utf8Length(text: string): number {
   return bytes;
 }
 
+/** LIM-2: whether an identifier is 1 to 128 bytes of UTF-8. */
+export function isValidId(value: string): boolean {
+  return value.length !== 0 && (value.length <= MAX_ID_BYTES / 4 || utf8Length(value) <= MAX_ID_BYTES);
+}
+
 /** LIM-2: identifiers are 1 to 128 bytes of UTF-8. */
 export function checkId(value: string, field: string): void {
   if (value.length === 0) throw new RequestError(ErrorCode.INVALID_ARGUMENT, `${field} is empty`, "LIM-2");

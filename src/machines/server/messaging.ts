@@ -1,10 +1,11 @@
 import { create } from "@bufbuild/protobuf";
 import type { MessageContent } from "../../gen/imwire/v1/content_pb.js";
-import { sizeMessageContent } from "../../gen/imwire/v1/content_fast.js";
 import { ConversationKind, Role } from "../../gen/imwire/v1/conversation_pb.js";
 import { ReadMarkerSchema, type MarkRead, type ReadMarker } from "../../gen/imwire/v1/delivery_pb.js";
 import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
 import { SendAckSchema, type SendAck, type SendMessage } from "../../gen/imwire/v1/message_pb.js";
+import { sizeSendMessage } from "../../gen/imwire/v1/message_fast.js";
+import { MAX_LIST_ENTRIES, maxSendMessageSize } from "../../limits.js";
 import type { DedupRecord } from "../../store/store.js";
 import type { Connection } from "./connection.js";
 import type { ServerCore } from "./core.js";
@@ -12,18 +13,18 @@ import { appendConversationEvent } from "./events.js";
 import { checkId, toNumber } from "./ids.js";
 import { RequestError } from "./request-error.js";
 
-/** Room kept in a frame for the envelope around a message's content (LIM-3). */
-const EVENT_ENVELOPE_ALLOWANCE = 4096;
-
 /**
  * SendMessage (MSG-1 to MSG-7, IDEM-1 to IDEM-5). `payloadSize` is the size of
- * the frame that carried it, when known: content in a frame that small needs
- * no measuring against LIM-3.
+ * the frame that carried it, when known: a frame that small needs no
+ * measuring against LIM-3.
  */
 export function sendMessage(core: ServerCore, connection: Connection, request: SendMessage, now: number, payloadSize: number | undefined): SendAck {
   const { store, options } = core;
   checkId(request.conversationId, "conversation_id");
   checkId(request.clientMessageId, "client_message_id");
+  // Before any lookup: the size and list bounds cap the work one request can cost (LIM-3, LIM-8).
+  checkSize(request, payloadSize, options.maxFrameSize);
+  checkListSize(request.mentions.length, "mentions");
   const dedupKey = { scope: "message", userId: connection.userId, deviceId: connection.deviceId, key: request.clientMessageId } as const;
   // IDEM-2: a remembered key gets the first answer, whatever has changed since.
   const earlier = store.dedup(dedupKey);
@@ -42,7 +43,7 @@ export function sendMessage(core: ServerCore, connection: Connection, request: S
   if (conversation.kind === ConversationKind.CHANNEL && membership.role !== Role.OWNER) {
     throw new RequestError(ErrorCode.PERMISSION_DENIED, "only the channel's owner may send", "MSG-1");
   }
-  checkContent(request.content!, payloadSize, options.maxFrameSize);
+  checkContent(request.content!);
   request.mentions.forEach((mention, i) => checkId(mention.userId, `mentions[${i}].user_id`));
   const lastSeq = store.lastSeq(conversation.conversationId);
   const replyTo = toNumber(request.replyToSeq);
@@ -77,7 +78,25 @@ function ack(record: DedupRecord, clientMessageId: string): SendAck {
   });
 }
 
-function checkContent(content: MessageContent, payloadSize: number | undefined, maxFrameSize: number): void {
+/**
+ * LIM-3: the whole send_message, not only its content, since every field it
+ * carries (mentions, reply, ids) travels with the event it becomes; the event
+ * then fits a frame with MESSAGE_FRAME_ALLOWANCE to spare for what the server adds.
+ */
+function checkSize(request: SendMessage, payloadSize: number | undefined, maxFrameSize: number): void {
+  const limit = maxSendMessageSize(maxFrameSize);
+  // A frame no larger than the limit cannot hold a send_message over it; a size not given is measured.
+  if (payloadSize !== undefined && payloadSize <= limit) return;
+  const size = sizeSendMessage(request);
+  if (size > limit) throw new RequestError(ErrorCode.INVALID_ARGUMENT, `send_message of ${size} bytes is larger than ${limit}`, "LIM-3");
+}
+
+/** LIM-8: lists in one request are bounded, so that no request costs unbounded work. */
+export function checkListSize(length: number, field: string): void {
+  if (length > MAX_LIST_ENTRIES) throw new RequestError(ErrorCode.INVALID_ARGUMENT, `${field} has ${length} entries, more than ${MAX_LIST_ENTRIES}`, "LIM-8");
+}
+
+function checkContent(content: MessageContent): void {
   const kind = content.kind;
   const media =
     kind.case === "image" || kind.case === "voice" || kind.case === "video" || kind.case === "file"
@@ -87,11 +106,6 @@ function checkContent(content: MessageContent, payloadSize: number | undefined, 
         : undefined;
   if (media && media.sha256.length !== 0 && media.sha256.length !== 32) {
     throw new RequestError(ErrorCode.INVALID_ARGUMENT, "sha256 must be 32 bytes", "MSG-3");
-  }
-  const limit = maxFrameSize - EVENT_ENVELOPE_ALLOWANCE;
-  // A frame no larger than the limit cannot hold content over it; a size not given is measured.
-  if ((payloadSize === undefined || payloadSize > limit) && sizeMessageContent(content) > limit) {
-    throw new RequestError(ErrorCode.INVALID_ARGUMENT, `content is larger than ${limit} bytes`, "LIM-3");
   }
 }
 

@@ -1,4 +1,5 @@
-import { WELCOME_RANGES } from "../../codec/welcome.js";
+import { RECEIVE_WINDOW_BYTES_RANGE, WELCOME_RANGES } from "../../codec/welcome.js";
+import type { Rate } from "./rate-limit.js";
 import { DEFAULT_MAX_FRAME_SIZE, MAX_ID_BYTES, MAX_TITLE_BYTES } from "../../limits.js";
 
 /** What a server announces in Welcome and enforces (SPEC.md §17, §18, §20). */
@@ -11,6 +12,10 @@ export interface ServerOptions {
   readonly maxInFlight: number;
   /** The server's own push window; Welcome.receive_window is the smaller of this and the client's (FLOW-2). */
   readonly receiveWindow: number;
+  /** The server's own push window in bytes; Welcome.receive_window_bytes is the smaller of this and the client's (FLOW-2). */
+  readonly receiveWindowBytes: number;
+  /** FLOW-4: requests per connection and per user (all of its devices together). */
+  readonly rateLimits: { readonly connection: Rate; readonly user: Rate };
   /** Welcome.dedup_window_s (IDEM-4): keys are kept this long after their first attempt, then forgotten. */
   readonly dedupWindowS: number;
   /** How often, at most, the machine looks for keys past the window (a batch at a time, on the inputs that follow). */
@@ -40,6 +45,8 @@ export const defaultServerOptions: ServerOptions = {
   heartbeatIntervalMs: 30_000,
   maxInFlight: 100,
   receiveWindow: 100,
+  receiveWindowBytes: 2 * 1024 * 1024,
+  rateLimits: { connection: { perSecond: 1_000, burst: 2_000 }, user: { perSecond: 2_000, burst: 4_000 } },
   dedupWindowS: 7 * 86_400,
   dedupExpiryIntervalMs: 60_000,
   handshakeTimeoutMs: 10_000,
@@ -78,6 +85,13 @@ export function serverOptions(options: Partial<ServerOptions>): ServerOptions {
   for (const [key, [min, max]] of Object.entries(WELCOME_RANGES)) {
     const value = resolved[key as keyof typeof WELCOME_RANGES];
     if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`${key} ${value} is outside ${min}..${max} (${key === "maxFrameSize" ? "LIM-1" : "LIM-6"})`);
+  }
+  const [minBytes, maxBytes] = RECEIVE_WINDOW_BYTES_RANGE;
+  if (!Number.isInteger(resolved.receiveWindowBytes) || resolved.receiveWindowBytes < minBytes || resolved.receiveWindowBytes > maxBytes) {
+    throw new RangeError(`receiveWindowBytes ${resolved.receiveWindowBytes} is outside ${minBytes}..${maxBytes} (LIM-6)`);
+  }
+  for (const rate of [resolved.rateLimits.connection, resolved.rateLimits.user]) {
+    if (!(rate.perSecond > 0) || !(rate.burst >= 1)) throw new RangeError(`a rate limit needs perSecond > 0 and burst >= 1 (FLOW-4)`);
   }
   if (largestConversation(resolved.maxGroupSize) + ENVELOPE > resolved.maxFrameSize) {
     throw new RangeError(`groups of ${resolved.maxGroupSize} members could outgrow max_frame_size ${resolved.maxFrameSize}; at most ${fitting} fit (LIM-4, SYNC-7)`);

@@ -9,12 +9,15 @@ import { errorFrame } from "../../codec/error-frame.js";
 import { frameCatalogue, maySend } from "../../codec/frame-catalogue.js";
 import type { ImwireError } from "../../errors.js";
 import { SUPPORTED_VERSIONS } from "../../limits.js";
+import { RECEIVE_WINDOW_BYTES_RANGE } from "../../codec/welcome.js";
+import { sizeFrame } from "../../gen/imwire/v1/frame_fast.js";
+import { TokenBucket } from "./rate-limit.js";
 import type { Store, StoredUserEntryBody } from "../../store/store.js";
 import { Connection, deviceKey } from "./connection.js";
 import { leaveConversation, openConversation } from "./conversations.js";
 import type { ServerCore } from "./core.js";
 import { effectiveMode, materialize } from "./delivery.js";
-import { checkId, toNumber } from "./ids.js";
+import { checkId, isValidId, toNumber } from "./ids.js";
 import { markRead, sendMessage } from "./messaging.js";
 import { serverOptions, type ServerOptions } from "./options.js";
 import { RequestError } from "./request-error.js";
@@ -49,6 +52,8 @@ export class ServerMachine implements ServerCore {
   readonly #connections = new Map<ConnectionId, Connection>();
   readonly #byDevice = new Map<string, Connection>();
   readonly #byUser = new Map<string, Set<Connection>>();
+  /** FLOW-4: per-user buckets, kept while the user has a connection or its bucket is not full. */
+  readonly #userRates = new Map<string, TokenBucket>();
   #outputs: ServerOutput[] = [];
   /** Users whose streams grew during the current input: their devices are pumped once it is handled. */
   readonly #grownStreams = new Set<string>();
@@ -68,14 +73,29 @@ export class ServerMachine implements ServerCore {
    * requests it answers leave their connection's in-flight count (FLOW-1).
    */
   takeOutputs(): ServerOutput[] {
+    const outputs = this.takeOutputsUnsettled();
+    this.settle(outputs);
+    return outputs;
+  }
+
+  /**
+   * As takeOutputs, for a caller that writes frame by frame as it reads, to
+   * bound what it holds (FLOW-3), but must count the requests of one read
+   * together (FLOW-1): the answers taken stay in flight until settle().
+   */
+  takeOutputsUnsettled(): ServerOutput[] {
     const outputs = this.#outputs;
     this.#outputs = [];
+    return outputs;
+  }
+
+  /** The answers among `outputs` are written: their requests leave the in-flight count (FLOW-1). */
+  settle(outputs: readonly ServerOutput[]): void {
     for (const output of outputs) {
       if (output.kind !== "send" || output.frame.requestId === 0) continue;
       const connection = this.#connections.get(output.connection);
       if (connection && connection.inFlight > 0) connection.inFlight--;
     }
-    return outputs;
   }
 
   /** When tick() must next be called, or undefined when no timer runs. */
@@ -96,6 +116,17 @@ export class ServerMachine implements ServerCore {
   connectionClosed(id: ConnectionId, _now: number): void {
     const connection = this.#connections.get(id);
     if (connection) this.#forget(connection);
+  }
+
+  /**
+   * The peer is alive though no whole frame arrived: bytes of a frame came
+   * in, or, while its input is held back (FLOW-3), it read what was sent.
+   * HB-3 counts silence from here too, so a large frame over a slow link is
+   * not cut for taking longer than the timeout.
+   */
+  peerActive(id: ConnectionId, now: number): void {
+    const connection = this.#connections.get(id);
+    if (connection) connection.lastReceivedAt = now;
   }
 
   /** A frame the transport decoded and validated (decodeFrame). `payloadSize` is its encoded size, when known. */
@@ -222,6 +253,8 @@ export class ServerMachine implements ServerCore {
     const { options } = this;
     connection.helloDeviceId = hello.deviceId;
     connection.receiveWindow = hello.receiveWindow === 0 ? options.receiveWindow : Math.min(hello.receiveWindow, options.receiveWindow);
+    // A client's wish below a frame's worth still gets one frame at a time (FLOW-2): the floor keeps Welcome within LIM-6.
+    connection.receiveWindowBytes = hello.receiveWindowBytes === 0 ? options.receiveWindowBytes : Math.max(RECEIVE_WINDOW_BYTES_RANGE[0], Math.min(hello.receiveWindowBytes, options.receiveWindowBytes));
     connection.state = "await-auth";
     const welcome = create(WelcomeSchema, {
       version,
@@ -229,6 +262,7 @@ export class ServerMachine implements ServerCore {
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       maxInFlight: options.maxInFlight,
       receiveWindow: connection.receiveWindow,
+      receiveWindowBytes: connection.receiveWindowBytes,
       dedupWindowS: options.dedupWindowS,
       serverAgent: options.serverAgent,
     });
@@ -252,6 +286,11 @@ export class ServerMachine implements ServerCore {
       this.#fatal(connection, code, "AUTH-1", check.expired ? "the token has expired" : "the token is not valid", requestId);
       return;
     }
+    // LIM-2 wherever an id comes from: a token naming an over-long user cannot make it into the store.
+    if (!isValidId(check.userId) || !isValidId(check.deviceId)) {
+      this.#fatal(connection, ErrorCode.UNAUTHENTICATED, "LIM-2", "the token names an identifier outside 1 to 128 bytes", requestId);
+      return;
+    }
     if (check.deviceId !== connection.helloDeviceId) {
       this.#fatal(connection, ErrorCode.UNAUTHENTICATED, "AUTH-3", "the token belongs to another device", requestId);
       return;
@@ -264,6 +303,7 @@ export class ServerMachine implements ServerCore {
     connection.userId = check.userId;
     connection.deviceId = check.deviceId;
     connection.state = "ready";
+    connection.rate = new TokenBucket(options.rateLimits.connection, now);
     this.#byDevice.set(connection.deviceKey, connection);
     let devices = this.#byUser.get(check.userId);
     if (!devices) this.#byUser.set(check.userId, (devices = new Set()));
@@ -308,7 +348,7 @@ export class ServerMachine implements ServerCore {
         return true;
       case "error":
         // ERR-1: never answered. A closing error means the client is going away.
-        if (body.value.closing) this.#close(connection, body.value.code);
+        if (body.value.closing) this.#close(connection, body.value.code, true);
         return true;
       default:
         return false;
@@ -328,6 +368,12 @@ export class ServerMachine implements ServerCore {
     }
     if (connection.state === "draining") {
       this.#send(connection, errorFrame(ErrorCode.UNAVAILABLE, { requestId, message: "the server is shutting down", requirement: "CONN-7", retryAfterMs: 1_000 }));
+      return;
+    }
+    // FLOW-4, before any work: the connection's bucket, then its user's (every device together).
+    const wait = Math.max(connection.rate!.take(now), this.#userRate(connection.userId, now).take(now));
+    if (wait > 0) {
+      this.#send(connection, errorFrame(ErrorCode.RATE_LIMITED, { requestId, message: `too many requests; retry after ${wait} ms`, requirement: "FLOW-4", retryAfterMs: wait }));
       return;
     }
     try {
@@ -389,9 +435,18 @@ export class ServerMachine implements ServerCore {
     }
     if (connection.position !== undefined && cursor <= connection.position) return; // ACK-3
     connection.position = cursor;
-    while (connection.unacked.length > 0 && connection.unacked[0]! <= cursor) connection.unacked.shift();
+    while (connection.unacked.length > 0 && connection.unacked[0]! <= cursor) {
+      connection.unacked.shift();
+      connection.unackedBytes -= connection.unackedSizes.shift()!;
+    }
     if (cursor > connection.lastPushed) connection.lastPushed = cursor;
     this.#pump(connection);
+  }
+
+  #userRate(userId: string, now: number): TokenBucket {
+    let bucket = this.#userRates.get(userId);
+    if (!bucket) this.#userRates.set(userId, (bucket = new TokenBucket(this.options.rateLimits.user, now)));
+    return bucket;
   }
 
   #pumpGrownStreams(): void {
@@ -405,13 +460,19 @@ export class ServerMachine implements ServerCore {
   #pump(connection: Connection): void {
     if (connection.state !== "ready" || connection.position === undefined) return;
     const space = connection.receiveWindow - connection.unacked.length;
-    if (space <= 0) return;
+    if (space <= 0 || connection.unackedBytes >= connection.receiveWindowBytes) return;
     const frames: Frame[] = [];
     for (const entry of this.store.userEntries(connection.userId, connection.lastPushed, space)) {
       const event = materialize(this.store, connection, entry, connection.lastPushed);
-      frames.push(create(FrameSchema, { body: { case: "deliver", value: event } }));
+      const frame = create(FrameSchema, { body: { case: "deliver", value: event } });
+      // FLOW-2 in bytes too: a window of large frames is bounded by what the device takes, yet one frame always goes.
+      const size = sizeFrame(frame);
+      if (connection.unacked.length > 0 && connection.unackedBytes + size > connection.receiveWindowBytes) break;
+      frames.push(frame);
       connection.lastPushed = entry.cursor;
       connection.unacked.push(entry.cursor);
+      connection.unackedSizes.push(size);
+      connection.unackedBytes += size;
       this.noteSent(connection, entry.cursor);
       // RECV-5: an alert only for a device in the background that registered a push service, never for a muted conversation (RECV-2).
       if (event.body.case === "notify" && connection.deviceState === DeviceState.BACKGROUND && connection.pushService !== "" && effectiveMode(this.store, connection.userId, event.body.value.conversationId) !== ReceiveMode.MUTED) {
@@ -438,8 +499,8 @@ export class ServerMachine implements ServerCore {
     this.#close(connection, code);
   }
 
-  #close(connection: Connection, reason: ErrorCode | "graceful"): void {
-    this.#outputs.push({ kind: "close", connection: connection.id, reason });
+  #close(connection: Connection, reason: ErrorCode | "graceful", byPeer = false): void {
+    this.#outputs.push(byPeer ? { kind: "close", connection: connection.id, reason, byPeer } : { kind: "close", connection: connection.id, reason });
     this.#forget(connection);
   }
 
@@ -447,7 +508,10 @@ export class ServerMachine implements ServerCore {
     this.#connections.delete(connection.id);
     if (connection.userId === "") return;
     if (this.#byDevice.get(connection.deviceKey) === connection) this.#byDevice.delete(connection.deviceKey);
-    this.#byUser.get(connection.userId)?.delete(connection);
+    const devices = this.#byUser.get(connection.userId);
+    devices?.delete(connection);
+    // A reconnect must not refill a user's bucket: it is dropped only once full again, on a later close.
+    if (devices?.size === 0 && this.#userRates.get(connection.userId)?.full(connection.lastReceivedAt)) this.#userRates.delete(connection.userId);
   }
 
   /**

@@ -65,11 +65,12 @@ export function syncUser(core: ServerCore, connection: Connection, request: Sync
   const { store, options } = core;
   const userId = connection.userId;
   if (request.epoch !== "") checkId(request.epoch, "epoch");
+  // LIM-2 whatever the epoch: a snapshot_after ignored for a stale epoch is still an identifier (ERR-5).
+  if (request.snapshotAfter !== "") checkId(request.snapshotAfter, "snapshot_after");
   const epoch = store.epoch(userId);
   const head = store.headCursor(userId);
   const after = toNumber(request.afterCursor);
   if (request.snapshotAfter !== "" && request.epoch === epoch) {
-    checkId(request.snapshotAfter, "snapshot_after");
     return create(UserPageSchema, { headCursor: BigInt(head), snapshot: snapshotPage(core, userId, epoch, head, request.snapshotAfter) });
   }
   if (request.epoch !== epoch || after > head || head - after > options.snapshotAfterEntries) {

@@ -8,8 +8,11 @@ export type ConnectionId = number;
 export type ServerOutput =
   /** Write this frame to the connection. */
   | { readonly kind: "send"; readonly connection: ConnectionId; readonly frame: Frame }
-  /** Close the connection once what was sent before is written. */
-  | { readonly kind: "close"; readonly connection: ConnectionId; readonly reason: ErrorCode | "graceful" }
+  /**
+   * Close the connection once what was sent before is written. `byPeer`: the
+   * peer said it was going (a closing error frame, ERR-1), and `reason` is its code.
+   */
+  | { readonly kind: "close"; readonly connection: ConnectionId; readonly reason: ErrorCode | "graceful"; readonly byPeer?: boolean }
   /** FRM-5: from now on, accept frames up to this size on the connection. */
   | { readonly kind: "frame-limit"; readonly connection: ConnectionId; readonly maxFrameSize: number }
   /** RECV-5: hand an alert to the device's external push service. */

@@ -1,13 +1,13 @@
 import { create } from "@bufbuild/protobuf";
-import { MessageContentSchema } from "../../../gen/imwire/v1/content_pb.js";
 import { ConversationKind } from "../../../gen/imwire/v1/conversation_pb.js";
 import { ErrorCode } from "../../../gen/imwire/v1/error_pb.js";
 import { FrameSchema } from "../../../gen/imwire/v1/frame_pb.js";
 import { SyncUserSchema, type SyncUser } from "../../../gen/imwire/v1/sync_pb.js";
 import { HelloSchema, type Hello } from "../../../gen/imwire/v1/connection_pb.js";
-import { sizeMessageContent } from "../../../gen/imwire/v1/content_fast.js";
+import { SendMessageSchema, type SendMessage } from "../../../gen/imwire/v1/message_pb.js";
+import { sizeSendMessage } from "../../../gen/imwire/v1/message_fast.js";
 import { encodeFrame } from "../../../codec/frame-codec.js";
-import { HANDSHAKE_MAX_FRAME_SIZE, MAX_ID_BYTES, MAX_TITLE_BYTES } from "../../../limits.js";
+import { HANDSHAKE_MAX_FRAME_SIZE, MAX_ID_BYTES, MAX_LIST_ENTRIES, MAX_TITLE_BYTES, maxSendMessageSize } from "../../../limits.js";
 import type { ConformanceTest } from "../types.js";
 import { check, direct, eventPush, freshKey, push, send, users } from "./helpers.js";
 
@@ -19,15 +19,22 @@ const fourByte = (bytes: number) => "😀".repeat(Math.floor(bytes / 4)) + "a".r
 /** A title of exactly `bytes` bytes, mostly 3-byte characters. */
 const threeByte = (bytes: number) => "€".repeat(Math.floor(bytes / 3)) + "a".repeat(bytes % 3);
 
-/** Text content whose encoding is exactly `bytes` bytes (LIM-3 measures the encoded content). */
-function contentOf(bytes: number) {
-  for (let n = bytes; n > 0; n--) {
-    const content = create(MessageContentSchema, { kind: { case: "text", value: { text: "x".repeat(n) } } });
-    const size = sizeMessageContent(content);
-    if (size === bytes) return content;
-    if (size < bytes) break;
+/** A send_message of exactly `bytes` bytes encoded (LIM-3 measures all of it), with these mentions and text filling the rest. */
+function sendMessageOf(conversationId: string, clientMessageId: string, mentions: readonly string[], bytes: number): SendMessage {
+  const make = (key: string, n: number) =>
+    create(SendMessageSchema, { conversationId, clientMessageId: key, content: { kind: { case: "text", value: { text: "x".repeat(n) } } }, mentions: mentions.map((userId) => ({ userId })) });
+  // Size grows by one per character but for length varints growing a byte, which can skip an exact size:
+  // start from the estimate, step down, and with a key one byte shorter if needed.
+  for (const key of [clientMessageId, clientMessageId.slice(1)]) {
+    const base = sizeSendMessage(make(key, 0));
+    for (let n = Math.max(0, bytes - base); n >= 0 && n > bytes - base - 16; n--) {
+      const message = make(key, n);
+      const size = sizeSendMessage(message);
+      if (size === bytes) return message;
+      if (size < bytes) break;
+    }
   }
-  throw new Error(`no text content of exactly ${bytes} bytes`);
+  throw new Error(`no send_message of exactly ${bytes} bytes`);
 }
 
 /** A frame of exactly `bytes` bytes: `value` padded with an unknown field (ENV-6: ignored). */
@@ -108,24 +115,47 @@ export const limitTests: ConformanceTest[] = [
     },
   },
   {
-    id: "LIM-3/content-at-the-limit",
-    requirements: ["LIM-3", "FRM-4", "SYNC-2", "MSG-7"],
+    id: "LIM-3/send-message-at-the-limit",
+    requirements: ["LIM-3", "LIM-8", "FRM-4", "FRM-9", "SYNC-2", "MSG-7"],
     level: "required",
     group,
-    title: "content of exactly max_frame_size − 4,096 bytes is accepted, pushed and paged within the frame limit; one byte more is INVALID_ARGUMENT",
+    title: "a send_message of exactly max_frame_size − 4,096 bytes, 1,000 mentions and text, is accepted, pushed and paged within the frame limit; one byte more is INVALID_ARGUMENT and stores nothing",
     async run(t) {
       const [a, b] = await users(t, "a", "b");
       const id = await direct(t, a!, b!);
-      const limit = a!.welcome.maxFrameSize - 4_096;
-      const ack = await send(t, a!, id, contentOf(limit));
-      // The referee holds every frame to max_frame_size (FRM-4): the push and the page must fit.
+      const limit = maxSendMessageSize(a!.welcome.maxFrameSize);
+      const mentions = Array.from({ length: MAX_LIST_ENTRIES }, () => b!.userId);
+      // Over the limit first: if it were stored, the page below would hold it before the one at the limit.
+      const over = sendMessageOf(id, freshKey("over"), mentions, limit + 1);
+      const overId = a!.conn.send({ case: "sendMessage", value: over });
+      await t.expectErrorFrom(a!.conn, [ErrorCode.INVALID_ARGUMENT], "LIM-3", { requestId: overId, closing: false });
+      const atLimit = sendMessageOf(id, freshKey("at"), mentions, limit);
+      const ack = await t.ask(a!, { case: "sendMessage", value: atLimit }, "sendAck", "LIM-3");
+      // The referee holds every frame to max_frame_size (FRM-4, FRM-9): the push and the page must fit.
       const entry = await push(t, b!, eventPush(id, ack.seq), "LIM-3", `the event #${ack.seq}`);
-      const content = entry.body.case === "event" && entry.body.value.body.case === "message" ? entry.body.value.body.value.content : undefined;
-      check(content !== undefined && sizeMessageContent(content) === limit, "MSG-7", `the ${limit}-byte content`, () => `${content ? sizeMessageContent(content) : "no"} bytes`);
+      const message = entry.body.case === "event" && entry.body.value.body.case === "message" ? entry.body.value.body.value : undefined;
+      check(message !== undefined && message.mentions.length === MAX_LIST_ENTRIES, "MSG-7", `${MAX_LIST_ENTRIES} mentions pushed`, () => `${message?.mentions.length ?? "no"} mentions`);
       const page = await t.ask(b!, { case: "syncConversation", value: { conversationId: id, afterSeq: ack.seq - 1n } }, "conversationPage", "SYNC-2");
-      check(page.events[0]?.seq === ack.seq, "SYNC-2", `a page holding #${ack.seq}`, () => `${page.events.length} events`);
-      const requestId = a!.conn.send({ case: "sendMessage", value: { conversationId: id, clientMessageId: freshKey(), content: contentOf(limit + 1) } });
-      await t.expectErrorFrom(a!.conn, [ErrorCode.INVALID_ARGUMENT], "LIM-3", { requestId, closing: false });
+      check(page.events[0]?.seq === ack.seq && ack.seq === 2n, "LIM-3", `a page holding #2, the message at the limit, and nothing stored before it but the conversation's creation`, () => `#${ack.seq}, page of ${page.events.length}`);
+    },
+  },
+  {
+    id: "LIM-8/lists-are-bounded",
+    requirements: ["LIM-8", "ERR-5"],
+    level: "required",
+    group,
+    title: "1,001 mentions, and an open_conversation naming 1,001 user ids (the same one repeated), are INVALID_ARGUMENT without closing",
+    async run(t) {
+      const [a, b] = await users(t, "a", "b");
+      const id = await direct(t, a!, b!);
+      const mentions = Array.from({ length: MAX_LIST_ENTRIES + 1 }, () => ({ userId: b!.userId }));
+      const sendId = a!.conn.send({ case: "sendMessage", value: { conversationId: id, clientMessageId: freshKey(), content: { kind: { case: "text", value: { text: "hi" } } }, mentions } });
+      await t.expectErrorFrom(a!.conn, [ErrorCode.INVALID_ARGUMENT], "LIM-8", { requestId: sendId, closing: false });
+      const userIds = Array.from({ length: MAX_LIST_ENTRIES + 1 }, () => b!.userId);
+      const openId = a!.conn.send({ case: "openConversation", value: { kind: ConversationKind.GROUP, userIds, clientConversationId: freshKey("g") } });
+      await t.expectErrorFrom(a!.conn, [ErrorCode.INVALID_ARGUMENT], "LIM-8", { requestId: openId, closing: false });
+      // Still served.
+      await send(t, a!, id);
     },
   },
   {

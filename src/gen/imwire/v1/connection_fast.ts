@@ -30,7 +30,7 @@ export function sizeHello(message: Hello): number {
 }
 
 export function readHello(r: WireReader, end: number, depth: number, target?: Hello): Hello {
-  const m: Hello = target ?? { $typeName: "imwire.v1.Hello", versions: [], deviceId: "", receiveWindow: 0, userAgent: "" };
+  const m: Hello = target ?? { $typeName: "imwire.v1.Hello", versions: [], deviceId: "", receiveWindow: 0, userAgent: "", receiveWindowBytes: 0 };
   let unknown: UnknownField[] | undefined;
   while (r.pos < end) {
     const tag = r.tag(end);
@@ -51,6 +51,9 @@ export function readHello(r: WireReader, end: number, depth: number, target?: He
         break;
       case 34:
         m.userAgent = r.string(end);
+        break;
+      case 40:
+        m.receiveWindowBytes = r.uint32(end);
         break;
       default:
         (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
@@ -81,6 +84,9 @@ export function measureHello(m: Hello, lengths: number[]): number {
     lengths.push(l);
     n += 1 + varintSize(l) + l;
   }
+  if (m.receiveWindowBytes !== 0) {
+    n += 1 + varintSize(m.receiveWindowBytes);
+  }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
 }
@@ -102,6 +108,10 @@ export function writeHello(w: WireWriter, m: Hello): void {
   if (m.userAgent !== "") {
     w.byte(34);
     w.string(m.userAgent);
+  }
+  if (m.receiveWindowBytes !== 0) {
+    w.byte(40);
+    w.varint(m.receiveWindowBytes);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }
@@ -137,7 +147,7 @@ export function sizeWelcome(message: Welcome): number {
 }
 
 export function readWelcome(r: WireReader, end: number, depth: number, target?: Welcome): Welcome {
-  const m: Welcome = target ?? { $typeName: "imwire.v1.Welcome", version: 0, maxFrameSize: 0, heartbeatIntervalMs: 0, maxInFlight: 0, receiveWindow: 0, dedupWindowS: 0, serverAgent: "" };
+  const m: Welcome = target ?? { $typeName: "imwire.v1.Welcome", version: 0, maxFrameSize: 0, heartbeatIntervalMs: 0, maxInFlight: 0, receiveWindow: 0, dedupWindowS: 0, serverAgent: "", receiveWindowBytes: 0 };
   let unknown: UnknownField[] | undefined;
   while (r.pos < end) {
     const tag = r.tag(end);
@@ -162,6 +172,9 @@ export function readWelcome(r: WireReader, end: number, depth: number, target?: 
         break;
       case 58:
         m.serverAgent = r.string(end);
+        break;
+      case 64:
+        m.receiveWindowBytes = r.uint32(end);
         break;
       default:
         (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
@@ -196,6 +209,9 @@ export function measureWelcome(m: Welcome, lengths: number[]): number {
     lengths.push(l);
     n += 1 + varintSize(l) + l;
   }
+  if (m.receiveWindowBytes !== 0) {
+    n += 1 + varintSize(m.receiveWindowBytes);
+  }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
 }
@@ -228,6 +244,10 @@ export function writeWelcome(w: WireWriter, m: Welcome): void {
   if (m.serverAgent !== "") {
     w.byte(58);
     w.string(m.serverAgent);
+  }
+  if (m.receiveWindowBytes !== 0) {
+    w.byte(64);
+    w.varint(m.receiveWindowBytes);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }

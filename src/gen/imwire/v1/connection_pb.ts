@@ -11,7 +11,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file imwire/v1/connection.proto.
  */
 export const file_imwire_v1_connection: GenFile = /*@__PURE__*/
-  fileDesc("ChppbXdpcmUvdjEvY29ubmVjdGlvbi5wcm90bxIJaW13aXJlLnYxImQKBUhlbGxvEhYKCHZlcnNpb25zGAEgAygNQgSItRgBEhcKCWRldmljZV9pZBgCIAEoCUIEiLUYARIWCg5yZWNlaXZlX3dpbmRvdxgDIAEoDRISCgp1c2VyX2FnZW50GAQgASgJItIBCgdXZWxjb21lEhUKB3ZlcnNpb24YASABKA1CBIi1GAESHAoObWF4X2ZyYW1lX3NpemUYAiABKA1CBIi1GAESIwoVaGVhcnRiZWF0X2ludGVydmFsX21zGAMgASgNQgSItRgBEhsKDW1heF9pbl9mbGlnaHQYBCABKA1CBIi1GAESHAoOcmVjZWl2ZV93aW5kb3cYBSABKA1CBIi1GAESHAoOZGVkdXBfd2luZG93X3MYBiABKA1CBIi1GAESFAoMc2VydmVyX2FnZW50GAcgASgJIhUKBFBpbmcSDQoFbm9uY2UYASABKAQiKgoEUG9uZxINCgVub25jZRgBIAEoBBITCgtoZWFkX2N1cnNvchgCIAEoBCI0CgZHb0F3YXkSDgoGcmVhc29uGAEgASgJEhoKEnJlY29ubmVjdF9kZWxheV9tcxgCIAEoDWIGcHJvdG8z", [file_imwire_v1_options]);
+  fileDesc("ChppbXdpcmUvdjEvY29ubmVjdGlvbi5wcm90bxIJaW13aXJlLnYxIoIBCgVIZWxsbxIWCgh2ZXJzaW9ucxgBIAMoDUIEiLUYARIXCglkZXZpY2VfaWQYAiABKAlCBIi1GAESFgoOcmVjZWl2ZV93aW5kb3cYAyABKA0SEgoKdXNlcl9hZ2VudBgEIAEoCRIcChRyZWNlaXZlX3dpbmRvd19ieXRlcxgFIAEoDSLwAQoHV2VsY29tZRIVCgd2ZXJzaW9uGAEgASgNQgSItRgBEhwKDm1heF9mcmFtZV9zaXplGAIgASgNQgSItRgBEiMKFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgDIAEoDUIEiLUYARIbCg1tYXhfaW5fZmxpZ2h0GAQgASgNQgSItRgBEhwKDnJlY2VpdmVfd2luZG93GAUgASgNQgSItRgBEhwKDmRlZHVwX3dpbmRvd19zGAYgASgNQgSItRgBEhQKDHNlcnZlcl9hZ2VudBgHIAEoCRIcChRyZWNlaXZlX3dpbmRvd19ieXRlcxgIIAEoDSIVCgRQaW5nEg0KBW5vbmNlGAEgASgEIioKBFBvbmcSDQoFbm9uY2UYASABKAQSEwoLaGVhZF9jdXJzb3IYAiABKAQiNAoGR29Bd2F5Eg4KBnJlYXNvbhgBIAEoCRIaChJyZWNvbm5lY3RfZGVsYXlfbXMYAiABKA1iBnByb3RvMw", [file_imwire_v1_options]);
 
 /**
  * Hello is the first frame a client sends on a new connection (SPEC.md
@@ -53,6 +53,16 @@ export type Hello = Message<"imwire.v1.Hello"> & {
    * @generated from field: string user_agent = 4;
    */
   userAgent: string;
+
+  /**
+   * The most bytes of Deliver frames the client is willing to hold
+   * unacknowledged. 0 leaves the choice to the server; otherwise the server
+   * uses the smaller of this and its own limit (FLOW-2). An addition within
+   * version 1 (EXT-1): a server that does not know it ignores it.
+   *
+   * @generated from field: uint32 receive_window_bytes = 5;
+   */
+  receiveWindowBytes: number;
 };
 
 /**
@@ -124,6 +134,17 @@ export type Welcome = Message<"imwire.v1.Welcome"> & {
    * @generated from field: string server_agent = 7;
    */
   serverAgent: string;
+
+  /**
+   * The most bytes of Deliver frames (their encoded payloads) the server sends
+   * ahead of the device's cumulative acknowledgement, besides the count in
+   * receive_window (FLOW-2); one Deliver frame is always allowed when none is
+   * unacknowledged. 0 from a server that does not bound bytes; otherwise at
+   * least 65536 (LIM-6).
+   *
+   * @generated from field: uint32 receive_window_bytes = 8;
+   */
+  receiveWindowBytes: number;
 };
 
 /**
