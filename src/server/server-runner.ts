@@ -81,7 +81,10 @@ export class ServerRunner {
       this.#carryOut();
     };
     // HB-3, HB-4: bytes arriving are life, whole frames or not.
-    transport.onProgress = () => this.machine.peerActive(id, this.#now());
+    transport.onProgress = () => {
+      this.machine.peerActive(id, this.#now());
+      this.#carryOut();
+    };
     transport.onClose = () => {
       this.#transports.delete(id);
       this.#heldBack.delete(id);

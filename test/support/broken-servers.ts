@@ -87,14 +87,14 @@ class BrokenServerMachine extends ServerMachine {
     if (this.#breakage.unpagedSnapshots && body.case === "syncUser") this.#glueSnapshotPages(id, frame.requestId, now);
   }
 
-  override takeOutputs(): ServerOutput[] {
-    const outputs = [...this.#ready.splice(0), ...super.takeOutputs()];
+  override takeOutputsUnsettled(): ServerOutput[] {
+    const outputs = [...this.#ready.splice(0), ...super.takeOutputsUnsettled()];
     return this.#rewrite(outputs);
   }
 
   /** Take the answer to a sync_user and, while it names a next snapshot page, ask for it too and merge it in. */
   #glueSnapshotPages(id: ConnectionId, requestId: number, now: number): void {
-    const outputs = super.takeOutputs();
+    const outputs = super.takeOutputsUnsettled();
     const index = outputs.findIndex((o) => o.kind === "send" && o.frame.requestId === requestId && o.frame.body.case === "userPage");
     const answer = index >= 0 ? (outputs[index] as ServerOutput & { kind: "send" }).frame : undefined;
     const first = answer?.body.case === "userPage" ? answer.body.value : undefined;
@@ -105,7 +105,7 @@ class BrokenServerMachine extends ServerMachine {
     const conversations = [...first.snapshot.conversations];
     for (let after = first.snapshot.continueAfter; after !== ""; ) {
       super.frameReceived(id, create(FrameSchema, { requestId, body: { case: "syncUser", value: { epoch: first.snapshot.epoch, snapshotAfter: after } } }), now);
-      const page = super.takeOutputs().find((o) => o.kind === "send" && o.frame.body.case === "userPage");
+      const page = super.takeOutputsUnsettled().find((o) => o.kind === "send" && o.frame.body.case === "userPage");
       const snapshot = page?.kind === "send" && page.frame.body.case === "userPage" ? page.frame.body.value.snapshot : undefined;
       conversations.push(...(snapshot?.conversations ?? []));
       after = snapshot?.continueAfter ?? "";

@@ -9,6 +9,9 @@ export type ConnectionState = "await-hello" | "await-auth" | "ready" | "draining
 export class Connection {
   state: ConnectionState = "await-hello";
   lastReceivedAt: number;
+  /** When the last whole frame arrived, and when the server last pinged while bytes of a frame arrived (HB-5). */
+  lastFrameAt: number;
+  lastPingAt = 0;
   helloDeviceId = "";
   userId = "";
   deviceId = "";
@@ -41,6 +44,7 @@ export class Connection {
     readonly openedAt: number,
   ) {
     this.lastReceivedAt = openedAt;
+    this.lastFrameAt = openedAt;
   }
 
   get deviceKey(): string {

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { AuthenticatedSchema, type Authenticate } from "../../gen/imwire/v1/auth_pb.js";
-import { GoAwaySchema, PongSchema, WelcomeSchema, type Hello } from "../../gen/imwire/v1/connection_pb.js";
+import { GoAwaySchema, PingSchema, PongSchema, WelcomeSchema, type Hello } from "../../gen/imwire/v1/connection_pb.js";
 import type { DeliveryAck } from "../../gen/imwire/v1/delivery_pb.js";
 import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
 import { FrameSchema, type Frame } from "../../gen/imwire/v1/frame_pb.js";
@@ -126,7 +126,14 @@ export class ServerMachine implements ServerCore {
    */
   peerActive(id: ConnectionId, now: number): void {
     const connection = this.#connections.get(id);
-    if (connection) connection.lastReceivedAt = now;
+    if (!connection) return;
+    connection.lastReceivedAt = now;
+    // HB-5: the client's pings wait behind the frame it is sending; it hears from us instead.
+    const half = this.options.heartbeatIntervalMs / 2;
+    if (connection.state !== "await-hello" && now - connection.lastFrameAt >= half && now - connection.lastPingAt >= half) {
+      connection.lastPingAt = now;
+      this.#send(connection, create(FrameSchema, { body: { case: "ping", value: create(PingSchema, { nonce: BigInt(Math.floor(now)) }) } }));
+    }
   }
 
   /** A frame the transport decoded and validated (decodeFrame). `payloadSize` is its encoded size, when known. */
@@ -134,6 +141,7 @@ export class ServerMachine implements ServerCore {
     const connection = this.#connections.get(id);
     if (!connection) return;
     connection.lastReceivedAt = now;
+    connection.lastFrameAt = now;
     if (now >= this.#dedupExpiryAt) this.#expireDedupKeys(now);
     const body = frame.body;
     if (body.case === undefined) {
