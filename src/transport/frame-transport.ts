@@ -14,7 +14,7 @@ export interface FrameTransport {
   onInputError: (error: ImwireError) => void;
   /** The connection is closed, by either end or the network. Called once. */
   onClose: () => void;
-  /** Bytes arrived, whole frames or not: a peer sending a large frame slowly is alive (HB-3, HB-4). */
+  /** Bytes of a frame not yet whole arrived: a peer sending a large frame slowly is alive (HB-3, HB-4, HB-5). */
   onProgress: (bytes: number) => void;
   /** Write a frame; throws ImwireError FRAME_TOO_LARGE, writing nothing, for one over the limit in force (FRM-9). */
   send(frame: Frame): void;

@@ -76,9 +76,10 @@ export class StreamTransport implements FrameTransport {
 
   #receive(chunk: Buffer): void {
     if (this.#failed) return;
-    this.onProgress(chunk.length);
     this.#reader.push(chunk);
     this.#deliver();
+    // Whole frames speak for themselves; bytes of one still arriving are progress too (HB-3, HB-4).
+    if (!this.#failed && !this.#reader.atFrameBoundary) this.onProgress(chunk.length);
   }
 
   /** Hand over the frames read so far, until they run out, one fails, or reading is paused. */

@@ -252,6 +252,10 @@ export class HonestUser {
       }
       case "pong":
         return;
+      case "ping":
+        // HB-5: a server may ping while a frame of ours is still arriving; HB-2: answer it.
+        this.#send({ case: "pong", value: { nonce: body.value.nonce } }, 0);
+        return;
       case "goAway":
         if (this.#stopping) return;
         return this.violation("CONN-7", "go_away while the server is not shutting down");

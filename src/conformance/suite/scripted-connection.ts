@@ -198,6 +198,34 @@ export class ScriptedConnection {
     return id;
   }
 
+  /** Pings from the server, answered on arrival (HB-2, HB-5). */
+  pingsReceived = 0;
+
+  /** Frames written while writeSlowly is under way, sent after its frame. */
+  #held: Uint8Array[] | undefined;
+
+  /** A frame written in `pieces` pieces spread evenly over `spanMs` (HB-3, HB-5: a slow link), on byte streams only. */
+  async writeSlowly(body: FrameBody, pieces: number, spanMs: number): Promise<number> {
+    const id = this.#nextRequestId++;
+    const frame = create(FrameSchema, { requestId: id, body });
+    this.#transcript.note(this.name, "→", `${describe(frame)} in ${pieces} pieces over ${spanMs} ms`);
+    this.referee.sent(frame);
+    const wire = withLengthPrefix(encodeFrame(frame));
+    const size = Math.ceil(wire.length / pieces);
+    this.#held = [];
+    try {
+      for (let i = 0; i < wire.length && !this.#closed; i += size) {
+        this.#tcp!.write(wire.subarray(i, i + size));
+        if (i + size < wire.length) await new Promise((resolve) => setTimeout(resolve, spanMs / pieces));
+      }
+    } finally {
+      const held = this.#held;
+      this.#held = undefined;
+      if (!this.#closed) for (const bytes of held) this.#tcp!.write(bytes);
+    }
+    return id;
+  }
+
   /** A text message, on WebSocket only (WS-3). */
   writeText(text: string): void {
     this.#transcript.note(this.name, "→", `text message ${JSON.stringify(text)}`);
@@ -289,7 +317,9 @@ export class ScriptedConnection {
 
   #writePayload(payload: Uint8Array): void {
     if (this.#closed) return;
-    if (this.#tcp) this.#tcp.write(withLengthPrefix(payload));
+    // A frame half written (writeSlowly) is finished first: pongs and acks wait behind it (HB-2).
+    if (this.#held) this.#held.push(withLengthPrefix(payload));
+    else if (this.#tcp) this.#tcp.write(withLengthPrefix(payload));
     else this.#ws!.send(payload, { binary: true });
   }
 
@@ -326,6 +356,7 @@ export class ScriptedConnection {
     this.referee.received(frame, payload.length);
     for (const foul of this.referee.fouls.slice(fouls)) this.#transcript.note(this.name, "!", `foul ${foul.requirement}: ${foul.message}`);
     if (frame.body.case === "ping") {
+      this.pingsReceived++;
       this.send({ case: "pong", value: { nonce: frame.body.value.nonce } }, 0);
       return;
     }

@@ -1,10 +1,30 @@
 import { ErrorCode } from "../../../gen/imwire/v1/error_pb.js";
 import { Violation, type ConformanceTest } from "../types.js";
-import { check, users } from "./helpers.js";
+import { check, direct, users } from "./helpers.js";
 
 const group = "heartbeat";
 
 export const heartbeatTests: ConformanceTest[] = [
+  {
+    id: "HB-5/slow-frame-is-not-silence",
+    requirements: ["HB-3", "HB-5", "HB-2"],
+    level: "required",
+    group: "framing-stream",
+    title: "a 32 KB send_message trickling in over two heartbeat intervals (no whole frame meanwhile) is not silence: the connection stays open, the server pings, and the message is acknowledged",
+    async run(t) {
+      const [b] = await users(t, "b");
+      // No keep-alive pings of the runner's own: they would land inside the frame, and it must be the only sign of life.
+      const a = await t.connect(t.user("a"), "d1", { keepAlive: false });
+      const id = await direct(t, a, b!);
+      const interval = a.welcome.heartbeatIntervalMs;
+      const pingsBefore = a.conn.pingsReceived;
+      const requestId = await a.conn.writeSlowly({ case: "sendMessage", value: { conversationId: id, clientMessageId: `slow-${Date.now()}`, content: { kind: { case: "text", value: { text: "s".repeat(32_000) } } } } }, 40, 2 * interval);
+      check(!a.conn.closed, "HB-3", "the connection still open after the frame's last byte", () => "closed while the frame was arriving");
+      const answer = await t.nextOrViolation(a.conn, (f) => f.requestId === requestId, "HB-3", ["send_ack"]);
+      t.answerOf(answer, "sendAck", "HB-3");
+      check(a.conn.pingsReceived > pingsBefore, "HB-5", "a ping from the server while the frame was arriving", () => "no ping");
+    },
+  },
   {
     id: "HB-3/silent-connection-closed",
     requirements: ["HB-3", "ERR-2"],
