@@ -30,6 +30,9 @@ Options:
   --heartbeat-ms N       welcome.heartbeat_interval_ms (default 30000)
   --max-frame-size N     welcome.max_frame_size (default 1048576)
   --receive-window N     push window per device (default 100)
+  --receive-window-bytes N  push window per device in bytes (default 2097152; FLOW-2)
+  --rate-limit N         requests a second per connection, bursts of 2N; twice that
+                         per user across its devices (default 1000; FLOW-4)
   --push-webhook URL     POST every push hand-off to URL as JSON (SPEC.md HOOK-3),
                          instead of only logging it
   -h, --help             show this help
@@ -53,6 +56,8 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
       "heartbeat-ms": { type: "string" },
       "max-frame-size": { type: "string" },
       "receive-window": { type: "string" },
+      "receive-window-bytes": { type: "string" },
+      "rate-limit": { type: "string" },
       "push-webhook": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -71,6 +76,8 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
     ...(values["heartbeat-ms"] ? { heartbeatIntervalMs: positive(values["heartbeat-ms"], "--heartbeat-ms") } : {}),
     ...(values["max-frame-size"] ? { maxFrameSize: positive(values["max-frame-size"], "--max-frame-size") } : {}),
     ...(values["receive-window"] ? { receiveWindow: positive(values["receive-window"], "--receive-window") } : {}),
+    ...(values["receive-window-bytes"] ? { receiveWindowBytes: positive(values["receive-window-bytes"], "--receive-window-bytes") } : {}),
+    ...(values["rate-limit"] ? { rateLimits: rateLimits(positive(values["rate-limit"], "--rate-limit")) } : {}),
   };
   try {
     serverOptions(protocol); // refused before anything is opened: a server that cannot send a valid Welcome
@@ -109,4 +116,9 @@ function positive(text: string, flag: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} takes a positive integer, not ${text}`);
   return n;
+}
+
+/** FLOW-4 buckets from one figure: per connection N/s with bursts of 2N, per user twice that. */
+function rateLimits(perSecond: number) {
+  return { connection: { perSecond, burst: 2 * perSecond }, user: { perSecond: 2 * perSecond, burst: 4 * perSecond } };
 }

@@ -51,6 +51,8 @@ export interface ConnectOptions {
   readonly keepAlive?: boolean;
   /** hello.receive_window: the push window the device asks for (FLOW-2); 0 or absent leaves it to the server. */
   readonly receiveWindow?: number;
+  /** hello.receive_window_bytes (FLOW-2); 0 or absent leaves it to the server. */
+  readonly receiveWindowBytes?: number;
   /** Acknowledge pushes on arrival (default true). */
   readonly autoAck?: boolean;
 }
@@ -107,8 +109,8 @@ export class TestContext {
   }
 
   /** hello → welcome on a fresh connection. */
-  async hello(connection: ScriptedConnection, deviceId: string, versions = [1], receiveWindow = 0): Promise<Welcome> {
-    const answer = await connection.request({ case: "hello", value: { versions, deviceId, receiveWindow } }, this.timeoutMs);
+  async hello(connection: ScriptedConnection, deviceId: string, versions = [1], receiveWindow = 0, receiveWindowBytes = 0): Promise<Welcome> {
+    const answer = await connection.request({ case: "hello", value: { versions, deviceId, receiveWindow, receiveWindowBytes } }, this.timeoutMs);
     return this.answerOf(answer, "welcome", "CONN-2");
   }
 
@@ -121,7 +123,7 @@ export class TestContext {
    */
   async connect(userId: string, deviceId: string, options: ConnectOptions = {}): Promise<Session> {
     const conn = await this.open(options.via);
-    const welcome = await this.hello(conn, deviceId, [1], options.receiveWindow ?? 0);
+    const welcome = await this.hello(conn, deviceId, [1], options.receiveWindow ?? 0, options.receiveWindowBytes ?? 0);
     if (options.keepAlive !== false) conn.keepAlive(Math.max(100, welcome.heartbeatIntervalMs / 2));
     conn.autoAck = options.autoAck !== false;
     const token = await this.token(userId, deviceId);

@@ -140,6 +140,32 @@ export const limitTests: ConformanceTest[] = [
     },
   },
   {
+    id: "FLOW-2/window-in-bytes",
+    requirements: ["FLOW-2", "LIM-6"],
+    level: "required",
+    group,
+    title: "a device asking for a 65,536-byte window is pushed one ~40 KB message at a time until it acknowledges, whatever the frame window (or the server bounds frames only: receive_window_bytes 0)",
+    async run(t) {
+      const [a] = await users(t, "a");
+      const b = await t.connect(t.user("b"), "d1", { autoAck: false, receiveWindowBytes: 65_536 });
+      const windowBytes = b.welcome.receiveWindowBytes;
+      check(windowBytes === 0 || windowBytes === 65_536, "FLOW-2", "receive_window_bytes 65,536 (at most the device's, at least LIM-6's 65,536), or 0", () => `${windowBytes}`);
+      if (windowBytes === 0) return; // a server without byte windows (EXT-1): FLOW-2's frame count alone applies
+      const id = await direct(t, a!, b);
+      const acks: bigint[] = [];
+      const take = async (what: string) => {
+        const frame = await t.nextOrViolation(b.conn, (f) => f.body.case === "deliver" && f.body.value.body.case === "event" && f.body.value.body.value.body.case === "message", "FLOW-2", [what]);
+        acks.push(frame.body.case === "deliver" ? frame.body.value.cursor : 0n);
+      };
+      for (let i = 0; i < 3; i++) await send(t, a!, id, { kind: { case: "text", value: { text: `${i}`.padEnd(40_000, ".") } } });
+      await take("the first message");
+      // 40 KB unacknowledged: a second would pass 65,536 bytes.
+      await t.expectNothing(b.conn, (f) => f.body.case === "deliver" && f.body.value.body.case === "event" && f.body.value.body.value.body.case === "message", "FLOW-2", "no second message before an acknowledgement");
+      b.conn.send({ case: "deliveryAck", value: { cursor: acks[0]! } }, 0);
+      await take("the second message, once the first is acknowledged");
+    },
+  },
+  {
     id: "LIM-8/lists-are-bounded",
     requirements: ["LIM-8", "ERR-5"],
     level: "required",
