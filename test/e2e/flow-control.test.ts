@@ -1,14 +1,10 @@
 import { afterEach, expect, it } from "vitest";
-import { connect, type Socket } from "node:net";
-import { issueToken } from "../../src/auth/hmac-token.js";
-import { frame } from "../../src/codec/frame-codec.js";
-import { encodeFramed, FrameReader } from "../../src/framing/frame-stream.js";
+import type { Socket } from "node:net";
 import { ConversationKind } from "../../src/gen/imwire/v1/conversation_pb.js";
 import type { Frame } from "../../src/gen/imwire/v1/frame_pb.js";
-import type { FrameBody } from "../../src/conformance/suite/scripted-connection.js";
 import { startReferenceServer, type ReferenceServer } from "../../src/server/reference-server.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
-import { MAX_MAX_FRAME_SIZE } from "../../src/limits.js";
+import { rawLogin } from "../support/raw-client.js";
 
 /**
  * FLOW-3 on real sockets: a peer that keeps asking and never reads cannot
@@ -26,46 +22,7 @@ afterEach(async () => {
   server = undefined;
 });
 
-/** A raw TCP client that writes frames and reads answers only when asked to. */
-async function rawClient(url: string): Promise<{ socket: Socket; send: (body: FrameBody, requestId?: number) => void; next: (match: (f: Frame) => boolean) => Promise<Frame>; closed: Promise<void> }> {
-  const { hostname, port } = new URL(url);
-  const socket = await new Promise<Socket>((resolve) => {
-    const s = connect({ host: hostname, port: Number(port) }, () => resolve(s));
-  });
-  sockets.push(socket);
-  // The server cuts a peer off with a reset; the close event says so, the error adds nothing.
-  socket.on("error", () => {});
-  const reader = new FrameReader({ maxFrameSize: MAX_MAX_FRAME_SIZE });
-  const inbox: Frame[] = [];
-  let wake: () => void = () => {};
-  socket.on("data", (chunk) => {
-    reader.push(chunk);
-    for (let f = reader.next(); f !== undefined; f = reader.next()) inbox.push(f);
-    wake();
-  });
-  const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
-  const next = async (match: (f: Frame) => boolean): Promise<Frame> => {
-    for (;;) {
-      const index = inbox.findIndex(match);
-      if (index >= 0) return inbox.splice(index, 1)[0]!;
-      await new Promise<void>((resolve, reject) => {
-        wake = resolve;
-        setTimeout(() => reject(new Error(`no matching frame; got ${inbox.map((f) => f.body.case).join(", ")}`)), 10_000);
-      });
-    }
-  };
-  const send = (body: FrameBody, requestId = 0) => void socket.write(encodeFramed(frame({ requestId, body })));
-  return { socket, send, next, closed };
-}
-
-async function login(url: string, userId: string, deviceId: string) {
-  const client = await rawClient(url);
-  client.send({ case: "hello", value: { versions: [1], deviceId } }, 1);
-  await client.next((f) => f.body.case === "welcome");
-  client.send({ case: "authenticate", value: { token: issueToken({ userId, deviceId, expiresAtMs: 0 }, SECRET) } }, 2);
-  const authenticated = await client.next((f) => f.body.case === "authenticated");
-  return Object.assign(client, { epoch: authenticated.body.case === "authenticated" ? authenticated.body.value.epoch : "" });
-}
+const login = (url: string, userId: string, deviceId: string) => rawLogin(url, SECRET, userId, deviceId, (socket) => sockets.push(socket));
 
 async function fillConversation(alice: Awaited<ReturnType<typeof login>>, count: number, textBytes: number): Promise<string> {
   alice.send({ case: "openConversation", value: { kind: ConversationKind.DIRECT, userIds: ["bob"] } }, 3);

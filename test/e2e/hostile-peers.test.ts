@@ -2,21 +2,19 @@ import { afterEach, describe, expect, it } from "vitest";
 import { connect, type Socket } from "node:net";
 import WebSocket from "ws";
 import { issueToken } from "../../src/auth/hmac-token.js";
-import { frame } from "../../src/codec/frame-codec.js";
-import { encodeFramed, FrameReader } from "../../src/framing/frame-stream.js";
-import { encodeFrame } from "../../src/codec/frame-codec.js";
+import { encodeFrame, frame } from "../../src/codec/frame-codec.js";
+import { encodeFramed } from "../../src/framing/frame-stream.js";
 import { ConversationKind } from "../../src/gen/imwire/v1/conversation_pb.js";
 import { ErrorCode } from "../../src/gen/imwire/v1/error_pb.js";
-import type { Frame } from "../../src/gen/imwire/v1/frame_pb.js";
-import type { FrameBody } from "../../src/conformance/suite/scripted-connection.js";
 import { ClientMachine } from "../../src/machines/client/client-machine.js";
 import type { ClientEvent } from "../../src/machines/client/types.js";
 import { ClientRunner } from "../../src/client/client-runner.js";
-import { newServerMachine, ServerMachine } from "../../src/machines/server/server-machine.js";
+import { ServerMachine } from "../../src/machines/server/server-machine.js";
 import type { ServerOutput } from "../../src/machines/server/types.js";
 import { startReferenceServer, type ReferenceServer, type ReferenceServerOptions } from "../../src/server/reference-server.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
-import { MAX_MAX_FRAME_SIZE, WEBSOCKET_SUBPROTOCOL } from "../../src/limits.js";
+import { WEBSOCKET_SUBPROTOCOL } from "../../src/limits.js";
+import { rawLogin } from "../support/raw-client.js";
 import { ThrottleProxy } from "../support/throttle-proxy.js";
 
 /**
@@ -41,48 +39,8 @@ async function start(options: Partial<ReferenceServerOptions> = {}, lines: strin
   return server;
 }
 
-/** A raw TCP client that writes frames and reads answers only when asked to. */
-async function rawClient(port: number) {
-  const socket = await new Promise<Socket>((resolve) => {
-    const s = connect({ host: "127.0.0.1", port }, () => resolve(s));
-  });
-  cleanups.push(() => socket.destroy());
-  socket.on("error", () => {});
-  const reader = new FrameReader({ maxFrameSize: MAX_MAX_FRAME_SIZE });
-  const inbox: Frame[] = [];
-  let wake: () => void = () => {};
-  socket.on("data", (chunk) => {
-    reader.push(chunk);
-    for (let f = reader.next(); f !== undefined; f = reader.next()) inbox.push(f);
-    wake();
-  });
-  const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
-  const next = async (match: (f: Frame) => boolean, timeoutMs = 10_000): Promise<Frame> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const index = inbox.findIndex(match);
-      if (index >= 0) return inbox.splice(index, 1)[0]!;
-      if (socket.destroyed && inbox.length === 0) throw new Error("closed");
-      const error = inbox.find((f) => f.body.case === "error");
-      if (error && !match(error)) throw new Error(`error frame: ${JSON.stringify(error.body.value, (_k, v) => (typeof v === "bigint" ? String(v) : v))}`);
-      await new Promise<void>((resolve, reject) => {
-        wake = resolve;
-        setTimeout(() => (Date.now() >= deadline ? reject(new Error(`no matching frame; got ${inbox.map((f) => f.body.case).join(", ")}`)) : resolve()), Math.max(1, deadline - Date.now()));
-      });
-    }
-  };
-  const send = (body: FrameBody, requestId = 0) => void socket.write(encodeFramed(frame({ requestId, body })));
-  return { socket, send, next, closed };
-}
-
-async function login(port: number, userId: string, deviceId = "d") {
-  const client = await rawClient(port);
-  client.send({ case: "hello", value: { versions: [1], deviceId } }, 1);
-  await client.next((f) => f.body.case === "welcome");
-  client.send({ case: "authenticate", value: { token: issueToken({ userId, deviceId, expiresAtMs: 0 }, SECRET) } }, 2);
-  await client.next((f) => f.body.case === "authenticated");
-  return client;
-}
+const track = (socket: Socket) => void cleanups.push(() => socket.destroy());
+const login = (port: number, userId: string, deviceId = "d") => rawLogin(`tcp://127.0.0.1:${port}`, SECRET, userId, deviceId, track);
 
 const portOf = (url: string) => Number(new URL(url).port);
 
@@ -228,7 +186,6 @@ describe("FRM-9 in the runner", () => {
     expect(pushError.body.case === "error" && pushError.body.value.code).toBe(ErrorCode.INTERNAL);
     await c.closed;
     expect(lines.filter((l) => l.includes("FRM-9"))).toHaveLength(2);
-    void newServerMachine;
   });
 });
 
