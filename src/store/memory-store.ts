@@ -5,6 +5,21 @@ import { ReceiveMode } from "../gen/imwire/v1/settings_pb.js";
 import { ConversationKind } from "../gen/imwire/v1/conversation_pb.js";
 import type { DedupKey, DedupRecord, NewEvent, Store, StoredConversation, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "./store.js";
 
+/** Whether an event can hold bytes fields: text messages and membership events hold only strings and numbers. */
+function mayHoldBytes(event: ConversationEvent): boolean {
+  return event.body.case === "message" && event.body.value.content?.kind.case !== "text";
+}
+
+/**
+ * A copy that shares no memory with the input: bytes fields of a decoded
+ * request are views into the whole socket read they arrived in, which a kept
+ * reference would keep alive. The encoder writes into a shared slab, so its
+ * bytes are copied out (slice) to a buffer of their own size before decoding.
+ */
+function byValue(event: ConversationEvent): ConversationEvent {
+  return decodeConversationEvent(encodeConversationEvent(event).slice());
+}
+
 /** How to undo one write: a function, or an array an append grew (fan-out appends hundreds; no closure each). */
 type Undo = (() => void) | unknown[];
 
@@ -123,10 +138,8 @@ export class MemoryStore implements Store {
   appendEvent(conversationId: string, event: NewEvent): number {
     const state = this.#conversation(conversationId);
     const seq = state.events.length + 1;
-    // Stored by value: bytes fields of a decoded request are views into the whole socket read they
-    // arrived in, which a kept reference would keep alive. The encoder writes into a shared slab,
-    // so its bytes are copied out (slice) to a buffer of their own size before decoding.
-    state.events.push(decodeConversationEvent(encodeConversationEvent(create(ConversationEventSchema, { ...event, seq: BigInt(seq) })).slice()));
+    const stored = create(ConversationEventSchema, { ...event, seq: BigInt(seq) });
+    state.events.push(mayHoldBytes(stored) ? byValue(stored) : stored);
     this.#undo?.push(state.events);
     return seq;
   }

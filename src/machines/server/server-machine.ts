@@ -11,6 +11,9 @@ import type { ImwireError } from "../../errors.js";
 import { SUPPORTED_VERSIONS } from "../../limits.js";
 import { RECEIVE_WINDOW_BYTES_RANGE } from "../../codec/welcome.js";
 import { sizeFrame } from "../../gen/imwire/v1/frame_fast.js";
+import { sizeConversationEvent } from "../../gen/imwire/v1/message_fast.js";
+import type { ConversationEvent } from "../../gen/imwire/v1/message_pb.js";
+import type { UserEvent } from "../../gen/imwire/v1/delivery_pb.js";
 import { TokenBucket } from "./rate-limit.js";
 import type { Store, StoredUserEntryBody } from "../../store/store.js";
 import { Connection, deviceKey } from "./connection.js";
@@ -26,6 +29,29 @@ import { syncConversation, syncUser } from "./sync.js";
 import type { ConnectionId, ServerDeps, ServerOutput } from "./types.js";
 
 type Body = Frame["body"];
+
+/**
+ * A `deliver` frame's envelope around its event at most: the frame's tag and
+ * length, the user event's cursor and prev_cursor (10-byte varints at most),
+ * the event's tag and length (FLOW-2).
+ */
+const PUSH_ENVELOPE_BYTES = 32;
+
+/** Event sizes, measured once per stored event however many members it is pushed to (FLOW-2). */
+const eventSizes = new WeakMap<ConversationEvent, number>();
+
+/**
+ * The bytes a push counts against the window: an upper bound on its encoded
+ * size, so the window is never exceeded, without measuring the same event
+ * for every member of a large conversation.
+ */
+function pushSize(frame: Frame, event: UserEvent): number {
+  if (event.body.case !== "event") return sizeFrame(frame);
+  const stored = event.body.value;
+  let size = eventSizes.get(stored);
+  if (size === undefined) eventSizes.set(stored, (size = sizeConversationEvent(stored)));
+  return size + PUSH_ENVELOPE_BYTES;
+}
 
 /** Keys forgotten per input at most (IDEM-4). */
 const DEDUP_EXPIRY_BATCH = 1_000;
@@ -474,7 +500,7 @@ export class ServerMachine implements ServerCore {
       const event = materialize(this.store, connection, entry, connection.lastPushed);
       const frame = create(FrameSchema, { body: { case: "deliver", value: event } });
       // FLOW-2 in bytes too: a window of large frames is bounded by what the device takes, yet one frame always goes.
-      const size = sizeFrame(frame);
+      const size = pushSize(frame, event);
       if (connection.unacked.length > 0 && connection.unackedBytes + size > connection.receiveWindowBytes) break;
       frames.push(frame);
       connection.lastPushed = entry.cursor;
