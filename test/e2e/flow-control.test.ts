@@ -7,9 +7,9 @@ import { MemoryStore } from "../../src/store/memory-store.js";
 import { rawLogin } from "../support/raw-client.js";
 
 /**
- * FLOW-3 on real sockets: a peer that keeps asking and never reads cannot
- * make the reference server hold more than its write bound, and the device
- * loses nothing by being cut off (DLV-3).
+ * FLOW-3 on real sockets: a peer that keeps asking and never reads is not
+ * read from once the server holds its bound of output for it, and is closed
+ * by HB-3; a slow reader is never cut; neither loses anything (DLV-3).
  */
 
 const SECRET = "flow-secret";
