@@ -30,6 +30,7 @@ import type { ConversationEvent, SendAck } from "../src/gen/imwire/v1/message_pb
 import { ClientMachine } from "../src/machines/client/client-machine.js";
 import type { ClientMutations } from "../src/machines/client/options.js";
 import type { ClientEvent, ClientOutput } from "../src/machines/client/types.js";
+import { seededRandom } from "../src/conformance/codec-harness/splits.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const SECRET = "imwire-crash-test-secret";
@@ -102,17 +103,6 @@ export interface CrashReport {
   readonly failures: string[];
 }
 
-/** mulberry32: a small seeded generator, uniform in [0, 1). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -549,7 +539,7 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
   const fail = (text: string) => {
     report.failures.push(text);
   };
-  const schedule = rng(options.seed);
+  const schedule = seededRandom(options.seed);
   // Users are named per run, so a --db reused from an earlier run never mixes its keys or conversations in.
   const tag = randomBytes(3).toString("hex");
   const users = Array.from({ length: options.users }, (_, i) => `u${i}-${tag}`);
@@ -569,7 +559,7 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
 
     // Conversations: one-to-one in a ring (u0-u1, u1-u2, …) and one group of everyone.
     const setupDevices = users.map((userId) => {
-      const d = new Device(userId, "setup", server.url, [], rng(options.seed ^ 0x5e7), tag, { outstanding: 1, paceMs: 1 });
+      const d = new Device(userId, "setup", server.url, [], seededRandom(options.seed ^ 0x5e7), tag, { outstanding: 1, paceMs: 1 });
       d.start();
       return d;
     });
@@ -599,7 +589,7 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
 
     for (const [u, userId] of users.entries()) {
       for (let k = 0; k < options.devicesPerUser; k++) {
-        devices.push(new Device(userId, `d${k}`, server.url, memberOf.get(userId)!, rng((options.seed * 31 + u * 7 + k + 1) >>> 0), tag, { outstanding: options.outstanding ?? 3, paceMs: options.paceMs ?? 15, mutations }));
+        devices.push(new Device(userId, `d${k}`, server.url, memberOf.get(userId)!, seededRandom((options.seed * 31 + u * 7 + k + 1) >>> 0), tag, { outstanding: options.outstanding ?? 3, paceMs: options.paceMs ?? 15, mutations }));
       }
     }
     for (const d of devices) d.start();

@@ -24,6 +24,19 @@ afterEach(async () => {
 
 const login = (url: string, userId: string, deviceId: string) => rawLogin(url, SECRET, userId, deviceId, (socket) => sockets.push(socket));
 
+/** A server that holds back connections above `bound` unsent bytes, with a 1 s heartbeat, logging into `lines`; its TCP URL. */
+async function startHoldingBackAbove(bound: number, lines: string[]): Promise<string> {
+  server = await startReferenceServer({
+    tcp: { port: 0 },
+    store: new MemoryStore(),
+    secret: SECRET,
+    pauseReadingAbove: bound,
+    protocol: { heartbeatIntervalMs: 1_000 },
+    log: { info: (m) => void lines.push(m), warn: (m) => void lines.push(m), error: (m) => void lines.push(m) },
+  });
+  return server.urls.tcp!;
+}
+
 async function fillConversation(alice: Awaited<ReturnType<typeof login>>, count: number, textBytes: number): Promise<string> {
   alice.send({ case: "openConversation", value: { kind: ConversationKind.DIRECT, userIds: ["bob"] } }, 3);
   const opened = await alice.next((f) => f.body.case === "conversationOpened");
@@ -48,15 +61,7 @@ function messageNumbers(page: Frame): number[] {
 it("FLOW-3 FLOW-1 HB-3 DLV-3: a peer that asks and never reads holds at most the bound plus one read's answers, is closed by HB-3 with one log line, and loses nothing", async () => {
   const lines: string[] = [];
   const bound = 256 * 1024;
-  server = await startReferenceServer({
-    tcp: { port: 0 },
-    store: new MemoryStore(),
-    secret: SECRET,
-    pauseReadingAbove: bound,
-    protocol: { heartbeatIntervalMs: 1_000 },
-    log: { info: (m) => void lines.push(m), warn: (m) => void lines.push(m), error: (m) => void lines.push(m) },
-  });
-  const url = server.urls.tcp!;
+  const url = await startHoldingBackAbove(bound, lines);
   const alice = await login(url, "alice", "phone");
   const bob = await login(url, "bob", "laptop");
   const sent = 900;
@@ -91,15 +96,7 @@ it("FLOW-3 FLOW-1 HB-3 DLV-3: a peer that asks and never reads holds at most the
 it("FLOW-3 HB-3: a slow reader that keeps reading is held back, never cut, and gets every answer", async () => {
   const bound = 128 * 1024;
   const lines: string[] = [];
-  server = await startReferenceServer({
-    tcp: { port: 0 },
-    store: new MemoryStore(),
-    secret: SECRET,
-    pauseReadingAbove: bound,
-    protocol: { heartbeatIntervalMs: 1_000 },
-    log: { info: (m) => void lines.push(m), warn: (m) => void lines.push(m), error: (m) => void lines.push(m) },
-  });
-  const url = server.urls.tcp!;
+  const url = await startHoldingBackAbove(bound, lines);
   const alice = await login(url, "alice", "phone");
   const bob = await login(url, "bob", "laptop");
   const conversationId = await fillConversation(alice, 500, 1000);
