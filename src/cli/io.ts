@@ -27,6 +27,15 @@ export class UsageError extends Error {
   override readonly name = "UsageError";
 }
 
+/**
+ * An ordinary failure the user can fix (a missing file, a port in use, a
+ * server that cannot be reached): printed as one line, exit status 2, no
+ * stack trace and no help text.
+ */
+export class CliError extends Error {
+  override readonly name = "CliError";
+}
+
 export type TextEncoding = "hex" | "base64";
 
 const HEX_TEXT = /^(?:[0-9a-fA-F]{2}|\s)*$/;

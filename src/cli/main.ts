@@ -4,7 +4,7 @@ import { vectorsCommand, vectorsHelp } from "./vectors-command.js";
 import { serveCommand, serveHelp } from "./serve-command.js";
 import { tokenCommand, tokenHelp } from "./token-command.js";
 import { conformanceCommand, conformanceHelp } from "./conformance-command.js";
-import { processIO, UsageError, type CliIO } from "./io.js";
+import { CliError, processIO, UsageError, type CliIO } from "./io.js";
 
 interface Command {
   readonly summary: string;
@@ -52,6 +52,10 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
   } catch (error) {
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       io.writeErr(`imwire ${name}: ${(error as Error).message}\nRun "imwire ${name} --help" for usage.\n`);
+      return 2;
+    }
+    if (error instanceof CliError) {
+      io.writeErr(`imwire ${name}: ${error.message}\n`);
       return 2;
     }
     throw error;
