@@ -1,4 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
+
+type OptionsConfig = NonNullable<ParseArgsConfig["options"]>;
 import { CliError, UsageError } from "./io.js";
 
 /**
@@ -6,7 +8,7 @@ import { CliError, UsageError } from "./io.js";
  * then typed readers that turn a bad value into a UsageError naming the flag
  * (exit 2, one line), never a NaN or a TypeError further down.
  */
-export function parseOptions<const T extends NonNullable<ParseArgsConfig["options"]>>(args: string[], options: T, allowPositionals = false) {
+export function parseOptions<const T extends OptionsConfig>(args: string[], options: T, allowPositionals = false): ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: boolean; strict: true }>> {
   try {
     return parseArgs({ args, options, allowPositionals, strict: true });
   } catch (error) {
