@@ -28,7 +28,7 @@ import { ConversationKind, type Conversation } from "../src/gen/imwire/v1/conver
 import type { Frame } from "../src/gen/imwire/v1/frame_pb.js";
 import type { ConversationEvent, SendAck } from "../src/gen/imwire/v1/message_pb.js";
 import { ClientMachine } from "../src/machines/client/client-machine.js";
-import type { ClientMutations } from "../src/machines/client/options.js";
+import { brokenClient, type ClientBreakage } from "../test/support/broken-clients.js";
 import type { ClientEvent, ClientOutput } from "../src/machines/client/types.js";
 import { seededRandom } from "../src/conformance/codec-harness/splits.js";
 
@@ -56,7 +56,7 @@ export interface CrashOptions {
   readonly drainTimeoutMs?: number;
   /**
    * Self-check: break the system on purpose, to see the checks catch it. "memory": the server keeps
-   * nothing across a restart (--memory); "newIdPerRetry": the ClientMachine mutation that retries a send
+   * nothing across a restart (--memory); "newIdPerRetry": the broken client (test/support/broken-clients.ts) that retries a send
    * under a new client_message_id.
    */
   readonly mutant?: Mutant;
@@ -297,13 +297,13 @@ class Device {
     readonly conversations: readonly string[],
     readonly random: () => number,
     readonly tag: string,
-    readonly options: { readonly outstanding: number; readonly paceMs: number; readonly mutations?: ClientMutations },
+    readonly options: { readonly outstanding: number; readonly paceMs: number; readonly mutations?: ClientBreakage },
   ) {
     this.key = `${userId}/${deviceId}`;
     const machine = new ClientMachine(
       { deviceId, reconnectBaseMs: 100, reconnectMaxMs: 1_500 },
       { token: () => issueToken({ userId, deviceId, expiresAtMs: 0 }, SECRET), random, newId: () => `${tag}.${deviceId}.${++this.#nextId}` },
-      options.mutations ?? {},
+      brokenClient(options.mutations ?? {})(),
     );
     // Watch the frames the reference client writes and reads, without changing it.
     const takeOutputs = machine.takeOutputs.bind(machine);
@@ -545,7 +545,7 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
   const users = Array.from({ length: options.users }, (_, i) => `u${i}-${tag}`);
   const port = await freePort();
   const server = new ServerProcess(dbPath, port, options.mutant === "memory");
-  const mutations: ClientMutations = options.mutant && options.mutant !== "memory" ? { [options.mutant]: true } : {};
+  const mutations: ClientBreakage = options.mutant && options.mutant !== "memory" ? { [options.mutant]: true } : {};
   const devices: Device[] = [];
   const transcript = new Transcript();
   const checkServer = () => {

@@ -8,11 +8,17 @@ import { ConversationState } from "../src/machines/client/conversation-state.js"
 import { Timeline } from "../src/machines/client/timeline.js";
 import { StreamCursor } from "../src/machines/client/stream-cursor.js";
 import { Outbox, type RequestBody } from "../src/machines/client/outbox.js";
+import { frame } from "../src/codec/frame-codec.js";
+import { ClientMachine } from "../src/machines/client/client-machine.js";
+import type { ClientPolicy } from "../src/machines/client/policy.js";
+import type { ClientOutput } from "../src/machines/client/types.js";
+import { brokenClient, clientBreakages, type ClientBreakage } from "./support/broken-clients.js";
 
 /**
  * Unit tests of the client machine's parts: the per-conversation reorder
- * buffer (Timeline), the user stream position (StreamCursor) and the
- * idempotent request outbox (Outbox).
+ * buffer (Timeline), the user stream position (StreamCursor), the
+ * idempotent request outbox (Outbox), and the policy seam (ClientPolicy):
+ * each broken policy is caught by a check that the correct one passes.
  */
 
 // ---- helpers ---------------------------------------------------------------
@@ -459,5 +465,104 @@ describe("ConversationState (CONV-7, property 7 of the simulation)", () => {
     expect([...state.members]).toEqual(["a", "b", "d"]);
     state.describe(meta(13, ["a"]));
     expect([...state.members]).toEqual(["a"]);
+  });
+});
+
+// ---- ClientPolicy: each broken decision is seen ------------------------------------
+
+const WELCOME = { version: 1, maxFrameSize: 1_048_576, heartbeatIntervalMs: 30_000, maxInFlight: 100, receiveWindow: 100, dedupWindowS: 86_400 };
+
+/** A client ready at cursor 10 with conversation "c" empty, and a way to play the server. */
+function readyMachine(policy: Partial<ClientPolicy>) {
+  let ids = 0;
+  const client = new ClientMachine({ deviceId: "d", gapWaitMs: 100, ackDelayMs: 50 }, { token: () => "u|d", random: () => 0.5, newId: () => `k${++ids}` }, policy);
+  const outputs: ClientOutput[] = [];
+  const take = () => {
+    const taken = client.takeOutputs();
+    outputs.push(...taken);
+    return taken;
+  };
+  const answer = (kind: string, body: Parameters<typeof frame>[0]["body"], now: number) => {
+    const request = take().find((o) => o.kind === "send" && o.frame.body.case === kind);
+    if (request?.kind !== "send") throw new Error(`no ${kind}`);
+    client.frameReceived(frame({ requestId: request.frame.requestId, body }), now);
+  };
+  const handshake = (connection: number, now: number, resumed: boolean) => {
+    client.connected(connection, now);
+    answer("hello", { case: "welcome", value: WELCOME }, now);
+    answer("authenticate", { case: "authenticated", value: { userId: "u", deviceId: "d", epoch: "e1", resumed } }, now);
+  };
+  client.start(0);
+  handshake(1, 0, false);
+  const conversation = { conversationId: "c", kind: ConversationKind.GROUP, firstVisibleSeq: 1n, lastSeq: 0n };
+  answer("syncUser", { case: "userPage", value: { snapshot: { epoch: "e1", cursor: 10n, conversations: [conversation] }, headCursor: 10n } }, 0);
+  take();
+  outputs.length = 0;
+  const push = (cursor: number, prevCursor: number, seq: number, now: number) => {
+    client.frameReceived(frame({ body: { case: "deliver", value: { cursor: BigInt(cursor), prevCursor: BigInt(prevCursor), body: { case: "event", value: ev(seq) } } } }), now);
+  };
+  const all = () => {
+    take();
+    return outputs;
+  };
+  const sentFrames = () => all().flatMap((o) => (o.kind === "send" ? [o.frame] : []));
+  const delivered = () => all().flatMap((o) => (o.kind === "app" && o.event.kind === "event" ? [Number(o.event.event.seq)] : []));
+  const acks = () => sentFrames().flatMap((f) => (f.body.case === "deliveryAck" ? [Number(f.body.value.cursor)] : []));
+  return { client, take, push, handshake, sentFrames, delivered, acks };
+}
+
+/** For each breakage, a check that finds it: what the check sees wrong, or undefined. */
+const policyChecks: Record<keyof ClientBreakage, (policy: Partial<ClientPolicy>) => string | undefined> = {
+  noReorderBuffer: (policy) => {
+    const m = readyMachine(policy);
+    m.push(11, 10, 2, 10);
+    m.push(12, 11, 1, 20);
+    return m.delivered().join() === "1,2" ? undefined : `SEQ-4: delivered ${m.delivered().join()} for pushes of seq 2 then 1`;
+  },
+  noDuplicateCheck: (policy) => {
+    const m = readyMachine(policy);
+    m.push(11, 10, 1, 10);
+    m.push(12, 11, 1, 20);
+    return m.delivered().join() === "1" ? undefined : `SEQ-4: delivered ${m.delivered().join()} for seq 1 pushed twice`;
+  },
+  noGapSync: (policy) => {
+    const m = readyMachine(policy);
+    m.push(11, 10, 2, 10);
+    m.client.tick(200);
+    return m.sentFrames().some((f) => f.body.case === "syncConversation") ? undefined : "SEQ-3: seq 1 missing, never fetched";
+  },
+  ackAheadOfGap: (policy) => {
+    const m = readyMachine(policy);
+    m.push(11, 10, 1, 10);
+    m.push(13, 12, 2, 10); // entry 12 is missing
+    m.client.tick(100);
+    return m.acks().every((cursor) => cursor <= 11) ? undefined : `ACK-1: acknowledged ${m.acks().join()} holding only up to 11`;
+  },
+  ackBeyondHeld: (policy) => {
+    const m = readyMachine(policy);
+    m.push(11, 10, 1, 10);
+    m.client.tick(100);
+    return m.acks().every((cursor) => cursor <= 11) ? undefined : `ACK-2: acknowledged ${m.acks().join()}, beyond 11`;
+  },
+  newIdPerRetry: (policy) => {
+    const m = readyMachine(policy);
+    const id = m.client.send("c", { kind: { case: "text", value: { text: "once" } } }, 10);
+    m.client.disconnected(1, 20);
+    m.take();
+    const reconnectAt = m.client.nextWakeup()!;
+    m.client.tick(reconnectAt);
+    m.handshake(2, reconnectAt, true);
+    const keys = m.sentFrames().flatMap((f) => (f.body.case === "sendMessage" ? [f.body.value.clientMessageId] : []));
+    return keys.length === 2 && keys.every((k) => k === id) ? undefined : `IDEM-1: attempts used keys ${keys.join()} for ${id}`;
+  },
+};
+
+describe("ClientPolicy: every broken variant is caught (test/support/broken-clients.ts)", () => {
+  it("the checks pass the correct policy", () => {
+    for (const [name, check] of Object.entries(policyChecks)) expect(check({}), name).toBeUndefined();
+  });
+
+  it.each(clientBreakages)("%s is caught", (breakage) => {
+    expect(policyChecks[breakage](brokenClient({ [breakage]: true })())).toBeDefined();
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import type { ClientMutations } from "../src/machines/client/options.js";
+import { brokenClient, type ClientBreakage } from "./support/broken-clients.js";
 import { brokenServer, type Breakage } from "./support/broken-servers.js";
 import { runScenario } from "../src/sim/scenario.js";
 import { silentPeerProblems } from "./support/heartbeat.js";
@@ -15,7 +15,7 @@ import { scenarioArb } from "./support/scenarios.js";
 
 interface Mutant {
   readonly name: string;
-  readonly client?: ClientMutations;
+  readonly client?: ClientBreakage;
   readonly server?: Breakage;
   /** What the first violation found must mention. */
   readonly caughtBy: RegExp;
@@ -36,7 +36,7 @@ describe("the simulation properties catch deliberately broken machines", () => {
     let found: string[] = [];
     const result = fc.check(
       fc.property(scenarioArb(), (scenario) => {
-        const violations = runScenario(scenario, { clientMutations: client, serverMachine: server ? brokenServer(server) : undefined, settleWithinMs: 30_000 }).violations;
+        const violations = runScenario(scenario, { clientPolicy: client ? brokenClient(client) : undefined, serverMachine: server ? brokenServer(server) : undefined, settleWithinMs: 30_000 }).violations;
         if (violations.length > 0 && found.length === 0) found = violations;
         return violations.length === 0;
       }),

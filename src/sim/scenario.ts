@@ -1,6 +1,7 @@
 import { ConversationKind } from "../gen/imwire/v1/conversation_pb.js";
 import { DeviceState, ReceiveMode } from "../gen/imwire/v1/settings_pb.js";
-import type { ClientMutations } from "../machines/client/options.js";
+import type { ClientPolicy } from "../machines/client/policy.js";
+import type { Transition } from "../machines/client/states.js";
 import type { ServerMachineFactory } from "../machines/server/server-machine.js";
 import type { Store } from "../store/store.js";
 import { checkIdempotentSends, checkLiveness, checkNoLoss, checkOrderAndDuplicates, checkStateEquivalence } from "./checks.js";
@@ -43,7 +44,10 @@ export interface Scenario {
 }
 
 export interface ScenarioOptions {
-  readonly clientMutations?: ClientMutations;
+  /** Makes each device's client policy (SimulationConfig.clientPolicy). */
+  readonly clientPolicy?: () => Partial<ClientPolicy>;
+  /** Told of every client state change (SimulationConfig.onClientTransition). */
+  readonly onClientTransition?: (deviceId: string, transition: Transition) => void;
   readonly serverMachine?: ServerMachineFactory;
   /** Property 5's bound: once healed, everything settles within this much virtual time. */
   readonly settleWithinMs?: number;
@@ -78,7 +82,8 @@ export function runScenario(scenario: Scenario, options: ScenarioOptions = {}): 
     users: scenario.users,
     devicesPerUser: scenario.devicesPerUser,
     faults: scenario.faults,
-    clientMutations: options.clientMutations,
+    clientPolicy: options.clientPolicy,
+    onClientTransition: options.onClientTransition,
     serverMachine: options.serverMachine,
     onTrace: options.onTrace,
     store: options.store,

@@ -1,4 +1,5 @@
 import { PROTOCOL_VERSION } from "../../limits.js";
+import type { Transition } from "./states.js";
 
 export interface ClientOptions {
   readonly deviceId: string;
@@ -62,23 +63,6 @@ export interface ClientDeps {
   readonly random: () => number;
   /** A new unique id: client message ids and client conversation ids (IDEM-1). */
   readonly newId: () => string;
-}
-
-/**
- * Deliberately broken behaviours, for tests that prove the property suites
- * catch them. Never set in production.
- */
-export interface ClientMutations {
-  /** Hand events out as they arrive, skipping the reorder buffer (breaks SEQ-4: order). */
-  readonly noReorderBuffer?: boolean;
-  /** Hand out events already handed out (breaks SEQ-4: exactly once). */
-  readonly noDuplicateCheck?: boolean;
-  /** Never fetch a gap (breaks SEQ-3, CUR-3: no loss). */
-  readonly noGapSync?: boolean;
-  /** Acknowledge entries held after a gap (breaks ACK-1: loss after a reconnect). */
-  readonly ackAheadOfGap?: boolean;
-  /** Acknowledge one cursor more than held (breaks ACK-2). */
-  readonly ackBeyondHeld?: boolean;
-  /** Give each retry of a send a new client_message_id (breaks IDEM-1: duplicates). */
-  readonly newIdPerRetry?: boolean;
+  /** Told of every state change the machine makes (states.ts), as it makes it; for logs and tests. */
+  readonly onTransition?: (transition: Transition) => void;
 }

@@ -22,7 +22,7 @@ export class StreamCursor {
     return this.#held;
   }
 
-  /** The highest cursor received, gaps or not (only a broken client would acknowledge it). */
+  /** The highest cursor received, gaps or not (never to be acknowledged: ACK-1). */
   get highestSeen(): bigint {
     return this.#highestSeen;
   }

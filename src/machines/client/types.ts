@@ -5,19 +5,21 @@ import type { Frame } from "../../gen/imwire/v1/frame_pb.js";
 import type { ConversationEvent, SendAck } from "../../gen/imwire/v1/message_pb.js";
 import type { ReceiveSettings } from "../../gen/imwire/v1/settings_pb.js";
 
-/** The client's view of its connection. */
+/** The client's view of its connection: SPEC.md §5.1's states, as states.ts maps them. */
 export type ClientStatus =
   /** Not connected; a reconnect is scheduled. */
   | "offline"
-  /** A transport connection was requested or the handshake is under way. */
+  /** A transport connection was requested. */
   | "connecting"
+  /** The connection is open; hello and authenticate are under way. */
+  | "handshake"
   /** Authenticated, catching up with the stream before pushes start (SYNC-5). */
   | "syncing"
   /** Authenticated and receiving pushes. */
   | "ready"
   /** Another connection of this device took over (AUTH-4): no reconnecting. */
   | "replaced"
-  /** The token was refused: no reconnecting until the application supplies a new one. */
+  /** The token was refused: no reconnecting until the application supplies a new one and calls start again. */
   | "unauthenticated"
   /** The application stopped the client. */
   | "stopped";

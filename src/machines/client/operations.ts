@@ -1,0 +1,108 @@
+import { create } from "@bufbuild/protobuf";
+import { ErrorCode, type Error as ErrorBody } from "../../gen/imwire/v1/error_pb.js";
+import type { Frame } from "../../gen/imwire/v1/frame_pb.js";
+import { SendMessageSchema } from "../../gen/imwire/v1/message_pb.js";
+import { sizeSendMessage } from "../../gen/imwire/v1/message_fast.js";
+import { maxSendMessageSize } from "../../limits.js";
+import type { ClientContext } from "./context.js";
+import type { Link } from "./link.js";
+import { Outbox, type Operation, type RequestBody } from "./outbox.js";
+import { mayRequest } from "./states.js";
+
+/**
+ * The application's requests on the wire (IDEM-1, IDEM-4, CONN-10, FLOW-1):
+ * each kept in the outbox until answered, sent when the connection allows,
+ * again after a lost connection (or, on lossy transports, a lost frame), and
+ * given up after the dedup window.
+ */
+export class Operations {
+  readonly #ctx: ClientContext;
+  readonly #outbox: Outbox;
+
+  constructor(ctx: ClientContext) {
+    this.#ctx = ctx;
+    const { options } = ctx;
+    this.#outbox = new Outbox({ retryOnSameConnection: options.lossyTransport, attemptTimeoutMs: options.attemptTimeoutMs, maxAttemptTimeoutMs: options.maxAttemptTimeoutMs });
+  }
+
+  get size(): number {
+    return this.#outbox.size;
+  }
+
+  add(id: string, body: RequestBody): string {
+    this.#outbox.add(id, body, this.#ctx.now);
+    this.flush();
+    return id;
+  }
+
+  /** Send what is due, within the in-flight limit; give up what outlived the dedup window. */
+  flush(): void {
+    const { link, now, state } = this.#ctx;
+    if (!link || !mayRequest(state)) return;
+    for (const operation of this.#outbox.expired(now - link.dedupWindowMs)) {
+      this.#outbox.remove(operation.id);
+      this.#ctx.emit({ kind: "failed", operationId: operation.id, code: "expired", message: "not acknowledged within the dedup window" });
+    }
+    for (const operation of this.#outbox.due(now)) {
+      if (operation.requestId !== 0) link.abandonAttempt(operation.requestId); // timed out (CONN-10)
+      if (link.full) break;
+      if (this.#oversized(operation, link)) continue;
+      this.#attempt(operation);
+    }
+  }
+
+  /** When an operation is next due; with the in-flight limit reached only a retry frees a slot, so only those count. */
+  nextWakeup(link: Link): number {
+    return this.#outbox.nextDue(!link.full);
+  }
+
+  answered(operationId: string, body: Frame["body"]): void {
+    const operation = this.#outbox.get(operationId);
+    if (!operation) return;
+    this.#settle(operation);
+    if (body.case === "sendAck") this.#ctx.emit({ kind: "sent", clientMessageId: operation.id, ack: body.value });
+    else this.#ctx.emit({ kind: "done", operationId: operation.id, answer: body });
+  }
+
+  refused(operationId: string, error: ErrorBody): void {
+    const { options, deps, now } = this.#ctx;
+    const operation = this.#outbox.get(operationId);
+    if (!operation) return;
+    if (error.retryable) {
+      const backoff = Math.min(options.attemptTimeoutMs * 2 ** operation.attempts, options.maxAttemptTimeoutMs);
+      this.#outbox.retryLater(operation, now + Math.max(error.retryAfterMs, backoff * deps.random()));
+      return;
+    }
+    this.#settle(operation);
+    this.#ctx.emit({ kind: "failed", operationId: operation.id, code: error.code, message: error.message });
+  }
+
+  /** Every attempt on the lost connection is lost: each operation goes again on the next (CONN-10). */
+  connectionLost(): void {
+    this.#outbox.connectionLost();
+  }
+
+  #settle(operation: Operation): void {
+    this.#outbox.remove(operation.id);
+    this.#ctx.link?.retireAttempts(operation.id);
+  }
+
+  /** LIM-3: a message the server must refuse fails here, without a round trip, as the server would fail it. */
+  #oversized(operation: Operation, link: Link): boolean {
+    const body = operation.body;
+    if (body.case !== "sendMessage" || link.maxFrameSize === 0) return false;
+    const size = sizeSendMessage(create(SendMessageSchema, body.value));
+    const limit = maxSendMessageSize(link.maxFrameSize);
+    if (size <= limit) return false;
+    this.#outbox.remove(operation.id);
+    this.#ctx.emit({ kind: "failed", operationId: operation.id, code: ErrorCode.INVALID_ARGUMENT, message: `send_message of ${size} bytes is larger than ${limit} (LIM-3)` });
+    return true;
+  }
+
+  #attempt(operation: Operation): void {
+    const { policy, deps, now } = this.#ctx;
+    const body = operation.attempts > 0 ? policy.retryBody(operation.body, operation.attempts, deps.newId) : operation.body;
+    const requestId = this.#ctx.request(body, { kind: "operation", operationId: operation.id });
+    this.#outbox.markSent(operation, requestId, now);
+  }
+}
