@@ -4,8 +4,9 @@ import { ErrorCode } from "../gen/imwire/v1/error_pb.js";
 import type { Frame } from "../gen/imwire/v1/frame_pb.js";
 import type { ServerMachine } from "../machines/server/server-machine.js";
 import type { ConnectionId, ServerOutput } from "../machines/server/types.js";
+import { DriveLoop } from "../runtime/drive-loop.js";
+import { clockTimers, type WakeupTimerFactory } from "../runtime/wakeup-timer.js";
 import type { FrameTransport } from "../transport/frame-transport.js";
-import { WakeupTimer } from "../transport/wakeup-timer.js";
 import type { Logger } from "./logger.js";
 import type { PushWebhook } from "./push-webhook.js";
 
@@ -17,6 +18,8 @@ export interface ServerRunnerOptions {
   readonly pauseReadingAbove?: number;
   /** Where push hand-offs go (HOOK-3); without one they are only logged. */
   readonly pushWebhook?: PushWebhook;
+  /** The machine's wake-ups (default: setTimeout on `now`'s clock, not holding the process); a test passes virtual time. */
+  readonly timer?: WakeupTimerFactory;
 }
 
 /**
@@ -33,7 +36,7 @@ export class ServerRunner {
   readonly #heldBack = new Map<ConnectionId, number>();
   #heldBackPoll: NodeJS.Timeout | undefined;
   #nextId = 1;
-  readonly #timer: WakeupTimer;
+  readonly #loop: DriveLoop<ServerOutput>;
   #allClosed: (() => void) | undefined;
   /** Answers written during the current read, counted as written once it is all handled (FLOW-1). */
   #unsettled: ServerOutput[] = [];
@@ -46,9 +49,41 @@ export class ServerRunner {
     this.#log = options.log;
     this.#pauseReadingAbove = options.pauseReadingAbove ?? 2 * machine.options.maxFrameSize;
     this.#pushWebhook = options.pushWebhook;
-    this.#timer = new WakeupTimer(this.#now, () => {
-      this.machine.tick(this.#now());
-      this.#carryOut();
+    this.#loop = new DriveLoop<ServerOutput>({
+      take: () => {
+        const outputs = this.machine.takeOutputsUnsettled();
+        this.#settleAfterRead(outputs);
+        return outputs;
+      },
+      handlers: {
+        send: (output) => {
+          const transport = this.#transports.get(output.connection);
+          if (transport) this.#write(output.connection, transport, output.frame);
+        },
+        close: (output) => {
+          const transport = this.#transports.get(output.connection);
+          transport?.close();
+          this.#logClose(transport?.description ?? String(output.connection), output.reason, output.byPeer === true);
+        },
+        "frame-limit": (output) => this.#transports.get(output.connection)?.setMaxFrameSize(output.maxFrameSize),
+        "push-handoff": (output) => {
+          if (this.#pushWebhook) this.#pushWebhook.deliver(output);
+          else this.#log.info(`push hand-off to ${output.pushService} for ${output.userId}/${output.deviceId}: ${output.conversationId}#${output.seq}`);
+        },
+        "internal-error": (output) => {
+          this.#log.error(`internal error on connection ${output.connection}: ${output.error instanceof Error ? output.error.stack : String(output.error)}`);
+        },
+      },
+      // FLOW-3: a connection these writes took over its bound is not read from before its next frame is handled.
+      afterBatch: (outputs) => {
+        const written = new Set<ConnectionId>();
+        for (const output of outputs) if (output.kind === "send") written.add(output.connection);
+        for (const id of written) this.#holdBackIfFull(id);
+      },
+      nextWakeup: () => this.machine.nextWakeup(),
+      tick: (now) => this.machine.tick(now),
+      now: this.#now,
+      timer: options.timer ?? clockTimers(this.#now),
     });
   }
 
@@ -111,13 +146,13 @@ export class ServerRunner {
       setTimeout(resolve, timeoutMs).unref();
     });
     for (const transport of this.#transports.values()) transport.close();
-    this.#timer.cancel();
+    this.#loop.cancel();
     clearInterval(this.#heldBackPoll);
   }
 
   /** Stop as a crash would: every connection cut at once, nothing more written, no timer left. */
   abort(): void {
-    this.#timer.cancel();
+    this.#loop.cancel();
     clearInterval(this.#heldBackPoll);
     for (const transport of this.#transports.values()) transport.destroy();
   }
@@ -142,38 +177,7 @@ export class ServerRunner {
   }
 
   #carryOut(): void {
-    const written = new Set<ConnectionId>();
-    const outputs = this.machine.takeOutputsUnsettled();
-    this.#settleAfterRead(outputs);
-    for (const output of outputs) {
-      switch (output.kind) {
-        case "send": {
-          const transport = this.#transports.get(output.connection);
-          if (!transport) break;
-          this.#write(output.connection, transport, output.frame);
-          written.add(output.connection);
-          break;
-        }
-        case "close": {
-          const transport = this.#transports.get(output.connection);
-          transport?.close();
-          this.#logClose(transport?.description ?? String(output.connection), output.reason, output.byPeer === true);
-          break;
-        }
-        case "frame-limit":
-          this.#transports.get(output.connection)?.setMaxFrameSize(output.maxFrameSize);
-          break;
-        case "push-handoff":
-          if (this.#pushWebhook) this.#pushWebhook.deliver(output);
-          else this.#log.info(`push hand-off to ${output.pushService} for ${output.userId}/${output.deviceId}: ${output.conversationId}#${output.seq}`);
-          break;
-        case "internal-error":
-          this.#log.error(`internal error on connection ${output.connection}: ${output.error instanceof Error ? output.error.stack : String(output.error)}`);
-          break;
-      }
-    }
-    for (const id of written) this.#holdBackIfFull(id);
-    this.#timer.schedule(this.machine.nextWakeup());
+    this.#loop.drive();
   }
 
   /**

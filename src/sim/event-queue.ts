@@ -34,6 +34,19 @@ export class EventQueue {
     return ran;
   }
 
+  /**
+   * Run the one next event if it is due by `until`; returns whether one ran.
+   * For callers that must let promises settle between events (a runner whose
+   * transports open asynchronously), which runUntil does not.
+   */
+  runNext(until: number): boolean {
+    if (this.#heap.length === 0 || this.#heap[0]!.time > until) return false;
+    const event = this.#pop();
+    this.#now = event.time;
+    event.run();
+    return true;
+  }
+
   #push(item: { time: number; sequence: number; run: () => void }): void {
     const heap = this.#heap;
     heap.push(item);

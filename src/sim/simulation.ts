@@ -4,11 +4,15 @@ import type { ConversationEvent, SendAck } from "../gen/imwire/v1/message_pb.js"
 import { decodeFrame, encodeFrame } from "../codec/frame-codec.js";
 import { isImwireError } from "../errors.js";
 import { ClientMachine } from "../machines/client/client-machine.js";
-import type { ClientMutations, ClientOptions } from "../machines/client/options.js";
-import type { ClientEvent } from "../machines/client/types.js";
+import type { ClientOptions } from "../machines/client/options.js";
+import type { ClientPolicy } from "../machines/client/policy.js";
+import type { Transition } from "../machines/client/states.js";
+import type { ClientEvent, ClientOutput } from "../machines/client/types.js";
 import type { ServerOptions } from "../machines/server/options.js";
 import { newServerMachine, type ServerMachine, type ServerMachineFactory } from "../machines/server/server-machine.js";
-import type { TokenCheck } from "../machines/server/types.js";
+import type { ServerOutput, TokenCheck } from "../machines/server/types.js";
+import { DriveLoop } from "../runtime/drive-loop.js";
+import { virtualTimers } from "../runtime/virtual-timer.js";
 import { MemoryStore } from "../store/memory-store.js";
 import type { Store } from "../store/store.js";
 import { EventQueue } from "./event-queue.js";
@@ -37,7 +41,10 @@ export interface SimulationConfig {
   readonly client?: Partial<Omit<ClientOptions, "deviceId">>;
   /** Makes the server machine (default: ServerMachine); tests plant server bugs through it. */
   readonly serverMachine?: ServerMachineFactory;
-  readonly clientMutations?: ClientMutations;
+  /** Makes each device's client policy (default: the correct one); tests plant client bugs through it. */
+  readonly clientPolicy?: () => Partial<ClientPolicy>;
+  /** Told of every client state change, by device. */
+  readonly onClientTransition?: (deviceId: string, transition: Transition) => void;
   /** Receives every trace line as it happens (frames sent, connections opened and closed). */
   readonly onTrace?: (line: string) => void;
   /**
@@ -95,7 +102,6 @@ export class SimDevice {
   readonly client: ClientMachine;
   connection: SimConnection | undefined;
   partitionedUntil = 0;
-  timerAt = Infinity;
   /** Events handed to the application, per conversation, in the order handed. */
   readonly delivered = new Map<string, ConversationEvent[]>();
   /** Every send the application made, in order. */
@@ -153,7 +159,9 @@ export class Simulation {
   readonly stateLosses: { readonly at: number; readonly devices: ReadonlyMap<SimDevice, { epoch: string | undefined; resyncs: number }> }[] = [];
   #connections = new Map<number, SimConnection>();
   #nextConnection = 1;
-  #serverTimerAt = Infinity;
+  /** The loop driving the current server machine; a restart starts a new one, so the old one's wake-ups are dropped. */
+  #serverLoop: { readonly server: ServerMachine; readonly loop: DriveLoop<ServerOutput> } | undefined;
+  readonly #clientLoops = new Map<SimDevice, DriveLoop<ClientOutput>>();
   #serverDownUntil = 0;
   #epochCounter = 1;
   readonly #config: SimulationConfig;
@@ -183,16 +191,17 @@ export class Simulation {
   }
 
   /** Add a device for user `userIndex` (a fresh installation) and start it. */
-  addDevice(userIndex: number, mutations: ClientMutations = this.#config.clientMutations ?? {}): SimDevice {
+  addDevice(userIndex: number, policy: Partial<ClientPolicy> = this.#config.clientPolicy?.() ?? {}): SimDevice {
     const userId = this.userId(userIndex);
     this.store.addUser(userId);
     const deviceId = `${userId}d${this.devicesOf(userId).length}`;
     const random = this.random.fork();
     let ids = 0;
+    const onTransition = this.#config.onClientTransition;
     const client = new ClientMachine(
       { ...simClientOptions, ...this.#config.client, deviceId },
-      { token: () => `${userId}|${deviceId}`, random: () => random.next(), newId: () => `${deviceId}-${++ids}` },
-      mutations,
+      { token: () => `${userId}|${deviceId}`, random: () => random.next(), newId: () => `${deviceId}-${++ids}`, onTransition: (t) => onTransition?.(deviceId, t) },
+      policy,
     );
     const device = new SimDevice(userId, deviceId, client);
     this.devices.push(device);
@@ -294,7 +303,8 @@ export class Simulation {
       for (const device of this.devices) this.store.addUser(device.userId);
     }
     this.server = this.#newServer();
-    this.#serverTimerAt = Infinity;
+    this.#serverLoop?.loop.cancel();
+    this.#serverLoop = undefined;
     this.#serverDownUntil = this.now + downForMs;
   }
 
@@ -333,75 +343,71 @@ export class Simulation {
   // ---- wiring ------------------------------------------------------------
 
   #driveClient(device: SimDevice): void {
-    for (const output of device.client.takeOutputs()) {
-      switch (output.kind) {
-        case "send":
+    let loop = this.#clientLoops.get(device);
+    if (!loop) this.#clientLoops.set(device, (loop = this.#newClientLoop(device)));
+    loop.drive();
+  }
+
+  #newClientLoop(device: SimDevice): DriveLoop<ClientOutput> {
+    return new DriveLoop<ClientOutput>({
+      take: () => device.client.takeOutputs(),
+      handlers: {
+        send: (output) => {
           if (device.connection?.clientOpen) this.#transmit(device.connection, "up", output.frame);
-          break;
-        case "connect": {
+        },
+        connect: (output) => {
           const clientId = output.connection;
           this.queue.after(this.faults.delayMs, () => this.#open(device, clientId));
-          break;
-        }
-        case "close":
+        },
+        close: (output) => {
           this.closes.push({ at: this.now, deviceId: device.deviceId, by: "client", reason: device.client.status });
           if (device.connection?.clientId === output.connection) this.#closeEnd(device.connection, "client");
-          break;
-        case "app":
-          this.#record(device, output.event);
-          break;
-      }
-    }
-    device.checkCursor(this.violations);
-    const wake = device.client.nextWakeup();
-    if (wake !== undefined && wake < device.timerAt) {
-      device.timerAt = wake;
-      this.queue.at(wake, () => {
-        if (device.timerAt === wake) device.timerAt = Infinity;
-        device.client.tick(this.now);
-        this.#driveClient(device);
-      });
-    }
+        },
+        // Simulated links carry frames of any size: FRM-5 limits are the real transports' to keep, and tested there.
+        "frame-limit": () => {},
+        app: (output) => this.#record(device, output.event),
+      },
+      afterBatch: () => device.checkCursor(this.violations),
+      nextWakeup: () => device.client.nextWakeup(),
+      tick: (now) => device.client.tick(now),
+      now: () => this.now,
+      timer: virtualTimers(this.queue),
+    });
   }
 
   #driveServer(): void {
-    const server = this.server;
-    for (const output of server.takeOutputs()) {
-      switch (output.kind) {
-        case "send": {
+    if (this.#serverLoop?.server !== this.server) this.#serverLoop = { server: this.server, loop: this.#newServerLoop(this.server) };
+    this.#serverLoop.loop.drive();
+  }
+
+  #newServerLoop(server: ServerMachine): DriveLoop<ServerOutput> {
+    return new DriveLoop<ServerOutput>({
+      take: () => server.takeOutputs(),
+      handlers: {
+        send: (output) => {
           const connection = this.#connections.get(output.connection);
-          if (connection?.serverOpen) {
-            this.#noteServerFrame(connection, output.frame);
-            this.#transmit(connection, "down", output.frame);
-          }
-          break;
-        }
-        case "close": {
+          if (!connection?.serverOpen) return;
+          this.#noteServerFrame(connection, output.frame);
+          this.#transmit(connection, "down", output.frame);
+        },
+        close: (output) => {
           const connection = this.#connections.get(output.connection);
-          if (connection?.serverOpen) {
-            this.closes.push({ at: this.now, deviceId: connection.device.deviceId, by: "server", reason: typeof output.reason === "string" ? output.reason : ErrorCode[output.reason] ?? String(output.reason) });
-            this.#closeEnd(connection, "server");
-          }
-          break;
-        }
-        case "internal-error":
+          if (!connection?.serverOpen) return;
+          this.closes.push({ at: this.now, deviceId: connection.device.deviceId, by: "server", reason: typeof output.reason === "string" ? output.reason : ErrorCode[output.reason] ?? String(output.reason) });
+          this.#closeEnd(connection, "server");
+        },
+        "internal-error": (output) => {
           this.violations.push(`server internal error: ${String(output.error)}${output.error instanceof Error ? `\n${output.error.stack}` : ""}`);
-          break;
-        case "frame-limit":
-        case "push-handoff":
-          break;
-      }
-    }
-    const wake = server.nextWakeup();
-    if (wake !== undefined && wake < this.#serverTimerAt) {
-      this.#serverTimerAt = wake;
-      this.queue.at(wake, () => {
-        if (this.server !== server) return;
-        if (this.#serverTimerAt === wake) this.#serverTimerAt = Infinity;
-        server.tick(this.now);
-        this.#driveServer();
-      });
-    }
+        },
+        "frame-limit": () => {},
+        // No push service in the simulated world: a device catches up when it reconnects.
+        "push-handoff": () => {},
+      },
+      nextWakeup: () => server.nextWakeup(),
+      tick: (now) => server.tick(now),
+      now: () => this.now,
+      timer: virtualTimers(this.queue),
+    });
   }
 
   /** Errors the server sends that a correct client never causes, and DLV-3's resume check. */

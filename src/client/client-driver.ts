@@ -1,0 +1,147 @@
+import { isImwireError } from "../errors.js";
+import type { Frame } from "../gen/imwire/v1/frame_pb.js";
+import type { ClientMachine } from "../machines/client/client-machine.js";
+import type { ClientEvent, ClientOutput } from "../machines/client/types.js";
+import { DriveLoop } from "../runtime/drive-loop.js";
+import { clockTimers, type WakeupTimerFactory } from "../runtime/wakeup-timer.js";
+import type { FrameTransport } from "../transport/frame-transport.js";
+
+export interface ClientDriverOptions {
+  /**
+   * Open the transport for the machine's connection number `connection`. A
+   * rejection is a connection that could not be opened: the machine backs off
+   * and tries again.
+   */
+  readonly connect: (connection: number) => Promise<FrameTransport>;
+  /** The machine's wake-ups (default: setTimeout on `now`'s clock, holding a Node process alive). */
+  readonly timer?: WakeupTimerFactory;
+  readonly now?: () => number;
+  readonly onEvent: (event: ClientEvent) => void;
+}
+
+/**
+ * Runs a ClientMachine (one device) on any transport and any clock: the
+ * browser's WebSocket, Node's sockets (ClientRunner), an in-memory link on
+ * virtual time. Portable: nothing here needs Node or the DOM.
+ */
+export class ClientDriver {
+  readonly machine: ClientMachine;
+  readonly #connect: ClientDriverOptions["connect"];
+  readonly #onEvent: ClientDriverOptions["onEvent"];
+  readonly #now: () => number;
+  readonly #loop: DriveLoop<ClientOutput>;
+  /** The connection the machine is using, by the number it gave it. */
+  #current: { readonly id: number; readonly transport: FrameTransport } | undefined;
+  #stopped = false;
+
+  constructor(machine: ClientMachine, options: ClientDriverOptions) {
+    this.machine = machine;
+    this.#connect = options.connect;
+    this.#onEvent = options.onEvent;
+    this.#now = options.now ?? Date.now;
+    this.#loop = new DriveLoop<ClientOutput>({
+      take: () => this.machine.takeOutputs(),
+      handlers: {
+        connect: (output) => this.#open(output.connection),
+        send: (output) => this.#send(output.frame),
+        close: (output) => {
+          if (this.#current?.id !== output.connection) return;
+          this.#current.transport.close();
+          this.#current = undefined;
+        },
+        "frame-limit": (output) => {
+          if (this.#current?.id === output.connection) this.#current.transport.setMaxFrameSize(output.maxFrameSize);
+        },
+        app: (output) => this.#onEvent(output.event),
+      },
+      nextWakeup: () => this.machine.nextWakeup(),
+      tick: (now) => this.machine.tick(now),
+      now: this.#now,
+      // A client's heartbeats and reconnects are what keep a client process alive.
+      timer: options.timer ?? clockTimers(this.#now, { holdsProcess: true }),
+    });
+  }
+
+  start(): void {
+    this.#stopped = false;
+    this.machine.start(this.#now());
+    this.#loop.drive();
+  }
+
+  /** Close the connection and never reconnect; no wake-up is left behind. */
+  stop(): void {
+    this.#stopped = true;
+    this.machine.stop(this.#now());
+    this.#loop.drive();
+    this.#loop.cancel();
+  }
+
+  /** Run an application command against the machine, then carry out what it asks for. */
+  act<T>(command: (machine: ClientMachine, now: number) => T): T {
+    const result = command(this.machine, this.#now());
+    this.#loop.drive();
+    return result;
+  }
+
+  #send(frame: Frame): void {
+    const current = this.#current;
+    if (!current) return;
+    try {
+      current.transport.send(frame);
+    } catch (error) {
+      if (!isImwireError(error)) throw error;
+      // FRM-9: a frame over the limit in force cannot go, and the request it carries would wait for an answer forever: the connection is given up, as the machine gives up one that stops answering.
+      this.#current = undefined;
+      current.transport.close();
+      this.machine.disconnected(current.id, this.#now());
+      this.#loop.drive();
+    }
+  }
+
+  #open(connection: number): void {
+    let opening: Promise<FrameTransport>;
+    try {
+      opening = this.#connect(connection);
+    } catch (error) {
+      opening = Promise.reject(error);
+    }
+    opening.then(
+      (transport) => this.#adopt(connection, transport),
+      () => {
+        this.machine.disconnected(connection, this.#now());
+        this.#loop.drive();
+      },
+    );
+  }
+
+  #adopt(connection: number, transport: FrameTransport): void {
+    // stop() came while it was opening: the machine forgot this connection and will never close it.
+    if (this.#stopped) {
+      transport.close();
+      return;
+    }
+    this.#current = { id: connection, transport };
+    // A transport the machine has closed may still hand over what was already read: it belongs to no link the machine has now.
+    const live = () => this.#current?.transport === transport;
+    transport.onFrame = (frame) => {
+      if (!live()) return;
+      this.machine.frameReceived(frame, this.#now());
+      this.#loop.drive();
+    };
+    transport.onProgress = () => {
+      if (live()) this.machine.peerActive(this.#now());
+    };
+    transport.onInputError = (error) => {
+      if (!live()) return;
+      this.machine.inputError(error, this.#now());
+      this.#loop.drive();
+    };
+    transport.onClose = () => {
+      if (live()) this.#current = undefined;
+      this.machine.disconnected(connection, this.#now());
+      this.#loop.drive();
+    };
+    this.machine.connected(connection, this.#now());
+    this.#loop.drive();
+  }
+}
