@@ -1,13 +1,13 @@
-import { readFile } from "node:fs/promises";
-import { parseArgs } from "node:util";
-import { startReferenceServer, type ListenAddress } from "../server/reference-server.js";
-import { stderrLogger } from "../server/logger.js";
+import { createSecureContext } from "node:tls";
+import { ListenError, startReferenceServer, type ListenAddress, type ReferenceServer } from "../server/reference-server.js";
+import { createLogger, LOG_FORMATS, LOG_LEVELS, type Logger } from "../server/logger.js";
 import { serverOptions } from "../machines/server/options.js";
 import { MemoryStore } from "../store/memory-store.js";
-import { SqliteStore } from "../store/sqlite-store.js";
 import type { Store } from "../store/store.js";
-import { UsageError, type CliIO } from "./io.js";
-import { resolveSecret } from "./secret.js";
+import { CliError, UsageError, type CliIO } from "./io.js";
+import { openSqliteStore } from "./open-store.js";
+import { choiceOption, integerOption, parseOptions, readOptionFile } from "./options.js";
+import { resolveSecret, SECRET_FILE_HELP } from "./secret.js";
 
 export const serveHelp = `Usage: imwire serve [options]
 
@@ -26,7 +26,7 @@ Options:
   --db PATH              SQLite file (default imwire.sqlite); created if missing
   --memory               keep everything in memory instead (lost on exit)
   --secret TEXT          token secret (default: IMWIRE_SECRET, else the development secret)
-  --secret-file PATH     read the token secret from a file
+  --secret-file PATH     ${SECRET_FILE_HELP}
   --heartbeat-ms N       welcome.heartbeat_interval_ms (default 30000)
   --max-frame-size N     welcome.max_frame_size (default 1048576)
   --receive-window N     push window per device (default 100)
@@ -35,32 +35,44 @@ Options:
                          per user across its devices (default 1000; FLOW-4)
   --push-webhook URL     POST every push hand-off to URL as JSON (SPEC.md HOOK-3),
                          instead of only logging it
+  --log-level LEVEL      ${LOG_LEVELS.join(", ")} (default info)
+  --log-format FORMAT    json (default): one JSON object a line on stderr, with
+                         time, level, msg and fields, for jq or a log shipper;
+                         text: "time LEVEL msg key=value ..." for reading
+  --log-frames           log every frame in and out (direction, connection, kind,
+                         request id, size) and each connection's life; never
+                         field contents: no tokens, no message texts
+  --verbose              the same as --log-frames
   -h, --help             show this help
 
-Then issue a token and connect:
+Logs go to stderr; stdout stays free. Then issue a token and connect:
   imwire token --user alice --device phone
 `;
 
+const PORT_RANGE = { min: 0, max: 65_535 };
+const POSITIVE = { min: 1 };
+
 export async function serveCommand(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      tcp: { type: "string", default: "127.0.0.1:5300" },
-      ws: { type: "string", default: "127.0.0.1:5301" },
-      "tls-key": { type: "string" },
-      "tls-cert": { type: "string" },
-      db: { type: "string", default: "imwire.sqlite" },
-      memory: { type: "boolean", default: false },
-      secret: { type: "string" },
-      "secret-file": { type: "string" },
-      "heartbeat-ms": { type: "string" },
-      "max-frame-size": { type: "string" },
-      "receive-window": { type: "string" },
-      "receive-window-bytes": { type: "string" },
-      "rate-limit": { type: "string" },
-      "push-webhook": { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
-    },
+  const { values } = parseOptions(args, {
+    tcp: { type: "string", default: "127.0.0.1:5300" },
+    ws: { type: "string", default: "127.0.0.1:5301" },
+    "tls-key": { type: "string" },
+    "tls-cert": { type: "string" },
+    db: { type: "string", default: "imwire.sqlite" },
+    memory: { type: "boolean", default: false },
+    secret: { type: "string" },
+    "secret-file": { type: "string" },
+    "heartbeat-ms": { type: "string" },
+    "max-frame-size": { type: "string" },
+    "receive-window": { type: "string" },
+    "receive-window-bytes": { type: "string" },
+    "rate-limit": { type: "string" },
+    "push-webhook": { type: "string" },
+    "log-level": { type: "string" },
+    "log-format": { type: "string" },
+    "log-frames": { type: "boolean", default: false },
+    verbose: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
   });
   if (values.help) {
     io.writeOut(serveHelp);
@@ -72,12 +84,17 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   if (!tcp && !ws) throw new UsageError("nothing to listen on: --tcp and --ws are both off");
   const pushWebhook = values["push-webhook"];
   if (pushWebhook !== undefined && !/^https?:\/\//.test(pushWebhook)) throw new UsageError(`--push-webhook takes an http:// or https:// URL, not ${pushWebhook}`);
+  const heartbeatIntervalMs = integerOption(values["heartbeat-ms"], "--heartbeat-ms", undefined, POSITIVE);
+  const maxFrameSize = integerOption(values["max-frame-size"], "--max-frame-size", undefined, POSITIVE);
+  const receiveWindow = integerOption(values["receive-window"], "--receive-window", undefined, POSITIVE);
+  const receiveWindowBytes = integerOption(values["receive-window-bytes"], "--receive-window-bytes", undefined, POSITIVE);
+  const rateLimit = integerOption(values["rate-limit"], "--rate-limit", undefined, POSITIVE);
   const protocol = {
-    ...(values["heartbeat-ms"] ? { heartbeatIntervalMs: positive(values["heartbeat-ms"], "--heartbeat-ms") } : {}),
-    ...(values["max-frame-size"] ? { maxFrameSize: positive(values["max-frame-size"], "--max-frame-size") } : {}),
-    ...(values["receive-window"] ? { receiveWindow: positive(values["receive-window"], "--receive-window") } : {}),
-    ...(values["receive-window-bytes"] ? { receiveWindowBytes: positive(values["receive-window-bytes"], "--receive-window-bytes") } : {}),
-    ...(values["rate-limit"] ? { rateLimits: rateLimits(positive(values["rate-limit"], "--rate-limit")) } : {}),
+    ...(heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs } : {}),
+    ...(maxFrameSize !== undefined ? { maxFrameSize } : {}),
+    ...(receiveWindow !== undefined ? { receiveWindow } : {}),
+    ...(receiveWindowBytes !== undefined ? { receiveWindowBytes } : {}),
+    ...(rateLimit !== undefined ? { rateLimits: rateLimits(rateLimit) } : {}),
   };
   try {
     serverOptions(protocol); // refused before anything is opened: a server that cannot send a valid Welcome
@@ -85,37 +102,89 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
     if (error instanceof RangeError) throw new UsageError(error.message);
     throw error;
   }
-  const tls = values["tls-key"] ? { key: await readFile(values["tls-key"]), cert: await readFile(values["tls-cert"]!) } : undefined;
-  const secret = await resolveSecret(values, (text) => stderrLogger.warn(text.trimEnd()));
-  const store: Store & { close?: () => void } = values.memory ? new MemoryStore(`memory-${Date.now()}`) : new SqliteStore(values.db);
-  stderrLogger.info(values.memory ? "storing in memory: everything is lost on exit" : `storing in ${values.db}`);
-  const server = await startReferenceServer({ ...(tcp ? { tcp } : {}), ...(ws ? { ws } : {}), ...(tls ? { tls } : {}), ...(pushWebhook ? { pushWebhook } : {}), store, secret, protocol, log: stderrLogger });
+  const log = createLogger({ level: choiceOption(values["log-level"], "--log-level", LOG_LEVELS, "info"), format: choiceOption(values["log-format"], "--log-format", LOG_FORMATS, "json") });
+  const tls = values["tls-key"] !== undefined ? await readTls(io, values["tls-key"], values["tls-cert"]!) : undefined;
+  const secret = await resolveSecret(values, (text) => log.warn(text.trimEnd()), io.readFile);
+  const store: Store & { close?: () => void } = values.memory ? new MemoryStore(`memory-${Date.now()}`) : openSqliteStore(values.db);
+  let server: ReferenceServer;
+  try {
+    server = await startReferenceServer({
+      ...(tcp ? { tcp } : {}),
+      ...(ws ? { ws } : {}),
+      ...(tls ? { tls } : {}),
+      ...(pushWebhook ? { pushWebhook } : {}),
+      store,
+      secret,
+      protocol,
+      log,
+      logFrames: values["log-frames"] || values.verbose,
+    });
+  } catch (error) {
+    store.close?.();
+    if (error instanceof ListenError) throw new CliError(listenFailure(error, error.listener === "tcp" ? values.tcp : values.ws));
+    throw error;
+  }
+  // Said once it listens: a server that fails to start prints its one error line and nothing else.
+  log.info(values.memory ? "storing in memory: everything is lost on exit" : `storing in ${values.db}`, values.memory ? { event: "store", store: "memory" } : { event: "store", store: "sqlite", path: values.db });
+  await untilSignalled(server, log);
+  store.close?.();
+  return 0;
+}
+
+async function untilSignalled(server: ReferenceServer, log: Logger): Promise<void> {
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       process.off("SIGINT", onInt);
       process.off("SIGTERM", onTerm);
-      server.close(`received ${signal}`).then(resolve, resolve);
+      server.close(`received ${signal}`).then(resolve, (error: unknown) => {
+        log.error(`shutdown failed: ${(error as Error).message}`);
+        resolve();
+      });
     };
     const onInt = () => stop("SIGINT");
     const onTerm = () => stop("SIGTERM");
     process.on("SIGINT", onInt);
     process.on("SIGTERM", onTerm);
   });
-  store.close?.();
-  return 0;
+}
+
+/** The key and certificate, read and checked before anything listens. */
+async function readTls(io: CliIO, keyPath: string, certPath: string): Promise<{ key: Buffer; cert: Buffer }> {
+  const key = Buffer.from(await readOptionFile(io.readFile, keyPath, "--tls-key"));
+  const cert = Buffer.from(await readOptionFile(io.readFile, certPath, "--tls-cert"));
+  try {
+    createSecureContext({ key, cert });
+  } catch (error) {
+    throw new CliError(`--tls-key/--tls-cert: not a usable key and certificate (${keyPath}, ${certPath}): ${(error as Error).message}`);
+  }
+  return { key, cert };
+}
+
+/** "--tcp 127.0.0.1:5300: address already in use". */
+export function listenFailure(error: ListenError, flagValue: string): string {
+  const flag = `--${error.listener} ${flagValue}`;
+  switch (error.code) {
+    case "EADDRINUSE":
+      return `${flag}: address already in use`;
+    case "EACCES":
+      return `${flag}: permission denied (ports below 1024 need privileges)`;
+    case "EADDRNOTAVAIL":
+      return `${flag}: no such address on this host`;
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return `${flag}: unknown host`;
+    default:
+      return `${flag}: ${(error.cause as Error).message}`;
+  }
 }
 
 function parseAddress(text: string, flag: string): ListenAddress | undefined {
   if (text === "off") return undefined;
   const match = /^(.*):(\d+)$/.exec(text);
   if (!match) throw new UsageError(`${flag} takes HOST:PORT or off, not ${text}`);
-  return { host: match[1]!.replace(/^\[|\]$/g, "") || "127.0.0.1", port: Number(match[2]) };
-}
-
-function positive(text: string, flag: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} takes a positive integer, not ${text}`);
-  return n;
+  const port = Number(match[2]);
+  if (port > PORT_RANGE.max) throw new UsageError(`${flag} takes a port from ${PORT_RANGE.min} to ${PORT_RANGE.max}, not ${match[2]}`);
+  return { host: match[1]!.replace(/^\[|\]$/g, "") || "127.0.0.1", port };
 }
 
 /** FLOW-4 buckets from one figure: per connection N/s with bursts of 2N, per user twice that. */

@@ -11,7 +11,9 @@ import type { ServerOptions } from "../machines/server/options.js";
 import type { Store } from "../store/store.js";
 import { HANDSHAKE_MAX_FRAME_SIZE, WEBSOCKET_SUBPROTOCOL } from "../limits.js";
 import { StreamTransport } from "../transport/stream-transport.js";
+import type { FrameTransport } from "../transport/frame-transport.js";
 import { WebSocketTransport } from "../transport/websocket-transport.js";
+import { FrameLoggingTransport } from "./frame-log.js";
 import { silentLogger, type Logger } from "./logger.js";
 import { PushWebhook } from "./push-webhook.js";
 import { ServerRunner } from "./server-runner.js";
@@ -39,6 +41,21 @@ export interface ReferenceServerOptions {
   readonly pauseReadingAbove?: number;
   /** POST every push hand-off to this URL as JSON (SPEC.md HOOK-3) instead of only logging it. */
   readonly pushWebhook?: string;
+  /** Log every frame in and out, and each connection's life, without field contents (`imwire serve --log-frames`). */
+  readonly logFrames?: boolean;
+}
+
+/** A listener that could not start: which one, where, and the system's code (EADDRINUSE, EACCES, ...). */
+export class ListenError extends Error {
+  override readonly name = "ListenError";
+  constructor(
+    readonly listener: "tcp" | "ws",
+    readonly address: ListenAddress,
+    readonly code: string | undefined,
+    cause: unknown,
+  ) {
+    super(`cannot listen for ${listener} on ${address.host ?? "127.0.0.1"}:${address.port}: ${(cause as Error).message}`, { cause });
+  }
 }
 
 export interface ReferenceServer {
@@ -71,11 +88,30 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
   const listeners: (NetServer | HttpServer)[] = [];
   const urls: { tcp?: string; ws?: string } = {};
   const secure = options.tls !== undefined;
+  let connections = 0;
+  const accepted = (transport: FrameTransport): FrameTransport => (options.logFrames ? new FrameLoggingTransport(transport, log, ++connections) : transport);
+  const stopListening = () =>
+    Promise.all(
+      listeners.map((listener) => {
+        const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
+        (listener as { closeAllConnections?: () => void }).closeAllConnections?.();
+        return closed;
+      }),
+    );
+  // A listener that fails to start must not leave the others open: the process would never exit.
+  const listenOrUnwind = async (listener: "tcp" | "ws", server: NetServer | HttpServer, address: ListenAddress): Promise<AddressInfo> => {
+    try {
+      return await listen(server, address);
+    } catch (error) {
+      await stopListening();
+      throw new ListenError(listener, address, (error as { code?: string }).code, error);
+    }
+  };
 
   if (options.tcp) {
-    const accept = (socket: Socket) => runner.attach(new StreamTransport(socket, secure ? "tls" : "tcp"));
+    const accept = (socket: Socket) => runner.attach(accepted(new StreamTransport(socket, secure ? "tls" : "tcp")));
     const server = secure ? createTlsServer({ key: options.tls!.key, cert: options.tls!.cert, handshakeTimeout: machine.options.handshakeTimeoutMs }, accept) : createTcpServer(accept);
-    const address = await listen(server, options.tcp);
+    const address = await listenOrUnwind("tcp", server, options.tcp);
     listeners.push(server);
     urls.tcp = `${secure ? "tls" : "tcp"}://${hostForUrl(address)}:${address.port}`;
   }
@@ -106,24 +142,16 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
       wss.handleUpgrade(request, socket, head, (ws) => {
         const remote = `${request.socket.remoteAddress ?? "?"}:${request.socket.remotePort ?? "?"}`;
         // The machine's CONN-6 deadline counts from the TCP connection, not from the end of the upgrade.
-        runner.attach(new WebSocketTransport(ws, `${secure ? "wss" : "ws"} ${remote}`), upgrade?.openedAt);
+        runner.attach(accepted(new WebSocketTransport(ws, `${secure ? "wss" : "ws"} ${remote}`)), upgrade?.openedAt);
       });
     });
-    const address = await listen(http, options.ws);
+    const address = await listenOrUnwind("ws", http, options.ws);
     listeners.push(http);
     urls.ws = `${secure ? "wss" : "ws"}://${hostForUrl(address)}:${address.port}${path}`;
   }
 
-  for (const url of Object.values(urls)) log.info(`imwire server listening on ${url}`);
+  for (const url of Object.values(urls)) log.info(`imwire server listening on ${url}`, { event: "listening", url });
   let closing: Promise<void> | undefined;
-  const stopListening = () =>
-    Promise.all(
-      listeners.map((listener) => {
-        const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
-        (listener as { closeAllConnections?: () => void }).closeAllConnections?.();
-        return closed;
-      }),
-    );
   return {
     urls,
     runner,

@@ -1,4 +1,4 @@
-import { connect as connectTcp, type Socket } from "node:net";
+import { connect as connectTcp, isIP, type Socket } from "node:net";
 import { connect as connectTls, type ConnectionOptions } from "node:tls";
 import WebSocket from "ws";
 import { MAX_MAX_FRAME_SIZE, WEBSOCKET_SUBPROTOCOL } from "../limits.js";
@@ -33,7 +33,8 @@ export function dial(url: string, options: DialOptions = {}): Promise<FrameTrans
           resolve(new StreamTransport(socket, secure ? "tls" : "tcp"));
         };
         const socket: Socket = secure
-          ? connectTls({ host, port, servername: host, ...options.tls }, onReady)
+          ? // SNI names hosts, never addresses (RFC 6066 §3): Node warns (DEP0123) for an IP address.
+            connectTls({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ...options.tls }, onReady)
           : connectTcp({ host, port }, onReady);
         socket.once("error", reject);
         socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no connection to ${url} within ${timeoutMs} ms`)));

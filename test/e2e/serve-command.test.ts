@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { issueToken } from "../../src/auth/hmac-token.js";
@@ -24,19 +25,43 @@ afterEach(() => {
   dir = undefined;
 });
 
-/** Start `imwire serve` and resolve with its TCP address once it says it listens. */
-function serve(db: string): Promise<{ child: ChildProcess; url: string; log: string[] }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/run.ts", "serve", "--tcp", "127.0.0.1:0", "--ws", "off", "--db", db, "--secret", SECRET], { stdio: ["ignore", "pipe", "pipe"] });
+function spawnServe(args: string[]): ChildProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/run.ts", "serve", ...args], { stdio: ["ignore", "pipe", "pipe"] });
   processes.push(child);
+  return child;
+}
+
+/** Start `imwire serve` and resolve with its TCP address once it says it listens (JSON log lines on stderr). */
+function serve(db: string, ...extra: string[]): Promise<{ child: ChildProcess; url: string; log: string[]; stdout: string[] }> {
+  const child = spawnServe(["--tcp", "127.0.0.1:0", "--ws", "off", "--db", db, "--secret", SECRET, ...extra]);
   const log: string[] = [];
+  const stdout: string[] = [];
+  child.stdout!.on("data", (chunk: Buffer) => void stdout.push(chunk.toString()));
   return new Promise((resolve, reject) => {
     child.stderr!.on("data", (chunk: Buffer) => {
       log.push(...chunk.toString().split("\n").filter(Boolean));
       const line = log.find((l) => l.includes("listening on tcp://"));
-      if (line) resolve({ child, url: /tcp:\/\/\S+/.exec(line)![0], log });
+      // "storing in" comes last: it is said once the server listens.
+      if (line && log.some((l) => l.includes("storing in"))) resolve({ child, url: /tcp:\/\/[\d.]+:\d+/.exec(line)![0], log, stdout });
     });
     child.once("exit", (code) => reject(new Error(`serve exited ${code}: ${log.join("\n")}`)));
     setTimeout(() => reject(new Error(`serve did not start: ${log.join("\n")}`)), 20_000);
+  });
+}
+
+/** Run `imwire serve` expecting it to fail: its exit status and what it wrote. */
+function serveFails(args: string[]): Promise<{ code: number | null; stderr: string; stdout: string }> {
+  const child = spawnServe(args);
+  let stderr = "";
+  let stdout = "";
+  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not exit: ${stderr}`)), 20_000);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr, stdout });
+    });
   });
 }
 
@@ -56,6 +81,10 @@ describe("imwire serve", () => {
 
     const first = await serve(db);
     expect(first.log.some((l) => l.includes(`storing in ${db}`))).toBe(true);
+    // NDJSON on stderr; stdout stays free.
+    const listening = JSON.parse(first.log.find((l) => l.includes("listening on"))!) as Record<string, unknown>;
+    expect(listening).toMatchObject({ level: "info", event: "listening", url: first.url, msg: `imwire server listening on ${first.url}` });
+    expect(typeof listening.time).toBe("string");
     const alice = await login(first.url, "alice", transcript);
     await login(first.url, "bob", transcript);
     const opened = await alice.request({ case: "openConversation", value: { kind: ConversationKind.DIRECT, userIds: ["bob"] } }, 5_000);
@@ -69,6 +98,7 @@ describe("imwire serve", () => {
     const exitCode = await new Promise((resolve) => first.child.once("exit", resolve));
     expect(exitCode).toBe(0);
     expect(first.log.some((l) => l.includes("stopped"))).toBe(true);
+    expect(first.stdout).toEqual([]);
 
     const second = await serve(db);
     const bob = await login(second.url, "bob", transcript);
@@ -101,5 +131,43 @@ describe("imwire serve", () => {
     expect(refused.body.case === "error" && refused.body.value.code).toBe(ErrorCode.UNAUTHENTICATED);
     c.close();
     other.close();
+  }, 60_000);
+
+  it("--log-frames --log-format text: a readable line per frame, and no token in the log", async () => {
+    dir = mkdtempSync(join(tmpdir(), "imwire-serve-"));
+    const { url, log } = await serve(join(dir, "db.sqlite"), "--log-frames", "--log-format", "text");
+    const transcript = new Transcript();
+    const token = issueToken({ userId: "dora", deviceId: "d", expiresAtMs: 0 }, SECRET);
+    const c = await ScriptedConnection.open(url, "dora", transcript);
+    await c.request({ case: "hello", value: { versions: [1], deviceId: "d" } }, 5_000);
+    expect((await c.request({ case: "authenticate", value: { token } }, 5_000)).body.case).toBe("authenticated");
+    const until = async (match: (line: string) => boolean) => {
+      for (let waited = 0; !log.some(match) && waited < 5_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    };
+    await until((l) => l.includes("authenticated as dora/d"));
+    c.close();
+    const address = /tcp (127\.0\.0\.1:\d+): connection opened/.exec(log.join("\n"))?.[1];
+    expect(address).toBeDefined();
+    const frames = log.filter((l) => / (in|out) /.test(l) && l.includes(`tcp ${address}:`));
+    expect(frames.map((l) => /INFO  tcp \S+ (in|out) (\w+) (#\d+ )?\d+ B/.exec(l)?.slice(1, 3).join(" "))).toEqual(["in hello", "out welcome", "in authenticate", "out authenticated"]);
+    expect(frames[2]).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z INFO  tcp \S+ in authenticate #2 \d+ B event=frame connection=1 transport=tcp address=\S+ direction=in kind=authenticate requestId=2 size=\d+$/);
+    expect(log.join("\n")).not.toContain(token.split(".").at(-1)!);
+    expect(log.join("\n")).not.toContain(token);
+  }, 60_000);
+
+  it("a port in use, or --db in a directory that does not exist: one line on stderr, exit 2, nothing left running", async () => {
+    dir = mkdtempSync(join(tmpdir(), "imwire-serve-"));
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const port = (blocker.address() as AddressInfo).port;
+    try {
+      const inUse = await serveFails(["--secret", SECRET, "--memory", "--tcp", "127.0.0.1:0", "--ws", `127.0.0.1:${port}`]);
+      expect(inUse).toEqual({ code: 2, stdout: "", stderr: `imwire serve: --ws 127.0.0.1:${port}: address already in use\n` });
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+    const missing = join(dir, "no", "such", "dir");
+    const noDirectory = await serveFails(["--secret", SECRET, "--tcp", "127.0.0.1:0", "--ws", "off", "--db", join(missing, "imwire.sqlite")]);
+    expect(noDirectory).toEqual({ code: 2, stdout: "", stderr: `imwire serve: --db: directory does not exist: ${missing}\n` });
   }, 60_000);
 });
