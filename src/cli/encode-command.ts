@@ -1,10 +1,10 @@
-import { parseArgs } from "node:util";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { FrameSchema, type Frame } from "../gen/imwire/v1/frame_pb.js";
 import { encodeFrame } from "../codec/frame-codec.js";
 import { withLengthPrefix } from "../framing/length-prefix.js";
 import { isImwireError } from "../errors.js";
 import { encodeText, UsageError, type CliIO } from "./io.js";
+import { choiceOption, parseOptions, readOptionFile } from "./options.js";
 
 export const encodeHelp = `Usage: imwire encode [JSON] [options]
 
@@ -18,7 +18,10 @@ or one frame per line.
 Each frame is printed on its own line as hex (default) or base64 of the
 length-prefixed frame (TCP framing, SPEC.md FRM-1), or of the bare payload
 with --payload (a WebSocket message). --out binary writes the raw bytes of
-all frames to stdout, ready to pipe into a socket.
+all frames to stdout, ready to pipe into a socket. Whichever --out,
+"imwire decode" reads the result back with its defaults (add --payload
+for payloads; raw payloads, one frame only):
+imwire encode ... > f; imwire decode --file f.
 
 Frames are validated first (SPEC.md ENV-4, ENV-5); --no-validate encodes an
 invalid frame on purpose, to build test input.
@@ -35,24 +38,22 @@ Example:
 `;
 
 export async function encodeCommand(args: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseOptions(
     args,
-    allowPositionals: true,
-    allowNegative: true,
-    options: {
+    {
       file: { type: "string" },
-      out: { type: "string", default: "hex" },
+      out: { type: "string" },
       payload: { type: "boolean", default: false },
-      validate: { type: "boolean", default: true },
+      "no-validate": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
-  });
+    true,
+  );
   if (values.help) {
     io.writeOut(encodeHelp);
     return 0;
   }
-  const out = values.out;
-  if (out !== "hex" && out !== "base64" && out !== "binary") throw new UsageError(`--out must be hex, base64 or binary, not ${out}`);
+  const out = choiceOption(values.out, "--out", ["hex", "base64", "binary"], "hex");
   if (positionals.length > 1) throw new UsageError("give at most one JSON argument (quote it)");
 
   let text: string;
@@ -60,7 +61,7 @@ export async function encodeCommand(args: string[], io: CliIO): Promise<number> 
     if (values.file !== undefined) throw new UsageError("give JSON or --file, not both");
     text = positionals[0];
   } else if (values.file !== undefined) {
-    text = new TextDecoder().decode(await io.readFile(values.file));
+    text = new TextDecoder().decode(await readOptionFile(io.readFile, values.file, "--file"));
   } else {
     if (io.stdinIsTTY && positionals[0] === undefined) throw new UsageError("no input: give JSON, --file PATH, or pipe JSON into stdin");
     text = new TextDecoder().decode(await io.readStdin());
@@ -76,12 +77,15 @@ export async function encodeCommand(args: string[], io: CliIO): Promise<number> 
     }
     let payload: Uint8Array;
     try {
-      payload = encodeFrame(frame, { validate: values.validate });
+      payload = encodeFrame(frame, { validate: !values["no-validate"] });
     } catch (error) {
       if (!isImwireError(error)) throw error;
       throw new UsageError(`frame ${index + 1} is invalid (${error.requirement}): ${error.message}; --no-validate encodes it anyway`);
     }
     encoded.push(values.payload ? payload : withLengthPrefix(payload));
+  }
+  if (out === "binary" && values.payload && encoded.length > 1) {
+    throw new UsageError(`--payload --out binary holds one frame, not ${encoded.length}: bare payloads have no length prefix to tell them apart (use hex or base64, one payload a line)`);
   }
   if (out === "binary") {
     for (const bytes of encoded) io.writeOut(bytes);

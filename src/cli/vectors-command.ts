@@ -1,15 +1,15 @@
-import { readFile, writeFile } from "node:fs/promises";
-import { parseArgs } from "node:util";
+import { access, readFile, writeFile } from "node:fs/promises";
 import { splitCommandWords } from "../conformance/codec-harness/command-words.js";
 import { classify, ExpectedFailuresFormatError, parseExpectedFailures, renderExpectedFailures } from "../conformance/codec-harness/expected-failures.js";
 import { defaultManifestPath, loadManifest } from "../conformance/codec-harness/manifest.js";
-import { jsonReport, renderSummary, runPassed } from "../conformance/codec-harness/report.js";
+import { jsonReport, junitReport, renderSummary, runPassed } from "../conformance/codec-harness/report.js";
 import { runVectors } from "../conformance/codec-harness/runner.js";
 import { serveTestee } from "../conformance/codec-harness/serve-testee.js";
 import { startTesteeProcess } from "../conformance/codec-harness/testee-process.js";
 import { createTypescriptTestee } from "../conformance/codec-harness/typescript-testee.js";
 import { defaultExpectedFailuresPath, verifyManifest } from "../conformance/codec-harness/verify.js";
-import { UsageError, type CliIO } from "./io.js";
+import { shellWord, UsageError, type CliIO } from "./io.js";
+import { fileError, integerOption, parseOptions } from "./options.js";
 
 export const vectorsHelp = `Usage: imwire vectors <command> [options]
 
@@ -62,16 +62,19 @@ Options:
   --expected-failures FILE   vectors expected to fail, one id per line with "# signature"
   --fix                      rewrite the expected-failures file from this run
   --json FILE                write a JSON report
+  --junit FILE               write JUnit XML: a test case per vector; what fails the run
+                             is a failure, expected failures pass, unsupported are skipped
   --seed N                   seed of the random stream splits (default 1)
   --only ID-PREFIX           run only vectors whose id starts with this (repeatable)
   --manifest PATH            the manifest (default: conformance/vectors/manifest.json)
-  --timeout MS               time to answer one request (default 10000)
-  --handshake-timeout MS     time to start and answer hello (default 30000)
+  --timeout MS               time to answer one request, 1 or more (default 10000)
+  --handshake-timeout MS     time to start and answer hello, 1 or more (default 30000)
   --max-restarts N           restarts of a crashed or hung testee (default 10)
   -h, --help                 show this help
 
 Example:
   imwire vectors run --testee "python3 my_testee.py" --expected-failures known.txt --json report.json
+  imwire vectors run --testee "imwire vectors testee" --junit vectors.xml
 `;
 
 const testeeHelp = `Usage: imwire vectors testee
@@ -104,35 +107,41 @@ export async function vectorsCommand(args: string[], io: CliIO): Promise<number>
 }
 
 async function verifyCommand(args: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseOptions(
     args,
-    options: {
+    {
       manifest: { type: "string" },
       "expected-failures": { type: "string" },
       seed: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
-  });
+    true,
+  );
   if (values.help) {
     io.writeOut(verifyHelp);
     return 0;
   }
   noPositionals(positionals);
   const expectedFailuresPath = values["expected-failures"] ?? defaultExpectedFailuresPath;
-  const result = await verifyManifest({ manifestPath: values.manifest ?? defaultManifestPath, expectedFailuresPath, seed: parseSeed(values.seed) });
+  const manifestPath = values.manifest ?? defaultManifestPath;
+  const seed = parseSeed(values.seed);
+  await mustExist(manifestPath, "--manifest");
+  await mustExist(expectedFailuresPath, "--expected-failures");
+  const result = await verifyManifest({ manifestPath, expectedFailuresPath, seed });
   for (const problem of result.problems) io.writeOut(`PROBLEM  ${problem}\n`);
   io.writeOut(renderSummary({ ...result, expectedFailuresPath, replay: (id) => `imwire vectors run --testee "imwire vectors testee" --only ${id}` }));
   return result.problems.length === 0 && runPassed(result) ? 0 : 1;
 }
 
 async function runCommand(args: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseOptions(
     args,
-    options: {
+    {
       testee: { type: "string" },
       "expected-failures": { type: "string" },
       fix: { type: "boolean", default: false },
       json: { type: "string" },
+      junit: { type: "string" },
       seed: { type: "string" },
       only: { type: "string", multiple: true },
       manifest: { type: "string" },
@@ -141,7 +150,8 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
       "max-restarts": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
-  });
+    true,
+  );
   if (values.help) {
     io.writeOut(runHelp);
     return 0;
@@ -156,17 +166,20 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
     throw new UsageError(`--testee: ${(error as Error).message}`);
   }
   const seed = parseSeed(values.seed);
-  const requestTimeoutMs = parsePositive(values.timeout, 10_000, "--timeout");
-  const handshakeTimeoutMs = parsePositive(values["handshake-timeout"], 30_000, "--handshake-timeout");
-  const maxRestarts = parseCount(values["max-restarts"], 10, "--max-restarts");
-  const manifest = await loadManifest(values.manifest ?? defaultManifestPath);
+  const requestTimeoutMs = integerOption(values.timeout, "--timeout", 10_000, { min: 1 });
+  const handshakeTimeoutMs = integerOption(values["handshake-timeout"], "--handshake-timeout", 30_000, { min: 1 });
+  const maxRestarts = integerOption(values["max-restarts"], "--max-restarts", 10);
+  const manifestPath = values.manifest ?? defaultManifestPath;
+  const manifest = await loadManifest(manifestPath).catch((error: unknown) => {
+    throw fileError(error, manifestPath, "--manifest");
+  });
   const listPath = values["expected-failures"];
   let listText = "";
   let list = new Map<string, string | undefined>();
   if (listPath !== undefined) {
     listText = await readFile(listPath, "utf8").catch((error: NodeJS.ErrnoException) => {
       if (error.code === "ENOENT" && values.fix) return "";
-      throw new UsageError(`cannot read --expected-failures ${listPath}: ${error.message}`);
+      throw fileError(error, listPath, "--expected-failures");
     });
     try {
       list = parseExpectedFailures(listText);
@@ -197,13 +210,14 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
   const input = { manifest, run, classification, expectedFailuresPath: listPath, replay };
   io.writeOut(renderSummary(input));
   if (values.json !== undefined) {
-    await writeFile(values.json, JSON.stringify({ command: `imwire vectors run --testee ${shellWord(values.testee)} --seed ${seed}${only}`, ...(jsonReport(input) as object) }, null, 2) + "\n");
+    await writeReport(values.json, "--json", JSON.stringify({ command: `imwire vectors run --testee ${shellWord(values.testee)} --seed ${seed}${only}`, ...(jsonReport(input) as object) }, null, 2) + "\n");
   }
+  if (values.junit !== undefined) await writeReport(values.junit, "--junit", junitReport(input));
   return runPassed(input) ? 0 : 1;
 }
 
 async function testeeCommand(args: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseArgs({ args, options: { help: { type: "boolean", short: "h", default: false } } });
+  const { values, positionals } = parseOptions(args, { help: { type: "boolean", short: "h", default: false } }, true);
   if (values.help) {
     io.writeOut(testeeHelp);
     return 0;
@@ -218,27 +232,18 @@ function noPositionals(positionals: string[]): void {
 }
 
 function parseSeed(text: string | undefined): number {
-  if (text === undefined) return 1;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new UsageError(`--seed must be an integer from 0 to 4294967295, not ${text}`);
-  return n;
+  return integerOption(text, "--seed", 1, { min: 0, max: 0xffffffff });
 }
 
-function parsePositive(text: string | undefined, fallback: number, name: string): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${name} must be a positive whole number of milliseconds, not ${text}`);
-  return n;
+/** A missing input file is one line naming the flag, before any work starts. */
+async function mustExist(path: string, flag: string): Promise<void> {
+  await access(path).catch((error: unknown) => {
+    throw fileError(error, path, flag);
+  });
 }
 
-function parseCount(text: string | undefined, fallback: number, name: string): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${name} must be a whole number, not ${text}`);
-  return n;
-}
-
-/** Quote a word for a POSIX shell when it needs it, so replay commands can be pasted. */
-function shellWord(word: string): string {
-  return /^[A-Za-z0-9_./=:@%+-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+async function writeReport(path: string, flag: string, text: string): Promise<void> {
+  await writeFile(path, text).catch((error: unknown) => {
+    throw fileError(error, path, flag);
+  });
 }

@@ -1,19 +1,42 @@
-/** SPEC.md's requirements, parsed: "**ID** *(LEVEL)* text" up to the next blank line. */
+/** SPEC.md's requirements, parsed: "**ID** *(LEVEL)* text", the whole paragraph. */
 
 export type RequirementLevel = "MUST" | "SHOULD" | "MAY";
 
 export interface Requirement {
   readonly id: string;
   readonly level: RequirementLevel;
+  /** The paragraph, its line breaks joined into spaces. */
   readonly text: string;
 }
 
-// Not /m: its `$` would end the text at the first line break. A requirement ends at a blank line or the end of the text.
-const PATTERN = /(?:^|\n)\*\*([A-Z]+-\d+)\*\* \*\((MUST|SHOULD|MAY)\)\* ([\s\S]*?)(?=\n\s*\n|$)/g;
+const REQUIREMENT_START = /^\*\*([A-Z]+-\d+)\*\* \*\((MUST|SHOULD|MAY)\)\*\s*(.*)$/;
+/** Lines that end a paragraph in Markdown even without a blank line before them. */
+const PARAGRAPH_BREAK = /^\s*$|^#{1,6}\s|^```|^\|/;
 
+/**
+ * Line by line rather than one regex: a requirement's paragraph runs over
+ * several lines and ends at a blank line, a heading, a table or code fence,
+ * the next requirement, or the end of the file (CRLF files included).
+ */
 export function parseRequirements(spec: string): Requirement[] {
   const out: Requirement[] = [];
-  for (const m of spec.matchAll(PATTERN)) out.push({ id: m[1]!, level: m[2] as RequirementLevel, text: m[3]!.replace(/\s+/g, " ").trim() });
+  let current: { id: string; level: RequirementLevel; lines: string[] } | undefined;
+  const flush = () => {
+    if (current) out.push({ id: current.id, level: current.level, text: current.lines.join(" ").replace(/\s+/g, " ").trim() });
+    current = undefined;
+  };
+  for (const line of spec.split(/\r?\n/)) {
+    const start = REQUIREMENT_START.exec(line);
+    if (start) {
+      flush();
+      current = { id: start[1]!, level: start[2] as RequirementLevel, lines: [start[3]!] };
+    } else if (PARAGRAPH_BREAK.test(line)) {
+      flush();
+    } else {
+      current?.lines.push(line);
+    }
+  }
+  flush();
   return out;
 }
 

@@ -115,3 +115,49 @@ export function jsonReport(input: ReportInput): unknown {
     })),
   };
 }
+
+/**
+ * JUnit XML (--junit), the conformance runner's shape: one test case per
+ * vector run. Failures are what fails the run (new failures, changed ones,
+ * listed vectors that pass now or could not be checked, listed ids no vector
+ * has, problems with the testee); expected failures pass with their
+ * signature in system-out; unsupported vectors are skipped.
+ */
+export function junitReport(input: ReportInput): string {
+  const { run, classification } = input;
+  const escape = (s: string) => s.replace(/[<>&"']/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c]!);
+  const list = input.expectedFailuresPath ?? "the expected-failures file";
+  const verdicts = new Map<string, { failure?: string; detail?: string; skipped?: string; out?: string }>();
+  for (const result of classification.newFailures) verdicts.set(result.id, { failure: failureSignature(result), detail: failureDetail(result, input.replay) });
+  for (const { result, listed, actual } of classification.changed) verdicts.set(result.id, { failure: `fails otherwise than ${list} says`, detail: `listed: ${listed}\nnow:    ${actual}\n${failureDetail(result, input.replay)}` });
+  for (const result of classification.nowPassing) verdicts.set(result.id, { failure: `passes now, but ${list} lists it as failing: remove it (or run with --fix)` });
+  for (const result of classification.unchecked) verdicts.set(result.id, { failure: `listed in ${list} as failing, but the testee supports none of its failing checks` });
+  for (const result of classification.expected) verdicts.set(result.id, { out: `expected failure: ${failureSignature(result)}` });
+  const cases = run.vectors.map((v) => {
+    const verdict = verdicts.get(v.id) ?? (v.status === "unsupported" ? { skipped: unsupportedReason(v) } : {});
+    const body =
+      verdict.failure !== undefined
+        ? `<failure message="${escape(verdict.failure)}">${escape(verdict.detail ?? "")}</failure>`
+        : verdict.skipped !== undefined
+          ? `<skipped message="${escape(verdict.skipped)}"/>`
+          : verdict.out !== undefined
+            ? `<system-out>${escape(verdict.out)}</system-out>`
+            : "";
+    return `    <testcase classname="imwire.vectors.${escape(v.kind)}" name="${escape(v.id)}">${body}</testcase>`;
+  });
+  for (const id of classification.unknownIds) cases.push(`    <testcase classname="imwire.vectors.expected-failures" name="${escape(id)}"><failure message="${escape(`listed in ${list}, but no vector has this id`)}"/></testcase>`);
+  for (const [i, problem] of run.problems.entries()) cases.push(`    <testcase classname="imwire.vectors.testee" name="problem-${i + 1}"><failure message="${escape(problem)}"/></testcase>`);
+  const failures = cases.filter((c) => c.includes("<failure ")).length;
+  const skipped = cases.filter((c) => c.includes("<skipped ")).length;
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n  <testsuite name="imwire-codec-harness" tests="${cases.length}" failures="${failures}" skipped="${skipped}">\n${cases.join("\n")}\n  </testsuite>\n</testsuites>\n`;
+}
+
+function failureDetail(result: VectorResult, replay: (id: string) => string): string {
+  const checks = result.checks.filter((c) => c.status === "fail").map((c) => `${c.name}: ${c.reason ?? ""}${c.detail ? `\n${truncate(c.detail, 2_000)}` : ""}`);
+  return `${result.description}\n${checks.join("\n")}\nreplay: ${replay(result.id)}`;
+}
+
+function unsupportedReason(result: VectorResult): string {
+  const missing = [...new Set(result.checks.filter((c) => c.status === "unsupported").map((c) => c.detail ?? c.name))];
+  return `unsupported by the testee${missing.length > 0 ? `: ${missing.join("; ")}` : ""}`;
+}

@@ -9,19 +9,30 @@ import type { TargetResult } from "./run-suite.js";
  */
 export type ExpectedFailures = Readonly<Record<string, string>>;
 
-export function resultKey(result: TargetResult): string {
+export function resultKey(result: Pick<TargetResult, "test" | "target">): string {
   return `${result.target.url.split(":")[0]} ${result.test.id}`;
 }
 
-export async function readExpectedFailures(path: string | undefined): Promise<ExpectedFailures> {
+/**
+ * The file's failures. A missing file is an error unless `allowMissing`
+ * (--fix creates it): a mistyped path must not quietly make every listed
+ * failure count.
+ */
+export async function readExpectedFailures(path: string | undefined, allowMissing = false): Promise<ExpectedFailures> {
   if (path === undefined) return {};
+  let text: string;
   try {
-    const parsed = JSON.parse(await readFile(path, "utf8")) as { failures?: Record<string, string> };
-    return parsed.failures ?? {};
+    text = await readFile(path, "utf8");
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return {};
+    if ((error as NodeJS.ErrnoException).code === "ENOENT" && allowMissing) return {};
     throw error;
   }
+  const parsed = JSON.parse(text) as { failures?: unknown };
+  const failures = parsed.failures ?? {};
+  if (typeof failures !== "object" || failures === null || Array.isArray(failures) || Object.values(failures).some((v) => typeof v !== "string")) {
+    throw new SyntaxError('expected {"failures": {"<transport> <test id>": "<failure message>", ...}}');
+  }
+  return failures as Record<string, string>;
 }
 
 export async function writeExpectedFailures(path: string, results: readonly TargetResult[]): Promise<void> {

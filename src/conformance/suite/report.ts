@@ -1,6 +1,8 @@
+import picocolors from "picocolors";
 import type { Requirement } from "../../spec/requirements.js";
 import { resultKey, verdict, type ExpectedFailures, type Verdict } from "./expected-failures.js";
 import type { TargetResult } from "./run-suite.js";
+import type { ConformanceTest } from "./types.js";
 
 export interface RunSummary {
   readonly passed: number;
@@ -32,10 +34,22 @@ export function summarise(results: readonly TargetResult[], expected: ExpectedFa
 
 const MARK: Record<TargetResult["outcome"]["status"], string> = { pass: "✓", fail: "✗", unsupported: "-", observed: "~" };
 
-/** One progress line per result, as the run goes. */
-export function progressLine(result: TargetResult, expected: ExpectedFailures): string {
+/** Terminal colours: picocolors' own, or none (tests, pipes, NO_COLOR). */
+export type Colours = ReturnType<typeof picocolors.createColors>;
+export const NO_COLOURS: Colours = picocolors.createColors(false);
+
+/** One line per result, as the run goes: ✓ green, ✗ red, unsupported dim. */
+export function progressLine(result: TargetResult, expected: ExpectedFailures, colours: Colours = NO_COLOURS): string {
   const v = verdict(result, expected);
   const mark = v === "expected-failure" ? "x" : MARK[result.outcome.status];
+  const paint =
+    v === "failure" || v === "failed-differently" || v === "unexpected-pass"
+      ? colours.red
+      : result.outcome.status === "pass"
+        ? colours.green
+        : result.outcome.status === "unsupported" || v === "expected-failure"
+          ? colours.dim
+          : (text: string) => text;
   const extra =
     result.outcome.status === "unsupported"
       ? ` (unsupported: ${result.outcome.reason})`
@@ -46,7 +60,24 @@ export function progressLine(result: TargetResult, expected: ExpectedFailures): 
           : v === "unexpected-pass"
             ? " (UNEXPECTED PASS: listed as an expected failure)"
             : "";
-  return `  ${mark} ${resultKey(result).padEnd(58)} ${result.test.level.padEnd(13)} ${String(result.durationMs).padStart(5)} ms${extra}`;
+  const line = `  ${mark} ${resultKey(result).padEnd(58)} ${result.test.level.padEnd(13)} ${String(result.durationMs).padStart(5)} ms${extra}`;
+  return paint(line);
+}
+
+/** `text` as lines of at most `width` characters (a longer word stays whole), each after `indent`. */
+export function wrap(text: string, width: number, indent: string): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line !== "" && indent.length + line.length + 1 + word.length > width) {
+      lines.push(indent + line);
+      line = word;
+    } else {
+      line = line === "" ? word : `${line} ${word}`;
+    }
+  }
+  if (line !== "") lines.push(indent + line);
+  return lines;
 }
 
 /** Every failure that counts, told in full: the requirement, what was acceptable, what came, the frames, how to replay it. */
@@ -58,7 +89,8 @@ export function failureReport(results: readonly TargetResult[], expected: Expect
     lines.push("", `✗ ${resultKey(r)} — ${r.test.level}: ${r.test.title}`);
     for (const id of r.test.requirements) {
       const req = requirements.get(id);
-      lines.push(`  ${id}${req ? ` (${req.level}): ${req.text}` : ""}`);
+      // The whole requirement, as SPEC.md states it: its first line alone often stops mid-sentence.
+      lines.push(`  ${id}${req ? ` (${req.level}):` : ""}`, ...(req ? wrap(req.text, 100, "      ") : []));
     }
     if (v === "unexpected-pass") {
       lines.push("  it passed, but the expected-failures file lists it: remove it (or run with --fix)");
@@ -137,4 +169,12 @@ export function junitReport(results: readonly TargetResult[], expected: Expected
   const failures = results.filter((r) => ["failure", "unexpected-pass", "failed-differently"].includes(verdict(r, expected)) && (r.test.level === "required" || verdict(r, expected) !== "failure")).length;
   const skipped = results.filter((r) => r.outcome.status === "unsupported").length;
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n  <testsuite name="imwire-conformance" tests="${results.length}" failures="${failures}" skipped="${skipped}">\n${cases.join("\n")}\n  </testsuite>\n</testsuites>\n`;
+}
+
+/** `imwire conformance --list`: one test a line, in run order: id, requirements, group, level, title. */
+export function testList(tests: readonly ConformanceTest[]): string {
+  const width = (f: (t: ConformanceTest) => string) => Math.max(0, ...tests.map((t) => f(t).length));
+  const requirements = (t: ConformanceTest) => t.requirements.join(",");
+  const [id, reqs, group] = [width((t) => t.id), width(requirements), width((t) => t.group)];
+  return tests.map((t) => `${t.id.padEnd(id)}  ${requirements(t).padEnd(reqs)}  ${t.group.padEnd(group)}  ${t.level.padEnd(13)}  ${t.title}`).join("\n");
 }

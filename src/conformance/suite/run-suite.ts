@@ -12,6 +12,13 @@ export interface SuiteOptions {
   readonly quietMs?: number;
   /** Tests run at once (results keep the list's order). */
   readonly concurrency?: number;
+  /**
+   * The longest heartbeat interval among the targets, when known (the
+   * pre-check's welcome): a test's time cap grows with it, since the
+   * heartbeat tests wait up to ~3 intervals.
+   */
+  readonly heartbeatIntervalMs?: number;
+  readonly onStart?: (test: ConformanceTest, target: Target) => void;
   readonly onResult?: (result: TargetResult) => void;
 }
 
@@ -33,10 +40,11 @@ export function applies(test: ConformanceTest, target: Target): boolean {
  * at a time, when nothing else runs (HOOK-4).
  */
 export async function runSuite(options: SuiteOptions): Promise<TargetResult[]> {
-  const jobs = options.targets.flatMap((target) => options.tests.filter((test) => applies(test, target)).map((test) => ({ target, test })));
+  const jobs = suiteJobs(options.targets, options.tests);
   const results: TargetResult[] = new Array(jobs.length);
   const run = async (i: number) => {
     const { target, test } = jobs[i]!;
+    options.onStart?.(test, target);
     results[i] = await runOne(test, { ...target, runId: `${target.runId}-${i}` }, options);
     options.onResult?.(results[i]!);
   };
@@ -50,8 +58,13 @@ export async function runSuite(options: SuiteOptions): Promise<TargetResult[]> {
   return results.map((r, i) => ({ ...r, target: jobs[i]!.target }));
 }
 
+/** Every (target, test) pair a run goes through, in report order. */
+export function suiteJobs(targets: readonly Target[], tests: readonly ConformanceTest[]): { readonly target: Target; readonly test: ConformanceTest }[] {
+  return targets.flatMap((target) => tests.filter((test) => applies(test, target)).map((test) => ({ target, test })));
+}
+
 /** Run one test against one target (what runSuite does for each job). */
-export async function runOne(test: ConformanceTest, target: Target, options: Pick<SuiteOptions, "seed" | "timeoutMs" | "quietMs">): Promise<TargetResult> {
+export async function runOne(test: ConformanceTest, target: Target, options: Pick<SuiteOptions, "seed" | "timeoutMs" | "quietMs" | "heartbeatIntervalMs">): Promise<TargetResult> {
   const started = Date.now();
   const transcript = new Transcript();
   const missing = [
@@ -64,7 +77,8 @@ export async function runOne(test: ConformanceTest, target: Target, options: Pic
   const context = new TestContext(target, transcript, options.timeoutMs, seedFor(options.seed, test.id), options.quietMs);
   let outcome: TestResult["outcome"];
   try {
-    const cap = Math.max(60_000, options.timeoutMs * 20);
+    // HB-1 alone takes 2.8 intervals: with a 60 s heartbeat a fixed cap would fail it for the runner's own impatience.
+    const cap = Math.max(60_000, options.timeoutMs * 20) + 3 * (options.heartbeatIntervalMs ?? 0);
     const note = await Promise.race([
       test.run(context),
       new Promise<never>((_resolve, reject) => setTimeout(() => reject(new Error(`the test did not finish within ${cap} ms`)), cap).unref()),

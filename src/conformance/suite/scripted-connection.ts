@@ -1,4 +1,4 @@
-import { connect as connectTcp, type Socket } from "node:net";
+import { connect as connectTcp, isIP, type Socket } from "node:net";
 import { connect as connectTls } from "node:tls";
 import { create, toJsonString, type MessageInitShape } from "@bufbuild/protobuf";
 import WebSocket from "ws";
@@ -106,7 +106,7 @@ export class ScriptedConnection {
       const socket = await new Promise<Socket>((resolve, reject) => {
         const s: Socket =
           target.protocol === "tls:"
-            ? connectTls({ host, port, servername: host, ...options.tls }, () => resolve(s))
+            ? connectTls({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ...options.tls }, () => resolve(s))
             : connectTcp({ host, port }, () => resolve(s));
         s.once("error", reject);
         s.setTimeout(timeoutMs, () => s.destroy(new Error(`no connection to ${url} within ${timeoutMs} ms`)));
@@ -387,10 +387,21 @@ export class ScriptedConnection {
   }
 }
 
-/** A frame as one readable line: its canonical JSON, long bytes abbreviated. */
+/**
+ * A frame as one readable line: its canonical JSON, long bytes abbreviated,
+ * and a token shown by its length only: transcripts go into failure reports
+ * and CI logs, and the runner's tokens are live credentials for the server
+ * under test (SEC-2 keeps them out of the server's log; the runner keeps
+ * them out of its own).
+ */
 export function describe(frame: Frame): string {
-  const json = toJsonString(FrameSchema, frame);
+  const json = toJsonString(FrameSchema, frame.body.case === "authenticate" && frame.body.value.token !== "" ? withoutToken(frame) : frame);
   return json.length > 400 ? `${json.slice(0, 400)}…` : json;
+}
+
+function withoutToken(frame: Frame): Frame {
+  const authenticate = frame.body.value as Extract<Frame["body"], { case: "authenticate" }>["value"];
+  return { ...frame, body: { case: "authenticate", value: { ...authenticate, token: `(token, ${authenticate.token.length} characters)` } } };
 }
 
 /** The whole, valid frames raw bytes hold (framed on a byte stream, one payload on WebSocket), or undefined when they are anything else. */

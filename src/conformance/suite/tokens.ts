@@ -19,7 +19,9 @@ export function commandTokens(template: string): TokenSource {
     new Promise((resolve, reject) => {
       const command = template.replaceAll("{user}", shellQuote(userId)).replaceAll("{device}", shellQuote(deviceId)).replaceAll("{ttl_ms}", String(ttlMs));
       execFile("/bin/sh", ["-c", command], { timeout: 10_000 }, (error, stdout, stderr) => {
-        if (error) reject(new Error(`token command failed: ${stderr.trim() || error.message}`));
+        // Named after the option the user gave, so the report points at what to fix; never the command line itself (it may hold a secret).
+        if (error) reject(new Error(`--token-command failed: ${stderr.trim().split("\n")[0] || (error.killed ? "no token within 10 s" : `exit status ${error.code ?? error.signal}`)}`));
+        else if (stdout.trim() === "") reject(new Error("--token-command printed no token"));
         else resolve(stdout.trim());
       });
     });
