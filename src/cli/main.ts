@@ -4,7 +4,11 @@ import { vectorsCommand, vectorsHelp } from "./vectors-command.js";
 import { serveCommand, serveHelp } from "./serve-command.js";
 import { tokenCommand, tokenHelp } from "./token-command.js";
 import { conformanceCommand, conformanceHelp } from "./conformance-command.js";
+import { chatCommand, chatHelp } from "./chat-command.js";
+import { sendCommand, sendHelp } from "./send-command.js";
+import { tailCommand, tailHelp } from "./tail-command.js";
 import { CliError, processIO, UsageError, type CliIO } from "./io.js";
+import { packageVersion } from "./version.js";
 
 interface Command {
   readonly summary: string;
@@ -19,6 +23,9 @@ const commands: Record<string, Command> = {
   serve: { summary: "run the reference server (TCP and WebSocket, SQLite storage)", help: serveHelp, run: serveCommand },
   token: { summary: "issue a bearer token the reference server accepts", help: tokenHelp, run: (args, io) => tokenCommand(args, io) },
   vectors: { summary: "verify the golden vectors, or run the codec harness against an implementation", help: vectorsHelp, run: vectorsCommand },
+  chat: { summary: "chat from the terminal (interactive)", help: chatHelp, run: chatCommand },
+  send: { summary: "send messages and wait for each to be stored; prints NDJSON", help: sendHelp, run: sendCommand },
+  tail: { summary: "print a user's conversation events as NDJSON as they arrive", help: tailHelp, run: tailCommand },
 };
 
 function mainHelp(): string {
@@ -31,6 +38,10 @@ Tools for the imwire messaging protocol (see SPEC.md).
 Commands:
 ${lines.join("\n")}
 
+Options:
+  -V, --version  print the version
+  -h, --help     show this help
+
 Run "imwire <command> --help" for a command's options.
 `;
 }
@@ -41,6 +52,10 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
   if (name === undefined || name === "-h" || name === "--help" || name === "help") {
     io.writeOut(mainHelp());
     return name === undefined ? 2 : 0;
+  }
+  if (name === "-V" || name === "--version") {
+    io.writeOut(`imwire ${packageVersion()}\n`);
+    return 0;
   }
   const command = commands[name];
   if (command === undefined) {
