@@ -1,6 +1,11 @@
 /**
- * imwire: the wire protocol of a real-time messaging system. This module is
- * the public API; generated schema types are re-exported from ./gen.
+ * imwire and @imwire/protocol: the wire protocol of a real-time messaging
+ * system. This entry point is the codec, framing, errors, limits and frame
+ * catalogue, with the generated schema types; the machines, simulator and
+ * transports have their own entry points (src/entry). Internals stay out: the
+ * slab allocator, and the reflective validator and reference decoder that the
+ * fast codec is tested against (the generated missingInX in ./fast are the
+ * required-field checks to use).
  */
 export * from "./gen/imwire/v1/auth_pb.js";
 export * from "./gen/imwire/v1/connection_pb.js";
@@ -16,7 +21,6 @@ export * from "./gen/imwire/v1/sync_pb.js";
 
 export * from "./limits.js";
 export * from "./errors.js";
-export { findMissingField } from "./codec/validate.js";
 export { frame, decodeFrame, parseFrame, encodeFrame, validateFrame, type FrameCase, type EncodeOptions } from "./codec/frame-codec.js";
 export { FrameSplitter, type FrameSplitterOptions } from "./framing/frame-splitter.js";
 export { FrameReader, encodeFramed } from "./framing/frame-stream.js";
@@ -24,4 +28,3 @@ export { lengthPrefixSize, writeLengthPrefix, withLengthPrefix, MAX_PREFIXED_LEN
 export { errorFrame, errorFrameFor, type ErrorFrameOptions } from "./codec/error-frame.js";
 export { welcomeProblem, WELCOME_RANGES } from "./codec/welcome.js";
 export { frameCatalogue, maySend, type FrameCatalogueEntry, type FrameKind, type FrameSender } from "./codec/frame-catalogue.js";
-export { SlabAllocator } from "./framing/slab.js";
