@@ -427,6 +427,15 @@ describe("CONN-7: DRAINING", () => {
 });
 
 describe("AUTH-1, AUTH-4: the final states hold no connection", () => {
+  it("TOKEN_EXPIRED on authenticate is UNAUTHENTICATED too: no reconnect loop with a token that cannot work", () => {
+    const p = probe();
+    const authenticate = requestIdOf(welcomed(p), "authenticate");
+    p.client.frameReceived(frame({ requestId: authenticate, body: { case: "error", value: { code: ErrorCode.TOKEN_EXPIRED, closing: true } } }), 10);
+    const refused = p.take();
+    expect(statuses(refused)).toEqual(["unauthenticated"]);
+    expect(p.client.nextWakeup()).toBeUndefined();
+  });
+
   it("UNAUTHENTICATED: the client closes, asks for nothing, and start() with a new token connects again", () => {
     const p = probe();
     const authenticate = requestIdOf(welcomed(p), "authenticate");

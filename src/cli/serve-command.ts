@@ -104,7 +104,9 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   }
   const log = createLogger({ level: choiceOption(values["log-level"], "--log-level", LOG_LEVELS, "info"), format: choiceOption(values["log-format"], "--log-format", LOG_FORMATS, "json") });
   const tls = values["tls-key"] !== undefined ? await readTls(io, values["tls-key"], values["tls-cert"]!) : undefined;
-  const secret = await resolveSecret(values, (text) => log.warn(text.trimEnd()), io.readFile);
+  // Warnings wait until the server listens, so that a server that fails to start prints only its error.
+  const warnings: string[] = [];
+  const secret = await resolveSecret(values, (text) => warnings.push(text.trimEnd()), io.readFile);
   const store: Store & { close?: () => void } = values.memory ? new MemoryStore(`memory-${Date.now()}`) : openSqliteStore(values.db);
   let server: ReferenceServer;
   try {
@@ -125,6 +127,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
     throw error;
   }
   // Said once it listens: a server that fails to start prints its one error line and nothing else.
+  for (const warning of warnings) log.warn(warning);
   log.info(values.memory ? "storing in memory: everything is lost on exit" : `storing in ${values.db}`, values.memory ? { event: "store", store: "memory" } : { event: "store", store: "sqlite", path: values.db });
   await untilSignalled(server, log);
   store.close?.();

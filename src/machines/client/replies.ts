@@ -55,7 +55,8 @@ export class Replies {
       case "hello":
         return; // the server closes the connection (ERR-2)
       case "authenticate":
-        if (error.code === ErrorCode.UNAUTHENTICATED) connection.end("token_refused", now, true); // AUTH-1
+        // AUTH-1: both mean this token will not do; the application must supply another (a retry with it would loop).
+        if (error.code === ErrorCode.UNAUTHENTICATED || error.code === ErrorCode.TOKEN_EXPIRED) connection.end("token_refused", now, true);
         return;
       case "syncUser":
         stream.refused();
