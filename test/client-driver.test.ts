@@ -63,15 +63,17 @@ function world() {
       links.push(clientEnd);
       return clientEnd;
     };
+    const connectErrors: unknown[] = [];
     const driver = new ClientDriver(client, {
       connect: connect ?? (() => Promise.resolve(openLink())),
       timer: virtualTimers(queue),
       now,
       onEvent: (event) => events.push(event),
+      onConnectError: (error) => connectErrors.push(error),
     });
     const statuses = () => events.flatMap((e) => (e.kind === "status" ? [e.status] : []));
     const messages = () => events.flatMap((e) => (e.kind === "event" && e.event.body.case === "message" ? [e.event.body.value.content?.kind.value] : []));
-    return { driver, events, links, openLink, statuses, messages };
+    return { driver, events, links, openLink, statuses, messages, connectErrors };
   };
 
   /** Alice opens a direct conversation with bob; its id. */
@@ -169,6 +171,7 @@ describe("ClientDriver on an in-memory link and virtual time", () => {
     expect(attemptsAt).toHaveLength(3);
     expect(attemptsAt[2]! - attemptsAt[1]!).toBeGreaterThan(attemptsAt[1]! - attemptsAt[0]!);
     expect(alice.statuses().at(-1)).toBe("ready");
+    expect(alice.connectErrors.map((e) => (e as Error).message)).toEqual(["refused", "refused"]);
   });
 
   it("a transport that opens after stop() is closed, not adopted", async () => {

@@ -5,7 +5,7 @@ import { ClientRunner } from "../client/client-runner.js";
 import { ErrorCode } from "../gen/imwire/v1/error_pb.js";
 import { ClientMachine } from "../machines/client/client-machine.js";
 import type { ClientEvent } from "../machines/client/types.js";
-import { dial, type DialOptions } from "../transport/dial.js";
+import type { DialOptions } from "../transport/dial.js";
 import { CliError, UsageError, type CliIO } from "./io.js";
 import { readOptionFile, serverAddressOption } from "./options.js";
 import { resolveSecret } from "./secret.js";
@@ -124,6 +124,8 @@ export class ClientSession {
   #rejectEnded!: (error: CliError) => void;
   #waiters: Waiter[] = [];
   #everAuthenticated = false;
+  /** Why the last connection could not be opened, if it could not. */
+  #lastConnectError: unknown;
   #listeners: ((event: ClientEvent) => void)[] = [];
 
   constructor(settings: SessionSettings) {
@@ -132,7 +134,7 @@ export class ClientSession {
     // Whoever awaits the session's end handles it; an unobserved end must not crash the process.
     this.ended.catch(() => {});
     const machine = new ClientMachine({ deviceId: settings.deviceId, userAgent: "imwire-cli" }, { token: settings.token, random: Math.random, newId: randomUUID });
-    this.runner = new ClientRunner(machine, { url: settings.url, dial: settings.dial, onEvent: (event) => this.#onEvent(event) });
+    this.runner = new ClientRunner(machine, { url: settings.url, dial: settings.dial, onEvent: (event) => this.#onEvent(event), onConnectError: (error) => (this.#lastConnectError = error) });
   }
 
   get machine(): ClientMachine {
@@ -185,26 +187,16 @@ export class ClientSession {
     if (status === "syncing" || status === "ready") this.#everAuthenticated = true;
     else if (status === "unauthenticated") this.#end(new CliError(`${url} refused the token for user ${userId}, device ${deviceId} (UNAUTHENTICATED): check --token, or the secret the server uses`));
     else if (status === "replaced") this.#end(new CliError(`another connection of device ${deviceId} took over (SESSION_REPLACED); give each terminal its own --device`));
-    else if (status === "offline" && !this.#everAuthenticated) void this.#firstConnectionFailed();
+    else if (status === "offline" && !this.#everAuthenticated) this.#firstConnectionFailed();
   }
 
-  /**
-   * The runner does not say why a connection failed, so ask the network once
-   * more for the reason: a refused port and a server that hangs up before
-   * authenticating (an expired token, a wrong version) need different fixes.
-   */
-  async #firstConnectionFailed(): Promise<void> {
-    const { url } = this.settings;
-    this.runner.stop();
-    let reason: string;
-    try {
-      const transport = await dial(url, { ...this.settings.dial, timeoutMs: 5_000 });
-      transport.close();
-      reason = "the server closed the connection before authenticating (an expired token, or an incompatible server?)";
-    } catch (error) {
-      reason = (error as Error).message;
-    }
-    this.#end(new CliError(`cannot connect to ${url}: ${reason}`));
+  /** The first connection failed: say why once, rather than retry silently forever. */
+  #firstConnectionFailed(): void {
+    const reason =
+      this.#lastConnectError === undefined
+        ? "the server closed the connection before authenticating (an incompatible server?)"
+        : (this.#lastConnectError as Error).message;
+    this.#end(new CliError(`cannot connect to ${this.settings.url}: ${reason}`));
   }
 
   #end(error: CliError): void {

@@ -17,6 +17,12 @@ export interface ClientDriverOptions {
   readonly timer?: WakeupTimerFactory;
   readonly now?: () => number;
   readonly onEvent: (event: ClientEvent) => void;
+  /**
+   * Why a connection could not be opened (the machine only learns that it
+   * failed, and backs off): for an application to show "connection refused"
+   * rather than a bare "offline".
+   */
+  readonly onConnectError?: (error: unknown) => void;
 }
 
 /**
@@ -28,6 +34,7 @@ export class ClientDriver {
   readonly machine: ClientMachine;
   readonly #connect: ClientDriverOptions["connect"];
   readonly #onEvent: ClientDriverOptions["onEvent"];
+  readonly #onConnectError: ClientDriverOptions["onConnectError"];
   readonly #now: () => number;
   readonly #loop: DriveLoop<ClientOutput>;
   /** The connection the machine is using, by the number it gave it. */
@@ -38,6 +45,7 @@ export class ClientDriver {
     this.machine = machine;
     this.#connect = options.connect;
     this.#onEvent = options.onEvent;
+    this.#onConnectError = options.onConnectError;
     this.#now = options.now ?? Date.now;
     this.#loop = new DriveLoop<ClientOutput>({
       take: () => this.machine.takeOutputs(),
@@ -107,7 +115,8 @@ export class ClientDriver {
     }
     opening.then(
       (transport) => this.#adopt(connection, transport),
-      () => {
+      (error: unknown) => {
+        this.#onConnectError?.(error);
         this.machine.disconnected(connection, this.#now());
         this.#loop.drive();
       },

@@ -9,6 +9,8 @@ export interface ClientRunnerOptions {
   readonly dial?: DialOptions;
   readonly onEvent: (event: ClientEvent) => void;
   readonly now?: () => number;
+  /** Why a connection could not be opened ("connect ECONNREFUSED …"); the machine retries either way. */
+  readonly onConnectError?: (error: unknown) => void;
 }
 
 /** Runs a ClientMachine (one device) on Node's connections and the real clock: the reference client. */
@@ -18,6 +20,7 @@ export class ClientRunner extends ClientDriver {
       connect: () => dial(options.url, options.dial),
       onEvent: options.onEvent,
       now: options.now,
+      onConnectError: options.onConnectError,
     });
   }
 }
