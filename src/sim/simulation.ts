@@ -353,6 +353,7 @@ export class Simulation {
       take: () => device.client.takeOutputs(),
       handlers: {
         send: (output) => {
+          this.#checkAcknowledgement(device, output.frame);
           if (device.connection?.clientOpen) this.#transmit(device.connection, "up", output.frame);
         },
         connect: (output) => {
@@ -373,6 +374,18 @@ export class Simulation {
       now: () => this.now,
       timer: virtualTimers(this.queue),
     });
+  }
+
+  /**
+   * ACK-1: a device acknowledges the cursor it holds, never an entry it holds
+   * after a gap. The server cannot see this (ACK-2 only bounds an ack by what
+   * was sent), and a device that acknowledges past a gap loses the gap's
+   * entries only if it reconnects before fetching them: so it is watched here.
+   */
+  #checkAcknowledgement(device: SimDevice, frame: Frame): void {
+    if (frame.body.case !== "deliveryAck" || frame.body.value.conversations.length > 0) return;
+    const held = device.client.cursor;
+    if (frame.body.value.cursor > held) this.violations.push(`ACK-1: ${device.deviceId} acknowledged cursor ${frame.body.value.cursor} but holds the stream only up to ${held}`);
   }
 
   #driveServer(): void {
