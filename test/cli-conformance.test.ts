@@ -86,6 +86,7 @@ describe("options are checked before anything starts: one line naming the flag, 
     [["--features", "telepathy"], "imwire conformance: unknown feature telepathy; known: " + FEATURES.join(", ")],
     [["--only", "NO-SUCH-TEST"], "imwire conformance: --only/--skip leave no test to run"],
     [["--secret", "a", "--token-command", "b", "--target", "tcp://127.0.0.1:1"], "imwire conformance: give one of --secret, --token-command, not both"],
+    [["--secret", "a"], "imwire conformance: --secret needs --target: the embedded reference server signs its own tokens"],
   ])("%j", async (args, line) => {
     const result = await conformance(args);
     expect(result.status).toBe(2);

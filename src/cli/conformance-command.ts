@@ -142,6 +142,8 @@ export async function conformanceCommand(args: string[], io: CliIO, hooks_: Conf
   const quietMs = integerOption(values["quiet-ms"], "--quiet-ms", 500);
   const concurrency = integerOption(values.concurrency, "--concurrency", 4, { min: 1, max: 64 });
   const urls = (values.target ?? []).map((url) => serverAddressOption(url, "--target"));
+  // Said rather than ignored: someone passing a secret expects it to be used.
+  if (urls.length === 0 && tokenOptions.length > 0) throw new UsageError(`${tokenOptions[0]} needs --target: the embedded reference server signs its own tokens`);
   const profile = values.profile === undefined ? undefined : await readProfile(values.profile);
   const features = declaredFeatures(values.features, profile, urls);
   const tests = select(allTests, list(values.only), list(values.skip));
