@@ -65,6 +65,14 @@ export class FrameLoggingTransport implements FrameTransport {
     return this.#inner.flushedBytes;
   }
 
+  holdWrites(): void {
+    this.#inner.holdWrites?.();
+  }
+
+  releaseWrites(): void {
+    this.#inner.releaseWrites?.();
+  }
+
   send(frame: Frame): void {
     // A frame refused for its size (FRM-9) throws here and is not logged as sent: the runner reports it.
     this.#inner.send(frame);

@@ -14,6 +14,7 @@ import { StreamTransport } from "../transport/stream-transport.js";
 import type { FrameTransport } from "../transport/frame-transport.js";
 import { WebSocketTransport } from "../transport/websocket-transport.js";
 import { FrameLoggingTransport } from "./frame-log.js";
+import { CommitGate, isBatchingStore } from "./commit-gate.js";
 import { silentLogger, type Logger } from "./logger.js";
 import { PushWebhook } from "./push-webhook.js";
 import { ServerRunner } from "./server-runner.js";
@@ -43,6 +44,12 @@ export interface ReferenceServerOptions {
   readonly pushWebhook?: string;
   /** Log every frame in and out, and each connection's life, without field contents (`imwire serve --log-frames`). */
   readonly logFrames?: boolean;
+  /**
+   * Group commit (default: on, for a store that can batch, such as SqliteStore): requests of one event-loop
+   * turn share one durable commit, and what depends on them is held until it (commit-gate.ts). Off: one commit
+   * per request, as a store without batches does anyway.
+   */
+  readonly groupCommit?: boolean;
 }
 
 /** A listener that could not start: which one, where, and the system's code (EADDRINUSE, EACCES, ...). */
@@ -62,6 +69,8 @@ export interface ReferenceServer {
   /** The URLs clients connect to, for example tcp://127.0.0.1:5300 and ws://127.0.0.1:5301/. */
   readonly urls: { readonly tcp?: string; readonly ws?: string };
   readonly runner: ServerRunner;
+  /** The commit gate, when group commit is on: `commits` counts the batches made durable. */
+  readonly gate: CommitGate | undefined;
   /** Graceful shutdown: go_away, drain, stop listening. */
   close(reason?: string): Promise<void>;
   /** Stop as a crash would: stop listening, cut every connection at once, no go_away. */
@@ -89,7 +98,11 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
   const urls: { tcp?: string; ws?: string } = {};
   const secure = options.tls !== undefined;
   let connections = 0;
-  const accepted = (transport: FrameTransport): FrameTransport => (options.logFrames ? new FrameLoggingTransport(transport, log, ++connections) : transport);
+  const gate = options.groupCommit !== false && isBatchingStore(options.store) ? new CommitGate(options.store, log) : undefined;
+  const accepted = (transport: FrameTransport): FrameTransport => {
+    const logged = options.logFrames ? new FrameLoggingTransport(transport, log, ++connections) : transport;
+    return gate ? gate.wrap(logged) : logged;
+  };
   const stopListening = () =>
     Promise.all(
       listeners.map((listener) => {
@@ -155,10 +168,12 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
   return {
     urls,
     runner,
+    gate,
     kill() {
       closing ??= (async () => {
         log.info("killed: every connection cut");
         const stopped = stopListening();
+        gate?.discard();
         runner.abort();
         await stopped;
       })();
@@ -169,6 +184,8 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
         log.info(`shutting down: ${reason}`);
         for (const listener of listeners) listener.close();
         await runner.shutdown(reason);
+        // What the drain wrote is made durable before the caller closes the store.
+        gate?.flush();
         for (const listener of listeners) (listener as { closeAllConnections?: () => void }).closeAllConnections?.();
         log.info("stopped");
       })();

@@ -122,6 +122,11 @@ export class SqliteStore implements Store {
   readonly #clock: () => number;
   readonly #sql: ReturnType<typeof prepare>;
   readonly #transaction: (fn: () => unknown) => unknown;
+  /** Group commit (enableGroupCommit): told when a batch opens, so that someone commits it. */
+  #onBatchOpened: (() => void) | undefined;
+  #batchOpen = false;
+  /** SQLite rolled the open batch back on its own (an I/O error, a full disk): its commit must fail. */
+  #batchLost = false;
 
   /** Open (creating or migrating) the store in `path`; ":memory:" gives a store that lives as long as this object. */
   constructor(path: string, options: SqliteStoreOptions = {}) {
@@ -163,10 +168,67 @@ export class SqliteStore implements Store {
   }
 
   transaction<T>(fn: () => T): T {
+    this.#openBatch();
     return this.#transaction(fn) as T;
   }
 
+  /**
+   * Group commit: from now on the first write opens one transaction, the
+   * batch, and every later write and transaction() joins it (each request
+   * still a savepoint of its own, so a refused request undoes only its own
+   * writes) until commitBatch(): one fsync for all of them. `onBatchOpened`
+   * is called when a batch opens; whoever holds the outputs that depend on
+   * it commits it.
+   */
+  enableGroupCommit(onBatchOpened: () => void): void {
+    this.#onBatchOpened = onBatchOpened;
+  }
+
+  /** A batch is open: writes made since the last commit are not yet durable. */
+  get batchOpen(): boolean {
+    return this.#batchOpen;
+  }
+
+  /** Make the open batch durable (COMMIT: one fsync with synchronous=FULL); throws, having rolled back, if it cannot. */
+  commitBatch(): void {
+    if (!this.#batchOpen) return;
+    this.#batchOpen = false;
+    const lost = this.#batchLost || !this.#db.inTransaction;
+    this.#batchLost = false;
+    if (lost) {
+      if (this.#db.inTransaction) this.#db.exec("ROLLBACK");
+      throw new Error("the batch was rolled back by SQLite before its commit");
+    }
+    try {
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      if (this.#db.inTransaction) this.#db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  /** Undo the open batch. */
+  rollbackBatch(): void {
+    if (!this.#batchOpen) return;
+    this.#batchOpen = false;
+    this.#batchLost = false;
+    if (this.#db.inTransaction) this.#db.exec("ROLLBACK");
+  }
+
+  #openBatch(): void {
+    if (this.#onBatchOpened === undefined || this.#db.inTransaction) return;
+    // Open, yet no transaction: SQLite ended it itself, and what it held is gone with it.
+    if (this.#batchOpen) this.#batchLost = true;
+    // IMMEDIATE, as every transaction here: the write lock from the start, so no write fails halfway upgrading to it.
+    this.#db.exec("BEGIN IMMEDIATE");
+    if (!this.#batchOpen) {
+      this.#batchOpen = true;
+      this.#onBatchOpened();
+    }
+  }
+
   addUser(userId: string): void {
+    this.#openBatch();
     this.#sql.addUser.run(userId);
   }
 
@@ -176,6 +238,7 @@ export class SqliteStore implements Store {
 
   createConversation(conversation: StoredConversation): void {
     const { conversationId, kind, title, ownerUserId } = conversation;
+    this.#openBatch();
     if (this.#sql.insertConversation.run(conversationId, kind, title, ownerUserId).changes === 0) {
       throw new Error(`conversation ${conversationId} exists`);
     }
@@ -251,6 +314,7 @@ export class SqliteStore implements Store {
   }
 
   epoch(userId: string): string {
+    this.#openBatch();
     this.#sql.addUser.run(userId);
     return this.#epoch;
   }
@@ -278,10 +342,12 @@ export class SqliteStore implements Store {
 
   recordDedup(key: DedupKey, record: DedupRecord): void {
     const { conversationId, seq, messageId, serverTimeMs } = record;
+    this.#openBatch();
     this.#sql.recordDedup.run(key.scope, key.userId, key.deviceId, key.key, conversationId, seq, messageId, serverTimeMs, Math.floor(this.#clock()));
   }
 
   forgetDedupBefore(timeMs: number, limit: number): number {
+    this.#openBatch();
     return this.#sql.forgetDedupBefore.run(bound(timeMs), bound(limit)).changes;
   }
 
@@ -313,6 +379,7 @@ export class SqliteStore implements Store {
    * call would cost two more statements on the fan-out path); outside one, they get their own.
    */
   #atomic<T>(fn: () => T): T {
+    this.#openBatch();
     return this.#db.inTransaction ? fn() : (this.#transaction(fn) as T);
   }
 

@@ -34,6 +34,13 @@ export interface FrameTransport {
    */
   pauseReading(): void;
   resumeReading(): void;
+  /**
+   * Group commit: keep what send() writes in this process, not on the network,
+   * until releaseWrites(); send() still checks and encodes at once (FRM-9).
+   * Calls nest. Transports without them cannot sit behind a commit gate.
+   */
+  holdWrites?(): void;
+  releaseWrites?(): void;
   /** For logs: "tcp 127.0.0.1:5300", "ws [::1]:5301". */
   readonly description: string;
 }

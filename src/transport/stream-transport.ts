@@ -48,6 +48,14 @@ export class StreamTransport implements FrameTransport {
     this.#socket.write(framed);
   }
 
+  holdWrites(): void {
+    this.#socket.cork();
+  }
+
+  releaseWrites(): void {
+    this.#socket.uncork();
+  }
+
   close(): void {
     this.#socket.end();
     // A peer that never reads would keep the socket half-open: give it a moment, then cut.

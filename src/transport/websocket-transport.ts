@@ -87,6 +87,15 @@ export class WebSocketTransport implements FrameTransport {
     this.#socket.send(payload, { binary: true });
   }
 
+  // ws writes each message straight to its socket (no compression is negotiated), so corking that socket holds them.
+  holdWrites(): void {
+    (this.#socket as unknown as { _socket?: { cork(): void } })._socket?.cork();
+  }
+
+  releaseWrites(): void {
+    (this.#socket as unknown as { _socket?: { uncork(): void } })._socket?.uncork();
+  }
+
   close(code: number = WS_CLOSE.normal): void {
     this.#socket.close(this.#rejectedWith ?? code);
     setTimeout(() => this.#socket.terminate(), CLOSE_GRACE_MS).unref();
