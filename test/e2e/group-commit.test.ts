@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { frame } from "../../src/codec/frame-codec.js";
 import { encodeFramed } from "../../src/framing/frame-stream.js";
 import { ConversationKind } from "../../src/gen/imwire/v1/conversation_pb.js";
-import type { Frame } from "../../src/gen/imwire/v1/frame_pb.js";
+import type { Frame, FrameSchema } from "../../src/gen/imwire/v1/frame_pb.js";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { startReferenceServer, type ReferenceServer } from "../../src/server/reference-server.js";
 import { SqliteStore } from "../../src/store/sqlite-store.js";
 import { rawLogin, type RawClient } from "../support/raw-client.js";
@@ -86,7 +87,9 @@ describe("SEQ-2 IDEM-2 with group commit: one commit for what arrives together, 
   });
 });
 
+type FrameBody = MessageInitShape<typeof FrameSchema>["body"];
+
 /** One framed request, as a client writes it. */
-function encode(body: Frame["body"], requestId: number): Uint8Array {
+function encode(body: FrameBody, requestId: number): Uint8Array {
   return encodeFramed(frame({ requestId, body }));
 }
