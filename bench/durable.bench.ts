@@ -82,13 +82,20 @@ const dbPath = join(dir, "imwire.db");
 const store = new SqliteStore(dbPath);
 const imwire = await startReferenceServer({ tcp: { port: 0 }, store, secret: SECRET, protocol: { rateLimits: { connection: UNLIMITED, user: UNLIMITED } } });
 const imwireUrl = imwire.urls.tcp!;
-/** A second, read-only connection to the store's file, to count what each case wrote. */
-const reader = new Database(dbPath, { readonly: true, fileMustExist: true });
-const countRows = () => ({
-  entries: reader.prepare("SELECT count(*) FROM user_entries").pluck().get() as number,
-  events: reader.prepare("SELECT count(*) FROM events").pluck().get() as number,
-  keys: reader.prepare("SELECT count(*) FROM dedup_keys").pluck().get() as number,
-});
+// The same server with one commit per request, as before group commit: today's figure beside the old one, in one run.
+const singleDbPath = join(dir, "imwire-single.db");
+const singleStore = new SqliteStore(singleDbPath);
+const imwireSingle = await startReferenceServer({ tcp: { port: 0 }, store: singleStore, secret: SECRET, groupCommit: false, protocol: { rateLimits: { connection: UNLIMITED, user: UNLIMITED } } });
+/** A second, read-only connection to a store's file, to count what each case wrote. */
+const rowCounter = (path: string) => {
+  const reader = new Database(path, { readonly: true, fileMustExist: true });
+  return () => ({
+    entries: reader.prepare("SELECT count(*) FROM user_entries").pluck().get() as number,
+    events: reader.prepare("SELECT count(*) FROM events").pluck().get() as number,
+    keys: reader.prepare("SELECT count(*) FROM dedup_keys").pluck().get() as number,
+  });
+};
+const countRows = rowCounter(dbPath);
 const nats = await startNatsServer(join(dir, "nats"));
 const natsConnect = async (name: string): Promise<NatsConnection> => connect({ servers: nats.url, name, maxReconnectAttempts: 0, reconnect: false });
 const control = await natsConnect("control");
@@ -102,13 +109,15 @@ interface Rig {
   /** Bytes written to storage by the process that stores (this one for imwire, nats-server for JetStream). */
   readonly writeBytes: () => number;
   readonly kind: "imwire" | "jetstream";
+  /** The rows of the store it writes (imwire only). */
+  readonly countRows?: () => { entries: number; events: number; keys: number };
   close(): Promise<void>;
 }
 
 let clientIds = 0;
 
 /** `sender` sends to `conversationId`; every device in `receivers` (the sender's included) gets each message. */
-function imwireRig(label: string, sender: ImwireDevice, receivers: ImwireDevice[], conversationId: string, close: () => Promise<void>): Rig {
+function imwireRig(label: string, sender: ImwireDevice, receivers: ImwireDevice[], conversationId: string, close: () => Promise<void>, counter = countRows): Rig {
   const pipeline = new AckPipeline(label, receivers.length);
   const pending = new Map<number, number>();
   receivers.forEach((device, r) => {
@@ -128,10 +137,10 @@ function imwireRig(label: string, sender: ImwireDevice, receivers: ImwireDevice[
     const requestId = sender.send({ case: "sendMessage", value: { conversationId, clientMessageId: `m${++clientIds}`, content: CONTENT } });
     pending.set(requestId, k);
   });
-  return { pipeline, writeBytes: () => procWriteBytes("self"), kind: "imwire", close };
+  return { pipeline, writeBytes: () => procWriteBytes("self"), kind: "imwire", countRows: counter, close };
 }
 
-const connectDevice = (user: string) => ImwireDevice.connect(imwireUrl, user, "d", SECRET);
+const connectDevice = (user: string, url = imwireUrl) => ImwireDevice.connect(url, user, "d", SECRET);
 
 async function openImwire(owner: ImwireDevice, body: Parameters<ImwireDevice["request"]>[0]): Promise<string> {
   const answer = await owner.request(body);
@@ -139,10 +148,10 @@ async function openImwire(owner: ImwireDevice, body: Parameters<ImwireDevice["re
   return answer.body.value.conversation!.conversationId;
 }
 
-async function imwireDirect(label: string): Promise<Rig> {
-  const [a, b] = [await connectDevice(`${label}-a`), await connectDevice(`${label}-b`)];
+async function imwireDirect(label: string, url = imwireUrl, counter = countRows): Promise<Rig> {
+  const [a, b] = [await connectDevice(`${label}-a`, url), await connectDevice(`${label}-b`, url)];
   const id = await openImwire(a, { case: "openConversation", value: { kind: ConversationKind.DIRECT, userIds: [b.userId] } });
-  return imwireRig(label, a, [a, b], id, async () => void (await Promise.all([a.close(), b.close()])));
+  return imwireRig(label, a, [a, b], id, async () => void (await Promise.all([a.close(), b.close()])), counter);
 }
 
 async function imwireGroup(label: string, size: number): Promise<Rig> {
@@ -207,6 +216,7 @@ interface Case {
 
 const rigs = {
   imwireDirect: await imwireDirect("dm"),
+  imwireDirectSingle: await imwireDirect("dm-single", imwireSingle.urls.tcp!, rowCounter(singleDbPath)),
   jsDirect: await jetstreamRig("js-dm", "DM", 0, false),
   jsDirect2: await jetstreamRig("js-dm2", "DM2", 2, true),
   imwireGroup: await imwireGroup("grp", GROUP_SIZE),
@@ -215,7 +225,8 @@ const rigs = {
 const cases: Case[] = [];
 const add = (table: Case["table"], name: string, rig: Rig, depth: number, reference = false) =>
   cases.push({ table, name, rig, depth, reference, results: [], entries: 0, events: 0, keys: 0, bytes: 0 });
-add("1:1", "imwire, SqliteStore synchronous=FULL (2 pushes: receiver + sender's device)", rigs.imwireDirect, DEPTH);
+add("1:1", "imwire, SqliteStore synchronous=FULL, group commit (2 pushes: receiver + sender's device)", rigs.imwireDirect, DEPTH);
+add("1:1", "imwire, the same, one commit per request (before group commit)", rigs.imwireDirectSingle, DEPTH);
 add("1:1", "JetStream file stream, js.publish awaiting PubAck (no consumer)", rigs.jsDirect, DEPTH, true);
 add("1:1", "JetStream, + 2 ordered consumers (receiver + sender's connection)", rigs.jsDirect2, DEPTH);
 add("group", `imwire, ${GROUP_SIZE} members, ${DEPTH} in flight`, rigs.imwireGroup, DEPTH);
@@ -231,12 +242,12 @@ for (const c of cases) {
 for (let round = 0; round < ROUNDS; round++) {
   for (const c of round % 2 === 0 ? cases : [...cases].reverse()) {
     gc();
-    const rows = countRows();
+    const rows = c.rig.countRows?.() ?? countRows();
     const bytes = c.rig.writeBytes();
     c.results.push(await c.rig.pipeline.run(c.depth, { ms: timeMs / ROUNDS }));
     // Let the server finish what the last acknowledgement left (delivery acks, JetStream's buffered writes), then count.
     await new Promise((resolve) => setTimeout(resolve, 20));
-    const after = countRows();
+    const after = c.rig.countRows?.() ?? countRows();
     c.bytes += c.rig.writeBytes() - bytes;
     if (c.rig.kind === "imwire") {
       c.entries += after.entries - rows.entries;
@@ -367,7 +378,8 @@ async function posts(pipeline: AckPipeline, min: number, max: number): Promise<R
 
 await control.close();
 await imwire.close();
-reader.close();
+await imwireSingle.close();
+singleStore.close();
 store.close();
 await nats.stop();
 rmSync(dir, { recursive: true, force: true });
@@ -476,7 +488,7 @@ const grp = imwireRow("group", DEPTH);
 console.log(`
 ${machine()}. nats-server ${nats.version} (child process), nats.js 2.29, better-sqlite3 12.6. Loopback; imwire's server and every client (both sides') in this one Node process, one thread; nats-server is a separate Go process with its own threads, so on 2 cores it runs beside this process rather than sharing its thread: JetStream's figures include no server CPU in "process CPU/message". Both stores in one temp dir under ${tmpdir()} (the same filesystem), removed at the end.
 1:1 and group: ${timeMs} ms per case over ${ROUNDS} interleaved rounds after a ${WARMUP_MS} ms warm-up, gc before each; a message is complete when acknowledged and every receiver has it, the next sent on each completion; per round the messages sent ÷ the time until the last was complete; latency = each round's p50/p99, median over rounds. Channel: one post at a time for up to ${timeMs} ms (at least 3 posts), p50 and max over all posts.
-imwire: startReferenceServer on SqliteStore (WAL, synchronous=FULL: one fsync of the WAL per committed request) in the temp dir, default protocol options except FLOW-4's rate limits, lifted (1,000 requests/s per connection would cap the 1:1 case: this measures the store). Per message one transaction: idempotency-key lookup and record, membership check, gapless seq, the event (full ConversationEvent encoding), and one stream entry per member plus its head-cursor update (users row); send_ack only after COMMIT returns. Measured store rows per 1:1 message: ${dm.rowsPerMessage.toFixed(1)} (${dm.entriesPerMessage.toFixed(1)} stream entries); group: ${grp.entriesPerMessage.toFixed(0)} stream entries per message. Devices: the reference transports (dial()) with the reference client's cumulative-ack policy (bench/support/imwire-device.ts); the group's ${GROUP_SIZE} members are all connected, one device each, and the sender's own device gets the push too (DLV-4), so "last member's push" is the last of ${GROUP_SIZE}.
+imwire: startReferenceServer on SqliteStore (WAL, synchronous=FULL: one fsync of the WAL per commit; with group commit, one commit for the requests of one event-loop turn, every answer and push held until it — the second row is the same server with one commit per request) in the temp dir, default protocol options except FLOW-4's rate limits, lifted (1,000 requests/s per connection would cap the 1:1 case: this measures the store). Per message one transaction: idempotency-key lookup and record, membership check, gapless seq, the event (full ConversationEvent encoding), and one stream entry per member plus its head-cursor update (users row); send_ack (and every push) only after COMMIT returns. Measured store rows per 1:1 message: ${dm.rowsPerMessage.toFixed(1)} (${dm.entriesPerMessage.toFixed(1)} stream entries); group: ${grp.entriesPerMessage.toFixed(0)} stream entries per message. Devices: the reference transports (dial()) with the reference client's cumulative-ack policy (bench/support/imwire-device.ts); the group's ${GROUP_SIZE} members are all connected, one device each, and the sender's own device gets the push too (DLV-4), so "last member's push" is the last of ${GROUP_SIZE}.
 JetStream: nats-server -js, a file-storage stream per case (R1, limits retention, default 2 min duplicate window), js.publish with a Nats-Msg-Id (deduplicated like imwire's idempotency key) awaiting its PubAck. nats-server 2.9.10 has no sync_interval setting (the config parser rejects it: "unknown field"); its file store writes each message to the block file before the PubAck but does not fsync it (strace -f -c of nats-server 2.9.10 on this machine, 50 publishes in flight for 3 s: 34,917 PubAcks, 34,920 pwrite64, 0 fsync or fdatasync; later versions document a 2 min sync_interval), so a PubAck here means "in the OS page cache" (survives a process crash, not a power loss), while imwire's send_ack means fsynced. sync always (2.10+) could not be chosen on this version. Equivalent delivery: an ordered push consumer per receiver (nats.js consumerOpts().orderedConsumer(): ephemeral, state in memory, no acks, flow control), each on its own connection as a device is — JetStream stores the message once whatever the number of consumers and writes no per-consumer state for ordered consumers; there is no per-receiver durable cursor as imwire's stream entry, and no gapless per-conversation seq (the stream seq is per stream). The 1:1 row with 2 consumers matches imwire's 2 pushes; the group's publisher connection has its own consumer, as imwire's sender device.
 Channel: imwire subscribers subscribe through the protocol (open_conversation by conversation_id), 100 at a time; at most ${connectedCap.toLocaleString("en-US")} stay connected (two descriptors each in this process; IMWIRE_BENCH_CONNECTED), the rest disconnect after subscribing and still get a stream entry per post; the owner's device gets the post too. JetStream: the same number of connected ordered consumers (+ the owner's connection), the rest as durable pull consumers that never pull (stored position, nothing delivered; such consumers write nothing per post until they pull). "Written to storage" = /proc/<pid>/io write_bytes of the storing process (this one for imwire, nats-server for JetStream) over the case ÷ messages: bytes of page cache the process dirtied (WAL frames and checkpoints for SQLite; message blocks, indexes and consumer state for JetStream). The kernel counts a page once while it stays dirty, so many small appends to one page (JetStream's block file between its flushes) count once: a lower bound for JetStream, close to exact for SQLite's WAL, whose frames are new pages. Store rows/message counts rows in the file (events + stream entries + their users-row head-cursor updates + idempotency keys), read through a second, read-only connection.`);
 
