@@ -27,6 +27,7 @@ export default {
           "src/server/push-webhook.ts",
           "src/transport/stream-transport.ts",
           "src/transport/websocket-transport.ts",
+          "src/server/commit-gate.ts",
           "src/runtime/drive-loop.ts", "src/runtime/wakeup-timer.ts",
           "src/codec/error-frame.ts:1-36", // errorFrame; errorFrameFor below it is the client's
           "src/codec/frame-catalogue.ts:46-50",
