@@ -4,6 +4,7 @@ import { deliveryTests } from "./cases/delivery.js";
 import { deliveryGapTests } from "./cases/gaps-delivery.js";
 import { roundTwoGapTests } from "./cases/gaps-round-two.js";
 import { faultTests } from "./cases/faults.js";
+import { flowControlTests } from "./cases/flow-control.js";
 import { envelopeTests, streamFramingTests, websocketTests } from "./cases/framing.js";
 import { handshakeTests } from "./cases/handshake.js";
 import { heartbeatTests } from "./cases/heartbeat.js";
@@ -37,6 +38,7 @@ export const allTests: readonly ConformanceTest[] = [
   ...syncTests,
   ...settingsTests,
   ...heartbeatTests,
+  ...flowControlTests,
   ...errorTests,
   ...faultTests,
   ...lifecycleTests,
@@ -55,9 +57,13 @@ export const allTests: readonly ConformanceTest[] = [
  * snapshot and page limits, partial window acknowledgements, staggered
  * silent connections, frames out of order before authentication, identifier
  * bounds in hello, epochs and mentions, member counts after a leave, requests
- * while draining, subprotocol lists with spaces.
+ * while draining, subprotocol lists with spaces. 1.5: what mutation testing
+ * of the shared driving loop found unchecked: FLOW-3 (a peer that never reads
+ * is not read and is closed by HB-3; one that reads again is read again),
+ * FLOW-4 (RATE_LIMITED with retry_after_ms), and CONN-6 over a dribbled
+ * HTTP upgrade.
  */
-export const SUITE_VERSION = "1.4.0";
+export const SUITE_VERSION = "1.5.0";
 
 /** Tests selected by --only and --skip: each a test id, an id prefix ("CONN-2/"), a requirement id or a group. */
 export function select(tests: readonly ConformanceTest[], only: readonly string[], skip: readonly string[]): ConformanceTest[] {
