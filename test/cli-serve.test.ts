@@ -140,6 +140,7 @@ describe("imwire serve: failures before it listens", () => {
     expect((await run(["serve", "--memory", "--tcp", "127.0.0.1:70000"])).err).toMatch(/^imwire serve: --tcp takes a port from 0 to 65535, not 70000\n/);
     expect((await serve("--log-level", "loud")).err).toMatch(/^imwire serve: --log-level takes one of debug, info, warn, error, silent, not "loud"\n/);
     expect((await serve("--log-format", "xml")).err).toMatch(/^imwire serve: --log-format takes one of json, text, not "xml"\n/);
+    expect((await serve("--group-commit", "maybe")).err).toMatch(/^imwire serve: --group-commit takes one of on, off, not "maybe"\n/);
   });
 
   it("--tls-key / --tls-cert missing or not a key: one line", async () => {

@@ -25,6 +25,9 @@ Options:
   --tls-cert PATH        ...and this certificate
   --db PATH              SQLite file (default imwire.sqlite); created if missing
   --memory               keep everything in memory instead (lost on exit)
+  --group-commit on|off  on (default): the requests of one event-loop turn share one
+                         SQLite commit, every answer held until it; off: one commit
+                         (one fsync) per request
   --secret TEXT          token secret (default: IMWIRE_SECRET, else the development secret)
   --secret-file PATH     ${SECRET_FILE_HELP}
   --heartbeat-ms N       welcome.heartbeat_interval_ms (default 30000)
@@ -71,6 +74,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
     "log-level": { type: "string" },
     "log-format": { type: "string" },
     "log-frames": { type: "boolean", default: false },
+    "group-commit": { type: "string" },
     verbose: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   });
@@ -102,6 +106,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
     if (error instanceof RangeError) throw new UsageError(error.message);
     throw error;
   }
+  const groupCommit = choiceOption(values["group-commit"], "--group-commit", ["on", "off"] as const, "on") === "on";
   const log = createLogger({ level: choiceOption(values["log-level"], "--log-level", LOG_LEVELS, "info"), format: choiceOption(values["log-format"], "--log-format", LOG_FORMATS, "json") });
   const tls = values["tls-key"] !== undefined ? await readTls(io, values["tls-key"], values["tls-cert"]!) : undefined;
   // Warnings wait until the server listens, so that a server that fails to start prints only its error.
@@ -120,6 +125,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
       protocol,
       log,
       logFrames: values["log-frames"] || values.verbose,
+      groupCommit,
     });
   } catch (error) {
     store.close?.();
