@@ -1,5 +1,6 @@
 import type { Frame } from "../gen/imwire/v1/frame_pb.js";
-import { unassigned, type FrameTransport } from "../transport/frame-transport.js";
+import type { FrameTransport } from "../transport/frame-transport.js";
+import { TransportDecorator } from "../transport/transport-decorator.js";
 import type { Logger } from "./logger.js";
 
 /** A store that collects writes into batches and commits them when told (SqliteStore in group-commit mode). */
@@ -128,77 +129,46 @@ export class CommitGate {
 }
 
 /** A connection behind the gate: writes held while a batch is open, a close kept behind them. */
-class GatedTransport implements FrameTransport {
-  onFrame: FrameTransport["onFrame"] = unassigned.onFrame;
-  onInputError: FrameTransport["onInputError"] = unassigned.onInputError;
-  onClose: FrameTransport["onClose"] = unassigned.onClose;
-  onProgress: FrameTransport["onProgress"] = unassigned.onProgress;
-  readonly #inner: FrameTransport;
+class GatedTransport extends TransportDecorator {
   readonly #gate: CommitGate;
   #closeWaiting = false;
 
   constructor(inner: FrameTransport, gate: CommitGate) {
-    this.#inner = inner;
+    super(inner);
     this.#gate = gate;
-    inner.onFrame = (frame, size) => this.onFrame(frame, size);
-    inner.onInputError = (error) => this.onInputError(error);
-    inner.onProgress = (bytes) => this.onProgress(bytes);
-    inner.onClose = () => {
-      gate.forget(this);
-      this.onClose();
-    };
   }
 
-  get description(): string {
-    return this.#inner.description;
+  protected override closed(): void {
+    this.#gate.forget(this);
+    super.closed();
   }
 
-  get bufferedAmount(): number {
-    return this.#inner.bufferedAmount;
-  }
-
-  get flushedBytes(): number {
-    return this.#inner.flushedBytes;
-  }
-
-  send(frame: Frame): void {
+  override send(frame: Frame): void {
     this.#gate.holdIfBatchOpen(this);
     // Encoded and size-checked now (FRM-9 throws to the runner as without the gate); only the network waits.
-    this.#inner.send(frame);
+    this.inner.send(frame);
   }
 
-  close(): void {
+  override close(): void {
     // Closing would flush what is held (a socket's end() uncorks it): wait for the commit.
     if (this.#gate.isHeld(this)) this.#closeWaiting = true;
-    else this.#inner.close();
+    else this.inner.close();
   }
 
-  destroy(): void {
+  override destroy(): void {
     this.#gate.forget(this);
-    this.#inner.destroy();
-  }
-
-  setMaxFrameSize(size: number): void {
-    this.#inner.setMaxFrameSize(size);
-  }
-
-  pauseReading(): void {
-    this.#inner.pauseReading();
-  }
-
-  resumeReading(): void {
-    this.#inner.resumeReading();
+    this.inner.destroy();
   }
 
   hold(): void {
-    this.#inner.holdWrites!();
+    this.inner.holdWrites!();
   }
 
   release(): void {
-    this.#inner.releaseWrites!();
+    this.inner.releaseWrites!();
     if (this.#closeWaiting) {
       this.#closeWaiting = false;
-      this.#inner.close();
+      this.inner.close();
     }
   }
 }

@@ -2,7 +2,8 @@ import type { ImwireError } from "../errors.js";
 import { ErrorCode } from "../gen/imwire/v1/error_pb.js";
 import type { Frame } from "../gen/imwire/v1/frame_pb.js";
 import { sizeFrame } from "../gen/imwire/v1/frame_fast.js";
-import { unassigned, type FrameTransport } from "../transport/frame-transport.js";
+import type { FrameTransport } from "../transport/frame-transport.js";
+import { TransportDecorator } from "../transport/transport-decorator.js";
 import type { LogFields, Logger } from "./logger.js";
 
 /**
@@ -15,13 +16,7 @@ import type { LogFields, Logger } from "./logger.js";
  * field value is ever read, so a token (in `authenticate`), a message text or
  * a push token cannot reach the log whatever frame carries it.
  */
-export class FrameLoggingTransport implements FrameTransport {
-  // The runner assigns these on this object; the inner transport calls this object's relays, which call them.
-  onFrame: FrameTransport["onFrame"] = unassigned.onFrame;
-  onInputError: FrameTransport["onInputError"] = unassigned.onInputError;
-  onClose: FrameTransport["onClose"] = unassigned.onClose;
-  onProgress: FrameTransport["onProgress"] = unassigned.onProgress;
-  readonly #inner: FrameTransport;
+export class FrameLoggingTransport extends TransportDecorator {
   readonly #log: Logger;
   readonly #base: LogFields;
   readonly #counts = { framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0 };
@@ -33,49 +28,31 @@ export class FrameLoggingTransport implements FrameTransport {
 
   /** `connection`: a number for this connection, unique within the server, so its lines can be picked out. */
   constructor(inner: FrameTransport, log: Logger, connection: number) {
-    this.#inner = inner;
+    super(inner);
     this.#log = log;
     const [transport, address] = splitDescription(inner.description);
     this.#base = { connection, transport, address };
-    inner.onFrame = (frame, size) => {
-      this.#received(frame, size);
-      this.onFrame(frame, size);
-    };
-    inner.onInputError = (error) => {
-      this.#invalidInput(error);
-      this.onInputError(error);
-    };
-    inner.onProgress = (bytes) => this.onProgress(bytes);
-    inner.onClose = () => {
-      this.#closed();
-      this.onClose();
-    };
     this.#log.info(`${this.description}: connection opened`, { event: "open", ...this.#base });
   }
 
-  get description(): string {
-    return this.#inner.description;
+  protected override received(frame: Frame, size: number): void {
+    this.#received(frame, size);
+    super.received(frame, size);
   }
 
-  get bufferedAmount(): number {
-    return this.#inner.bufferedAmount;
+  protected override invalidInput(error: ImwireError): void {
+    this.#invalidInput(error);
+    super.invalidInput(error);
   }
 
-  get flushedBytes(): number {
-    return this.#inner.flushedBytes;
+  protected override closed(): void {
+    this.#closed();
+    super.closed();
   }
 
-  holdWrites(): void {
-    this.#inner.holdWrites?.();
-  }
-
-  releaseWrites(): void {
-    this.#inner.releaseWrites?.();
-  }
-
-  send(frame: Frame): void {
+  override send(frame: Frame): void {
     // A frame refused for its size (FRM-9) throws here and is not logged as sent: the runner reports it.
-    this.#inner.send(frame);
+    this.inner.send(frame);
     const size = sizeFrame(frame);
     this.#counts.framesOut++;
     this.#counts.bytesOut += size;
@@ -89,27 +66,15 @@ export class FrameLoggingTransport implements FrameTransport {
     }
   }
 
-  close(): void {
+  override close(): void {
     this.#closedBy ??= "server";
-    this.#inner.close();
+    this.inner.close();
   }
 
-  destroy(): void {
+  override destroy(): void {
     this.#closedBy ??= "server";
     this.#cut = true;
-    this.#inner.destroy();
-  }
-
-  setMaxFrameSize(size: number): void {
-    this.#inner.setMaxFrameSize(size);
-  }
-
-  pauseReading(): void {
-    this.#inner.pauseReading();
-  }
-
-  resumeReading(): void {
-    this.#inner.resumeReading();
+    this.inner.destroy();
   }
 
   #received(frame: Frame, size: number): void {
