@@ -166,6 +166,18 @@ async function fullPages(t: TestContext, peer: string): Promise<string> {
   return id;
 }
 
+/** Peer "b", logged in on a connection whose reading the test controls, and a conversation of full pages it may ask for. */
+async function unreadPeerWithFullPages(t: TestContext): Promise<{ b: UnreadStream; welcome: Welcome; id: string }> {
+  const b = await UnreadStream.open(t, "b");
+  try {
+    const welcome = await b.login(t.user("b"), "d1");
+    return { b, welcome, id: await fullPages(t, t.user("b")) };
+  } catch (error) {
+    b.close();
+    throw error;
+  }
+}
+
 const pageRequest = (conversationId: string): FrameBody => ({ case: "syncConversation", value: { conversationId, limit: 1_000 } });
 
 export const flowControlTests: ConformanceTest[] = [
@@ -177,10 +189,8 @@ export const flowControlTests: ConformanceTest[] = [
     title:
       "a peer that never reads but keeps asking for full pages (up to 512: ~29 MiB of answers at 64 KiB frames, more than FLOW-3's largest bound, 16 MiB or 8 × max_frame_size, with the kernel's buffers) and pinging is no longer read once the server holds its bound of output: its pings go unread and HB-3 closes it",
     async run(t) {
-      const b = await UnreadStream.open(t, "b");
+      const { b, welcome, id } = await unreadPeerWithFullPages(t);
       try {
-        const welcome = await b.login(t.user("b"), "d1");
-        const id = await fullPages(t, t.user("b"));
         const interval = welcome.heartbeatIntervalMs;
         b.pause();
         // 400 requests a second, under the reference server's FLOW-4 rate; pings all along (HB-1), which only a server still reading sees.
@@ -220,10 +230,8 @@ export const flowControlTests: ConformanceTest[] = [
     group: "framing-stream",
     title: "max_in_flight requests for full pages written while not reading, then read: every one is answered (the server reads again once its output drains), and the connection goes on",
     async run(t) {
-      const b = await UnreadStream.open(t, "b");
+      const { b, welcome, id } = await unreadPeerWithFullPages(t);
       try {
-        const welcome = await b.login(t.user("b"), "d1");
-        const id = await fullPages(t, t.user("b"));
         const interval = welcome.heartbeatIntervalMs;
         const count = Math.min(welcome.maxInFlight, 200);
         b.pause();
