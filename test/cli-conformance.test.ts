@@ -17,6 +17,7 @@ import { startReferenceServer, type ReferenceServer } from "../src/server/refere
 import { MemoryStore } from "../src/store/memory-store.js";
 import { parseRequirements } from "../src/spec/requirements.js";
 import { brokenServer, type Breakage } from "./support/broken-servers.js";
+import type { ServerOptions } from "../src/machines/server/options.js";
 
 /**
  * `imwire conformance` as a user meets it: options refused before anything
@@ -60,12 +61,12 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-async function withServer<T>(options: { secret: string; heartbeatMs?: number; breakage?: Breakage }, body: (server: ReferenceServer) => Promise<T>): Promise<T> {
+async function withServer<T>(options: { secret: string; heartbeatMs?: number; breakage?: Breakage; protocol?: Partial<ServerOptions> }, body: (server: ReferenceServer) => Promise<T>): Promise<T> {
   const server = await startReferenceServer({
     tcp: { port: 0 },
     store: new MemoryStore(),
     secret: options.secret,
-    ...(options.heartbeatMs ? { protocol: { heartbeatIntervalMs: options.heartbeatMs } } : {}),
+    ...(options.heartbeatMs || options.protocol ? { protocol: { ...options.protocol, ...(options.heartbeatMs ? { heartbeatIntervalMs: options.heartbeatMs } : {}) } } : {}),
     ...(options.breakage ? { machine: brokenServer(options.breakage) } : {}),
   });
   try {
@@ -102,6 +103,33 @@ describe("options are checked before anything starts: one line naming the flag, 
     const broken = join(scratch, "broken.json");
     writeFileSync(broken, "{features: [");
     expect((await conformance(["--profile", broken])).err).toMatch(new RegExp(`^imwire conformance: --profile ${broken} is not JSON: `));
+  });
+});
+
+describe("--profile limits (Appendix C)", () => {
+  const profile = (limits: Record<string, number>) => {
+    const path = join(scratch, `profile-${Object.keys(limits).join("-") || "none"}.json`);
+    writeFileSync(path, JSON.stringify({ limits }));
+    return path;
+  };
+  const only = ["--only", "CUR-8/group-moves-to-read-fan-out,LIM-9/members-paged-above-the-inline-limit", "--seed", "3"];
+
+  it("readFanOutMembers and maxInlineMembers reach the tests that need them; without them those tests are unsupported", async () => {
+    await withServer({ secret: "s", protocol: { readFanOutMembers: 4, maxInlineMembers: 8, maxGroupSize: 40 } }, async (server) => {
+      const declared = await conformance(["--target", server.urls.tcp!, "--secret", "s", "--profile", profile({ readFanOutMembers: 4, maxInlineMembers: 8, maxGroupSize: 40 }), ...only]);
+      expect([declared.status, declared.out]).toEqual([0, expect.stringMatching(/2 passed, 0 required failed/)]);
+      const undeclared = await conformance(["--target", server.urls.tcp!, "--secret", "s", "--profile", profile({}), ...only]);
+      expect(undeclared.out).toMatch(/0 passed, .*2 unsupported/);
+      expect(undeclared.out).toMatch(/limits\.readFanOutMembers/);
+      expect(undeclared.out).toMatch(/limits\.maxInlineMembers/);
+    });
+  }, 30_000);
+
+  it("a limit of another name, or not a positive integer, is a usage error", async () => {
+    const unknown = await conformance(["--profile", profile({ readFanOut: 4 })]);
+    expect([unknown.status, unknown.err.split("\n")[0]]).toEqual([2, "imwire conformance: --profile: unknown limit readFanOut; known: maxGroupSize, streamRetentionEntries, readFanOutMembers, maxInlineMembers"]);
+    const zero = await conformance(["--profile", profile({ maxInlineMembers: 0 })]);
+    expect([zero.status, zero.err.split("\n")[0]]).toEqual([2, "imwire conformance: --profile: limits.maxInlineMembers must be a positive integer, not 0"]);
   });
 });
 

@@ -36,6 +36,14 @@ class FakeBatches implements BatchingStore {
   }
 }
 
+/** As FakeBatches, with the fsync after the commit in the test's hands: each syncCommitted() waits until settled. */
+class FakeFsync extends FakeBatches {
+  readonly pending: { resolve: () => void; reject: (error: Error) => void }[] = [];
+  syncCommitted(): Promise<void> {
+    return new Promise((resolve, reject) => this.pending.push({ resolve, reject }));
+  }
+}
+
 /** A server-side StreamTransport on a real loopback socket, and what its peer has received. */
 async function socketPair(): Promise<{ transport: StreamTransport; received: Frame[]; peerClosed: Promise<void>; whenReceived: (n: number) => Promise<void> }> {
   const accepted = new Promise<Socket>((resolve) => listener.once("connection", resolve));
@@ -81,7 +89,7 @@ describe("the commit gate (group commit, SEQ-2): nothing that may depend on a ba
     await listen();
     const store = new FakeBatches();
     const flushes: (() => void)[] = [];
-    const gate = new CommitGate(store, silentLogger, (flush) => flushes.push(flush));
+    const gate = new CommitGate(store, silentLogger, { schedule: (flush) => void flushes.push(flush) });
     const { transport, received, peerClosed, whenReceived } = await socketPair();
     const gated = gate.wrap(transport);
     store.write();
@@ -101,7 +109,7 @@ describe("the commit gate (group commit, SEQ-2): nothing that may depend on a ba
   it("with no batch open, frames go at once", async () => {
     await listen();
     const store = new FakeBatches();
-    const gate = new CommitGate(store, silentLogger, () => {});
+    const gate = new CommitGate(store, silentLogger, { schedule: () => {} });
     const { transport, received, whenReceived } = await socketPair();
     const gated = gate.wrap(transport);
     gated.send(ping(7));
@@ -115,7 +123,7 @@ describe("the commit gate (group commit, SEQ-2): nothing that may depend on a ba
     const store = new FakeBatches();
     const flushes: (() => void)[] = [];
     const errors: string[] = [];
-    const gate = new CommitGate(store, { ...silentLogger, error: (m) => void errors.push(m) }, (flush) => flushes.push(flush));
+    const gate = new CommitGate(store, { ...silentLogger, error: (m) => void errors.push(m) }, { schedule: (flush) => void flushes.push(flush) });
     const written = await socketPair();
     const idle = await socketPair();
     const a = gate.wrap(written.transport);
@@ -135,7 +143,7 @@ describe("the commit gate (group commit, SEQ-2): nothing that may depend on a ba
     await listen();
     const store = new FakeBatches();
     const flushes: (() => void)[] = [];
-    const gate = new CommitGate(store, silentLogger, (flush) => flushes.push(flush));
+    const gate = new CommitGate(store, silentLogger, { schedule: (flush) => void flushes.push(flush) });
     const { transport, received } = await socketPair();
     const gated = gate.wrap(transport);
     store.write();
@@ -145,5 +153,78 @@ describe("the commit gate (group commit, SEQ-2): nothing that may depend on a ba
     await ioTurns();
     expect(received).toEqual([]);
     expect(store.committed).toBe(0);
+  });
+
+  it("fsync after the commit: batch 2 fills while batch 1's fsync runs; each batch's frames go when an fsync covering it completes, in order", async () => {
+    await listen();
+    const store = new FakeFsync();
+    const flushes: (() => void)[] = [];
+    const gate = new CommitGate(store, silentLogger, { schedule: (flush) => void flushes.push(flush) });
+    const { transport, received, whenReceived } = await socketPair();
+    const gated = gate.wrap(transport);
+    store.write();
+    gated.send(ping(1));
+    flushes.shift()!();
+    expect(store.committed).toBe(1);
+    expect(store.pending).toHaveLength(1);
+    // Batch 2 opens while batch 1 is committed but not yet durable; a frame sent between batches waits too.
+    gated.send(ping(2));
+    store.write();
+    gated.send(ping(3));
+    flushes.shift()!();
+    expect(store.committed).toBe(2);
+    expect(store.pending).toHaveLength(1); // one fsync at a time
+    await ioTurns();
+    expect(received).toEqual([]);
+    expect(gated.bufferedAmount).toBeGreaterThan(0);
+    store.pending.shift()!.resolve();
+    await whenReceived(2);
+    await ioTurns();
+    // Batch 1's frame, and the one sent after it with no batch open; batch 2's waits for the next fsync.
+    expect(received.map((f) => f.requestId)).toEqual([1, 2]);
+    expect(store.pending).toHaveLength(1);
+    store.pending.shift()!.resolve();
+    await whenReceived(3);
+    expect(received.map((f) => f.requestId)).toEqual([1, 2, 3]);
+    expect(gate.syncs).toBe(2);
+  });
+
+  it("an fsync that fails cuts every connection with nothing held sent, and nothing is released after it", async () => {
+    await listen();
+    const store = new FakeFsync();
+    const flushes: (() => void)[] = [];
+    const errors: string[] = [];
+    const gate = new CommitGate(store, { ...silentLogger, error: (m) => void errors.push(m) }, { schedule: (flush) => void flushes.push(flush) });
+    const a = await socketPair();
+    const gated = gate.wrap(a.transport);
+    store.write();
+    gated.send(ping(1));
+    flushes.shift()!();
+    store.pending.shift()!.reject(new Error("EIO"));
+    await a.peerClosed;
+    expect(a.received).toEqual([]);
+    expect(errors[0]).toMatch(/fsync failed/);
+    store.write();
+    flushes.shift()?.();
+    await ioTurns();
+    expect(store.pending).toHaveLength(0);
+  });
+
+  it("flush() (a graceful shutdown) resolves only once every committed batch is durable and released", async () => {
+    await listen();
+    const store = new FakeFsync();
+    const gate = new CommitGate(store, silentLogger, { schedule: () => {} });
+    const { transport, received, whenReceived } = await socketPair();
+    const gated = gate.wrap(transport);
+    store.write();
+    gated.send(ping(9));
+    let done = false;
+    const flushed = gate.flush().then(() => (done = true));
+    await ioTurns();
+    expect(done).toBe(false);
+    store.pending.shift()!.resolve();
+    await flushed;
+    await whenReceived(1);
+    expect(received.map((f) => f.requestId)).toEqual([9]);
   });
 });

@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { conformanceCommand } from "../src/cli/conformance-command.js";
 import type { CliIO } from "../src/cli/io.js";
-import { brokenServer, type Breakage } from "./support/broken-servers.js";
+import { brokenMemberPages, brokenServer, type Breakage } from "./support/broken-servers.js";
+import type { ServerMachineFactory } from "../src/machines/server/server-machine.js";
 import type { Logger } from "../src/server/logger.js";
 
 /**
@@ -19,7 +20,7 @@ interface Run {
   readonly results: { id: string; target: string; requirements: string[]; level: string; verdict: string; outcome: { status: string; message?: string } }[];
 }
 
-async function run(args: string[], mutations?: Breakage, log?: Logger): Promise<Run> {
+async function run(args: string[], mutations?: Breakage | ServerMachineFactory, log?: Logger): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), "imwire-cf-"));
   const chunks: string[] = [];
   const io: CliIO = {
@@ -30,7 +31,7 @@ async function run(args: string[], mutations?: Breakage, log?: Logger): Promise<
     stdinIsTTY: true,
   };
   try {
-    const status = await conformanceCommand(["--seed", "7", "--json", join(dir, "r.json"), "--concurrency", "8", ...args], io, { ...(mutations ? { embeddedMachine: brokenServer(mutations) } : {}), ...(log ? { embeddedLog: log } : {}) });
+    const status = await conformanceCommand(["--seed", "7", "--json", join(dir, "r.json"), "--concurrency", "8", ...args], io, { ...(mutations ? { embeddedMachine: typeof mutations === "function" ? mutations : brokenServer(mutations) } : {}), ...(log ? { embeddedLog: log } : {}) });
     const results = JSON.parse(readFileSync(join(dir, "r.json"), "utf8")).results as Run["results"];
     return { status, output: chunks.join(""), results };
   } finally {
@@ -57,7 +58,7 @@ describe("imwire conformance against the embedded reference server", () => {
     expect(logged.filter((line) => /imw1\.[\w-]+\.[\w-]+|this-is-not-a-token/.test(line))).toEqual([]);
   }, 60_000);
 
-  it.each<[string, Breakage, string, RegExp]>([
+  it.each<[string, Breakage | ServerMachineFactory, string, RegExp]>([
     ["without deduplication", { skipDedup: true }, "idempotency", /^IDEM-2\//],
     ["that loses redelivery after a reconnect", { skipRedelivery: true }, "delivery", /^DLV-3\//],
     ["that reorders pushes", { reorderPushes: true }, "delivery,messaging", /^(CUR-3|SEQ-1)\//],
@@ -66,6 +67,12 @@ describe("imwire conformance against the embedded reference server", () => {
     ["that lets outsiders in", { skipMembershipCheck: true }, "authorization", /^SEC-3\//],
     ["that ignores silent connections", { ignoreHeartbeatTimeout: true }, "heartbeat", /^HB-3\//],
     ["that sends a snapshot whole, whatever its size", { unpagedSnapshots: true }, "sync", /^SYNC-7\//],
+    ["whose member pages skip the member after each boundary", brokenMemberPages({ skipPageBoundary: true }), "CONV-10/member-pages-in-utf8-order", /^CONV-10\//],
+    ["that pages members in UTF-16 order", brokenMemberPages({ utf16MemberOrder: true }), "CONV-10/member-pages-in-utf8-order", /^CONV-10\//],
+    ["that lists features the client did not offer", brokenMemberPages({ unofferedFeatures: true }), "EXT-5/features-in-force-are-offered-ones", /^EXT-5\//],
+    ["that drops the event a group moves to read fan-out at", { dropFirstPublished: true }, "CUR-8/group-moves-to-read-fan-out", /^CUR-8\//],
+    ["that pushes no read-fan-out event", { noPublishedPush: true }, "CUR-7/channel-posts-pushed-and-paged", /^CUR-7\//],
+    ["whose summaries carry the oldest seq", { summaryOldestSeq: true }, "SYNC-8/one-summary-per-read-fan-out-conversation", /^SYNC-8\//],
   ])("catches a server %s, naming the requirement", async (_name, mutations, groups, expected) => {
     const result = await run(["--only", groups], mutations);
     expect(result.status).toBe(1);

@@ -158,14 +158,16 @@ describe("authentication", () => {
     const b = h.loginAndSync("b", "d");
     const conversationId = group(h, a, ["b"]);
     for (let i = 0; i < 3; i++) send(h, a, conversationId, `m${i}`);
-    const pushed = pushes(h.take(b));
-    expect(pushed.map((p) => p.cursor)).toEqual([1n, 2n, 3n, 4n, 5n]);
-    h.send(b, { case: "deliveryAck", value: { cursor: 2n } });
-    // b reconnects holding cursor 2: entries 3..5 come again, linked to 2.
+    // CUR-2, CUR-7: cursors come from one server-wide order, so b's are increasing but not 1, 2, 3.
+    const c = streamCursors(h, "b");
+    expect(c).toHaveLength(5);
+    expect(pushes(h.take(b)).map((p) => p.cursor)).toEqual(c);
+    h.send(b, { case: "deliveryAck", value: { cursor: c[1]! } });
+    // b reconnects holding its second entry: the third to fifth come again, linked to it.
     const epoch = h.store.epoch("b");
-    const again = h.login("b", "d", { epoch, cursor: 2n });
+    const again = h.login("b", "d", { epoch, cursor: c[1]! });
     const resumed = pushes(h.take(again));
-    expect(resumed.map((p) => [p.prevCursor, p.cursor])).toEqual([[2n, 3n], [3n, 4n], [4n, 5n]]);
+    expect(resumed.map((p) => [p.prevCursor, p.cursor])).toEqual([[c[1], c[2]], [c[2], c[3]], [c[3], c[4]]]);
   });
 
   it("AUTH-5 DLV-2: a resume with another epoch is refused (resumed false) and nothing is pushed until the position is set", () => {
@@ -177,7 +179,7 @@ describe("authentication", () => {
     expect(h.take(b).filter((f) => f.body.case === "deliver")).toEqual([]);
     const page = h.request(b, { case: "syncUser", value: { afterCursor: 1n, epoch: "some-other-epoch" } });
     expect(page.body.case === "userPage" && page.body.value.snapshot?.epoch).toBe(h.store.epoch("b"));
-    expect(pushes(h.send(b, { case: "deliveryAck", value: { cursor: 0n } })).map((p) => p.cursor)).toEqual([1n, 2n]);
+    expect(pushes(h.send(b, { case: "deliveryAck", value: { cursor: 0n } })).map((p) => p.cursor)).toEqual(streamCursors(h, "b"));
   });
 });
 
@@ -403,13 +405,14 @@ describe("server options (LIM-1, LIM-4, LIM-6)", () => {
     expect(() => new ServerHarness({ maxFrameSize: 1_000 })).toThrow(/maxFrameSize 1000 is outside 65536\.\.16777216 \(LIM-1\)/);
     expect(() => new ServerHarness({ heartbeatIntervalMs: 500 })).toThrow(/LIM-6/);
     expect(() => new ServerHarness({ dedupWindowS: 3_600 })).toThrow(/LIM-6/);
-    expect(() => new ServerHarness({ maxFrameSize: 65_536, maxGroupSize: 1_000 })).toThrow(/at most 480 fit/);
+    expect(() => new ServerHarness({ maxFrameSize: 65_536, maxInlineMembers: 1_000 })).toThrow(/at most 480 fit/);
   });
 
-  it("LIM-4 LIM-7 SYNC-7: the default group limit follows the frame limit, and the largest possible group still fits every frame that carries it", () => {
-    expect(new ServerHarness().server.options.maxGroupSize).toBe(1_000);
+  it("LIM-4 LIM-9 LIM-7 SYNC-7: the inline member limit follows the frame limit, and the largest group created at once still fits every frame that carries it", () => {
+    expect(new ServerHarness().server.options.maxInlineMembers).toBe(1_000);
+    expect(new ServerHarness().server.options.maxGroupSize).toBe(200_000);
     const h = new ServerHarness({ maxFrameSize: 65_536 });
-    const limit = h.server.options.maxGroupSize;
+    const limit = h.server.options.maxInlineMembers;
     expect(limit).toBe(480);
     // The worst case: every member id 128 bytes, a 1,024-byte title.
     const id = (n: number) => `${n}`.padStart(128, "u");
@@ -434,11 +437,12 @@ describe("acknowledgements and delivery", () => {
     const b = h.loginAndSync("b", "d");
     const id = group(h, a, ["b"]);
     for (let i = 0; i < 4; i++) send(h, a, id, `m${i}`);
-    expect(pushes(h.take(b)).map((p) => p.cursor)).toEqual([1n, 2n]);
+    const c = streamCursors(h, "b");
+    expect(pushes(h.take(b)).map((p) => p.cursor)).toEqual(c.slice(0, 2));
     const ack = (cursor: bigint) => pushes(h.send(b, { case: "deliveryAck", value: { cursor } }));
-    expect(ack(1n).map((p) => p.cursor)).toEqual([3n]);
-    expect(ack(1n)).toEqual([]); // stale
-    expect(ack(3n).map((p) => [p.prevCursor, p.cursor])).toEqual([[3n, 4n], [4n, 5n]]);
+    expect(ack(c[0]!).map((p) => p.cursor)).toEqual([c[2]]);
+    expect(ack(c[0]!)).toEqual([]); // stale
+    expect(ack(c[2]!).map((p) => [p.prevCursor, p.cursor])).toEqual([[c[2], c[3]], [c[3], c[4]]]);
   });
 
   it("ACK-2: acknowledging beyond what was sent closes the connection", () => {
@@ -722,3 +726,8 @@ describe("request ids, flow control, silence before welcome, key reuse", () => {
     expect(ok.body.case).toBe("sendAck");
   });
 });
+
+/** Every cursor of a user's stream, oldest first. */
+function streamCursors(h: ServerHarness, userId: string): bigint[] {
+  return h.store.userEntries(userId, 0, Infinity).map((e) => BigInt(e.cursor));
+}

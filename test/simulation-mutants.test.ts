@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { brokenClient, type ClientBreakage } from "./support/broken-clients.js";
 import { brokenServer, type Breakage } from "./support/broken-servers.js";
 import { runScenario } from "../src/sim/scenario.js";
+import { perfectLink } from "../src/sim/simulation.js";
 import { silentPeerProblems } from "./support/heartbeat.js";
 import { scenarioArb } from "./support/scenarios.js";
 
@@ -30,6 +31,11 @@ const mutants: Mutant[] = [
   { name: "client that gives retries new idempotency keys", client: { newIdPerRetry: true }, caughtBy: /property 4/ },
   { name: "server without deduplication", server: { skipDedup: true }, caughtBy: /property 4/ },
   { name: "server that skips redelivery on resume", server: { skipRedelivery: true }, caughtBy: /DLV-3/ },
+  // Read fan-out (CUR-7, CUR-8, SYNC-8): scenarioArb puts groups under it in two runs of three, some moving mid-run.
+  { name: "store whose merge leaves out the event at which a group moved to read fan-out (CUR-8)", server: { dropFirstPublished: true }, caughtBy: /property [35]/ },
+  { name: "server that publishes read-fan-out events but pushes them to no connected reader (CUR-7)", server: { noPublishedPush: true }, caughtBy: /property 10|DLV-3/ },
+  { name: "summaries that carry the oldest seq they stand for, not the newest (SYNC-8)", server: { summaryOldestSeq: true }, caughtBy: /property [35]/ },
+  { name: "late joiner of a read-fan-out group served from before it joined (CONV-8)", server: { joinerSeesEarlier: true }, caughtBy: /property 9/ },
 ];
 
 describe("the simulation properties catch deliberately broken machines", () => {
@@ -45,6 +51,16 @@ describe("the simulation properties catch deliberately broken machines", () => {
     );
     expect(result.failed, "the broken variant went unnoticed").toBe(true);
     expect(found.some((v) => caughtBy.test(v)), found.join("\n")).toBe(true);
+  });
+
+  it("CUR-7 DLV-1: property 10 alone sees pushes that never go to connected readers (a reader's next pong would catch it up)", () => {
+    // The prelude alone, on a perfect link: nothing but the missing pushes can be wrong.
+    const [base] = fc.sample(scenarioArb({ maxSteps: 0 }), { numRuns: 1, seed: 4 });
+    const scenario = { ...base!, users: 4, devicesPerUser: 1, faults: perfectLink, readFanOutMembers: 2 };
+    expect(runScenario(scenario).violations).toEqual([]);
+    const broken = runScenario(scenario, { serverMachine: brokenServer({ noPublishedPush: true }) }).violations;
+    expect(broken.length).toBeGreaterThan(0);
+    expect(broken.every((v) => /^property 10 \(DLV-1\)/.test(v)), broken.join("\n")).toBe(true);
   });
 
   it("server that ignores silent connections", () => {

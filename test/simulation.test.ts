@@ -9,8 +9,11 @@ import { faultsArb, scenarioArb } from "./support/scenarios.js";
 import { silentPeerProblems } from "./support/heartbeat.js";
 
 /**
- * The protocol's promises, checked by simulation (issue properties 1 to 8)
- * over random conversations, memberships, sends and fault schedules: links
+ * The protocol's promises, checked by simulation (issue properties 1 to 8;
+ * 9, membership intervals, and 10, push latency, in src/sim/checks.ts)
+ * over random conversations, memberships, sends and fault schedules, under
+ * write and read fan-out (CUR-7, CUR-8) with version 1.0 and feature-
+ * negotiating devices mixed (test/simulation-read-fan-out.test.ts): links
  * that lose up to 30% of frames, duplicate up to 20%, reorder by up to
  * 150 ms; connections dropped, devices partitioned and black-holed, the
  * server restarted. Each run ends by healing the network and letting the
@@ -27,8 +30,8 @@ function replayHint(scenario: Scenario): string {
   return `replay with: npm run sim:replay -- '${JSON.stringify(scenario)}'`;
 }
 
-describe("SEQ-2 SEQ-4 DLV-1 IDEM-2 CUR-5 ACK-2: properties 1-5, 7 and 8 over random fault schedules (server restarts keep the store)", () => {
-  it("order, no duplicates, no loss, idempotent sends, liveness, state equivalence, counters", () => {
+describe("SEQ-2 SEQ-4 DLV-1 IDEM-2 CUR-5 ACK-2 CONV-8 CUR-7: properties 1-5 and 7-10 over random fault schedules (server restarts keep the store)", () => {
+  it("order, no duplicates, no loss, idempotent sends, liveness, state equivalence, counters, intervals, push latency", () => {
     fc.assert(
       fc.property(scenarioArb(), (scenario) => {
         const report = runScenario(scenario, { checkEquivalence: true });

@@ -71,4 +71,27 @@ describe("SqliteStore batches", () => {
     expect(store.lastSeq(id)).toBe(1);
     store.close();
   });
+
+  it("CUR-8 CUR-7 CONV-9: rollbackBatch undoes a move to read fan-out, its published events and its member count", () => {
+    const { store } = fileStore();
+    const id = withConversation(store);
+    store.commitBatch();
+    store.transaction(() => {
+      store.setMembership({ conversationId: id, userId: "bob", role: Role.MEMBER, firstVisibleSeq: 1, lastVisibleSeq: 0 });
+      store.startReadFanOut(id, 1);
+      store.publishEvent(id, store.appendEvent(id, text("lost")));
+    });
+    expect([store.memberCount(id), store.userEntries("bob", 0, Infinity).length]).toEqual([2, 1]);
+    store.rollbackBatch();
+    expect([store.conversation(id)?.readFanOutFromSeq, store.memberCount(id), store.headCursor("alice")]).toEqual([0, 1, 0]);
+    expect(store.userEntries("alice", 0, Infinity)).toEqual([]);
+    const cursor = store.transaction(() => {
+      store.startReadFanOut(id, 1);
+      return store.publishEvent(id, store.appendEvent(id, text("kept")));
+    });
+    store.commitBatch();
+    expect(store.userEntries("alice", 0, Infinity)).toEqual([{ cursor, body: { case: "eventRef", conversationId: id, seq: 1 } }]);
+    expect(store.userEntries("bob", 0, Infinity)).toEqual([]);
+    store.close();
+  });
 });

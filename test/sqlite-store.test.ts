@@ -95,6 +95,9 @@ describe("SEQ-2 CUR-4: SqliteStore keeps what the server acknowledged across res
     expect(again.body.case === "conversationOpened" && [again.body.value.conversation!.conversationId, again.body.value.created]).toEqual([groupId, false]);
     // SEQ-2: no seq is handed out twice.
     expect(Number(ackOf(second.request(alice2, { case: "sendMessage", value: { conversationId: groupId, clientMessageId: "k4", content: text("k4") } })).seq)).toBe(5);
+    // CUR-2: the cursor counter went on from the file, above every cursor bob's devices were given.
+    const newHead = store.headCursor("bob");
+    expect(newHead).toBeGreaterThan(bobHead);
 
     // CUR-4, AUTH-5: bob's device resumes with its old epoch and cursor, and is pushed what it had not acknowledged.
     const bob2 = second.open();
@@ -103,7 +106,7 @@ describe("SEQ-2 CUR-4: SqliteStore keeps what the server acknowledged across res
     expect(authenticated.body.case === "authenticated" && authenticated.body.value.resumed).toBe(true);
     const redelivered = second.take(bob2).flatMap((f) => (f.body.case === "deliver" ? [f.body.value] : []));
     expect(redelivered[0]?.prevCursor).toBe(held);
-    expect(redelivered.map((d) => d.cursor)).toEqual([...pushed.filter((c) => c > held), BigInt(bobHead + 1)]);
+    expect(redelivered.map((d) => d.cursor)).toEqual([...pushed.filter((c) => c > held), BigInt(newHead)]);
     expect(second.internalErrors).toEqual([]);
   });
 
@@ -151,6 +154,41 @@ describe("SEQ-2 CUR-4: SqliteStore keeps what the server acknowledged across res
   });
 });
 
+describe("CUR-2 CUR-7: SqliteStore's server-wide cursor counter across restarts", () => {
+  const event: NewEvent = { senderUserId: "o", body: { case: "message", value: { messageId: "m", content: text("x") } } };
+  const ref = (seq: number) => ({ case: "eventRef" as const, conversationId: "small", seq });
+
+  /** Cursors handed out by one process, ending with `last` (the one the counter must be recovered from). */
+  function handOut(store: SqliteStore, last: "entry" | "published"): number[] {
+    store.createConversation({ conversationId: "big", kind: ConversationKind.CHANNEL, title: "", ownerUserId: "o", readFanOutFromSeq: 1 });
+    store.setMembership({ conversationId: "big", userId: "u", role: Role.SUBSCRIBER, firstVisibleSeq: 1, lastVisibleSeq: 0 });
+    const cursors = [store.appendUserEntry("u", ref(1)), store.publishEvent("big", store.appendEvent("big", event)), store.appendUserEntry("v", ref(2))];
+    // Before the last cursor: a membership's start is a position too, and would hide a counter recovered from it alone.
+    store.setMembership({ conversationId: "big", userId: "late", role: Role.SUBSCRIBER, firstVisibleSeq: 2, lastVisibleSeq: 0 });
+    cursors.push(last === "entry" ? store.appendUserEntry("w", ref(3)) : store.publishEvent("big", store.appendEvent("big", event)));
+    return cursors;
+  }
+
+  for (const last of ["entry", "published"] as const) {
+    it(`every cursor after a reopen is above every cursor handed out before, the newest being a ${last === "entry" ? "stored entry" : "published event"}`, () => {
+      const first = openStore();
+      const before = handOut(first, last);
+      const headOfU = first.headCursor("u");
+      first.close();
+      const store = openStore();
+      const highest = Math.max(...before);
+      expect(store.headCursor("u")).toBe(headOfU);
+      const after = [store.appendUserEntry("fresh", ref(4)), store.publishEvent("big", store.appendEvent("big", event)), store.appendUserEntry("u", ref(5))];
+      expect(Math.min(...after)).toBeGreaterThan(highest);
+      const streamOfU = store.userEntries("u", 0, Infinity).map((e) => e.cursor);
+      expect(streamOfU).toEqual([...streamOfU].sort((a, b) => a - b));
+      expect(new Set(streamOfU).size).toBe(streamOfU.length);
+      // The subscriber who joined last sees only what was published after it joined, on either side of the restart.
+      expect(store.userEntries("late", 0, Infinity).map((e) => e.cursor)).toEqual(last === "published" ? [before[3], after[1]] : [after[1]]);
+    });
+  }
+});
+
 describe("SqliteStore schema", () => {
   it("creates a WAL-mode file at the current schema version", () => {
     openStore().close();
@@ -161,29 +199,6 @@ describe("SqliteStore schema", () => {
       expect(db.prepare("SELECT count(*) FROM meta WHERE key = 'epoch'").pluck().get()).toBe(1);
     } finally {
       db.close();
-    }
-  });
-
-  it("IDEM-4: brings a version-1 file up to date, adding the index dedup expiry reads by, and keeps what it held", () => {
-    const store = openStore();
-    const key = { scope: "message", userId: "a", deviceId: "d", key: "k" } as const;
-    store.recordDedup(key, { conversationId: "g", seq: 1, messageId: "m", serverTimeMs: 5 });
-    store.close();
-    const db = new Database(path);
-    db.exec("DROP INDEX dedup_keys_by_age");
-    db.pragma("user_version = 1");
-    db.close();
-    const reopened = openStore();
-    expect(reopened.dedup(key)).toEqual({ conversationId: "g", seq: 1, messageId: "m", serverTimeMs: 5 });
-    expect(reopened.forgetDedupBefore(6, 10)).toBe(1);
-    reopened.close();
-    const check = new Database(path, { readonly: true });
-    try {
-      expect(check.pragma("user_version", { simple: true })).toBe(2);
-      const plan = check.prepare("EXPLAIN QUERY PLAN SELECT key FROM dedup_keys WHERE server_time_ms < 10 ORDER BY server_time_ms").all() as { detail: string }[];
-      expect(plan.map((row) => row.detail).join("; ")).toMatch(/USING (COVERING )?INDEX dedup_keys_by_age/);
-    } finally {
-      check.close();
     }
   });
 
@@ -227,10 +242,12 @@ describe("IDEM-2: SqliteStore transactions are atomic", () => {
     expect(store.dedup({ scope: "message", userId: "a", deviceId: "d", key: "k" })).toBeUndefined();
     expect(store.receiveMode("a", "")).toBe(ReceiveMode.UNSPECIFIED);
     expect(store.readMarker("a", "g1")).toBe(0);
-    // The numbering starts again where the committed state left it.
+    // Seqs start again where the committed state left them (SEQ-1); a cursor need only lie above the committed ones (CUR-2).
     store.createConversation({ conversationId: "g1", kind: ConversationKind.GROUP, title: "", ownerUserId: "a" });
     expect(store.appendEvent("g1", event)).toBe(1);
-    expect(store.appendUserEntry("a", { case: "eventRef", conversationId: "g1", seq: 1 })).toBe(1);
+    const cursor = store.appendUserEntry("a", { case: "eventRef", conversationId: "g1", seq: 1 });
+    expect(store.userEntries("a", 0, Infinity)).toEqual([{ cursor, body: { case: "eventRef", conversationId: "g1", seq: 1 } }]);
+    expect(store.headCursor("a")).toBe(cursor);
   });
 
   it("a nested transaction that throws is undone alone when the outer one catches it", () => {

@@ -1,5 +1,6 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { issueToken } from "../../src/auth/hmac-token.js";
+import type { Feature } from "../../src/gen/imwire/v1/connection_pb.js";
 import { ErrorCode } from "../../src/gen/imwire/v1/error_pb.js";
 import { FrameSchema, type Frame } from "../../src/gen/imwire/v1/frame_pb.js";
 import { PROTOCOL_VERSION } from "../../src/limits.js";
@@ -23,6 +24,10 @@ const ACK_DELAY_MS = defaultClientOptions.ackDelayMs;
  * (ACK-1), the stream's prev_cursor check (CUR-3), and heartbeats (HB-1).
  * Anything unexpected (an error frame, a gap, a closed connection while in
  * use) throws: a benchmark must not measure a broken run.
+ *
+ * Its hello offers no features (EXT-5) unless `features` is given: a
+ * version 1.0 device, which the reference client is not (it offers
+ * FEATURE_CONVERSATION_SUMMARIES and FEATURE_MEMBER_PAGES by default).
  */
 export class ImwireDevice {
   readonly userId: string;
@@ -42,6 +47,12 @@ export class ImwireDevice {
   #keepAlive: NodeJS.Timeout | undefined;
   #closing = false;
   #closed: Promise<void>;
+  /** Encoded bytes and frames received, every frame counted (catch-up measures what a sync costs the device). */
+  bytesIn = 0;
+  framesIn = 0;
+  /** From welcome and authenticated. */
+  features: readonly Feature[] = [];
+  epoch = "";
 
   private constructor(transport: FrameTransport, userId: string, deviceId: string) {
     this.#transport = transport;
@@ -49,7 +60,11 @@ export class ImwireDevice {
     this.deviceId = deviceId;
     let closed!: () => void;
     this.#closed = new Promise((resolve) => (closed = resolve));
-    transport.onFrame = (frame, size) => this.#receive(frame, size);
+    transport.onFrame = (frame, size) => {
+      this.bytesIn += size;
+      this.framesIn++;
+      this.#receive(frame, size);
+    };
     transport.onInputError = (error) => {
       throw new Error(`${userId}: invalid frame from the server: ${error.message}`);
     };
@@ -61,21 +76,34 @@ export class ImwireDevice {
   }
 
   /** Connect and become ready: authenticated, synchronised, delivery position set. */
-  static async connect(url: string, userId: string, deviceId: string, secret: string): Promise<ImwireDevice> {
-    const device = new ImwireDevice(await dial(url), userId, deviceId);
-    const welcome = await device.request({ case: "hello", value: { versions: [PROTOCOL_VERSION], deviceId } });
-    if (welcome.body.case !== "welcome") throw new Error(`hello answered ${welcome.body.case}`);
-    device.#transport.setMaxFrameSize(welcome.body.value.maxFrameSize);
-    const interval = welcome.body.value.heartbeatIntervalMs;
-    device.#keepAlive = setInterval(() => device.send({ case: "ping", value: {} }, 0), interval / 2);
-    const authenticated = await device.request({ case: "authenticate", value: { token: issueToken({ userId, deviceId, expiresAtMs: 0 }, secret) } });
-    if (authenticated.body.case !== "authenticated") throw new Error(`authenticate answered ${authenticated.body.case}`);
+  static async connect(url: string, userId: string, deviceId: string, secret: string, features: readonly Feature[] = []): Promise<ImwireDevice> {
+    const device = await ImwireDevice.authenticate(url, userId, deviceId, secret, features);
     const page = await device.request({ case: "syncUser", value: {} });
     if (page.body.case !== "userPage" || page.body.value.hasMore) throw new Error(`sync_user answered ${page.body.case}`);
     const cursor = page.body.value.snapshot?.cursor ?? page.body.value.headCursor;
     device.#held = cursor;
     device.send({ case: "deliveryAck", value: { cursor } }, 0);
     return device;
+  }
+
+  /** Hello and authenticate (no resume) only: the device must synchronise itself (SYNC-5) and set its position. */
+  static async authenticate(url: string, userId: string, deviceId: string, secret: string, features: readonly Feature[] = []): Promise<ImwireDevice> {
+    const device = new ImwireDevice(await dial(url), userId, deviceId);
+    const welcome = await device.request({ case: "hello", value: { versions: [PROTOCOL_VERSION], deviceId, features: [...features] } });
+    if (welcome.body.case !== "welcome") throw new Error(`hello answered ${welcome.body.case}`);
+    device.features = welcome.body.value.features;
+    device.#transport.setMaxFrameSize(welcome.body.value.maxFrameSize);
+    const interval = welcome.body.value.heartbeatIntervalMs;
+    device.#keepAlive = setInterval(() => device.send({ case: "ping", value: {} }, 0), interval / 2);
+    const authenticated = await device.request({ case: "authenticate", value: { token: issueToken({ userId, deviceId, expiresAtMs: 0 }, secret) } });
+    if (authenticated.body.case !== "authenticated") throw new Error(`authenticate answered ${authenticated.body.case}`);
+    device.epoch = authenticated.body.value.epoch;
+    return device;
+  }
+
+  /** The stream position the device holds (CUR-3). */
+  get held(): bigint {
+    return this.#held;
   }
 
   /** Send a frame; request ids count up from 1 unless given (0 for frames that are not requests). */

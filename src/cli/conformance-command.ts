@@ -8,7 +8,7 @@ import type { Logger } from "../server/logger.js";
 import type { ServerMachineFactory } from "../machines/server/server-machine.js";
 import { loadRequirements } from "../spec/requirements.js";
 import { allTests, select, SUITE_VERSION } from "../conformance/suite/catalogue.js";
-import type { ProfileLimits, Target } from "../conformance/suite/context.js";
+import { PROFILE_LIMITS, type ProfileLimits, type Target } from "../conformance/suite/context.js";
 import { readExpectedFailures, resultKey, writeExpectedFailures, type ExpectedFailures } from "../conformance/suite/expected-failures.js";
 import { heartbeatHint } from "../conformance/suite/heartbeat-hint.js";
 import { LiveProgress } from "../conformance/suite/live-progress.js";
@@ -49,7 +49,8 @@ Target:
   --profile FILE          the same as JSON, with operator hooks (SPEC.md Appendix C):
                           {"features": [...], "hooks": {"restart": CMD, "shutdown": CMD
                           or {"pidFile": PATH}, "pushWebhook": "http://127.0.0.1:PORT/path"},
-                          "limits": {"maxGroupSize": N, "streamRetentionEntries": N}};
+                          "limits": {"maxGroupSize": N, "streamRetentionEntries": N,
+                          "readFanOutMembers": N, "maxInlineMembers": N}};
                           tests needing an undeclared hook are reported unsupported
 Tokens (the runner names its users; the server must accept them):
   --secret TEXT           sign tokens with the reference scheme and this secret
@@ -283,7 +284,7 @@ async function readProfile(path: string): Promise<Profile> {
   if (typeof profile !== "object" || profile === null || Array.isArray(profile)) throw new UsageError(`--profile ${path}: expected a JSON object with "features", "hooks" and "limits"`);
   if (profile.features !== undefined && (!Array.isArray(profile.features) || profile.features.some((f) => typeof f !== "string"))) throw new UsageError(`--profile: "features" must be a list of names`);
   for (const [name, value] of Object.entries(profile.limits ?? {})) {
-    if (name !== "maxGroupSize" && name !== "streamRetentionEntries") throw new UsageError(`--profile: unknown limit ${name}; known: maxGroupSize, streamRetentionEntries`);
+    if (!(PROFILE_LIMITS as readonly string[]).includes(name)) throw new UsageError(`--profile: unknown limit ${name}; known: ${PROFILE_LIMITS.join(", ")}`);
     if (!Number.isInteger(value) || value < 1) throw new UsageError(`--profile: limits.${name} must be a positive integer, not ${value}`);
   }
   const problem = checkProfile(profile.hooks ?? {});

@@ -28,6 +28,15 @@ Options:
   --group-commit on|off  on (default): the requests of one event-loop turn share one
                          SQLite commit, every answer held until it; off: one commit
                          (one fsync) per request
+  --fsync after-commit|in-commit  with group commit: after-commit (default) fsyncs
+                         the log off the event loop while the next batch runs;
+                         in-commit: each COMMIT fsyncs, blocking the loop
+  --read-fan-out-members N  groups above N members store each event once, read by
+                         every member's stream (default 100; channels always; CUR-7)
+  --max-group-size N     the group size limit (default 200000; LIM-4)
+  --max-inline-members N groups up to N list their members in each conversation,
+                         larger ones are paged (default 1000, fewer under 133 KB
+                         frames; LIM-9)
   --secret TEXT          token secret (default: IMWIRE_SECRET, else the development secret)
   --secret-file PATH     ${SECRET_FILE_HELP}
   --heartbeat-ms N       welcome.heartbeat_interval_ms (default 30000)
@@ -75,6 +84,10 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
     "log-format": { type: "string" },
     "log-frames": { type: "boolean", default: false },
     "group-commit": { type: "string" },
+    fsync: { type: "string" },
+    "read-fan-out-members": { type: "string" },
+    "max-group-size": { type: "string" },
+    "max-inline-members": { type: "string" },
     verbose: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   });
@@ -93,12 +106,18 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   const receiveWindow = integerOption(values["receive-window"], "--receive-window", undefined, POSITIVE);
   const receiveWindowBytes = integerOption(values["receive-window-bytes"], "--receive-window-bytes", undefined, POSITIVE);
   const rateLimit = integerOption(values["rate-limit"], "--rate-limit", undefined, POSITIVE);
+  const readFanOutMembers = integerOption(values["read-fan-out-members"], "--read-fan-out-members", undefined, POSITIVE);
+  const maxGroupSize = integerOption(values["max-group-size"], "--max-group-size", undefined, POSITIVE);
+  const maxInlineMembers = integerOption(values["max-inline-members"], "--max-inline-members", undefined, POSITIVE);
   const protocol = {
     ...(heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs } : {}),
     ...(maxFrameSize !== undefined ? { maxFrameSize } : {}),
     ...(receiveWindow !== undefined ? { receiveWindow } : {}),
     ...(receiveWindowBytes !== undefined ? { receiveWindowBytes } : {}),
     ...(rateLimit !== undefined ? { rateLimits: rateLimits(rateLimit) } : {}),
+    ...(readFanOutMembers !== undefined ? { readFanOutMembers } : {}),
+    ...(maxGroupSize !== undefined ? { maxGroupSize } : {}),
+    ...(maxInlineMembers !== undefined ? { maxInlineMembers } : {}),
   };
   try {
     serverOptions(protocol); // refused before anything is opened: a server that cannot send a valid Welcome
@@ -107,6 +126,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
     throw error;
   }
   const groupCommit = choiceOption(values["group-commit"], "--group-commit", ["on", "off"] as const, "on") === "on";
+  const fsyncAfterCommit = choiceOption(values.fsync, "--fsync", ["after-commit", "in-commit"] as const, "after-commit") === "after-commit";
   const log = createLogger({ level: choiceOption(values["log-level"], "--log-level", LOG_LEVELS, "info"), format: choiceOption(values["log-format"], "--log-format", LOG_FORMATS, "json") });
   const tls = values["tls-key"] !== undefined ? await readTls(io, values["tls-key"], values["tls-cert"]!) : undefined;
   // Warnings wait until the server listens, so that a server that fails to start prints only its error.
@@ -126,6 +146,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
       log,
       logFrames: values["log-frames"] || values.verbose,
       groupCommit,
+      fsyncAfterCommit,
     });
   } catch (error) {
     store.close?.();

@@ -1,7 +1,8 @@
-import { isImwireError } from "../errors.js";
+import { ImwireError, isImwireError } from "../errors.js";
+import { ErrorCode } from "../gen/imwire/v1/error_pb.js";
 import type { Frame } from "../gen/imwire/v1/frame_pb.js";
 import type { ClientMachine } from "../machines/client/client-machine.js";
-import type { ClientEvent, ClientOutput } from "../machines/client/types.js";
+import type { ClientEvent, ClientOutput, MemberList } from "../machines/client/types.js";
 import { DriveLoop } from "../runtime/drive-loop.js";
 import { clockTimers, type WakeupTimerFactory } from "../runtime/wakeup-timer.js";
 import type { FrameTransport } from "../transport/frame-transport.js";
@@ -40,6 +41,8 @@ export class ClientDriver {
   /** The connection the machine is using, by the number it gave it. */
   #current: { readonly id: number; readonly transport: FrameTransport } | undefined;
   #stopped = false;
+  /** listMembers calls awaiting their "members" or "failed" event, by operation id. */
+  readonly #listings = new Map<string, { resolve: (list: MemberList) => void; reject: (error: ImwireError) => void }>();
 
   constructor(machine: ClientMachine, options: ClientDriverOptions) {
     this.machine = machine;
@@ -60,7 +63,10 @@ export class ClientDriver {
         "frame-limit": (output) => {
           if (this.#current?.id === output.connection) this.#current.transport.setMaxFrameSize(output.maxFrameSize);
         },
-        app: (output) => this.#onEvent(output.event),
+        app: (output) => {
+          this.#settleListing(output.event);
+          this.#onEvent(output.event);
+        },
       },
       nextWakeup: () => this.machine.nextWakeup(),
       tick: (now) => this.machine.tick(now),
@@ -82,6 +88,27 @@ export class ClientDriver {
     this.machine.stop(this.#now());
     this.#loop.drive();
     this.#loop.cancel();
+    for (const [id, listing] of this.#listings) {
+      this.#listings.delete(id);
+      listing.reject(new ImwireError(ErrorCode.UNAVAILABLE, "the client stopped before the member list was read"));
+    }
+  }
+
+  /**
+   * CONV-10: every member of a conversation, all pages read (the machine's
+   * listMembers; MemberList says what the result reflects while members
+   * change). Rejects with an ImwireError: ERROR_CODE_UNKNOWN_FRAME without
+   * anything sent when FEATURE_MEMBER_PAGES is not in force (EXT-5), the
+   * server's code when it refuses (PERMISSION_DENIED, NOT_FOUND), TIMEOUT
+   * when the dedup window passes unanswered.
+   */
+  listMembers(conversationId: string, extra: { limit?: number } = {}): Promise<MemberList> {
+    return new Promise((resolve, reject) => {
+      // Registered before the loop runs: the machine may fail the listing in the same call.
+      const id = this.machine.listMembers(conversationId, this.#now(), extra);
+      this.#listings.set(id, { resolve, reject });
+      this.#loop.drive();
+    });
   }
 
   /** Run an application command against the machine, then carry out what it asks for. */
@@ -89,6 +116,16 @@ export class ClientDriver {
     const result = command(this.machine, this.#now());
     this.#loop.drive();
     return result;
+  }
+
+  #settleListing(event: ClientEvent): void {
+    if (event.kind !== "members" && event.kind !== "failed") return;
+    const listing = this.#listings.get(event.operationId);
+    if (!listing) return;
+    this.#listings.delete(event.operationId);
+    if (event.kind === "members") listing.resolve(event.list);
+    else if (event.code === "expired") listing.reject(new ImwireError(ErrorCode.TIMEOUT, event.message, { requirement: "IDEM-4" }));
+    else listing.reject(new ImwireError(event.code, event.message));
   }
 
   #send(frame: Frame): void {

@@ -41,6 +41,8 @@ export const frameCatalogue: Readonly<Record<FrameCase, FrameCatalogueEntry>> = 
   receiveSettings: { sender: "server", kind: "answer" },
   setDeviceState: { sender: "client", kind: "request", answer: "deviceStateSet" },
   deviceStateSet: { sender: "server", kind: "answer" },
+  listMembers: { sender: "client", kind: "request", answer: "memberPage" },
+  memberPage: { sender: "server", kind: "answer" },
 };
 
 /** May `sender` send a frame with this body? Unknown bodies are ENV-4's business, not this. */

@@ -17,7 +17,10 @@ import { secretTokens, type TokenSource } from "./suite/tokens.js";
 /**
  * The limits the embedded server announces: the smallest frames and the
  * shortest heartbeat the spec allows (LIM-1, LIM-6), and a small window, so
- * that limits, timeouts and flow control are reached in seconds.
+ * that limits, timeouts and flow control are reached in seconds. The limits
+ * welcome does not carry are small too, so that groups reach them with a
+ * handful of users: a group is under read fan-out above 4 members (CUR-7,
+ * CUR-8), paged above 8 (LIM-9, CONV-10), full at 40 (LIM-4).
  */
 export const EMBEDDED_PROTOCOL: Partial<ServerOptions> = {
   heartbeatIntervalMs: 1_000,
@@ -26,14 +29,17 @@ export const EMBEDDED_PROTOCOL: Partial<ServerOptions> = {
   drainTimeoutMs: 500,
   handshakeTimeoutMs: 2_000,
   snapshotAfterEntries: 100,
+  maxGroupSize: 40,
+  maxInlineMembers: 8,
+  readFanOutMembers: 4,
 };
 
 /**
- * What the embedded server's profile declares (Appendix C), as an operator
- * would write it from the documentation, not read from the machine: the
- * group limit README.md gives for 64 KiB frames, and the retention set above.
+ * What the embedded server's profile declares (Appendix C): the values set
+ * above, which it runs with, so the profile can neither promise a limit the
+ * server does not enforce nor miss one it does.
  */
-export const EMBEDDED_LIMITS: ProfileLimits = { maxGroupSize: 480, streamRetentionEntries: 100 };
+export const EMBEDDED_LIMITS: ProfileLimits = limitsOf({});
 
 export interface EmbeddedServerOptions {
   /** "sqlite" (the default, as imwire serve runs: in a temporary file, so it can be restarted) or "memory". */
@@ -115,12 +121,23 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
     tokens: secretTokens(secret),
     hooks,
     pushes,
-    limits: EMBEDDED_LIMITS,
+    limits: limitsOf(options.protocol ?? {}),
     async close() {
       await (stopping ?? server.close("conformance run finished"));
       store.close?.();
       await pushes.close();
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** The profile limits of the embedded server run with `overrides` of EMBEDDED_PROTOCOL. */
+function limitsOf(overrides: Partial<ServerOptions>): ProfileLimits {
+  const options = { ...EMBEDDED_PROTOCOL, ...overrides };
+  return {
+    maxGroupSize: options.maxGroupSize!,
+    streamRetentionEntries: options.snapshotAfterEntries!,
+    readFanOutMembers: options.readFanOutMembers!,
+    maxInlineMembers: options.maxInlineMembers!,
   };
 }

@@ -50,6 +50,12 @@ export interface ReferenceServerOptions {
    * per request, as a store without batches does anyway.
    */
   readonly groupCommit?: boolean;
+  /**
+   * With group commit on a store that can (SqliteStore on a file): commit without waiting for the disk and
+   * fsync off the event loop, the next batch filling meanwhile; frames still wait for the fsync. Default on;
+   * off, each batch's COMMIT fsyncs, blocking the loop.
+   */
+  readonly fsyncAfterCommit?: boolean;
 }
 
 /** A listener that could not start: which one, where, and the system's code (EADDRINUSE, EACCES, ...). */
@@ -98,7 +104,7 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
   const urls: { tcp?: string; ws?: string } = {};
   const secure = options.tls !== undefined;
   let connections = 0;
-  const gate = options.groupCommit !== false && isBatchingStore(options.store) ? new CommitGate(options.store, log) : undefined;
+  const gate = options.groupCommit !== false && isBatchingStore(options.store) ? new CommitGate(options.store, log, { fsyncAfterCommit: options.fsyncAfterCommit !== false }) : undefined;
   const accepted = (transport: FrameTransport): FrameTransport => {
     const logged = options.logFrames ? new FrameLoggingTransport(transport, log, ++connections) : transport;
     return gate ? gate.wrap(logged) : logged;
@@ -185,7 +191,7 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
         for (const listener of listeners) listener.close();
         await runner.shutdown(reason);
         // What the drain wrote is made durable before the caller closes the store.
-        gate?.flush();
+        await gate?.flush();
         for (const listener of listeners) (listener as { closeAllConnections?: () => void }).closeAllConnections?.();
         log.info("stopped");
       })();

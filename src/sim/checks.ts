@@ -1,4 +1,5 @@
 import { toBinary } from "@bufbuild/protobuf";
+import { ConversationKind, Role } from "../gen/imwire/v1/conversation_pb.js";
 import { ConversationEventSchema, MembershipAction, type ConversationEvent } from "../gen/imwire/v1/message_pb.js";
 import type { SimDevice, Simulation } from "./simulation.js";
 
@@ -128,19 +129,98 @@ export function deviceState(device: SimDevice): unknown {
 /**
  * Property 7 (Zulip's oracle): a device that lived through the faults, once
  * resynchronised, shows exactly what a fresh device built from a full sync
- * shows. Adds one fresh device per user, runs until quiet, compares.
+ * shows. Adds one fresh device per user and per kind of device it has (a
+ * version 1.0 device is compared with a fresh version 1.0 device: EXT-5
+ * features change what it can learn, CONV-9), runs until quiet, compares.
  */
 export function checkStateEquivalence(sim: Simulation, deadline: number): string[] {
   const violations: string[] = [];
-  const users = [...new Set(sim.devices.map((d) => d.userId))];
-  const fresh = users.map((userId) => sim.addDevice(Number(userId.slice(1)), {}));
+  const kinds = new Map<string, { userId: string; options: SimDevice["options"] }>();
+  for (const device of sim.devices) kinds.set(`${device.userId} ${JSON.stringify(device.options)}`, { userId: device.userId, options: device.options });
+  const fresh = [...kinds.values()].map(({ userId, options }) => sim.addDevice(Number(userId.slice(1)), {}, options));
   if (!sim.runUntilSettled(deadline)) violations.push("property 7: the fresh devices did not settle");
   for (const newcomer of fresh) {
     const expected = JSON.stringify(deviceState(newcomer), bigintJson);
+    const kind = JSON.stringify(newcomer.options);
     for (const device of sim.devicesOf(newcomer.userId)) {
-      if (device === newcomer) continue;
+      if (fresh.includes(device) || JSON.stringify(device.options) !== kind) continue;
       const actual = JSON.stringify(deviceState(device), bigintJson);
       if (actual !== expected) violations.push(`property 7: ${device.deviceId} differs from a fresh device:\n  has  ${actual}\n  want ${expected}`);
+    }
+  }
+  return violations;
+}
+
+/**
+ * Property 9 (CONV-8, SEC-3): a device is handed only events of its user's
+ * membership intervals. In a group they are read from the log: from the
+ * CREATED or ADDED event that lists the user to the LEFT event that does
+ * (DIRECT and CHANNEL memberships always begin at seq 1).
+ */
+export function checkIntervals(sim: Simulation): string[] {
+  const violations: string[] = [];
+  for (const conversationId of sim.conversationIds()) {
+    if (sim.store.conversation(conversationId)?.kind !== ConversationKind.GROUP) continue;
+    const intervals = new Map<string, [number, number][]>();
+    for (const event of sim.store.events(conversationId, 0, Infinity, Infinity)) {
+      if (event.body.case !== "membership") continue;
+      const { action, userIds } = event.body.value;
+      const seq = Number(event.seq);
+      for (const userId of userIds) {
+        const list = intervals.get(userId) ?? [];
+        intervals.set(userId, list);
+        if (action === MembershipAction.CREATED || action === MembershipAction.ADDED) list.push([seq, Infinity]);
+        else if (action === MembershipAction.LEFT && list.length > 0) list[list.length - 1]![1] = seq;
+      }
+    }
+    for (const device of sim.devices) {
+      const mine = intervals.get(device.userId) ?? [];
+      const outside = (device.delivered.get(conversationId) ?? []).map((e) => Number(e.seq)).filter((seq) => !mine.some(([from, to]) => seq >= from && seq <= to));
+      if (outside.length > 0) violations.push(`property 9 (CONV-8): ${device.deviceId} got ${conversationId}#${outside.slice(0, 8).join(",")}, outside its intervals ${mine.map(([a, b]) => `${a}..${b}`).join(" ") || "(none)"}`);
+    }
+  }
+  return violations;
+}
+
+/** Property 10's bound: well under a heartbeat interval of the simulation (2 s), so a device that only catches up on its next pong (CUR-6) is late. */
+export const PUSH_WITHIN_MS = 500;
+
+/**
+ * Property 10 (DLV-1, CUR-7: "in near real time"): in a healed, quiet world,
+ * a message sent to each conversation is acknowledged to its sender, and
+ * handed to every device of every member, within PUSH_WITHIN_MS — pushed,
+ * whether it was written to each stream or read from the conversation.
+ * Sends through the simulation, so the other properties then cover these
+ * messages too.
+ */
+export function checkPushLatency(sim: Simulation): string[] {
+  const violations: string[] = [];
+  const probes: { conversationId: string; sender: SimDevice; id: string; readers: string[] }[] = [];
+  for (const conversationId of sim.conversationIds()) {
+    const conversation = sim.store.conversation(conversationId)!;
+    const members = sim.store.members(conversationId);
+    // In a channel the owner is the only sender (CONV-1).
+    const poster = members.find((m) => conversation.kind !== ConversationKind.CHANNEL || m.role === Role.OWNER);
+    const sender = poster && sim.devicesOf(poster.userId)[0];
+    if (!sender) continue;
+    const id = sender.client.send(conversationId, { kind: { case: "text", value: { text: `probe ${conversationId}` } } }, sim.now);
+    sender.sends.push(id);
+    sim.drive(sender);
+    probes.push({ conversationId, sender, id, readers: members.map((m) => m.userId) });
+  }
+  sim.run(sim.now + PUSH_WITHIN_MS);
+  for (const { conversationId, sender, id, readers } of probes) {
+    const ack = sender.acked.get(id);
+    if (!ack) {
+      violations.push(`property 10 (DLV-1): ${sender.deviceId}'s send to ${conversationId} was not acknowledged within ${PUSH_WITHIN_MS} ms`);
+      continue;
+    }
+    for (const userId of readers) {
+      for (const device of sim.devicesOf(userId)) {
+        if (!(device.delivered.get(conversationId) ?? []).some((e) => e.seq === ack.seq)) {
+          violations.push(`property 10 (DLV-1): ${device.deviceId} did not get ${conversationId}#${ack.seq} within ${PUSH_WITHIN_MS} ms`);
+        }
+      }
     }
   }
   return violations;

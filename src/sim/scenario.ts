@@ -4,7 +4,7 @@ import type { ClientPolicy } from "../machines/client/policy.js";
 import type { Transition } from "../machines/client/states.js";
 import type { ServerMachineFactory } from "../machines/server/server-machine.js";
 import type { Store } from "../store/store.js";
-import { checkIdempotentSends, checkLiveness, checkNoLoss, checkOrderAndDuplicates, checkStateEquivalence } from "./checks.js";
+import { checkIdempotentSends, checkIntervals, checkLiveness, checkNoLoss, checkOrderAndDuplicates, checkPushLatency, checkStateEquivalence } from "./checks.js";
 import { Simulation, type LinkFaults, type SimDevice } from "./simulation.js";
 
 /**
@@ -41,6 +41,20 @@ export interface Scenario {
   /** The network until it heals, after the last step. */
   readonly faults: LinkFaults;
   readonly steps: readonly Step[];
+  /**
+   * ServerOptions.readFanOutMembers (CUR-7, CUR-8); the server's default
+   * (100) when absent. A low one puts groups under read fan-out from
+   * creation, or moves them there mid-run when members are added.
+   */
+  readonly readFanOutMembers?: number;
+  /** ServerOptions.maxInlineMembers (LIM-9); larger groups are paged (CONV-10). */
+  readonly maxInlineMembers?: number;
+  /**
+   * Devices, by place in creation order, that are version 1.0 clients
+   * offering no features (`features: []`): their user_page carries every
+   * event (SYNC-3), where the others get summaries (SYNC-8).
+   */
+  readonly featurelessDevices?: readonly number[];
 }
 
 export interface ScenarioOptions {
@@ -70,6 +84,10 @@ export interface ScenarioReport {
   readonly events: number;
   readonly sends: number;
   readonly virtualMs: number;
+  /** Groups that moved to read fan-out mid-run (CUR-8: from a seq after CREATED). */
+  readonly crossings: number;
+  /** Conversations under read fan-out at the end, from creation or moved. */
+  readonly readFanOut: number;
   readonly sim: Simulation;
 }
 
@@ -87,6 +105,11 @@ export function runScenario(scenario: Scenario, options: ScenarioOptions = {}): 
     serverMachine: options.serverMachine,
     onTrace: options.onTrace,
     store: options.store,
+    server: {
+      ...(scenario.readFanOutMembers === undefined ? {} : { readFanOutMembers: scenario.readFanOutMembers }),
+      ...(scenario.maxInlineMembers === undefined ? {} : { maxInlineMembers: scenario.maxInlineMembers }),
+    },
+    deviceOptions: (_user, ordinal) => (scenario.featurelessDevices?.includes(ordinal) ? { features: [] } : {}),
   });
   const devicesAtStart = [...sim.devices];
   sim.run(300);
@@ -98,13 +121,19 @@ export function runScenario(scenario: Scenario, options: ScenarioOptions = {}): 
   sim.heal();
   for (const device of sim.devices) device.client.setDeviceState(DeviceState.FOREGROUND, sim.now);
   const settleBy = sim.now + (options.settleWithinMs ?? DEFAULT_SETTLE_MS);
-  sim.runUntilSettled(settleBy);
-  const storeChecks = options.serverLosesState ? [] : [...checkOrderAndDuplicates(sim), ...checkNoLoss(sim), ...checkIdempotentSends(sim)];
-  const violations = [...sim.violations, ...storeChecks, ...checkLiveness(sim)];
+  const settled = sim.runUntilSettled(settleBy);
+  const storeChecks = () => (options.serverLosesState ? [] : [...checkOrderAndDuplicates(sim), ...checkNoLoss(sim), ...checkIdempotentSends(sim), ...checkIntervals(sim)]);
+  // Checked before property 10's probe too: its new events would show a device what it missed, and it would catch up.
+  const beforeProbe = [...storeChecks(), ...checkLiveness(sim)];
+  // Property 10 probes a quiet world only: until then, property 5 says what is wrong.
+  const latency = settled ? checkPushLatency(sim) : [];
+  sim.runUntilSettled(sim.now + (options.settleWithinMs ?? DEFAULT_SETTLE_MS));
+  const violations = [...new Set([...sim.violations, ...beforeProbe, ...latency, ...storeChecks(), ...checkLiveness(sim)])];
   if (options.checkEquivalence && violations.length === 0) violations.push(...checkStateEquivalence(sim, sim.now + (options.settleWithinMs ?? DEFAULT_SETTLE_MS)));
   const events = sim.devices.reduce((sum, d) => sum + [...d.delivered.values()].reduce((s, list) => s + list.length, 0), 0);
   const sends = sim.devices.reduce((sum, d) => sum + d.sends.length, 0);
-  return { violations, frames: sim.framesCarried, events, sends, virtualMs: sim.now, sim };
+  const fanOut = sim.conversationIds().map((id) => sim.store.conversation(id)!.readFanOutFromSeq);
+  return { violations, frames: sim.framesCarried, events, sends, virtualMs: sim.now, crossings: fanOut.filter((from) => from > 1).length, readFanOut: fanOut.filter((from) => from > 0).length, sim };
 }
 
 function perform(sim: Simulation, devices: readonly SimDevice[], action: Action): void {

@@ -39,6 +39,12 @@ export interface SimulationConfig {
   readonly faults?: LinkFaults;
   readonly server?: Partial<ServerOptions>;
   readonly client?: Partial<Omit<ClientOptions, "deviceId">>;
+  /**
+   * Options for one device on top of `client`, by its user and its place in
+   * creation order: how a run mixes version 1.0 devices (`features: []`)
+   * with devices that negotiate features (EXT-5).
+   */
+  readonly deviceOptions?: (userIndex: number, ordinal: number) => Partial<Omit<ClientOptions, "deviceId">>;
   /** Makes the server machine (default: ServerMachine); tests plant server bugs through it. */
   readonly serverMachine?: ServerMachineFactory;
   /** Makes each device's client policy (default: the correct one); tests plant client bugs through it. */
@@ -119,6 +125,8 @@ export class SimDevice {
     readonly userId: string,
     readonly deviceId: string,
     client: ClientMachine,
+    /** The options it was made with beyond the simulation's own (SimulationConfig.deviceOptions). */
+    readonly options: Partial<Omit<ClientOptions, "deviceId">> = {},
   ) {
     this.client = client;
   }
@@ -190,8 +198,12 @@ export class Simulation {
     return this.devices.filter((d) => d.userId === userId);
   }
 
-  /** Add a device for user `userIndex` (a fresh installation) and start it. */
-  addDevice(userIndex: number, policy: Partial<ClientPolicy> = this.#config.clientPolicy?.() ?? {}): SimDevice {
+  /** Add a device for user `userIndex` (a fresh installation) and start it; `options` default to SimulationConfig.deviceOptions'. */
+  addDevice(
+    userIndex: number,
+    policy: Partial<ClientPolicy> = this.#config.clientPolicy?.() ?? {},
+    options: Partial<Omit<ClientOptions, "deviceId">> = this.#config.deviceOptions?.(userIndex, this.devices.length) ?? {},
+  ): SimDevice {
     const userId = this.userId(userIndex);
     this.store.addUser(userId);
     const deviceId = `${userId}d${this.devicesOf(userId).length}`;
@@ -199,17 +211,22 @@ export class Simulation {
     let ids = 0;
     const onTransition = this.#config.onClientTransition;
     const client = new ClientMachine(
-      { ...simClientOptions, ...this.#config.client, deviceId },
+      { ...simClientOptions, ...this.#config.client, ...options, deviceId },
       { token: () => `${userId}|${deviceId}`, random: () => random.next(), newId: () => `${deviceId}-${++ids}`, onTransition: (t) => onTransition?.(deviceId, t) },
       policy,
     );
-    const device = new SimDevice(userId, deviceId, client);
+    const device = new SimDevice(userId, deviceId, client, options);
     this.devices.push(device);
     this.queue.after(0, () => {
       client.start(this.now);
       this.#driveClient(device);
     });
     return device;
+  }
+
+  /** Carry out what a device's client was asked to do outside its own inputs (a send from the application), now. */
+  drive(device: SimDevice): void {
+    this.#driveClient(device);
   }
 
   /** Run the world until virtual time `until`. */

@@ -3,7 +3,9 @@ import { ConversationEventSchema, type ConversationEvent } from "../gen/imwire/v
 import { decodeConversationEvent, encodeConversationEvent } from "../gen/imwire/v1/message_fast.js";
 import { ReceiveMode } from "../gen/imwire/v1/settings_pb.js";
 import { ConversationKind } from "../gen/imwire/v1/conversation_pb.js";
-import type { DedupKey, DedupRecord, NewEvent, Store, StoredConversation, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "./store.js";
+// Code point order is UTF-8 byte order, the order CONV-10 pages in (and SQLite's BINARY collation).
+import { compareCodePoints as compareUtf8 } from "../machines/server/ids.js";
+import type { DedupKey, DedupRecord, NewConversation, NewEvent, Store, StoredConversation, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "./store.js";
 
 /** Whether an event can hold bytes fields: text messages and membership events hold only strings and numbers. */
 function mayHoldBytes(event: ConversationEvent): boolean {
@@ -24,16 +26,25 @@ function byValue(event: ConversationEvent): ConversationEvent {
 type Undo = (() => void) | unknown[];
 
 interface ConversationState {
-  readonly conversation: StoredConversation;
+  conversation: StoredConversation;
   readonly events: ConversationEvent[];
+  /** By seq - 1: the cursor a published event has in its readers' streams (CUR-7), 0 for one never published. */
+  readonly positions: number[];
   /** By user id, in the order users first joined. */
   readonly memberships: Map<string, StoredMembership>;
+  /** By user id: the server-wide position when the membership's interval began; it sees events published after it. */
+  readonly since: Map<string, number>;
+  currentMembers: number;
 }
 
 interface UserState {
   readonly epoch: string;
   readonly entries: StoredUserEntry[];
   readonly memberships: Map<string, StoredMembership>;
+  /** The conversations of `memberships` under read fan-out: their events are merged into the stream (CUR-7). */
+  readonly readFanOut: Set<string>;
+  /** Cursor of the newest stored entry. */
+  head: number;
   readonly modes: Map<string, ReceiveMode>;
   readonly readMarkers: Map<string, number>;
 }
@@ -48,6 +59,8 @@ export class MemoryStore implements Store {
   readonly #directs = new Map<string, string>();
   readonly #dedup = new Map<string, DedupRecord>();
   readonly #epoch: string;
+  /** The last cursor handed out, server-wide: stored entries and published events share it (CUR-7). */
+  #position = 0;
   /** The inverses of the writes made inside the running transaction, newest last; undefined outside one. */
   #undo: Undo[] | undefined;
 
@@ -88,10 +101,11 @@ export class MemoryStore implements Store {
     return this.#users.has(userId);
   }
 
-  createConversation(conversation: StoredConversation): void {
+  createConversation(created: NewConversation): void {
+    const conversation: StoredConversation = { readFanOutFromSeq: 0, ...created };
     if (this.#conversations.has(conversation.conversationId)) throw new Error(`conversation ${conversation.conversationId} exists`);
     this.#restoring(this.#conversations, conversation.conversationId);
-    this.#conversations.set(conversation.conversationId, { conversation, events: [], memberships: new Map() });
+    this.#conversations.set(conversation.conversationId, { conversation, events: [], positions: [], memberships: new Map(), since: new Map(), currentMembers: 0 });
   }
 
   conversation(conversationId: string): StoredConversation | undefined {
@@ -105,8 +119,18 @@ export class MemoryStore implements Store {
   setMembership(membership: StoredMembership): void {
     const state = this.#conversation(membership.conversationId);
     const user = this.#user(membership.userId);
+    const before = state.memberships.get(membership.userId);
+    // The same interval goes on (a leave closes it) or a new one begins here (CONV-8).
+    const continues = before !== undefined && before.lastVisibleSeq === 0 && before.firstVisibleSeq === membership.firstVisibleSeq;
+    if (!continues) {
+      this.#restoring(state.since, membership.userId);
+      state.since.set(membership.userId, this.#position);
+    }
+    const delta = Number(membership.lastVisibleSeq === 0) - Number(before !== undefined && before.lastVisibleSeq === 0);
+    if (delta !== 0) this.#adjustCount(state, delta);
     this.#restoring(state.memberships, membership.userId);
     state.memberships.set(membership.userId, membership);
+    if (state.conversation.readFanOutFromSeq > 0 && !user.readFanOut.has(membership.conversationId)) this.#joinReadFanOut(user, membership.conversationId);
     this.#restoring(user.memberships, membership.conversationId);
     user.memberships.set(membership.conversationId, membership);
     const { conversation } = state;
@@ -126,9 +150,14 @@ export class MemoryStore implements Store {
   }
 
   memberCount(conversationId: string): number {
-    let count = 0;
-    for (const m of this.#conversation(conversationId).memberships.values()) if (m.lastVisibleSeq === 0) count++;
-    return count;
+    return this.#conversation(conversationId).currentMembers;
+  }
+
+  membersPage(conversationId: string, afterUserId: string, limit: number): StoredMembership[] {
+    const after = [...this.#conversation(conversationId).memberships.values()].filter(
+      (m) => m.lastVisibleSeq === 0 && (afterUserId === "" || compareUtf8(m.userId, afterUserId) > 0),
+    );
+    return after.sort((a, b) => compareUtf8(a.userId, b.userId)).slice(0, limit);
   }
 
   membershipsOf(userId: string): StoredMembership[] {
@@ -140,8 +169,26 @@ export class MemoryStore implements Store {
     const seq = state.events.length + 1;
     const stored = create(ConversationEventSchema, { ...event, seq: BigInt(seq) });
     state.events.push(mayHoldBytes(stored) ? byValue(stored) : stored);
-    this.#undo?.push(state.events);
+    state.positions.push(0);
+    this.#undo?.push(state.events, state.positions);
     return seq;
+  }
+
+  startReadFanOut(conversationId: string, fromSeq: number): void {
+    const state = this.#conversation(conversationId);
+    if (state.conversation.readFanOutFromSeq > 0) return;
+    const previous = state.conversation;
+    this.#undo?.push(() => void (state.conversation = previous));
+    state.conversation = { ...previous, readFanOutFromSeq: fromSeq };
+    for (const userId of state.memberships.keys()) this.#joinReadFanOut(this.#user(userId), conversationId);
+  }
+
+  publishEvent(conversationId: string, seq: number): number {
+    const state = this.#conversation(conversationId);
+    const position = ++this.#position;
+    state.positions[seq - 1] = position;
+    this.#undo?.push(() => void (state.positions[seq - 1] = 0));
+    return position;
   }
 
   lastSeq(conversationId: string): number {
@@ -162,20 +209,73 @@ export class MemoryStore implements Store {
   }
 
   appendUserEntry(userId: string, body: StoredUserEntryBody): number {
-    const entries = this.#user(userId).entries;
-    const cursor = entries.length + 1;
-    entries.push({ cursor, body });
-    this.#undo?.push(entries);
+    const user = this.#user(userId);
+    const cursor = ++this.#position;
+    const head = user.head;
+    user.entries.push({ cursor, body });
+    user.head = cursor;
+    this.#undo?.push(user.entries, () => void (user.head = head));
     return cursor;
   }
 
   headCursor(userId: string): number {
-    return this.#users.get(userId)?.entries.length ?? 0;
+    const user = this.#users.get(userId);
+    if (!user) return 0;
+    let head = user.head;
+    for (const conversationId of user.readFanOut) {
+      const visible = this.#visiblePublished(conversationId, userId, head);
+      if (visible) head = visible.positions[visible.last - 1]!;
+    }
+    return head;
   }
 
-  userEntries(userId: string, afterCursor: number, limit: number): StoredUserEntry[] {
+  userEntries(userId: string, afterCursor: number, limit: number, summarize = false): StoredUserEntry[] {
+    const user = this.#users.get(userId);
+    if (!user) return [];
+    const entries = user.entries;
+    const start = firstAbove(entries.length, (i) => entries[i]!.cursor, afterCursor);
+    const stored = entries.slice(start, start + limit);
+    if (user.readFanOut.size === 0) return stored;
+    const merged: StoredUserEntry[] = [...stored];
+    for (const conversationId of user.readFanOut) {
+      const visible = this.#visiblePublished(conversationId, userId, afterCursor);
+      if (!visible) continue;
+      const { positions, first, last } = visible;
+      if (summarize && last > first) {
+        merged.push({ cursor: positions[last - 1]!, body: { case: "eventRef", conversationId, seq: last }, summary: true });
+        continue;
+      }
+      for (let seq = first; seq <= last && seq < first + limit; seq++) {
+        merged.push({ cursor: positions[seq - 1]!, body: { case: "eventRef", conversationId, seq } });
+      }
+    }
+    return merged.sort((a, b) => a.cursor - b.cursor).slice(0, limit);
+  }
+
+  storedEntriesAfter(userId: string, afterCursor: number, cap: number): number {
     const entries = this.#users.get(userId)?.entries ?? [];
-    return entries.slice(afterCursor, afterCursor + limit);
+    return Math.min(cap, entries.length - firstAbove(entries.length, (i) => entries[i]!.cursor, afterCursor));
+  }
+
+  /**
+   * The published events of a read-fan-out conversation that `userId` may
+   * see in its stream after cursor `after`: seqs first..last, or undefined
+   * when there are none. Published events have increasing positions, so
+   * the first is found by bisection.
+   */
+  #visiblePublished(conversationId: string, userId: string, after: number): { positions: number[]; first: number; last: number } | undefined {
+    const state = this.#conversations.get(conversationId)!;
+    const membership = state.memberships.get(userId);
+    const from = state.conversation.readFanOutFromSeq;
+    if (!membership || from === 0) return undefined;
+    const positions = state.positions;
+    let last = membership.lastVisibleSeq || state.events.length;
+    // Every event from `from` on is published, but the newest only once the request appending it has announced it.
+    while (last >= from && positions[last - 1] === 0) last--;
+    const floor = Math.max(after, state.since.get(userId) ?? 0);
+    if (last < from || positions[last - 1]! <= floor) return undefined;
+    const first = from + firstAbove(last - from + 1, (i) => positions[from - 1 + i]!, floor);
+    return { positions, first, last };
   }
 
   dedup(key: DedupKey): DedupRecord | undefined {
@@ -224,11 +324,21 @@ export class MemoryStore implements Store {
   #user(userId: string): UserState {
     let user = this.#users.get(userId);
     if (!user) {
-      user = { epoch: this.#epoch, entries: [], memberships: new Map(), modes: new Map(), readMarkers: new Map() };
+      user = { epoch: this.#epoch, entries: [], memberships: new Map(), readFanOut: new Set(), head: 0, modes: new Map(), readMarkers: new Map() };
       this.#restoring(this.#users, userId);
       this.#users.set(userId, user);
     }
     return user;
+  }
+
+  #joinReadFanOut(user: UserState, conversationId: string): void {
+    user.readFanOut.add(conversationId);
+    this.#undo?.push(() => void user.readFanOut.delete(conversationId));
+  }
+
+  #adjustCount(state: ConversationState, delta: number): void {
+    state.currentMembers += delta;
+    this.#undo?.push(() => void (state.currentMembers -= delta));
   }
 
   /** Inside a transaction, record how to put `map`'s entry for `key` back as it is now. */
@@ -244,6 +354,18 @@ export class MemoryStore implements Store {
     if (!state) throw new Error(`no conversation ${conversationId}`);
     return state;
   }
+}
+
+/** The first index in 0..length whose value is above `bound`, for values increasing with the index. */
+function firstAbove(length: number, valueAt: (i: number) => number, bound: number): number {
+  let low = 0;
+  let high = length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (valueAt(middle) <= bound) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
 
 function pairKey(a: string, b: string): string {

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { closeSync, constants, fsync, openSync } from "node:fs";
 import { create, fromBinary, toBinary, type DescMessage, type Message } from "@bufbuild/protobuf";
 import Database from "better-sqlite3";
 import { ConversationKind, ConversationLeftSchema, ConversationOpenedSchema, type Role } from "../gen/imwire/v1/conversation_pb.js";
@@ -6,7 +7,7 @@ import { ReadMarkerSchema, ReadReceiptSchema, UserEventSchema } from "../gen/imw
 import { ConversationEventSchema, type ConversationEvent } from "../gen/imwire/v1/message_pb.js";
 import { ReceiveMode, ReceiveSettingsSchema } from "../gen/imwire/v1/settings_pb.js";
 import { decodeConversationEvent, encodeConversationEvent } from "../gen/imwire/v1/message_fast.js";
-import type { DedupKey, DedupRecord, NewEvent, Store, StoredConversation, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "./store.js";
+import type { DedupKey, DedupRecord, NewConversation, NewEvent, Store, StoredConversation, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "./store.js";
 
 export interface SqliteStoreOptions {
   /** Wall-clock time for the created time of dedup records (for an operator; expiry goes by the server's time). */
@@ -75,6 +76,26 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
   },
   // IDEM-4: keys are forgotten by the time of their first attempt, oldest first.
   (db) => db.exec("CREATE INDEX dedup_keys_by_age ON dedup_keys (server_time_ms)"),
+  // Read fan-out (CUR-7, CUR-8) and paged members (CONV-10).
+  (db) =>
+    db.exec(`
+      -- member_count: every event of a large conversation asks for it. read_fan_out_from: its first seq under read
+      -- fan-out, 0 under write fan-out. last_position: the cursor of its newest published event.
+      ALTER TABLE conversations ADD COLUMN member_count INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE conversations ADD COLUMN read_fan_out_from INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE conversations ADD COLUMN last_position INTEGER NOT NULL DEFAULT 0;
+      UPDATE conversations SET member_count =
+        (SELECT count(*) FROM memberships m WHERE m.conversation_id = conversations.conversation_id AND m.last_visible_seq = 0);
+      -- since_position: the server-wide position when the membership's interval began; its stream carries the
+      -- conversation's events published after it. read_fan_out mirrors the conversation's, so that a user's
+      -- read-fan-out memberships are one index range, whatever its other conversations.
+      ALTER TABLE memberships ADD COLUMN since_position INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE memberships ADD COLUMN read_fan_out INTEGER NOT NULL DEFAULT 0;
+      CREATE INDEX memberships_read_fan_out ON memberships (user_id) WHERE read_fan_out = 1;
+      -- position: the event's cursor in its readers' streams once published (read fan-out), else NULL.
+      ALTER TABLE events ADD COLUMN position INTEGER;
+      CREATE INDEX events_by_position ON events (conversation_id, position) WHERE position IS NOT NULL;
+    `),
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -102,6 +123,15 @@ interface EntryRow {
   readonly body: Buffer | null;
 }
 
+/**
+ * In a query over memberships m joined with conversations c: the position of
+ * the newest published event the membership may see (its last visible one
+ * for a former member), NULL when there is none.
+ */
+const VISIBLE_TOP = `CASE WHEN m.last_visible_seq = 0 THEN nullif(c.last_position, 0)
+  ELSE (SELECT e.position FROM events e WHERE e.conversation_id = m.conversation_id AND e.seq <= m.last_visible_seq
+        AND e.position IS NOT NULL ORDER BY e.seq DESC LIMIT 1) END`;
+
 const MEMBERSHIP_COLUMNS = "conversation_id, user_id, role, first_visible_seq, last_visible_seq";
 /** Membership rows come as arrays: better-sqlite3 builds those twice as fast as objects, and members() runs for every event. */
 type MembershipRow = [conversationId: string, userId: string, role: Role, firstVisibleSeq: number, lastVisibleSeq: number];
@@ -127,10 +157,22 @@ export class SqliteStore implements Store {
   #batchOpen = false;
   /** SQLite rolled the open batch back on its own (an I/O error, a full disk): its commit must fail. */
   #batchLost = false;
+  /**
+   * The last cursor handed out, server-wide (CUR-7). Kept in memory: every
+   * cursor that was made durable is in a row (a user's head, an event's
+   * position, a membership's start), so the highest of those is where to
+   * go on after a restart; one allocated by a transaction that rolled back
+   * was never revealed (SEQ-2), and may be handed out again.
+   */
+  #position: number;
+  readonly #path: string;
+  /** Group commit with the fsync after COMMIT (enableGroupCommit): the write-ahead log, to fsync off the event loop. */
+  #walFd: number | undefined;
 
   /** Open (creating or migrating) the store in `path`; ":memory:" gives a store that lives as long as this object. */
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.#clock = options.clock ?? Date.now;
+    this.#path = path;
     const db = new Database(path);
     this.#db = db;
     try {
@@ -153,6 +195,7 @@ export class SqliteStore implements Store {
       migrate(db, version);
       this.#epoch = db.prepare<[], string>("SELECT value FROM meta WHERE key = 'epoch'").pluck().get()!;
       this.#sql = prepare(db);
+      this.#position = this.#sql.highestPosition.get()!;
     } catch (error) {
       db.close();
       throw error;
@@ -164,6 +207,8 @@ export class SqliteStore implements Store {
 
   /** Close the database; the store is unusable afterwards. */
   close(): void {
+    if (this.#walFd !== undefined) closeSync(this.#walFd);
+    this.#walFd = undefined;
     this.#db.close();
   }
 
@@ -180,8 +225,27 @@ export class SqliteStore implements Store {
    * is called when a batch opens; whoever holds the outputs that depend on
    * it commits it.
    */
-  enableGroupCommit(onBatchOpened: () => void): void {
+  enableGroupCommit(onBatchOpened: () => void, { fsyncAfterCommit = false }: { fsyncAfterCommit?: boolean } = {}): void {
     this.#onBatchOpened = onBatchOpened;
+    if (!fsyncAfterCommit || this.#path === ":memory:" || this.#path === "") return;
+    // SQLite's FULL is NORMAL plus an fsync of the write-ahead log after each commit: the same fsync, done here
+    // off the event loop (syncCommitted), so the next batch runs while the disk works. NORMAL still syncs the log
+    // before each checkpoint and the database after it. The log lives as long as the connection (it is reset,
+    // not recreated, after a checkpoint), so one descriptor, opened first, stays on the right file; fsync on
+    // Linux flushes the file whichever descriptor wrote it.
+    this.#walFd = openSync(`${this.#path}-wal`, constants.O_RDWR | constants.O_CREAT);
+    this.#db.pragma("synchronous = NORMAL");
+  }
+
+  /**
+   * With fsyncAfterCommit: resolves once every batch committed so far is
+   * durable (one fsync of the log covers all of them), rejects if the fsync
+   * fails. Undefined when each commit fsyncs by itself.
+   */
+  syncCommitted(): Promise<void> | undefined {
+    const fd = this.#walFd;
+    if (fd === undefined) return undefined;
+    return new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
   }
 
   /** A batch is open: writes made since the last commit are not yet durable. */
@@ -236,10 +300,10 @@ export class SqliteStore implements Store {
     return this.#sql.hasUser.get(userId) !== undefined;
   }
 
-  createConversation(conversation: StoredConversation): void {
-    const { conversationId, kind, title, ownerUserId } = conversation;
+  createConversation(conversation: NewConversation): void {
+    const { conversationId, kind, title, ownerUserId, readFanOutFromSeq = 0 } = conversation;
     this.#openBatch();
-    if (this.#sql.insertConversation.run(conversationId, kind, title, ownerUserId).changes === 0) {
+    if (this.#sql.insertConversation.run(conversationId, kind, title, ownerUserId, readFanOutFromSeq).changes === 0) {
       throw new Error(`conversation ${conversationId} exists`);
     }
   }
@@ -255,10 +319,17 @@ export class SqliteStore implements Store {
   setMembership(membership: StoredMembership): void {
     const { conversationId, userId, role, firstVisibleSeq, lastVisibleSeq } = membership;
     this.#atomic(() => {
-      const kind = this.#sql.conversationKind.get(conversationId);
-      if (kind === undefined) throw new Error(`no conversation ${conversationId}`);
+      const target = this.#sql.membershipTarget.get(conversationId);
+      if (target === undefined) throw new Error(`no conversation ${conversationId}`);
+      const [kind, readFanOutFrom] = target;
+      const before = this.#sql.membership.get(conversationId, userId);
       this.#sql.addUser.run(userId);
-      this.#sql.upsertMembership.run(conversationId, userId, role, firstVisibleSeq, lastVisibleSeq);
+      // The same interval goes on (a leave closes it) or a new one begins now (CONV-8, CUR-7).
+      const continues = before !== undefined && before[4] === 0 && before[3] === firstVisibleSeq;
+      const since = continues ? this.#sql.membershipSince.get(conversationId, userId)! : this.#position;
+      this.#sql.upsertMembership.run(conversationId, userId, role, firstVisibleSeq, lastVisibleSeq, since, readFanOutFrom > 0 ? 1 : 0);
+      const delta = Number(lastVisibleSeq === 0) - Number(before !== undefined && before[4] === 0);
+      if (delta !== 0) this.#sql.adjustMemberCount.run(delta, conversationId);
       // As MemoryStore: a DIRECT conversation names its pair once it has two membership records (CONV-2).
       if (kind !== ConversationKind.DIRECT) return;
       const first = this.#sql.firstMembers.all(conversationId);
@@ -278,9 +349,15 @@ export class SqliteStore implements Store {
   }
 
   memberCount(conversationId: string): number {
-    const count = this.#sql.memberCount.get(conversationId)!;
-    if (count === 0) this.#mustExist(conversationId);
+    const count = this.#sql.memberCount.get(conversationId);
+    if (count === undefined) throw new Error(`no conversation ${conversationId}`);
     return count;
+  }
+
+  membersPage(conversationId: string, afterUserId: string, limit: number): StoredMembership[] {
+    const rows = this.#sql.membersPage.all(conversationId, afterUserId, bound(limit));
+    if (rows.length === 0) this.#mustExist(conversationId);
+    return rows.map(toMembership);
   }
 
   membershipsOf(userId: string): StoredMembership[] {
@@ -295,6 +372,22 @@ export class SqliteStore implements Store {
       this.#sql.insertEvent.run(conversationId, seq, encodeConversationEvent(create(ConversationEventSchema, { ...event, seq: BigInt(seq) })));
       this.#sql.setLastSeq.run(seq, conversationId);
       return seq;
+    });
+  }
+
+  startReadFanOut(conversationId: string, fromSeq: number): void {
+    this.#atomic(() => {
+      if (this.#sql.startReadFanOut.run(fromSeq, conversationId).changes === 0) return;
+      this.#sql.markReadFanOutMembers.run(conversationId);
+    });
+  }
+
+  publishEvent(conversationId: string, seq: number): number {
+    return this.#atomic(() => {
+      const position = ++this.#position;
+      this.#sql.publishEvent.run(position, conversationId, seq);
+      this.#sql.setLastPosition.run(position, conversationId);
+      return position;
     });
   }
 
@@ -322,18 +415,41 @@ export class SqliteStore implements Store {
   appendUserEntry(userId: string, body: StoredUserEntryBody): number {
     const row = encodeBody(body);
     return this.#atomic(() => {
-      const cursor = this.#sql.nextCursor.get(userId)!;
+      const cursor = ++this.#position;
+      this.#sql.setHeadCursor.run(userId, cursor);
       this.#sql.insertEntry.run(userId, cursor, row.field, row.conversationId, row.seq, row.body);
       return cursor;
     });
   }
 
   headCursor(userId: string): number {
-    return this.#sql.headCursor.get(userId) ?? 0;
+    return this.#sql.headCursor.get(userId, userId) ?? 0;
   }
 
-  userEntries(userId: string, afterCursor: number, limit: number): StoredUserEntry[] {
-    return this.#sql.userEntries.all(userId, bound(afterCursor), bound(limit)).map((row) => ({ cursor: row.cursor, body: decodeBody(row) }));
+  userEntries(userId: string, afterCursor: number, limit: number, summarize = false): StoredUserEntry[] {
+    const after = bound(afterCursor);
+    const stored: StoredUserEntry[] = this.#sql.userEntries.all(userId, after, bound(limit)).map((row) => ({ cursor: row.cursor, body: decodeBody(row) }));
+    const moved = this.#sql.movedReadFanOut.all({ user: userId, after });
+    if (moved.length === 0) return stored;
+    const merged = stored;
+    for (const [conversationId, floor, top] of moved) {
+      if (top === null || top <= floor) continue;
+      if (summarize) {
+        const newest = this.#sql.newestPublished.all(conversationId, floor, top);
+        if (newest.length > 1) {
+          merged.push({ cursor: newest[0]![1], body: { case: "eventRef", conversationId, seq: newest[0]![0] }, summary: true });
+          continue;
+        }
+      }
+      for (const [seq, position] of this.#sql.published.all(conversationId, floor, top, bound(limit))) {
+        merged.push({ cursor: position, body: { case: "eventRef", conversationId, seq } });
+      }
+    }
+    return merged.sort((a, b) => a.cursor - b.cursor).slice(0, limit);
+  }
+
+  storedEntriesAfter(userId: string, afterCursor: number, cap: number): number {
+    return this.#sql.storedEntriesAfter.get(userId, bound(afterCursor), bound(cap))!;
   }
 
   dedup(key: DedupKey): DedupRecord | undefined {
@@ -407,17 +523,52 @@ function prepare(db: Database.Database) {
   return {
     addUser: write<[string]>("INSERT INTO users (user_id) VALUES (?) ON CONFLICT DO NOTHING"),
     hasUser: value<[string], number>("SELECT 1 FROM users WHERE user_id = ?"),
-    nextCursor: value<[string], number>(
-      "INSERT INTO users (user_id, head_cursor) VALUES (?, 1) ON CONFLICT (user_id) DO UPDATE SET head_cursor = head_cursor + 1 RETURNING head_cursor",
+    setHeadCursor: write<[string, number]>(
+      "INSERT INTO users (user_id, head_cursor) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET head_cursor = excluded.head_cursor",
     ),
-    headCursor: value<[string], number>("SELECT head_cursor FROM users WHERE user_id = ?"),
+    // The newest of the stored entries' head and, per read-fan-out membership, its newest visible published event.
+    headCursor: value<[string, string], number>(
+      `SELECT max(coalesce((SELECT head_cursor FROM users WHERE user_id = ?), 0), coalesce(max(v.top), 0)) FROM (
+         SELECT ${VISIBLE_TOP} AS top, m.since_position AS since
+         FROM memberships m JOIN conversations c USING (conversation_id) WHERE m.user_id = ? AND m.read_fan_out = 1
+       ) v WHERE v.top > v.since`,
+    ),
+    highestPosition: value<[], number>(
+      `SELECT max(coalesce((SELECT max(head_cursor) FROM users), 0), coalesce((SELECT max(position) FROM events WHERE position IS NOT NULL), 0),
+         coalesce((SELECT max(since_position) FROM memberships), 0))`,
+    ),
+    storedEntriesAfter: value<[string, number, number], number>(
+      "SELECT count(*) FROM (SELECT 1 FROM user_entries WHERE user_id = ? AND cursor > ? LIMIT ?)",
+    ),
+    // Per read-fan-out membership of a user that moved after a cursor: the conversation, the position its
+    // stream reads after (the cursor, or the membership's start if later), and its newest visible position.
+    movedReadFanOut: tuple<[{ user: string; after: number }], [conversationId: string, floor: number, top: number | null]>(
+      `SELECT m.conversation_id, max(@after, m.since_position), ${VISIBLE_TOP}
+       FROM memberships m JOIN conversations c USING (conversation_id)
+       WHERE m.user_id = @user AND m.read_fan_out = 1 AND c.last_position > max(@after, m.since_position)`,
+    ),
+    published: tuple<[string, number, number, number], [seq: number, position: number]>(
+      "SELECT seq, position FROM events WHERE conversation_id = ? AND position > ? AND position <= ? ORDER BY position LIMIT ?",
+    ),
+    newestPublished: tuple<[string, number, number], [seq: number, position: number]>(
+      "SELECT seq, position FROM events WHERE conversation_id = ? AND position > ? AND position <= ? ORDER BY position DESC LIMIT 2",
+    ),
 
-    insertConversation: write<[string, number, string, string]>(
-      "INSERT INTO conversations (conversation_id, kind, title, owner_user_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    insertConversation: write<[string, number, string, string, number]>(
+      "INSERT INTO conversations (conversation_id, kind, title, owner_user_id, read_fan_out_from) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
     ),
     conversation: one<[string], StoredConversation>(
-      "SELECT conversation_id AS conversationId, kind, title, owner_user_id AS ownerUserId FROM conversations WHERE conversation_id = ?",
+      `SELECT conversation_id AS conversationId, kind, title, owner_user_id AS ownerUserId, read_fan_out_from AS readFanOutFromSeq
+       FROM conversations WHERE conversation_id = ?`,
     ),
+    membershipTarget: tuple<[string], [kind: ConversationKind, readFanOutFrom: number]>(
+      "SELECT kind, read_fan_out_from FROM conversations WHERE conversation_id = ?",
+    ),
+    startReadFanOut: write<[number, string]>("UPDATE conversations SET read_fan_out_from = ? WHERE conversation_id = ? AND read_fan_out_from = 0"),
+    markReadFanOutMembers: write<[string]>("UPDATE memberships SET read_fan_out = 1 WHERE conversation_id = ?"),
+    publishEvent: write<[number, string, number]>("UPDATE events SET position = ? WHERE conversation_id = ? AND seq = ?"),
+    setLastPosition: write<[number, string]>("UPDATE conversations SET last_position = ? WHERE conversation_id = ?"),
+    adjustMemberCount: write<[number, string]>("UPDATE conversations SET member_count = member_count + ? WHERE conversation_id = ?"),
     conversationKind: value<[string], ConversationKind>("SELECT kind FROM conversations WHERE conversation_id = ?"),
     lastSeq: value<[string], number>("SELECT last_seq FROM conversations WHERE conversation_id = ?"),
     setLastSeq: write<[number, string]>("UPDATE conversations SET last_seq = ? WHERE conversation_id = ?"),
@@ -426,14 +577,20 @@ function prepare(db: Database.Database) {
       "INSERT INTO direct_pairs (user_low, user_high, conversation_id) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET conversation_id = excluded.conversation_id",
     ),
 
-    upsertMembership: write<[string, string, number, number, number]>(
-      `INSERT INTO memberships (conversation_id, user_id, role, first_visible_seq, last_visible_seq) VALUES (?, ?, ?, ?, ?)
+    upsertMembership: write<[string, string, number, number, number, number, number]>(
+      `INSERT INTO memberships (conversation_id, user_id, role, first_visible_seq, last_visible_seq, since_position, read_fan_out)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (conversation_id, user_id) DO UPDATE
-       SET role = excluded.role, first_visible_seq = excluded.first_visible_seq, last_visible_seq = excluded.last_visible_seq`,
+       SET role = excluded.role, first_visible_seq = excluded.first_visible_seq, last_visible_seq = excluded.last_visible_seq,
+         since_position = excluded.since_position, read_fan_out = excluded.read_fan_out`,
+    ),
+    membershipSince: value<[string, string], number>("SELECT since_position FROM memberships WHERE conversation_id = ? AND user_id = ?"),
+    membersPage: tuple<[string, string, number], MembershipRow>(
+      `SELECT ${MEMBERSHIP_COLUMNS} FROM memberships WHERE conversation_id = ? AND user_id > ? AND last_visible_seq = 0 ORDER BY user_id LIMIT ?`,
     ),
     membership: tuple<[string, string], MembershipRow>(`SELECT ${MEMBERSHIP_COLUMNS} FROM memberships WHERE conversation_id = ? AND user_id = ?`),
     members: tuple<[string], MembershipRow>(`SELECT ${MEMBERSHIP_COLUMNS} FROM memberships WHERE conversation_id = ? AND last_visible_seq = 0 ORDER BY id`),
-    memberCount: value<[string], number>("SELECT count(*) FROM memberships WHERE conversation_id = ? AND last_visible_seq = 0"),
+    memberCount: value<[string], number>("SELECT member_count FROM conversations WHERE conversation_id = ?"),
     firstMembers: value<[string], string>("SELECT user_id FROM memberships WHERE conversation_id = ? ORDER BY id LIMIT 3"),
     membershipsOf: tuple<[string], MembershipRow>(`SELECT ${MEMBERSHIP_COLUMNS} FROM memberships WHERE user_id = ? ORDER BY id`),
 

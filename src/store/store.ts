@@ -21,7 +21,7 @@ export interface Store {
   addUser(userId: string): void;
   hasUser(userId: string): boolean;
 
-  createConversation(conversation: StoredConversation): void;
+  createConversation(conversation: NewConversation): void;
   conversation(conversationId: string): StoredConversation | undefined;
   /** The DIRECT conversation of a pair, in either order (CONV-2). */
   directConversation(userA: string, userB: string): string | undefined;
@@ -30,12 +30,31 @@ export interface Store {
   membership(conversationId: string, userId: string): StoredMembership | undefined;
   /** Current members (lastVisibleSeq 0), in the order they joined. */
   members(conversationId: string): StoredMembership[];
+  /** How many current members: kept as a count, since large conversations ask for it on every event. */
   memberCount(conversationId: string): number;
+  /**
+   * CONV-10: current members whose user id sorts after `afterUserId` (as
+   * UTF-8 bytes; "" for the first page), ascending, at most `limit`.
+   */
+  membersPage(conversationId: string, afterUserId: string, limit: number): StoredMembership[];
   /** Every membership record of a user, current or former. */
   membershipsOf(userId: string): StoredMembership[];
 
   /** Append an event with seq = last + 1 and return that seq (SEQ-1). */
   appendEvent(conversationId: string, event: NewEvent): number;
+  /**
+   * CUR-8: the conversation's events from `fromSeq` on are read from it by
+   * its members' streams (read fan-out), never again written to each.
+   */
+  startReadFanOut(conversationId: string, fromSeq: number): void;
+  /**
+   * CUR-7: make an event of a read-fan-out conversation an entry of the
+   * stream of every user who may see it (a membership that began before
+   * this call and still covers the seq), with the next cursor of the
+   * server-wide order, which it returns. Call it after the entries the event
+   * causes (CONV-7: the `joined` entries come first).
+   */
+  publishEvent(conversationId: string, seq: number): number;
   lastSeq(conversationId: string): number;
   /** Events with afterSeq < seq <= untilSeq, oldest first, at most `limit`. */
   events(conversationId: string, afterSeq: number, untilSeq: number, limit: number): ConversationEvent[];
@@ -43,11 +62,23 @@ export interface Store {
 
   /** The epoch of a user's stream, created on first use (CUR-4). */
   epoch(userId: string): string;
-  /** Append an entry to a user's stream and return its cursor (CUR-2). */
+  /**
+   * Append an entry to a user's stream and return its cursor (CUR-2): the
+   * next of one server-wide order shared with published events (CUR-7).
+   */
   appendUserEntry(userId: string, body: StoredUserEntryBody): number;
+  /** The newest cursor of the user's stream: stored entries and published events it may see. */
   headCursor(userId: string): number;
-  /** Entries with cursor > afterCursor, oldest first, at most `limit`. */
-  userEntries(userId: string, afterCursor: number, limit: number): StoredUserEntry[];
+  /**
+   * Entries with cursor > afterCursor, oldest first, at most `limit`: the
+   * stored ones merged with the published events of read-fan-out
+   * conversations the user may see (CUR-7). With `summarize` (SYNC-8), each
+   * read-fan-out conversation with several such events after afterCursor
+   * gives only its newest, marked `summary`.
+   */
+  userEntries(userId: string, afterCursor: number, limit: number, summarize?: boolean): StoredUserEntry[];
+  /** CUR-5: how many stored entries (not published events) lie after afterCursor, counting no further than `cap`. */
+  storedEntriesAfter(userId: string, afterCursor: number, cap: number): number;
 
   dedup(key: DedupKey): DedupRecord | undefined;
   recordDedup(key: DedupKey, record: DedupRecord): void;
@@ -65,6 +96,9 @@ export interface Store {
   setReadMarker(userId: string, conversationId: string, seq: number): void;
 }
 
+/** A conversation as created: under write fan-out unless it says otherwise. */
+export type NewConversation = Omit<StoredConversation, "readFanOutFromSeq"> & { readonly readFanOutFromSeq?: number };
+
 /** A conversation event before the store numbers it. */
 export type NewEvent = Omit<MessageInitShape<typeof ConversationEventSchema>, "seq" | "$typeName">;
 
@@ -73,6 +107,8 @@ export interface StoredConversation {
   readonly kind: ConversationKind;
   readonly title: string;
   readonly ownerUserId: string;
+  /** CUR-8: the first seq under read fan-out; 0 while the conversation is under write fan-out. */
+  readonly readFanOutFromSeq: number;
 }
 
 export interface StoredMembership {
@@ -96,6 +132,8 @@ export type StoredUserEntryBody =
 export interface StoredUserEntry {
   readonly cursor: number;
   readonly body: StoredUserEntryBody;
+  /** SYNC-8: this event entry stands for every event of its conversation after the position asked from, up to it. */
+  readonly summary?: true;
 }
 
 export interface DedupKey {

@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import { Feature } from "../../src/gen/imwire/v1/connection_pb.js";
 import { ErrorCode } from "../../src/gen/imwire/v1/error_pb.js";
 import { FrameSchema, type Frame } from "../../src/gen/imwire/v1/frame_pb.js";
 import { SnapshotSchema, UserPageSchema } from "../../src/gen/imwire/v1/sync_pb.js";
@@ -32,6 +33,40 @@ export interface Breakage {
   readonly acceptAnyToken?: boolean;
   /** Send every snapshot whole, whatever its size (breaks SYNC-7). */
   readonly unpagedSnapshots?: boolean;
+  /** Leave out of every user's entries the event at which a group moved to read fan-out (an off-by-one at readFanOutFromSeq; breaks CUR-8). */
+  readonly dropFirstPublished?: boolean;
+  /** Publish read-fan-out events but push them to no connected reader (breaks DLV-1, CUR-7). */
+  readonly noPublishedPush?: boolean;
+  /** Give a summary the seq of the oldest event it stands for, not the newest (breaks SYNC-8). */
+  readonly summaryOldestSeq?: boolean;
+  /** Let a late joiner of a read-fan-out group read it from the move on, before it joined (breaks CONV-8). */
+  readonly joinerSeesEarlier?: boolean;
+}
+
+/** The StoredUserEntry list userEntries returns. */
+type Entries = ReturnType<Store["userEntries"]>;
+
+/** `userEntries` as the read-fan-out breakages say: the merge of stored and published entries gone wrong (CUR-7, CUR-8, SYNC-8). */
+function lyingUserEntries(target: Store, breakage: Breakage): Store["userEntries"] {
+  return (userId, afterCursor, limit, summarize) => {
+    let entries: Entries = target.userEntries(userId, afterCursor, limit, summarize);
+    if (breakage.dropFirstPublished) {
+      entries = entries.filter((e) => {
+        const from = e.body.case === "eventRef" ? target.conversation(e.body.conversationId)!.readFanOutFromSeq : 0;
+        return !(from > 1 && e.body.case === "eventRef" && e.body.seq === from);
+      });
+    }
+    if (breakage.summaryOldestSeq && entries.some((e) => e.summary)) {
+      const whole = target.userEntries(userId, afterCursor, Number.MAX_SAFE_INTEGER, false);
+      entries = entries.map((e) => {
+        if (!e.summary || e.body.case !== "eventRef") return e;
+        const { conversationId } = e.body;
+        const oldest = whole.find((w) => w.body.case === "eventRef" && w.body.conversationId === conversationId);
+        return oldest?.body.case === "eventRef" ? { ...e, body: { ...e.body, seq: oldest.body.seq } } : e;
+      });
+    }
+    return entries;
+  };
 }
 
 /** A factory for a server machine with `breakage` planted. */
@@ -44,6 +79,14 @@ function lyingDeps(deps: ServerDeps, breakage: Breakage, helloDevice: () => stri
   const store = new Proxy(deps.store, {
     get(target, property, receiver) {
       if (breakage.skipDedup && property === "dedup") return () => undefined;
+      if ((breakage.dropFirstPublished || breakage.summaryOldestSeq) && property === "userEntries") return lyingUserEntries(target, breakage);
+      if (breakage.joinerSeesEarlier && property === "membership") {
+        return (conversationId: string, userId: string) => {
+          const membership = target.membership(conversationId, userId);
+          const from = target.conversation(conversationId)?.readFanOutFromSeq ?? 0;
+          return membership && from > 0 && membership.firstVisibleSeq > from ? { ...membership, firstVisibleSeq: from } : membership;
+        };
+      }
       if (breakage.skipMembershipCheck && property === "membership") {
         return (conversationId: string, userId: string) =>
           target.membership(conversationId, userId) ?? { conversationId, userId, role: 2, firstVisibleSeq: 1, lastVisibleSeq: 0 };
@@ -85,6 +128,10 @@ class BrokenServerMachine extends ServerMachine {
     }
     super.frameReceived(id, frame, now, payloadSize);
     if (this.#breakage.unpagedSnapshots && body.case === "syncUser") this.#glueSnapshotPages(id, frame.requestId, now);
+  }
+
+  override eventPublished(conversationId: string, seq: number): void {
+    if (!this.#breakage.noPublishedPush) super.eventPublished(conversationId, seq);
   }
 
   override takeOutputsUnsettled(): ServerOutput[] {
@@ -152,4 +199,56 @@ function reversePushRuns(outputs: ServerOutput[]): ServerOutput[] {
   }
   flush();
   return out;
+}
+
+// ---- The conformance runner's large-conversation self-tests (CONV-10, EXT-5) ----
+// Kept apart from Breakage: these break answers only the runner checks, list_members and welcome.
+
+export interface MemberPageBreakage {
+  /** Leave out the first member of every page but the first: the one just after each boundary (breaks CONV-10). */
+  readonly skipPageBoundary?: boolean;
+  /** Sort and page user ids as UTF-16 code units, not UTF-8 bytes (breaks CONV-10). */
+  readonly utf16MemberOrder?: boolean;
+  /** List in welcome every feature the server implements, offered or not (breaks EXT-5). */
+  readonly unofferedFeatures?: boolean;
+}
+
+/** A factory for a server machine whose member pages or welcome are broken as `breakage` says. */
+export function brokenMemberPages(breakage: MemberPageBreakage): ServerMachineFactory {
+  return (deps, options) => new MemberPageBrokenMachine(deps, options, breakage);
+}
+
+function lyingMembersPage(target: Store, breakage: MemberPageBreakage): Store["membersPage"] {
+  return (conversationId, afterUserId, limit) => {
+    if (breakage.utf16MemberOrder) {
+      const all = target.members(conversationId).filter((m) => m.lastVisibleSeq === 0);
+      return all.sort((x, y) => (x.userId < y.userId ? -1 : x.userId > y.userId ? 1 : 0)).filter((m) => afterUserId === "" || m.userId > afterUserId).slice(0, limit);
+    }
+    const page = target.membersPage(conversationId, afterUserId, limit + 1);
+    return afterUserId === "" ? page.slice(0, limit) : page.slice(1, limit + 1);
+  };
+}
+
+class MemberPageBrokenMachine extends ServerMachine {
+  readonly #breakage: MemberPageBreakage;
+
+  constructor(deps: ServerDeps, options: Partial<ServerOptions>, breakage: MemberPageBreakage) {
+    const store = new Proxy(deps.store, {
+      get(target, property, receiver) {
+        if ((breakage.skipPageBoundary || breakage.utf16MemberOrder) && property === "membersPage") return lyingMembersPage(target, breakage);
+        const value = Reflect.get(target, property, receiver) as unknown;
+        return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    }) as Store;
+    super({ ...deps, store }, options);
+    this.#breakage = breakage;
+  }
+
+  override takeOutputsUnsettled(): ServerOutput[] {
+    return super.takeOutputsUnsettled().map((output) => {
+      if (!this.#breakage.unofferedFeatures || output.kind !== "send" || output.frame.body.case !== "welcome") return output;
+      const welcome = { ...output.frame.body.value, features: [Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES] };
+      return { ...output, frame: create(FrameSchema, { requestId: output.frame.requestId, body: { case: "welcome", value: welcome } }) };
+    });
+  }
 }

@@ -12,7 +12,8 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("createDirect" as const), ...who, peer: fc.nat({ max: 7 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("createChannel" as const), ...who }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("subscribe" as const), ...who, channel: index }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("addMembers" as const), ...who, conversation: index, members: fc.array(fc.nat({ max: 7 }), { minLength: 1, maxLength: 3 }) }) },
+  // Often enough that, under a low read fan-out threshold, groups cross it mid-run (CUR-8).
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("addMembers" as const), ...who, conversation: index, members: fc.array(fc.nat({ max: 7 }), { minLength: 1, maxLength: 3 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("leave" as const), ...who, conversation: index }) },
   { weight: 10, arbitrary: fc.record({ kind: fc.constant("send" as const), ...who, conversation: index, count: fc.integer({ min: 1, max: 4 }) }) },
   {
@@ -57,6 +58,11 @@ export function scenarioArb(options: ScenarioArbOptions = {}): fc.Arbitrary<Scen
   const prelude = options.prelude ?? [
     { after: 0, action: { kind: "createGroup", user: 0, device: 0, members: [1, 2, 3] } },
     { after: 0, action: { kind: "createDirect", user: 1, device: 0, peer: 0 } },
+    // A group of two that grows seconds later: over a threshold of 2 or 3, it moves to read fan-out then (CUR-8).
+    // Whichever of the two groups the server made first, one of these adds to it; the other group has everyone already.
+    { after: 0, action: { kind: "createGroup", user: 2, device: 0, members: [0] } },
+    { after: 2_500, action: { kind: "addMembers", user: 2, device: 0, conversation: 0, members: [1, 2, 3] } },
+    { after: 0, action: { kind: "addMembers", user: 2, device: 0, conversation: 1, members: [1, 2, 3] } },
   ];
   return fc
     .record({
@@ -65,6 +71,10 @@ export function scenarioArb(options: ScenarioArbOptions = {}): fc.Arbitrary<Scen
       devicesPerUser: fc.integer({ min: 1, max: 2 }),
       faults: faultsArb,
       steps: fc.array(stepArb, { maxLength: options.maxSteps ?? 60, size: options.size ?? "medium" }),
+      // CUR-7, CUR-8: the default threshold (nothing but channels under read fan-out) in a third of the runs; in the rest, groups above 2 or 3 members are under it.
+      readFanOutMembers: fc.constantFrom(undefined, 2, 3),
+      // EXT-5, SYNC-8: some devices are version 1.0 clients without features.
+      featurelessDevices: fc.uniqueArray(fc.nat({ max: 7 }), { maxLength: 4 }),
     })
-    .map((s) => ({ ...s, steps: [...prelude, ...s.steps] }));
+    .map(({ readFanOutMembers, ...s }) => ({ ...s, ...(readFanOutMembers === undefined ? {} : { readFanOutMembers }), steps: [...prelude, ...s.steps] }));
 }

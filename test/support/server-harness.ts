@@ -1,5 +1,6 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { FrameSchema, type Frame } from "../../src/gen/imwire/v1/frame_pb.js";
+import type { Feature } from "../../src/gen/imwire/v1/connection_pb.js";
 import { decodeFrame, encodeFrame } from "../../src/codec/frame-codec.js";
 import { newServerMachine, type ServerMachine, type ServerMachineFactory } from "../../src/machines/server/server-machine.js";
 import type { ServerOptions } from "../../src/machines/server/options.js";
@@ -17,6 +18,8 @@ export class ServerHarness {
   readonly store: Store;
   readonly server: ServerMachine;
   now = 0;
+  /** Hello.features of every login (EXT-5): none, as a version 1 client as first published. */
+  features: Feature[] = [];
   #nextConnection = 1;
   #nextRequest = 1;
   #nextId = 1;
@@ -71,7 +74,7 @@ export class ServerHarness {
   /** Open a connection and complete hello and authenticate as user|device. */
   login(user: string, device: string, resume?: { epoch: string; cursor: bigint }): ConnectionId {
     const connection = this.open();
-    this.request(connection, { case: "hello", value: { versions: [1], deviceId: device } });
+    this.request(connection, { case: "hello", value: { versions: [1], deviceId: device, features: this.features } });
     const answer = this.request(connection, { case: "authenticate", value: { token: `${user}|${device}`, resume } });
     if (answer.body.case !== "authenticated") throw new Error(`login failed: ${JSON.stringify(answer.body)}`);
     return connection;

@@ -25,7 +25,7 @@ import { derivedMissingFieldVectors, explicitDefaultVectors } from "./missing-fi
  * descriptions, minor for added vectors, major for changed or removed ones
  * (ids are stable: a changed expectation gets a new id).
  */
-export const SUITE_VERSION = "1.2.0";
+export const SUITE_VERSION = "2.0.0";
 
 /** What every valid vector exercises: a framed payload (FRM-1), one body (ENV-1), canonical JSON (EXT-4). */
 const BASE_REQUIREMENTS = ["FRM-1", "ENV-1", "EXT-4"];

@@ -68,10 +68,12 @@ export const utf8Vectors: InvalidPayloadDefinition[] = [
 export const unknownFrameVectors: InvalidPayloadDefinition[] = [
   unknownFrame("later-frame-type", "A body in field 99, a frame type from a later version, with request id 42.", bytes(vfield(1, 42), dfield(99, vfield(1, 1))), 42),
   unknownFrame("unused-field-15", "A body in field 15, the unused number between read_marker (14) and hello (16).", bytes(vfield(1, 7), dfield(15)), 7),
-  unknownFrame("next-field-number", "A body in field 29, the next free number, with the largest request id.", bytes(vfield(1, U32_MAX), dfield(29, sfield(1, "x"))), U32_MAX),
+  // Was next-field-number (field 29) until 29 and 30 became list_members and member_page: an id never changes meaning.
+  unknownFrame("next-field-number-31", "A body in field 31, the next free number, with the largest request id.", bytes(vfield(1, U32_MAX), dfield(31, sfield(1, "x"))), U32_MAX),
   unknownFrame("empty-payload", "An empty payload: a Frame with no body and request id 0 (what a zero-length frame carries, FRM-7).", new Uint8Array(0), 0),
   unknownFrame("request-id-only", "A frame with request id 42 and nothing else.", bytes(vfield(1, 42)), 42),
   unknownFrame("varint-body", "An unknown field 40 written as a varint, with request id 3.", bytes(vfield(1, 3), vfield(40, 1)), 3),
   unknownFrame("request-id-after-body", "An unknown body first and request id 8 after it: field order does not matter.", bytes(dfield(99), vfield(1, 8)), 8),
-  unknownFrame("group-body", "An unknown field 30 written as a group, with request id 6.", bytes(vfield(1, 6), group(30, vfield(1, 1))), 6),
+  // Was group-body (field 30) until member_page took 30, which made it a mistyped field (invalid/unknown-frame/body-mistyped-as-group).
+  unknownFrame("group-body-field-99", "An unknown field 99 written as a group, with request id 6.", bytes(vfield(1, 6), group(99, vfield(1, 1))), 6),
 ];

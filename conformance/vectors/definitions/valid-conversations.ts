@@ -2,7 +2,7 @@ import { ConversationKind, Role } from "../../../src/gen/imwire/v1/conversation_
 import { DeviceState, ReceiveMode } from "../../../src/gen/imwire/v1/settings_pb.js";
 import type { ValidFrameDefinition } from "./types.js";
 
-/** Conversations (the five forms of open_conversation, CONV-1), leaving, receive settings and device state. */
+/** Conversations (the five forms of open_conversation, CONV-1), member pages (CONV-10), leaving, receive settings and device state. */
 
 export const conversationVectors: ValidFrameDefinition[] = [
   {
@@ -62,6 +62,86 @@ export const conversationVectors: ValidFrameDefinition[] = [
       body: {
         case: "conversationOpened",
         value: { conversation: { conversationId: "ch-releases", kind: ConversationKind.CHANNEL, title: "Release notes", role: Role.SUBSCRIBER, firstVisibleSeq: 1n, lastSeq: 4_211n, memberCount: 1_250_000, receiveMode: ReceiveMode.NOTIFY_ONLY } },
+      },
+    },
+  },
+  {
+    id: "valid/conversation_opened/paged-group",
+    description: "A group above the inline limit: members_paged set, member_user_ids empty (CONV-9, LIM-9), and its events under read fan-out (CUR-7).",
+    requirements: ["CONV-9", "LIM-9", "CUR-7"],
+    frame: {
+      requestId: 64,
+      body: {
+        case: "conversationOpened",
+        value: { conversation: { conversationId: "conv-g-big", kind: ConversationKind.GROUP, title: "All hands", role: Role.MEMBER, firstVisibleSeq: 2_040n, lastSeq: 151_204n, memberCount: 150_000, readFanOut: true, membersPaged: true } },
+      },
+    },
+  },
+  {
+    id: "valid/list_members/first-page",
+    description: "Ask for the first page of a group's members: after_user_id empty, limit 0 for the server's default.",
+    requirements: ["CONV-10", "EXT-5"],
+    frame: { requestId: 90, body: { case: "listMembers", value: { conversationId: "conv-g-big" } } },
+  },
+  {
+    id: "valid/list_members/next-page",
+    description: "Ask for the page after a member's user id, at the largest limit (1,000).",
+    requirements: ["CONV-10", "LIM-5"],
+    frame: { requestId: 91, body: { case: "listMembers", value: { conversationId: "conv-g-big", afterUserId: "u-chen", limit: 1_000 } } },
+  },
+  {
+    id: "valid/member_page/more-follow",
+    description: "A page of members in ascending user id with role and joined_seq; continue_after names the last, so more follow.",
+    requirements: ["CONV-10", "CONV-9"],
+    frame: {
+      requestId: 90,
+      body: {
+        case: "memberPage",
+        value: {
+          conversationId: "conv-g-big",
+          members: [
+            { userId: "u-alice", role: Role.OWNER, joinedSeq: 1n },
+            { userId: "u-bob", role: Role.MEMBER, joinedSeq: 1n },
+            { userId: "u-chen", role: Role.MEMBER, joinedSeq: 2_040n },
+          ],
+          continueAfter: "u-chen",
+          memberCount: 150_000,
+          lastSeq: 151_204n,
+        },
+      },
+    },
+  },
+  {
+    id: "valid/member_page/last-page-utf8-order",
+    description: "The last page (continue_after empty), in UTF-8 byte order: U+FF2B comes before U+1F9D7, where UTF-16 code units would put it after.",
+    requirements: ["CONV-10"],
+    frame: {
+      requestId: 91,
+      body: {
+        case: "memberPage",
+        value: {
+          conversationId: "conv-g-big",
+          members: [
+            { userId: "u-zoe", role: Role.MEMBER, joinedSeq: 9_310n },
+            { userId: "u-\u00e9mile", role: Role.MEMBER, joinedSeq: 12_001n },
+            { userId: "u-\uff2b", role: Role.MEMBER, joinedSeq: 12_002n },
+            { userId: "u-\ud83e\uddd7", role: Role.MEMBER, joinedSeq: 151_200n },
+          ],
+          memberCount: 150_000,
+          lastSeq: 151_204n,
+        },
+      },
+    },
+  },
+  {
+    id: "valid/member_page/channel",
+    description: "A channel's members as its owner reads them: joined_seq 0 (absent), since subscriptions are not events (CONV-6).",
+    requirements: ["CONV-10", "CONV-6", "SEC-7"],
+    frame: {
+      requestId: 92,
+      body: {
+        case: "memberPage",
+        value: { conversationId: "ch-releases", members: [{ userId: "u-alice", role: Role.OWNER }, { userId: "u-bob", role: Role.SUBSCRIBER }], continueAfter: "u-bob", memberCount: 1_250_000, lastSeq: 4_211n },
       },
     },
   },

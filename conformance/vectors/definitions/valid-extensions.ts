@@ -1,3 +1,4 @@
+import { Feature } from "../../../src/gen/imwire/v1/connection_pb.js";
 import { ConversationKind } from "../../../src/gen/imwire/v1/conversation_pb.js";
 import { MembershipAction } from "../../../src/gen/imwire/v1/message_pb.js";
 import { DeviceState, ReceiveMode } from "../../../src/gen/imwire/v1/settings_pb.js";
@@ -161,6 +162,12 @@ export const unknownEnumVectors: ValidFrameDefinition[] = [
     description: "A membership change of an action this version does not define (99).",
     requirements: ["ENV-6", "EXT-3"],
     frame: { body: { case: "deliver", value: { cursor: 34n, prevCursor: 33n, body: { case: "event", value: { conversationId: "c1", seq: 8n, body: { case: "membership", value: { action: 99 as MembershipAction, userIds: ["u-a"] } } } } } } },
+  },
+  {
+    id: "valid/unknown-enum/feature",
+    description: "hello offering a feature this version does not define (9) beside member pages: kept as a number, and a server ignores it (EXT-5, ENV-6).",
+    requirements: ["ENV-6", "EXT-5"],
+    frame: { requestId: 1, body: { case: "hello", value: { versions: [1], deviceId: "d1", features: [Feature.MEMBER_PAGES, 9 as Feature] } } },
   },
   {
     id: "valid/unknown-enum/device-state",

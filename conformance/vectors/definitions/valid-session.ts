@@ -1,3 +1,4 @@
+import { Feature } from "../../../src/gen/imwire/v1/connection_pb.js";
 import { ErrorCode } from "../../../src/gen/imwire/v1/error_pb.js";
 import { definedErrorCodes, errorCodeInfo } from "../../../src/errors.js";
 import type { ValidFrameDefinition } from "./types.js";
@@ -29,6 +30,18 @@ export const sessionVectors: ValidFrameDefinition[] = [
     description: "welcome with the recommended byte window (FLOW-2, LIM-6) beside the frame window.",
     requirements: ["FLOW-2", "LIM-6"],
     frame: { requestId: 1, body: { case: "welcome", value: { version: 1, maxFrameSize: 1_048_576, heartbeatIntervalMs: 30_000, maxInFlight: 100, receiveWindow: 100, dedupWindowS: 604_800, receiveWindowBytes: 2_097_152 } } },
+  },
+  {
+    id: "valid/hello/features",
+    description: "hello offering both optional features of version 1 (EXT-5), a packed run of enum numbers.",
+    requirements: ["EXT-5", "CONN-2"],
+    frame: { requestId: 1, body: { case: "hello", value: { versions: [1], deviceId: "d1", features: [Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES] } } },
+  },
+  {
+    id: "valid/welcome/features",
+    description: "welcome putting in force one of the two features offered: the server implements only member pages (EXT-5, CONV-10).",
+    requirements: ["EXT-5", "CONN-2"],
+    frame: { requestId: 1, body: { case: "welcome", value: { version: 1, maxFrameSize: 1_048_576, heartbeatIntervalMs: 30_000, maxInFlight: 100, receiveWindow: 100, dedupWindowS: 86_400, features: [Feature.MEMBER_PAGES] } } },
   },
   {
     id: "valid/welcome/recommended",

@@ -124,7 +124,7 @@ function content(g: GeneratorContext): object {
 export function readyBody(g: GeneratorContext): FrameBody {
   const { random, model } = g;
   const retryKeys = [...model.messageKeys.entries()].filter(([, v]) => v.ack !== undefined);
-  switch (random.int(13)) {
+  switch (random.int(14)) {
     case 0:
     case 1:
     case 2: {
@@ -171,6 +171,8 @@ export function readyBody(g: GeneratorContext): FrameBody {
       return { case: "setDeviceState", value: { state: pick<DeviceState>(random, [DeviceState.UNSPECIFIED, DeviceState.FOREGROUND, DeviceState.BACKGROUND, 5 as DeviceState]), pushService: random.chance(0.5) ? "apns" : "", pushToken: random.hex(4) } };
     case 11:
       return deliveryAck(g);
+    case 12:
+      return { case: "listMembers", value: { conversationId: conversationTarget(g), afterUserId: random.chance(0.7) ? "" : absurdId(random), limit: pick(random, [0, 1, 2, 1_000, 1_001, 2 ** 32 - 1]) } };
     default:
       return notice(g);
   }
@@ -283,7 +285,7 @@ export function validForState(g: GeneratorContext): Uint8Array {
 /** A body the server does not know: a field number no version of Frame uses yet (ENV-4). */
 function unknownBodyPayload(g: GeneratorContext): Uint8Array {
   const rid = g.random.chance(0.2) ? 0 : g.nextRequestId();
-  const field = pick(g.random, [15, 29, 30, 99, 1_000, 536_870_911]);
+  const field = pick(g.random, [15, 31, 32, 99, 1_000, 536_870_911]);
   const body = lengthDelimited(field, g.random.chance(0.5) ? new Uint8Array(0) : randomBytes(g.random, 8).map((b) => b & 0x7f));
   return rid === 0 ? body : concat(tag(1, 0), varint(rid), body);
 }

@@ -457,6 +457,29 @@ function requestOutcome(frame: Frame, ctx: ModelContext): Outcome {
       if (s.state !== DeviceState.FOREGROUND && s.state !== DeviceState.BACKGROUND) return outcome({ label: "set_device_state, unknown state", spec: "RECV-5", rid, codes: codesOf(ErrorCode.INVALID_ARGUMENT) });
       return outcome({ label: "set_device_state", spec: "RECV-5", rid, positive: "deviceStateSet" });
     }
+    case "listMembers": {
+      const l = body.value;
+      if (l.afterUserId !== "" && badId(l.afterUserId)) return outcome({ label: "list_members, bad after_user_id", spec: "LIM-2", rid, codes: codesOf(ErrorCode.INVALID_ARGUMENT) });
+      const t = target(l.conversationId, ctx);
+      const gate = conversationGate("list_members", "CONV-10", rid, t);
+      if (gate) return gate;
+      const info = t as ConversationInfo;
+      // SEC-7: subscribers and former members may not list; a channel's owner may.
+      if (info.role === "left" || info.role === "subscriber") return outcome({ label: "list_members, may not", spec: "CONV-10", rid, codes: codesOf(ErrorCode.PERMISSION_DENIED) });
+      return outcome({
+        label: "list_members",
+        spec: "CONV-10",
+        rid,
+        positive: "memberPage",
+        onPositive: (answer) => {
+          const page = (answer.body as Extract<Frame["body"], { case: "memberPage" }>).value;
+          if (page.conversationId !== l.conversationId) return "CONV-10: a page of another conversation";
+          const limit = Math.min(l.limit === 0 ? 100 : l.limit, 1_000);
+          if (page.members.length > limit) return `CONV-10: ${page.members.length} members for limit ${l.limit}`;
+          return undefined;
+        },
+      });
+    }
     default:
       return outcome({ label: `${body.case}?`, spec: "ENV-4", rid, codes: codesOf(ErrorCode.UNKNOWN_FRAME) });
   }

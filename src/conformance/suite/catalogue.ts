@@ -11,6 +11,7 @@ import { heartbeatTests } from "./cases/heartbeat.js";
 import { idempotencyTests } from "./cases/idempotency.js";
 import { errorTests } from "./cases/errors.js";
 import { lifecycleTests } from "./cases/lifecycle.js";
+import { largeConversationTests } from "./cases/large-conversations.js";
 import { limitTests } from "./cases/limits.js";
 import { membershipTests } from "./cases/membership.js";
 import { conversationGapTests } from "./cases/gaps-conversations.js";
@@ -36,6 +37,7 @@ export const allTests: readonly ConformanceTest[] = [
   ...deliveryGapTests,
   ...roundTwoGapTests,
   ...syncTests,
+  ...largeConversationTests,
   ...settingsTests,
   ...heartbeatTests,
   ...flowControlTests,
@@ -61,9 +63,12 @@ export const allTests: readonly ConformanceTest[] = [
  * of the shared driving loop found unchecked: FLOW-3 (a peer that never reads
  * is not read and is closed by HB-3; one that reads again is read again),
  * FLOW-4 (RATE_LIMITED with retry_after_ms), and CONN-6 over a dribbled
- * HTTP upgrade.
+ * HTTP upgrade. 1.6: large conversations: EXT-5 (features in force), CONV-10
+ * (member pages), CUR-7 and CUR-8 (read fan-out and the move to it), SYNC-8
+ * (summaries), LIM-9 (inline member lists), and LIM-4 reached in requests
+ * LIM-9 allows.
  */
-export const SUITE_VERSION = "1.5.0";
+export const SUITE_VERSION = "1.6.0";
 
 /** Tests selected by --only and --skip: each a test id, an id prefix ("CONN-2/"), a requirement id or a group. */
 export function select(tests: readonly ConformanceTest[], only: readonly string[], skip: readonly string[]): ConformanceTest[] {

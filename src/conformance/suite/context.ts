@@ -1,5 +1,5 @@
 import type { Authenticated } from "../../gen/imwire/v1/auth_pb.js";
-import type { Welcome } from "../../gen/imwire/v1/connection_pb.js";
+import type { Feature as WireFeature, Welcome } from "../../gen/imwire/v1/connection_pb.js";
 import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
 import type { Frame } from "../../gen/imwire/v1/frame_pb.js";
 import { Random } from "../../sim/random.js";
@@ -39,7 +39,14 @@ export interface ProfileLimits {
   readonly maxGroupSize?: number;
   /** CUR-5: how many entries behind the head a cursor may be and still be served. */
   readonly streamRetentionEntries?: number;
+  /** CUR-7: groups above this many members are under read fan-out (channels always are). */
+  readonly readFanOutMembers?: number;
+  /** LIM-9: groups above this many members are paged, and one request brings in at most this many users. */
+  readonly maxInlineMembers?: number;
 }
+
+/** The names a profile's "limits" may use (Appendix C). */
+export const PROFILE_LIMITS = ["maxGroupSize", "streamRetentionEntries", "readFanOutMembers", "maxInlineMembers"] as const satisfies readonly (keyof ProfileLimits)[];
 
 export interface ConnectOptions {
   /** Connect through this address (a fault proxy's) instead of the target's. */
@@ -55,6 +62,8 @@ export interface ConnectOptions {
   readonly receiveWindowBytes?: number;
   /** Acknowledge pushes on arrival (default true). */
   readonly autoAck?: boolean;
+  /** hello.features: the optional features the device offers (EXT-5); none by default, as a version 1 device as first published. */
+  readonly features?: readonly WireFeature[];
 }
 
 /** An authenticated connection with its delivery position set (SYNC-5), ready for requests and pushes. */
@@ -109,8 +118,8 @@ export class TestContext {
   }
 
   /** hello → welcome on a fresh connection. */
-  async hello(connection: ScriptedConnection, deviceId: string, versions = [1], receiveWindow = 0, receiveWindowBytes = 0): Promise<Welcome> {
-    const answer = await connection.request({ case: "hello", value: { versions, deviceId, receiveWindow, receiveWindowBytes } }, this.timeoutMs);
+  async hello(connection: ScriptedConnection, deviceId: string, versions = [1], receiveWindow = 0, receiveWindowBytes = 0, features: readonly WireFeature[] = []): Promise<Welcome> {
+    const answer = await connection.request({ case: "hello", value: { versions, deviceId, receiveWindow, receiveWindowBytes, features: [...features] } }, this.timeoutMs);
     return this.answerOf(answer, "welcome", "CONN-2");
   }
 
@@ -123,7 +132,7 @@ export class TestContext {
    */
   async connect(userId: string, deviceId: string, options: ConnectOptions = {}): Promise<Session> {
     const conn = await this.open(options.via);
-    const welcome = await this.hello(conn, deviceId, [1], options.receiveWindow ?? 0, options.receiveWindowBytes ?? 0);
+    const welcome = await this.hello(conn, deviceId, [1], options.receiveWindow ?? 0, options.receiveWindowBytes ?? 0, options.features);
     if (options.keepAlive !== false) conn.keepAlive(Math.max(100, welcome.heartbeatIntervalMs / 2));
     conn.autoAck = options.autoAck !== false;
     const token = await this.token(userId, deviceId);

@@ -1,4 +1,5 @@
 import type { Welcome } from "../../gen/imwire/v1/connection_pb.js";
+import type { ListMembers, MemberPage } from "../../gen/imwire/v1/conversation_pb.js";
 import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
 import type { Frame } from "../../gen/imwire/v1/frame_pb.js";
 import type { ConversationPage, SyncConversation, SyncUser, UserPage } from "../../gen/imwire/v1/sync_pb.js";
@@ -30,6 +31,7 @@ const ANSWERS: Readonly<Record<RequestCase, Case>> = {
   leaveConversation: "conversationLeft",
   setReceiveSettings: "receiveSettings",
   setDeviceState: "deviceStateSet",
+  listMembers: "memberPage",
 };
 
 /** Bodies only a client sends (ENV-7). */
@@ -72,6 +74,7 @@ export class Referee {
   #helloWindow = 0;
   #helloDevice = "";
   #offered: readonly number[] = [];
+  #offeredFeatures: readonly number[] = [];
   #authenticated = false;
   #goAway = false;
   /** A closing error arrived: the server must close, and send nothing after it (ERR-2). */
@@ -132,6 +135,7 @@ export class Referee {
         this.#helloWindow = body.value.receiveWindow;
         this.#helloDevice = body.value.deviceId;
         this.#offered = body.value.versions;
+        this.#offeredFeatures = body.value.features;
         break;
       case "authenticate":
         this.#pendingResume = body.value.resume?.cursor;
@@ -257,6 +261,10 @@ export class Referee {
   #welcomeShape(welcome: Welcome): void {
     const problem = welcomeProblem(welcome, this.#offered);
     if (problem) this.#foul(problem.slice(0, problem.indexOf(":")), problem);
+    const features = welcome.features;
+    const unoffered = features.filter((f) => !this.#offeredFeatures.includes(f));
+    if (unoffered.length > 0) this.#foul("EXT-5", `welcome.features lists ${unoffered.join(", ")}, which hello did not offer (${this.#offeredFeatures.join(", ") || "none"})`);
+    if (new Set(features).size !== features.length) this.#foul("EXT-5", `welcome.features lists a feature twice: ${features.join(", ")}`);
     if (this.#helloWindow !== 0 && welcome.receiveWindow > this.#helloWindow) {
       this.#foul("FLOW-2", `welcome.receive_window ${welcome.receiveWindow} above hello's ${this.#helloWindow}`);
     }
@@ -342,6 +350,9 @@ export class Referee {
       case "deviceStateSet":
         if (request.case === "setDeviceState" && answer.value.state !== request.value.state) this.#foul("RECV-5", `device_state_set ${answer.value.state}, asked ${request.value.state}`);
         break;
+      case "memberPage":
+        if (request.case === "listMembers") this.#memberPage(request.value, answer.value);
+        break;
       case "conversationLeft":
         if (request.case === "leaveConversation" && answer.value.conversationId !== request.value.conversationId) this.#foul("CONV-5", `conversation_left for ${answer.value.conversationId}, asked ${request.value.conversationId}`);
         break;
@@ -376,6 +387,26 @@ export class Referee {
     if (page.hasMore && seqs.length === 0) this.#foul("SYNC-2", `${where}: has_more with no events`);
     if (!page.hasMore && reached < bound) this.#foul("SYNC-2", `${where}: has_more false, yet events ${reached + 1n}..${bound} lie within the bounds`);
     if (page.hasMore && last !== undefined && last >= bound) this.#foul("SYNC-2", `${where}: has_more, yet the page reached ${bound}`);
+  }
+
+  /** CONV-10: members after after_user_id in ascending UTF-8 order, within the limit, continue_after naming the last when more follow. */
+  #memberPage(request: ListMembers, page: MemberPage): void {
+    const where = `member_page of ${request.conversationId} (after ${JSON.stringify(request.afterUserId)}${request.limit ? `, limit ${request.limit}` : ""})`;
+    if (page.conversationId !== request.conversationId) this.#foul("CONV-10", `${where} names ${page.conversationId}`);
+    let previous = request.afterUserId === "" ? undefined : Buffer.from(request.afterUserId, "utf8");
+    for (const member of page.members) {
+      const id = Buffer.from(member.userId, "utf8");
+      if (previous !== undefined && Buffer.compare(previous, id) >= 0) {
+        this.#foul("CONV-10", `${where}: ${JSON.stringify(member.userId)} does not sort after ${JSON.stringify(previous.toString("utf8"))} as UTF-8 bytes`);
+      }
+      previous = id;
+    }
+    const cap = request.limit === 0 ? 1_000 : Math.min(request.limit, 1_000);
+    if (page.members.length > cap) this.#foul("CONV-10", `${where}: ${page.members.length} members, over the limit ${cap}`);
+    if (page.continueAfter !== "" && page.continueAfter !== page.members.at(-1)?.userId) {
+      this.#foul("CONV-10", `${where}: continue_after ${JSON.stringify(page.continueAfter)} is not the page's last member`);
+    }
+    if (page.members.length > page.memberCount) this.#foul("CONV-10", `${where}: ${page.members.length} members listed, member_count ${page.memberCount}`);
   }
 
   /** SYNC-3, SYNC-4: entries linked from after_cursor, or a snapshot and no entries. */

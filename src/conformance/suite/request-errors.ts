@@ -11,7 +11,8 @@ export type RequestCase =
   | "openConversation"
   | "leaveConversation"
   | "setReceiveSettings"
-  | "setDeviceState";
+  | "setDeviceState"
+  | "listMembers";
 
 /**
  * ERR-4, SPEC.md §19.1 as data (a test holds the two equal): the codes a
@@ -28,6 +29,7 @@ export const REQUEST_ERRORS: Readonly<Record<RequestCase, readonly ErrorCode[]>>
   leaveConversation: [ErrorCode.NOT_FOUND, ErrorCode.PERMISSION_DENIED, ErrorCode.FAILED_PRECONDITION],
   setReceiveSettings: [ErrorCode.NOT_FOUND, ErrorCode.PERMISSION_DENIED],
   setDeviceState: [],
+  listMembers: [ErrorCode.NOT_FOUND, ErrorCode.PERMISSION_DENIED],
 };
 
 /**

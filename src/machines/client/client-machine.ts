@@ -3,6 +3,7 @@ import type { OpenConversationSchema } from "../../gen/imwire/v1/conversation_pb
 import type { MessageContentSchema } from "../../gen/imwire/v1/content_pb.js";
 import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
 import { FrameSchema, type Frame } from "../../gen/imwire/v1/frame_pb.js";
+import type { Feature } from "../../gen/imwire/v1/connection_pb.js";
 import { DeviceState, ReceiveMode } from "../../gen/imwire/v1/settings_pb.js";
 import { errorFrameFor } from "../../codec/error-frame.js";
 import { maySend } from "../../codec/frame-catalogue.js";
@@ -12,6 +13,7 @@ import type { ClientContext } from "./context.js";
 import type { ConversationView } from "./conversation-state.js";
 import { ConversationSync } from "./conversation-sync.js";
 import { Handshake } from "./handshake.js";
+import { MemberLists } from "./member-lists.js";
 import { Operations } from "./operations.js";
 import { defaultClientOptions, type ClientDeps, type ClientOptions } from "./options.js";
 import type { RequestBody } from "./outbox.js";
@@ -59,6 +61,7 @@ export class ClientMachine {
   readonly #conversations: ConversationSync;
   readonly #stream: UserStream;
   readonly #operations: Operations;
+  readonly #members: MemberLists;
   readonly #handshake: Handshake;
   readonly #replies: Replies;
 
@@ -71,6 +74,7 @@ export class ClientMachine {
     this.#conversations = new ConversationSync(ctx);
     this.#stream = new UserStream(ctx, this.#conversations);
     this.#operations = new Operations(ctx);
+    this.#members = new MemberLists(ctx, this.#operations);
     this.#handshake = new Handshake(ctx, this.#stream, output);
     this.#connection = new Connection(this.options, deps, {
       output,
@@ -228,6 +232,30 @@ export class ClientMachine {
     return this.#operation(this.#deps.newId(), { case: "markRead", value: { conversationId, seq } }, now);
   }
 
+  /**
+   * CONV-10: every member of a conversation, read page after page (following
+   * continue_after); returns an operation id, which one "members" event
+   * (types.ts's MemberList says what it reflects) or one "failed" event
+   * names. EXT-5: only with FEATURE_MEMBER_PAGES in force; otherwise it
+   * fails with ERROR_CODE_UNKNOWN_FRAME without sending anything — at once
+   * when this client does not offer the feature, else when a connection
+   * without it would carry the request.
+   */
+  listMembers(conversationId: string, now: number, extra: { limit?: number } = {}): string {
+    this.#now = now;
+    const id = this.#deps.newId();
+    this.#members.list(id, conversationId, extra.limit ?? 0);
+    return id;
+  }
+
+  /** CONV-10: one page, the members after `afterUserId` ("" for the first); answered by a "done" event with the memberPage, or "failed", as listMembers. */
+  listMembersPage(conversationId: string, now: number, extra: { afterUserId?: string; limit?: number } = {}): string {
+    this.#now = now;
+    const id = this.#deps.newId();
+    this.#members.page(id, conversationId, extra.afterUserId ?? "", extra.limit ?? 0);
+    return id;
+  }
+
   /** RECV-5. Remembered across connections; returning to the foreground pulls what notify entries announced. */
   setDeviceState(state: DeviceState, now: number, push?: { service: string; token: string }): void {
     this.#now = now;
@@ -260,6 +288,16 @@ export class ClientMachine {
   /** CUR-3: the cursor up to which the device holds its stream. */
   get cursor(): bigint {
     return this.#stream.held;
+  }
+
+  /** EXT-5: the features in force on the current connection (Welcome.features); none while there is no welcomed one. */
+  get features(): ReadonlySet<Feature> {
+    return this.#connection.link?.features ?? new Set();
+  }
+
+  /** CONN-3: why the last welcome was refused (a version or feature not offered, a value out of range); undefined once one is accepted. */
+  get welcomeRefusal(): ImwireError | undefined {
+    return this.#handshake.refusal;
   }
 
   get pendingOperations(): number {

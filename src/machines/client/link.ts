@@ -1,4 +1,4 @@
-import type { Welcome } from "../../gen/imwire/v1/connection_pb.js";
+import type { Feature, Welcome } from "../../gen/imwire/v1/connection_pb.js";
 
 const NEVER = Infinity;
 
@@ -23,6 +23,8 @@ export class Link {
   /** Welcome.max_frame_size; 0 until welcome. */
   maxFrameSize = 0;
   dedupWindowMs = NEVER;
+  /** EXT-5: the features in force, Welcome.features; none until welcome. */
+  features: ReadonlySet<Feature> = new Set();
   nextPingAt = NEVER;
   /** Set on authenticated: CONN-11 no longer restricts what the server sends. */
   authenticated = false;
@@ -44,6 +46,7 @@ export class Link {
     this.maxInFlight = welcome.maxInFlight;
     this.maxFrameSize = welcome.maxFrameSize;
     this.dedupWindowMs = welcome.dedupWindowS * 1000;
+    this.features = new Set(welcome.features);
     this.nextPingAt = now + 0.8 * welcome.heartbeatIntervalMs;
   }
 

@@ -5,9 +5,16 @@ import { SendMessageSchema } from "../../gen/imwire/v1/message_pb.js";
 import { sizeSendMessage } from "../../gen/imwire/v1/message_fast.js";
 import { maxSendMessageSize } from "../../limits.js";
 import type { ClientContext } from "./context.js";
+import { featureName, requiredFeature } from "./features.js";
 import type { Link } from "./link.js";
 import { Outbox, type Operation, type RequestBody } from "./outbox.js";
 import { mayRequest } from "./states.js";
+
+/** A part of the machine that takes an operation's outcome instead of the application (member-lists.ts). */
+export interface OperationOwner {
+  answered(body: Frame["body"]): void;
+  failed(code: ErrorCode | "expired", message: string): void;
+}
 
 /**
  * The application's requests on the wire (IDEM-1, IDEM-4, CONN-10, FLOW-1):
@@ -18,6 +25,7 @@ import { mayRequest } from "./states.js";
 export class Operations {
   readonly #ctx: ClientContext;
   readonly #outbox: Outbox;
+  readonly #owners = new Map<string, OperationOwner>();
 
   constructor(ctx: ClientContext) {
     this.#ctx = ctx;
@@ -29,7 +37,9 @@ export class Operations {
     return this.#outbox.size;
   }
 
-  add(id: string, body: RequestBody): string {
+  /** `owner`, when given, takes the outcome; the application hears nothing of the operation. */
+  add(id: string, body: RequestBody, owner?: OperationOwner): string {
+    if (owner) this.#owners.set(id, owner);
     this.#outbox.add(id, body, this.#ctx.now);
     this.flush();
     return id;
@@ -40,13 +50,12 @@ export class Operations {
     const { link, now, state } = this.#ctx;
     if (!link || !mayRequest(state)) return;
     for (const operation of this.#outbox.expired(now - link.dedupWindowMs)) {
-      this.#outbox.remove(operation.id);
-      this.#ctx.emit({ kind: "failed", operationId: operation.id, code: "expired", message: "not acknowledged within the dedup window" });
+      this.#fail(operation, "expired", "not acknowledged within the dedup window");
     }
     for (const operation of this.#outbox.due(now)) {
       if (operation.requestId !== 0) link.abandonAttempt(operation.requestId); // timed out (CONN-10)
       if (link.full) break;
-      if (this.#oversized(operation, link)) continue;
+      if (this.#oversized(operation, link) || this.#notInForce(operation, link)) continue;
       this.#attempt(operation);
     }
   }
@@ -60,7 +69,10 @@ export class Operations {
     const operation = this.#outbox.get(operationId);
     if (!operation) return;
     this.#settle(operation);
-    if (body.case === "sendAck") this.#ctx.emit({ kind: "sent", clientMessageId: operation.id, ack: body.value });
+    const owner = this.#owners.get(operationId);
+    this.#owners.delete(operationId);
+    if (owner) owner.answered(body);
+    else if (body.case === "sendAck") this.#ctx.emit({ kind: "sent", clientMessageId: operation.id, ack: body.value });
     else this.#ctx.emit({ kind: "done", operationId: operation.id, answer: body });
   }
 
@@ -73,13 +85,33 @@ export class Operations {
       this.#outbox.retryLater(operation, now + Math.max(error.retryAfterMs, backoff * deps.random()));
       return;
     }
-    this.#settle(operation);
-    this.#ctx.emit({ kind: "failed", operationId: operation.id, code: error.code, message: error.message });
+    this.#fail(operation, error.code, error.message);
   }
 
   /** Every attempt on the lost connection is lost: each operation goes again on the next (CONN-10). */
   connectionLost(): void {
     this.#outbox.connectionLost();
+  }
+
+  #fail(operation: Operation, code: ErrorCode | "expired", message: string): void {
+    this.#settle(operation);
+    const owner = this.#owners.get(operation.id);
+    this.#owners.delete(operation.id);
+    if (owner) owner.failed(code, message);
+    else this.#ctx.emit({ kind: "failed", operationId: operation.id, code, message });
+  }
+
+  /**
+   * EXT-5: a request of a feature not in force on this connection must not
+   * be sent; it fails here, as a server without the feature would fail it
+   * (ENV-4). Checked on every attempt: a reconnection may bring a server
+   * that no longer has the feature.
+   */
+  #notInForce(operation: Operation, link: Link): boolean {
+    const feature = requiredFeature(operation.body.case);
+    if (feature === undefined || link.features.has(feature)) return false;
+    this.#fail(operation, ErrorCode.UNKNOWN_FRAME, `${operation.body.case} needs ${featureName(feature)}, which is not in force (EXT-5)`);
+    return true;
   }
 
   #settle(operation: Operation): void {
@@ -94,8 +126,7 @@ export class Operations {
     const size = sizeSendMessage(create(SendMessageSchema, body.value));
     const limit = maxSendMessageSize(link.maxFrameSize);
     if (size <= limit) return false;
-    this.#outbox.remove(operation.id);
-    this.#ctx.emit({ kind: "failed", operationId: operation.id, code: ErrorCode.INVALID_ARGUMENT, message: `send_message of ${size} bytes is larger than ${limit} (LIM-3)` });
+    this.#fail(operation, ErrorCode.INVALID_ARGUMENT, `send_message of ${size} bytes is larger than ${limit} (LIM-3)`);
     return true;
   }
 

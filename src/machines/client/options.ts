@@ -1,10 +1,17 @@
+import type { Feature } from "../../gen/imwire/v1/connection_pb.js";
 import { PROTOCOL_VERSION } from "../../limits.js";
+import { implementedFeatures } from "./features.js";
 import type { Transition } from "./states.js";
 
 export interface ClientOptions {
   readonly deviceId: string;
   /** Hello.versions. */
   readonly versions: readonly number[];
+  /**
+   * Hello.features (EXT-5): by default every feature the client implements;
+   * [] makes a client of version 1 as first published, which receives none.
+   */
+  readonly features: readonly Feature[];
   /** Hello.receive_window; 0 leaves it to the server (FLOW-2). */
   readonly receiveWindow: number;
   /** Hello.receive_window_bytes; 0 leaves it to the server (FLOW-2). */
@@ -39,6 +46,7 @@ export interface ClientOptions {
 
 export const defaultClientOptions: Omit<ClientOptions, "deviceId"> = {
   versions: [PROTOCOL_VERSION],
+  features: implementedFeatures,
   receiveWindow: 0,
   receiveWindowBytes: 0,
   lossyTransport: false,

@@ -33,7 +33,7 @@ export const clientInputs = [
   /** The transport connection asked for could not be opened. */
   "transport_failed",
   "welcome",
-  /** welcome names a version not offered or a value out of range (CONN-3). */
+  /** welcome names a version or a feature (EXT-5) not offered, or a value out of range (CONN-3). */
   "welcome_refused",
   "authenticated_resumed",
   "authenticated_not_resumed",

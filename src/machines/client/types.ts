@@ -1,4 +1,4 @@
-import type { Conversation } from "../../gen/imwire/v1/conversation_pb.js";
+import type { Conversation, Member } from "../../gen/imwire/v1/conversation_pb.js";
 import type { ReadMarker, ReadReceipt } from "../../gen/imwire/v1/delivery_pb.js";
 import type { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
 import type { Frame } from "../../gen/imwire/v1/frame_pb.js";
@@ -24,6 +24,22 @@ export type ClientStatus =
   /** The application stopped the client. */
   | "stopped";
 
+/**
+ * A conversation's members read with list_members (CONV-10): the union of
+ * the pages, in ascending user id (UTF-8 byte order). Each page is the
+ * membership when it was made, so while members join or leave during the
+ * paging the union can be off by them: it is exact as of `lastSeq` (the
+ * first page's) once the membership events after `lastSeq` (CONV-6) are
+ * applied to it as sets — CREATED and ADDED add, LEFT removes — which gives
+ * the current list. `memberCount` is the first page's, also as of `lastSeq`.
+ */
+export interface MemberList {
+  readonly conversationId: string;
+  readonly members: readonly Member[];
+  readonly memberCount: number;
+  readonly lastSeq: bigint;
+}
+
 /** What the client machine tells the application. */
 export type ClientEvent =
   /** SEQ-4: a conversation event, each exactly once, in seq order per conversation. */
@@ -34,6 +50,8 @@ export type ClientEvent =
   | { readonly kind: "failed"; readonly operationId: string; readonly code: ErrorCode | "expired"; readonly message: string }
   /** A non-send operation completed: its answer. */
   | { readonly kind: "done"; readonly operationId: string; readonly answer: Frame["body"] }
+  /** listMembers completed: every page (CONV-10). */
+  | { readonly kind: "members"; readonly operationId: string; readonly list: MemberList }
   | { readonly kind: "joined"; readonly conversation: Conversation }
   | { readonly kind: "left"; readonly conversationId: string; readonly lastVisibleSeq: bigint }
   | { readonly kind: "receive-settings"; readonly settings: ReceiveSettings }

@@ -36,6 +36,8 @@ export class Connection {
   pushService = "";
   pushToken = "";
   drainDeadline = Infinity;
+  /** EXT-5, SYNC-8: user pages and pushes summarise read-fan-out conversations. */
+  summaries = false;
   /** FLOW-1: requests read and not yet answered, an answer counting once the runner has taken it. */
   inFlight = 0;
 

@@ -24,15 +24,19 @@ import { MAX_TITLE_BYTES } from "../../limits.js";
 
 /** A conversation as `userId` sees it (the user must have a membership record). */
 export function conversationView(core: ServerCore, conversationId: string, userId: string): Conversation {
-  const { store } = core;
+  const { store, options } = core;
   const conversation = store.conversation(conversationId)!;
   const membership = store.membership(conversationId, userId)!;
   const lastSeq = store.lastSeq(conversationId);
+  const count = store.memberCount(conversationId);
+  const current = membership.lastVisibleSeq === 0;
+  // CONV-9, LIM-9: a large group's members are read in pages, and a former member of one is not told them.
+  const paged = conversation.kind !== ConversationKind.CHANNEL && count > options.maxInlineMembers;
   // A former member sees the conversation as it was when it left (CONV-8), not what happened since.
   const members =
-    conversation.kind === ConversationKind.CHANNEL
+    conversation.kind === ConversationKind.CHANNEL || paged
       ? []
-      : membership.lastVisibleSeq === 0
+      : current
         ? store.members(conversationId).map((m) => m.userId)
         : membersAt(core, conversationId, membership.lastVisibleSeq);
   return create(ConversationSchema, {
@@ -44,9 +48,11 @@ export function conversationView(core: ServerCore, conversationId: string, userI
     lastVisibleSeq: BigInt(membership.lastVisibleSeq),
     lastSeq: BigInt(membership.lastVisibleSeq || lastSeq),
     memberUserIds: members,
-    memberCount: conversation.kind === ConversationKind.CHANNEL || membership.lastVisibleSeq === 0 ? store.memberCount(conversationId) : members.length,
+    memberCount: conversation.kind === ConversationKind.CHANNEL || current ? count : members.length,
     receiveMode: store.receiveMode(userId, conversationId),
     readSeq: BigInt(store.readMarker(userId, conversationId)),
+    readFanOut: conversation.readFanOutFromSeq > 0,
+    membersPaged: paged,
   });
 }
 
@@ -134,12 +140,15 @@ function createGroupOrChannel(core: ServerCore, connection: Connection, request:
   }
   others.forEach((u, i) => checkId(u, `user_ids[${i}]`));
   if (others.length + 1 > options.maxGroupSize) throw new RequestError(ErrorCode.INVALID_ARGUMENT, `a group has at most ${options.maxGroupSize} members`, "LIM-4");
+  checkInlineBatch(core, others.length + 1);
   const unknown = others.find((u) => !store.hasUser(u));
   if (unknown !== undefined) throw new RequestError(ErrorCode.NOT_FOUND, `no user ${unknown}`, "CONV-3");
 
   const conversationId = core.deps.randomId();
-  store.createConversation({ conversationId, kind, title: request.title, ownerUserId: me });
   const members = [me, ...others];
+  // CUR-8: channels, and groups created above the threshold, are under read fan-out from their first event.
+  const readFanOut = kind === ConversationKind.CHANNEL || members.length > options.readFanOutMembers;
+  store.createConversation({ conversationId, kind, title: request.title, ownerUserId: me, readFanOutFromSeq: readFanOut ? 1 : 0 });
   for (const userId of members) {
     const role = userId === me ? Role.OWNER : Role.MEMBER;
     store.setMembership({ conversationId, userId, role, firstVisibleSeq: 1, lastVisibleSeq: 0 });
@@ -188,16 +197,26 @@ function openExisting(core: ServerCore, connection: Connection, request: OpenCon
   added.forEach((u, i) => checkId(u, `user_ids[${i}]`));
   const unknown = added.find((u) => !store.hasUser(u));
   if (unknown !== undefined) throw new RequestError(ErrorCode.NOT_FOUND, `no user ${unknown}`, "CONV-4");
-  if (store.memberCount(conversationId) + added.length > options.maxGroupSize) {
+  const count = store.memberCount(conversationId) + added.length;
+  if (count > options.maxGroupSize) {
     throw new RequestError(ErrorCode.INVALID_ARGUMENT, `a group has at most ${options.maxGroupSize} members`, "LIM-4");
   }
+  checkInlineBatch(core, added.length);
   if (added.length === 0) return opened(core, conversationId, me, false);
   const seq = store.lastSeq(conversationId) + 1;
+  // CUR-8: the ADDED event that takes the group above the threshold is the first read from the conversation.
+  if (conversation.readFanOutFromSeq === 0 && count > options.readFanOutMembers) store.startReadFanOut(conversationId, seq);
   for (const userId of added) store.setMembership({ conversationId, userId, role: Role.MEMBER, firstVisibleSeq: seq, lastVisibleSeq: 0 });
   appendConversationEvent(core, conversationId, connection, now, { case: "membership", value: { action: MembershipAction.ADDED, userIds: added } }, () => {
     for (const userId of added) announceJoined(core, conversationId, userId);
   });
   return opened(core, conversationId, me, false);
+}
+
+/** LIM-9: a CREATED or ADDED event lists its users, so one request names no more than a Conversation may list. */
+function checkInlineBatch(core: ServerCore, users: number): void {
+  const limit = core.options.maxInlineMembers;
+  if (users > limit) throw new RequestError(ErrorCode.INVALID_ARGUMENT, `one request may bring at most ${limit} members into a group`, "LIM-9");
 }
 
 /** LeaveConversation (CONV-5). */

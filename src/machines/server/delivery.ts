@@ -14,7 +14,8 @@ export function effectiveMode(store: Store, userId: string, conversationId: stri
 
 /**
  * The UserEvent a stored entry becomes for one device (CUR-3, RECV-2, RECV-5,
- * RECV-6): conversation events whole or in notify form, the rest as stored.
+ * RECV-6): conversation events whole or in notify form (a summary always,
+ * SYNC-8), the rest as stored.
  */
 export function materialize(store: Store, connection: Connection, entry: StoredUserEntry, prevCursor: number): UserEvent {
   const cursor = BigInt(entry.cursor);
@@ -22,7 +23,9 @@ export function materialize(store: Store, connection: Connection, entry: StoredU
   const body = entry.body;
   if (body.case !== "eventRef") return create(UserEventSchema, { cursor, prevCursor: prev, body });
   const notifyForm =
-    connection.deviceState === DeviceState.BACKGROUND || effectiveMode(store, connection.userId, body.conversationId) === ReceiveMode.NOTIFY_ONLY;
+    entry.summary === true ||
+    connection.deviceState === DeviceState.BACKGROUND ||
+    effectiveMode(store, connection.userId, body.conversationId) === ReceiveMode.NOTIFY_ONLY;
   if (notifyForm) {
     return create(UserEventSchema, { cursor, prevCursor: prev, body: { case: "notify", value: { conversationId: body.conversationId, seq: BigInt(body.seq) } } });
   }

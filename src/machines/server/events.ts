@@ -8,7 +8,8 @@ type EventBody = NonNullable<MessageInitShape<typeof ConversationEventSchema>["b
 /**
  * Append an event to a conversation (SEQ-1) and a reference to it to the
  * stream of every user who may see it (CUR-1, CONV-8): current members,
- * the users an ADDED event adds, the user a LEFT event removes. `beforeFanOut`
+ * the users an ADDED event adds, the user a LEFT event removes — or, under
+ * read fan-out, publish it once for all of them (CUR-7). `beforeFanOut`
  * runs between the two, with the event's seq: the place for the `joined`
  * entries of the users the event makes members (CONV-7).
  */
@@ -22,6 +23,13 @@ export function appendConversationEvent(core: ServerCore, conversationId: string
     body,
   });
   beforeFanOut?.(seq);
+  const readFanOutFrom = store.conversation(conversationId)!.readFanOutFromSeq;
+  if (readFanOutFrom > 0 && seq >= readFanOutFrom) {
+    // CUR-7: stored once; its readers' streams read it from the conversation.
+    store.publishEvent(conversationId, seq);
+    core.eventPublished(conversationId, seq);
+    return seq;
+  }
   for (const member of store.members(conversationId)) {
     if (member.firstVisibleSeq <= seq) core.appendUserEntry(member.userId, { case: "eventRef", conversationId, seq });
   }

@@ -24,8 +24,21 @@ export interface ServerOptions {
   readonly handshakeTimeoutMs: number;
   /** CONN-7: how long a draining connection may stay open after go_away. */
   readonly drainTimeoutMs: number;
-  /** LIM-4. By default 1,000, or as many members as keep every Conversation within maxFrameSize (serverOptions). */
+  /** LIM-4. */
   readonly maxGroupSize: number;
+  /**
+   * LIM-9: groups up to this size list their members in every Conversation;
+   * above it they are paged (CONV-10). It also bounds the users one request
+   * may create a group with or add, so every CREATED and ADDED event fits a
+   * frame. By default 1,000, or as many as keep a Conversation within
+   * maxFrameSize (serverOptions).
+   */
+  readonly maxInlineMembers: number;
+  /** CUR-7, CUR-8: groups above this many members are under read fan-out (channels always are). */
+  readonly readFanOutMembers: number;
+  /** CONV-10. */
+  readonly memberPageDefault: number;
+  readonly memberPageMax: number;
   /** SYNC-2. */
   readonly conversationPageDefault: number;
   readonly conversationPageMax: number;
@@ -51,7 +64,11 @@ export const defaultServerOptions: ServerOptions = {
   dedupExpiryIntervalMs: 60_000,
   handshakeTimeoutMs: 10_000,
   drainTimeoutMs: 5_000,
-  maxGroupSize: 1_000,
+  maxGroupSize: 200_000,
+  maxInlineMembers: 1_000,
+  readFanOutMembers: 100,
+  memberPageDefault: 100,
+  memberPageMax: 1_000,
   conversationPageDefault: 100,
   conversationPageMax: 1_000,
   userPageDefault: 200,
@@ -64,9 +81,9 @@ export const defaultServerOptions: ServerOptions = {
 /** Bytes one member id takes in a Conversation at most: the id (LIM-2), its tag and length. */
 const MEMBER_BYTES = MAX_ID_BYTES + 3;
 
-/** Bytes one Conversation can take at most (LIM-2, LIM-4, LIM-7): every member id as long as allowed, the longest title, the rest. */
-function largestConversation(maxGroupSize: number): number {
-  return maxGroupSize * MEMBER_BYTES + (MAX_TITLE_BYTES + 3) + 512;
+/** Bytes one Conversation can take at most (LIM-2, LIM-7, LIM-9): every member listed inline as long as allowed, the longest title, the rest. */
+function largestConversation(inlineMembers: number): number {
+  return inlineMembers * MEMBER_BYTES + (MAX_TITLE_BYTES + 3) + 512;
 }
 
 /** Room a frame needs around one Conversation: a stream entry or an event carrying it (SYNC-7, CONV-7). */
@@ -74,14 +91,14 @@ const ENVELOPE = 1_024;
 
 /**
  * The options a server machine runs with: the defaults, then `options`, with
- * maxGroupSize lowered (when not given) so that every Conversation fits a
- * frame. Throws when the result cannot be served: Welcome values outside
- * LIM-1/LIM-6, or groups that could outgrow the frame limit.
+ * maxInlineMembers lowered (when not given) so that every Conversation fits
+ * a frame. Throws when the result cannot be served: Welcome values outside
+ * LIM-1/LIM-6, or inline member lists that could outgrow the frame limit.
  */
 export function serverOptions(options: Partial<ServerOptions>): ServerOptions {
   const merged = { ...defaultServerOptions, ...options };
   const fitting = Math.floor((merged.maxFrameSize - ENVELOPE - largestConversation(0)) / MEMBER_BYTES);
-  const resolved = options.maxGroupSize === undefined ? { ...merged, maxGroupSize: Math.min(merged.maxGroupSize, fitting) } : merged;
+  const resolved = options.maxInlineMembers === undefined ? { ...merged, maxInlineMembers: Math.min(merged.maxInlineMembers, fitting) } : merged;
   for (const [key, [min, max]] of Object.entries(WELCOME_RANGES)) {
     const value = resolved[key as keyof typeof WELCOME_RANGES];
     if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`${key} ${value} is outside ${min}..${max} (${key === "maxFrameSize" ? "LIM-1" : "LIM-6"})`);
@@ -93,8 +110,8 @@ export function serverOptions(options: Partial<ServerOptions>): ServerOptions {
   for (const rate of [resolved.rateLimits.connection, resolved.rateLimits.user]) {
     if (!(rate.perSecond > 0) || !(rate.burst >= 1)) throw new RangeError(`a rate limit needs perSecond > 0 and burst >= 1 (FLOW-4)`);
   }
-  if (largestConversation(resolved.maxGroupSize) + ENVELOPE > resolved.maxFrameSize) {
-    throw new RangeError(`groups of ${resolved.maxGroupSize} members could outgrow max_frame_size ${resolved.maxFrameSize}; at most ${fitting} fit (LIM-4, SYNC-7)`);
+  if (largestConversation(resolved.maxInlineMembers) + ENVELOPE > resolved.maxFrameSize) {
+    throw new RangeError(`${resolved.maxInlineMembers} members listed inline could outgrow max_frame_size ${resolved.maxFrameSize}; at most ${fitting} fit (LIM-9, SYNC-7)`);
   }
   return resolved;
 }

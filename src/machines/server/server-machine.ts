@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { AuthenticatedSchema, type Authenticate } from "../../gen/imwire/v1/auth_pb.js";
-import { GoAwaySchema, PingSchema, PongSchema, WelcomeSchema, type Hello } from "../../gen/imwire/v1/connection_pb.js";
+import { Feature, GoAwaySchema, PingSchema, PongSchema, WelcomeSchema, type Hello } from "../../gen/imwire/v1/connection_pb.js";
 import type { DeliveryAck } from "../../gen/imwire/v1/delivery_pb.js";
 import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
 import { FrameSchema, type Frame } from "../../gen/imwire/v1/frame_pb.js";
@@ -26,6 +26,8 @@ import { serverOptions, type ServerOptions } from "./options.js";
 import { RequestError } from "./request-error.js";
 import { setDeviceState, setReceiveSettings } from "./settings.js";
 import { syncConversation, syncUser } from "./sync.js";
+import { listMembers } from "./members.js";
+import { PushFanOut } from "./fan-out.js";
 import type { ConnectionId, ServerDeps, ServerOutput } from "./types.js";
 
 type Body = Frame["body"];
@@ -52,6 +54,12 @@ function pushSize(frame: Frame, event: UserEvent): number {
   if (size === undefined) eventSizes.set(stored, (size = sizeConversationEvent(stored)));
   return size + PUSH_ENVELOPE_BYTES;
 }
+
+/** EXT-5: the features this server implements, offered to every client that asks. */
+const SERVER_FEATURES: ReadonlySet<Feature> = new Set([Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES]);
+
+/** Users whose devices one input or tick pushes to at most: the rest wait for the next tick, so that answers go first. */
+const USERS_PUMPED_PER_TURN = 512;
 
 /** Keys forgotten per input at most (IDEM-4). */
 const DEDUP_EXPIRY_BATCH = 1_000;
@@ -81,9 +89,13 @@ export class ServerMachine implements ServerCore {
   /** FLOW-4: per-user buckets, kept while the user has a connection or its bucket is not full. */
   readonly #userRates = new Map<string, TokenBucket>();
   #outputs: ServerOutput[] = [];
-  /** Users whose streams grew during the current input: their devices are pumped once it is handled. */
+  /** Users whose streams grew: their devices are pumped once the input is handled, or on the next ticks when they are many. */
   readonly #grownStreams = new Set<string>();
+  /** CUR-7: finds the connected readers of events published under read fan-out. */
+  readonly #fanOut: PushFanOut;
   #wakeup = Infinity;
+  /** The time of the latest input: when pushes left over from it are due (at once). */
+  #lastInputAt = 0;
   /** When to look next for idempotency keys past the window (IDEM-4). */
   #dedupExpiryAt = 0;
 
@@ -91,6 +103,7 @@ export class ServerMachine implements ServerCore {
     this.deps = deps;
     this.store = deps.store;
     this.options = serverOptions(options);
+    this.#fanOut = new PushFanOut(this.store, () => this.#byUser, (userId) => this.#grownStreams.add(userId));
   }
 
   /**
@@ -126,7 +139,9 @@ export class ServerMachine implements ServerCore {
 
   /** When tick() must next be called, or undefined when no timer runs. */
   nextWakeup(): number | undefined {
-    return this.#wakeup === Infinity ? undefined : this.#wakeup;
+    const pushesDue = this.#grownStreams.size > 0 || this.#fanOut.pending ? this.#lastInputAt : Infinity;
+    const wakeup = Math.min(this.#wakeup, pushesDue);
+    return wakeup === Infinity ? undefined : wakeup;
   }
 
   /** How many connections are open. */
@@ -166,6 +181,7 @@ export class ServerMachine implements ServerCore {
   frameReceived(id: ConnectionId, frame: Frame, now: number, payloadSize?: number): void {
     const connection = this.#connections.get(id);
     if (!connection) return;
+    this.#lastInputAt = now;
     connection.lastReceivedAt = now;
     connection.lastFrameAt = now;
     if (now >= this.#dedupExpiryAt) this.#expireDedupKeys(now);
@@ -226,6 +242,10 @@ export class ServerMachine implements ServerCore {
 
   /** Run the timers due at `now`: handshake (CONN-6), heartbeat (HB-3) and drain (CONN-7) deadlines. */
   tick(now: number): void {
+    if (this.#grownStreams.size > 0 || this.#fanOut.pending) {
+      this.#fanOut.step();
+      this.#pumpGrownStreams();
+    }
     if (now < this.#wakeup) return;
     this.#wakeup = Infinity;
     const silence = 1.5 * this.options.heartbeatIntervalMs;
@@ -268,6 +288,10 @@ export class ServerMachine implements ServerCore {
     return cursor;
   }
 
+  eventPublished(conversationId: string, seq: number): void {
+    this.#fanOut.published(conversationId, seq);
+  }
+
   noteSent(connection: Connection, cursor: number): void {
     if (cursor > connection.highestSent) connection.highestSent = cursor;
   }
@@ -286,6 +310,9 @@ export class ServerMachine implements ServerCore {
     }
     const { options } = this;
     connection.helloDeviceId = hello.deviceId;
+    // EXT-5: what the client offered and this server implements, nothing else; numbers it does not know are ignored.
+    const features = [...new Set(hello.features)].filter((f) => SERVER_FEATURES.has(f)).sort((a, b) => a - b);
+    connection.summaries = features.includes(Feature.CONVERSATION_SUMMARIES);
     connection.receiveWindow = hello.receiveWindow === 0 ? options.receiveWindow : Math.min(hello.receiveWindow, options.receiveWindow);
     // A client's wish below a frame's worth still gets one frame at a time (FLOW-2): the floor keeps Welcome within LIM-6.
     connection.receiveWindowBytes = hello.receiveWindowBytes === 0 ? options.receiveWindowBytes : Math.max(RECEIVE_WINDOW_BYTES_RANGE[0], Math.min(hello.receiveWindowBytes, options.receiveWindowBytes));
@@ -299,6 +326,7 @@ export class ServerMachine implements ServerCore {
       receiveWindowBytes: connection.receiveWindowBytes,
       dedupWindowS: options.dedupWindowS,
       serverAgent: options.serverAgent,
+      features,
     });
     this.#send(connection, create(FrameSchema, { requestId, body: { case: "welcome", value: welcome } }));
     this.#outputs.push({ kind: "frame-limit", connection: connection.id, maxFrameSize: options.maxFrameSize });
@@ -349,7 +377,7 @@ export class ServerMachine implements ServerCore {
     let resumed = false;
     if (resume !== undefined && resume.epoch === epoch) {
       const cursor = toNumber(resume.cursor);
-      if (cursor <= head && head - cursor <= options.snapshotAfterEntries) {
+      if (cursor <= head && store.storedEntriesAfter(check.userId, cursor, options.snapshotAfterEntries + 1) <= options.snapshotAfterEntries) {
         resumed = true;
         connection.position = cursor;
         connection.lastPushed = cursor;
@@ -436,6 +464,8 @@ export class ServerMachine implements ServerCore {
         return { case: "receiveSettings", value: setReceiveSettings(this, connection, body.value) };
       case "setDeviceState":
         return { case: "deviceStateSet", value: setDeviceState(connection, body.value) };
+      case "listMembers":
+        return { case: "memberPage", value: listMembers(this, connection, body.value) };
       default:
         throw new RequestError(ErrorCode.UNKNOWN_FRAME, `${body.case} is not a request`, "ENV-4");
     }
@@ -483,11 +513,14 @@ export class ServerMachine implements ServerCore {
     return bucket;
   }
 
+  /** Pump the devices of users whose streams grew, a bounded number of users per turn (the rest on the next ticks). */
   #pumpGrownStreams(): void {
+    let budget = USERS_PUMPED_PER_TURN;
     for (const userId of this.#grownStreams) {
+      if (budget-- === 0) return;
+      this.#grownStreams.delete(userId);
       for (const connection of this.#byUser.get(userId) ?? []) this.#pump(connection);
     }
-    this.#grownStreams.clear();
   }
 
   /** DLV-1, FLOW-2: push the entries after what was pushed, as far as the window allows. */
@@ -496,7 +529,8 @@ export class ServerMachine implements ServerCore {
     const space = connection.receiveWindow - connection.unacked.length;
     if (space <= 0 || connection.unackedBytes >= connection.receiveWindowBytes) return;
     const frames: Frame[] = [];
-    for (const entry of this.store.userEntries(connection.userId, connection.lastPushed, space)) {
+    // SYNC-8: with summaries in force, a backlog of a read-fan-out conversation goes as one notify entry.
+    for (const entry of this.store.userEntries(connection.userId, connection.lastPushed, space, connection.summaries)) {
       const event = materialize(this.store, connection, entry, connection.lastPushed);
       const frame = create(FrameSchema, { body: { case: "deliver", value: event } });
       // FLOW-2 in bytes too: a window of large frames is bounded by what the device takes, yet one frame always goes.

@@ -73,12 +73,13 @@ export function syncUser(core: ServerCore, connection: Connection, request: Sync
   if (request.snapshotAfter !== "" && request.epoch === epoch) {
     return create(UserPageSchema, { headCursor: BigInt(head), snapshot: snapshotPage(core, userId, epoch, head, request.snapshotAfter) });
   }
-  if (request.epoch !== epoch || after > head || head - after > options.snapshotAfterEntries) {
+  const retained = request.epoch === epoch && after <= head && store.storedEntriesAfter(userId, after, options.snapshotAfterEntries + 1) <= options.snapshotAfterEntries;
+  if (!retained) {
     core.noteSent(connection, head);
     return create(UserPageSchema, { headCursor: BigInt(head), snapshot: snapshotPage(core, userId, epoch, head, "") });
   }
   const limit = pageLimit(request.limit, options.userPageDefault, options.userPageMax);
-  const entries = store.userEntries(userId, after, limit);
+  const entries = store.userEntries(userId, after, limit, connection.summaries);
   let prev = after;
   const materialized: UserEvent[] = entries.map((entry) => {
     const event = materialize(store, connection, entry, prev);

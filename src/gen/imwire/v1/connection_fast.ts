@@ -5,7 +5,7 @@
 import type { GoAway, Hello, Ping, Pong, Welcome } from "./connection_pb.js";
 import { WireReader } from "../../../codec/fast/wire-reader.js";
 import type { WireWriter } from "../../../codec/fast/wire-writer.js";
-import { encodeMessage, messageSize, uint64Size, unknownSize, utf8Size, varintSize } from "../../../codec/fast/wire-writer.js";
+import { encodeMessage, int32Size, messageSize, uint64Size, unknownSize, utf8Size, varintSize } from "../../../codec/fast/wire-writer.js";
 import type { UnknownField } from "@bufbuild/protobuf";
 
 /**
@@ -30,7 +30,7 @@ export function sizeHello(message: Hello): number {
 }
 
 export function readHello(r: WireReader, end: number, depth: number, target?: Hello): Hello {
-  const m: Hello = target ?? { $typeName: "imwire.v1.Hello", versions: [], deviceId: "", receiveWindow: 0, userAgent: "", receiveWindowBytes: 0 };
+  const m: Hello = target ?? { $typeName: "imwire.v1.Hello", versions: [], deviceId: "", receiveWindow: 0, userAgent: "", receiveWindowBytes: 0, features: [] };
   let unknown: UnknownField[] | undefined;
   while (r.pos < end) {
     const tag = r.tag(end);
@@ -55,6 +55,14 @@ export function readHello(r: WireReader, end: number, depth: number, target?: He
       case 40:
         m.receiveWindowBytes = r.uint32(end);
         break;
+      case 48:
+        m.features.push(r.int32(end));
+        break;
+      case 50: {
+        const stop = r.length(end);
+        while (r.pos < stop) m.features.push(r.int32(stop));
+        break;
+      }
       default:
         (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
     }
@@ -87,6 +95,12 @@ export function measureHello(m: Hello, lengths: number[]): number {
   if (m.receiveWindowBytes !== 0) {
     n += 1 + varintSize(m.receiveWindowBytes);
   }
+  if (m.features.length !== 0) {
+    let run = 0;
+    for (const item of m.features) run += int32Size(item);
+    lengths.push(run);
+    n += 1 + varintSize(run) + run;
+  }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
 }
@@ -112,6 +126,11 @@ export function writeHello(w: WireWriter, m: Hello): void {
   if (m.receiveWindowBytes !== 0) {
     w.byte(40);
     w.varint(m.receiveWindowBytes);
+  }
+  if (m.features.length !== 0) {
+    w.byte(50);
+    w.length();
+    for (const item of m.features) w.int32(item);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }
@@ -147,7 +166,7 @@ export function sizeWelcome(message: Welcome): number {
 }
 
 export function readWelcome(r: WireReader, end: number, depth: number, target?: Welcome): Welcome {
-  const m: Welcome = target ?? { $typeName: "imwire.v1.Welcome", version: 0, maxFrameSize: 0, heartbeatIntervalMs: 0, maxInFlight: 0, receiveWindow: 0, dedupWindowS: 0, serverAgent: "", receiveWindowBytes: 0 };
+  const m: Welcome = target ?? { $typeName: "imwire.v1.Welcome", version: 0, maxFrameSize: 0, heartbeatIntervalMs: 0, maxInFlight: 0, receiveWindow: 0, dedupWindowS: 0, serverAgent: "", receiveWindowBytes: 0, features: [] };
   let unknown: UnknownField[] | undefined;
   while (r.pos < end) {
     const tag = r.tag(end);
@@ -176,6 +195,14 @@ export function readWelcome(r: WireReader, end: number, depth: number, target?: 
       case 64:
         m.receiveWindowBytes = r.uint32(end);
         break;
+      case 72:
+        m.features.push(r.int32(end));
+        break;
+      case 74: {
+        const stop = r.length(end);
+        while (r.pos < stop) m.features.push(r.int32(stop));
+        break;
+      }
       default:
         (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
     }
@@ -211,6 +238,12 @@ export function measureWelcome(m: Welcome, lengths: number[]): number {
   }
   if (m.receiveWindowBytes !== 0) {
     n += 1 + varintSize(m.receiveWindowBytes);
+  }
+  if (m.features.length !== 0) {
+    let run = 0;
+    for (const item of m.features) run += int32Size(item);
+    lengths.push(run);
+    n += 1 + varintSize(run) + run;
   }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
@@ -248,6 +281,11 @@ export function writeWelcome(w: WireWriter, m: Welcome): void {
   if (m.receiveWindowBytes !== 0) {
     w.byte(64);
     w.varint(m.receiveWindowBytes);
+  }
+  if (m.features.length !== 0) {
+    w.byte(74);
+    w.length();
+    for (const item of m.features) w.int32(item);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }

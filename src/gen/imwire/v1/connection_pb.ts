@@ -2,8 +2,8 @@
 // @generated from file imwire/v1/connection.proto (package imwire.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_imwire_v1_options } from "./options_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -11,7 +11,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file imwire/v1/connection.proto.
  */
 export const file_imwire_v1_connection: GenFile = /*@__PURE__*/
-  fileDesc("ChppbXdpcmUvdjEvY29ubmVjdGlvbi5wcm90bxIJaW13aXJlLnYxIoIBCgVIZWxsbxIWCgh2ZXJzaW9ucxgBIAMoDUIEiLUYARIXCglkZXZpY2VfaWQYAiABKAlCBIi1GAESFgoOcmVjZWl2ZV93aW5kb3cYAyABKA0SEgoKdXNlcl9hZ2VudBgEIAEoCRIcChRyZWNlaXZlX3dpbmRvd19ieXRlcxgFIAEoDSLwAQoHV2VsY29tZRIVCgd2ZXJzaW9uGAEgASgNQgSItRgBEhwKDm1heF9mcmFtZV9zaXplGAIgASgNQgSItRgBEiMKFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgDIAEoDUIEiLUYARIbCg1tYXhfaW5fZmxpZ2h0GAQgASgNQgSItRgBEhwKDnJlY2VpdmVfd2luZG93GAUgASgNQgSItRgBEhwKDmRlZHVwX3dpbmRvd19zGAYgASgNQgSItRgBEhQKDHNlcnZlcl9hZ2VudBgHIAEoCRIcChRyZWNlaXZlX3dpbmRvd19ieXRlcxgIIAEoDSIVCgRQaW5nEg0KBW5vbmNlGAEgASgEIioKBFBvbmcSDQoFbm9uY2UYASABKAQSEwoLaGVhZF9jdXJzb3IYAiABKAQiNAoGR29Bd2F5Eg4KBnJlYXNvbhgBIAEoCRIaChJyZWNvbm5lY3RfZGVsYXlfbXMYAiABKA1iBnByb3RvMw", [file_imwire_v1_options]);
+  fileDesc("ChppbXdpcmUvdjEvY29ubmVjdGlvbi5wcm90bxIJaW13aXJlLnYxIqgBCgVIZWxsbxIWCgh2ZXJzaW9ucxgBIAMoDUIEiLUYARIXCglkZXZpY2VfaWQYAiABKAlCBIi1GAESFgoOcmVjZWl2ZV93aW5kb3cYAyABKA0SEgoKdXNlcl9hZ2VudBgEIAEoCRIcChRyZWNlaXZlX3dpbmRvd19ieXRlcxgFIAEoDRIkCghmZWF0dXJlcxgGIAMoDjISLmltd2lyZS52MS5GZWF0dXJlIpYCCgdXZWxjb21lEhUKB3ZlcnNpb24YASABKA1CBIi1GAESHAoObWF4X2ZyYW1lX3NpemUYAiABKA1CBIi1GAESIwoVaGVhcnRiZWF0X2ludGVydmFsX21zGAMgASgNQgSItRgBEhsKDW1heF9pbl9mbGlnaHQYBCABKA1CBIi1GAESHAoOcmVjZWl2ZV93aW5kb3cYBSABKA1CBIi1GAESHAoOZGVkdXBfd2luZG93X3MYBiABKA1CBIi1GAESFAoMc2VydmVyX2FnZW50GAcgASgJEhwKFHJlY2VpdmVfd2luZG93X2J5dGVzGAggASgNEiQKCGZlYXR1cmVzGAkgAygOMhIuaW13aXJlLnYxLkZlYXR1cmUiFQoEUGluZxINCgVub25jZRgBIAEoBCIqCgRQb25nEg0KBW5vbmNlGAEgASgEEhMKC2hlYWRfY3Vyc29yGAIgASgEIjQKBkdvQXdheRIOCgZyZWFzb24YASABKAkSGgoScmVjb25uZWN0X2RlbGF5X21zGAIgASgNKmAKB0ZlYXR1cmUSFwoTRkVBVFVSRV9VTlNQRUNJRklFRBAAEiIKHkZFQVRVUkVfQ09OVkVSU0FUSU9OX1NVTU1BUklFUxABEhgKFEZFQVRVUkVfTUVNQkVSX1BBR0VTEAJiBnByb3RvMw", [file_imwire_v1_options]);
 
 /**
  * Hello is the first frame a client sends on a new connection (SPEC.md
@@ -63,6 +63,14 @@ export type Hello = Message<"imwire.v1.Hello"> & {
    * @generated from field: uint32 receive_window_bytes = 5;
    */
   receiveWindowBytes: number;
+
+  /**
+   * The optional features the client implements (EXT-5). An addition within
+   * version 1: a server that does not know it ignores it.
+   *
+   * @generated from field: repeated imwire.v1.Feature features = 6;
+   */
+  features: Feature[];
 };
 
 /**
@@ -145,6 +153,15 @@ export type Welcome = Message<"imwire.v1.Welcome"> & {
    * @generated from field: uint32 receive_window_bytes = 8;
    */
   receiveWindowBytes: number;
+
+  /**
+   * The features in force on this connection: those of Hello.features that
+   * the server implements (EXT-5). Empty from a server that implements none,
+   * or knows nothing of features.
+   *
+   * @generated from field: repeated imwire.v1.Feature features = 9;
+   */
+  features: Feature[];
 };
 
 /**
@@ -237,4 +254,44 @@ export type GoAway = Message<"imwire.v1.GoAway"> & {
  */
 export const GoAwaySchema: GenMessage<GoAway> = /*@__PURE__*/
   messageDesc(file_imwire_v1_connection, 4);
+
+/**
+ * Optional parts of version 1 that a connection uses only when both peers
+ * agree on them in the handshake (EXT-5): the client lists what it
+ * implements in Hello.features, the server answers with the ones in force in
+ * Welcome.features. A peer that knows neither field speaks version 1 as
+ * first published.
+ *
+ * @generated from enum imwire.v1.Feature
+ */
+export enum Feature {
+  /**
+   * @generated from enum value: FEATURE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * In a UserPage, the events of a conversation under read fan-out come as
+   * one notify-form entry per conversation and page, standing for all of
+   * them (SYNC-8): catch-up in work proportional to the conversations that
+   * moved, not to their events.
+   *
+   * @generated from enum value: FEATURE_CONVERSATION_SUMMARIES = 1;
+   */
+  CONVERSATION_SUMMARIES = 1,
+
+  /**
+   * ListMembers and MemberPage (CONV-10): a conversation's members read in
+   * pages, so a group's size is not bounded by a frame.
+   *
+   * @generated from enum value: FEATURE_MEMBER_PAGES = 2;
+   */
+  MEMBER_PAGES = 2,
+}
+
+/**
+ * Describes the enum imwire.v1.Feature.
+ */
+export const FeatureSchema: GenEnum<Feature> = /*@__PURE__*/
+  enumDesc(file_imwire_v1_connection, 0);
 

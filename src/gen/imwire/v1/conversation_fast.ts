@@ -2,7 +2,7 @@
 // @generated from file imwire/v1/conversation.proto (package imwire.v1, syntax proto3)
 /* eslint-disable */
 
-import type { Conversation, ConversationLeft, ConversationOpened, LeaveConversation, OpenConversation } from "./conversation_pb.js";
+import type { Conversation, ConversationLeft, ConversationOpened, LeaveConversation, ListMembers, Member, MemberPage, OpenConversation } from "./conversation_pb.js";
 import { WireReader } from "../../../codec/fast/wire-reader.js";
 import type { WireWriter } from "../../../codec/fast/wire-writer.js";
 import { encodeMessage, int32Size, messageSize, uint64Size, unknownSize, utf8Size, varintSize } from "../../../codec/fast/wire-writer.js";
@@ -30,7 +30,7 @@ export function sizeConversation(message: Conversation): number {
 }
 
 export function readConversation(r: WireReader, end: number, depth: number, target?: Conversation): Conversation {
-  const m: Conversation = target ?? { $typeName: "imwire.v1.Conversation", conversationId: "", kind: 0, title: "", role: 0, firstVisibleSeq: 0n, lastVisibleSeq: 0n, lastSeq: 0n, memberUserIds: [], memberCount: 0, receiveMode: 0, readSeq: 0n };
+  const m: Conversation = target ?? { $typeName: "imwire.v1.Conversation", conversationId: "", kind: 0, title: "", role: 0, firstVisibleSeq: 0n, lastVisibleSeq: 0n, lastSeq: 0n, memberUserIds: [], memberCount: 0, receiveMode: 0, readSeq: 0n, readFanOut: false, membersPaged: false };
   let unknown: UnknownField[] | undefined;
   while (r.pos < end) {
     const tag = r.tag(end);
@@ -67,6 +67,12 @@ export function readConversation(r: WireReader, end: number, depth: number, targ
         break;
       case 88:
         m.readSeq = r.uint64(end);
+        break;
+      case 96:
+        m.readFanOut = r.bool(end);
+        break;
+      case 104:
+        m.membersPaged = r.bool(end);
         break;
       default:
         (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
@@ -117,6 +123,12 @@ export function measureConversation(m: Conversation, lengths: number[]): number 
   if (m.readSeq !== 0n) {
     n += 1 + uint64Size(m.readSeq);
   }
+  if (m.readFanOut) {
+    n += 1 + 1;
+  }
+  if (m.membersPaged) {
+    n += 1 + 1;
+  }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
 }
@@ -165,6 +177,14 @@ export function writeConversation(w: WireWriter, m: Conversation): void {
   if (m.readSeq !== 0n) {
     w.byte(88);
     w.uint64(m.readSeq);
+  }
+  if (m.readFanOut) {
+    w.byte(96);
+    w.bool(m.readFanOut);
+  }
+  if (m.membersPaged) {
+    w.byte(104);
+    w.bool(m.membersPaged);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }
@@ -502,6 +522,296 @@ export function writeConversationLeft(w: WireWriter, m: ConversationLeft): void 
  */
 export function missingInConversationLeft(m: ConversationLeft): string | undefined {
   if (m.conversationId === "") return "conversation_id";
+  return undefined;
+}
+
+/**
+ * Decode imwire.v1.ListMembers from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
+ */
+export function decodeListMembers(bytes: Uint8Array): ListMembers {
+  return readListMembers(new WireReader(bytes), bytes.length, 1);
+}
+
+/**
+ * Encode imwire.v1.ListMembers to the bytes protobuf-es toBinary writes, after a length prefix when `prefixed` (FRM-2).
+ */
+export function encodeListMembers(message: ListMembers, prefixed = false): Uint8Array {
+  return encodeMessage(message, measureListMembers, writeListMembers, prefixed);
+}
+
+/**
+ * The size of imwire.v1.ListMembers encoded (without a length prefix), computed without encoding it.
+ */
+export function sizeListMembers(message: ListMembers): number {
+  return messageSize(message, measureListMembers);
+}
+
+export function readListMembers(r: WireReader, end: number, depth: number, target?: ListMembers): ListMembers {
+  const m: ListMembers = target ?? { $typeName: "imwire.v1.ListMembers", conversationId: "", afterUserId: "", limit: 0 };
+  let unknown: UnknownField[] | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        m.conversationId = r.string(end);
+        break;
+      case 18:
+        m.afterUserId = r.string(end);
+        break;
+      case 24:
+        m.limit = r.uint32(end);
+        break;
+      default:
+        (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
+    }
+  }
+  if (unknown !== undefined) m.$unknown = unknown;
+  return m;
+}
+
+export function measureListMembers(m: ListMembers, lengths: number[]): number {
+  let n = 0;
+  if (m.conversationId !== "") {
+    const l = utf8Size(m.conversationId);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.afterUserId !== "") {
+    const l = utf8Size(m.afterUserId);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.limit !== 0) {
+    n += 1 + varintSize(m.limit);
+  }
+  if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
+  return n;
+}
+
+export function writeListMembers(w: WireWriter, m: ListMembers): void {
+  if (m.conversationId !== "") {
+    w.byte(10);
+    w.string(m.conversationId);
+  }
+  if (m.afterUserId !== "") {
+    w.byte(18);
+    w.string(m.afterUserId);
+  }
+  if (m.limit !== 0) {
+    w.byte(24);
+    w.varint(m.limit);
+  }
+  if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.ListMembers that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInListMembers(m: ListMembers): string | undefined {
+  if (m.conversationId === "") return "conversation_id";
+  return undefined;
+}
+
+/**
+ * Decode imwire.v1.Member from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
+ */
+export function decodeMember(bytes: Uint8Array): Member {
+  return readMember(new WireReader(bytes), bytes.length, 1);
+}
+
+/**
+ * Encode imwire.v1.Member to the bytes protobuf-es toBinary writes, after a length prefix when `prefixed` (FRM-2).
+ */
+export function encodeMember(message: Member, prefixed = false): Uint8Array {
+  return encodeMessage(message, measureMember, writeMember, prefixed);
+}
+
+/**
+ * The size of imwire.v1.Member encoded (without a length prefix), computed without encoding it.
+ */
+export function sizeMember(message: Member): number {
+  return messageSize(message, measureMember);
+}
+
+export function readMember(r: WireReader, end: number, depth: number, target?: Member): Member {
+  const m: Member = target ?? { $typeName: "imwire.v1.Member", userId: "", role: 0, joinedSeq: 0n };
+  let unknown: UnknownField[] | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        m.userId = r.string(end);
+        break;
+      case 16:
+        m.role = r.int32(end);
+        break;
+      case 24:
+        m.joinedSeq = r.uint64(end);
+        break;
+      default:
+        (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
+    }
+  }
+  if (unknown !== undefined) m.$unknown = unknown;
+  return m;
+}
+
+export function measureMember(m: Member, lengths: number[]): number {
+  let n = 0;
+  if (m.userId !== "") {
+    const l = utf8Size(m.userId);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.role !== 0) {
+    n += 1 + int32Size(m.role);
+  }
+  if (m.joinedSeq !== 0n) {
+    n += 1 + uint64Size(m.joinedSeq);
+  }
+  if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
+  return n;
+}
+
+export function writeMember(w: WireWriter, m: Member): void {
+  if (m.userId !== "") {
+    w.byte(10);
+    w.string(m.userId);
+  }
+  if (m.role !== 0) {
+    w.byte(16);
+    w.int32(m.role);
+  }
+  if (m.joinedSeq !== 0n) {
+    w.byte(24);
+    w.uint64(m.joinedSeq);
+  }
+  if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.Member that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInMember(m: Member): string | undefined {
+  if (m.userId === "") return "user_id";
+  return undefined;
+}
+
+/**
+ * Decode imwire.v1.MemberPage from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
+ */
+export function decodeMemberPage(bytes: Uint8Array): MemberPage {
+  return readMemberPage(new WireReader(bytes), bytes.length, 1);
+}
+
+/**
+ * Encode imwire.v1.MemberPage to the bytes protobuf-es toBinary writes, after a length prefix when `prefixed` (FRM-2).
+ */
+export function encodeMemberPage(message: MemberPage, prefixed = false): Uint8Array {
+  return encodeMessage(message, measureMemberPage, writeMemberPage, prefixed);
+}
+
+/**
+ * The size of imwire.v1.MemberPage encoded (without a length prefix), computed without encoding it.
+ */
+export function sizeMemberPage(message: MemberPage): number {
+  return messageSize(message, measureMemberPage);
+}
+
+export function readMemberPage(r: WireReader, end: number, depth: number, target?: MemberPage): MemberPage {
+  const m: MemberPage = target ?? { $typeName: "imwire.v1.MemberPage", conversationId: "", members: [], continueAfter: "", memberCount: 0, lastSeq: 0n };
+  let unknown: UnknownField[] | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        m.conversationId = r.string(end);
+        break;
+      case 18: {
+        const stop = r.message(end, depth);
+        m.members.push(readMember(r, stop, depth + 1));
+        break;
+      }
+      case 26:
+        m.continueAfter = r.string(end);
+        break;
+      case 32:
+        m.memberCount = r.uint32(end);
+        break;
+      case 40:
+        m.lastSeq = r.uint64(end);
+        break;
+      default:
+        (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
+    }
+  }
+  if (unknown !== undefined) m.$unknown = unknown;
+  return m;
+}
+
+export function measureMemberPage(m: MemberPage, lengths: number[]): number {
+  let n = 0;
+  if (m.conversationId !== "") {
+    const l = utf8Size(m.conversationId);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
+  for (const item of m.members) {
+    const slot = lengths.length;
+    lengths.push(0);
+    const l = measureMember(item, lengths);
+    lengths[slot] = l;
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.continueAfter !== "") {
+    const l = utf8Size(m.continueAfter);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.memberCount !== 0) {
+    n += 1 + varintSize(m.memberCount);
+  }
+  if (m.lastSeq !== 0n) {
+    n += 1 + uint64Size(m.lastSeq);
+  }
+  if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
+  return n;
+}
+
+export function writeMemberPage(w: WireWriter, m: MemberPage): void {
+  if (m.conversationId !== "") {
+    w.byte(10);
+    w.string(m.conversationId);
+  }
+  for (const item of m.members) {
+    w.byte(18);
+    w.length();
+    writeMember(w, item);
+  }
+  if (m.continueAfter !== "") {
+    w.byte(26);
+    w.string(m.continueAfter);
+  }
+  if (m.memberCount !== 0) {
+    w.byte(32);
+    w.varint(m.memberCount);
+  }
+  if (m.lastSeq !== 0n) {
+    w.byte(40);
+    w.uint64(m.lastSeq);
+  }
+  if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.MemberPage that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInMemberPage(m: MemberPage): string | undefined {
+  if (m.conversationId === "") return "conversation_id";
+  for (let i = 0; i < m.members.length; i++) {
+    const missing = missingInMember(m.members[i]!);
+    if (missing !== undefined) return `members[${i}].${missing}`;
+  }
   return undefined;
 }
 

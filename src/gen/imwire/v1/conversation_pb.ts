@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file imwire/v1/conversation.proto.
  */
 export const file_imwire_v1_conversation: GenFile = /*@__PURE__*/
-  fileDesc("ChxpbXdpcmUvdjEvY29udmVyc2F0aW9uLnByb3RvEglpbXdpcmUudjEiwgIKDENvbnZlcnNhdGlvbhIdCg9jb252ZXJzYXRpb25faWQYASABKAlCBIi1GAESLwoEa2luZBgCIAEoDjIbLmltd2lyZS52MS5Db252ZXJzYXRpb25LaW5kQgSItRgBEg0KBXRpdGxlGAMgASgJEh0KBHJvbGUYBCABKA4yDy5pbXdpcmUudjEuUm9sZRIZChFmaXJzdF92aXNpYmxlX3NlcRgFIAEoBBIYChBsYXN0X3Zpc2libGVfc2VxGAYgASgEEhAKCGxhc3Rfc2VxGAcgASgEEhcKD21lbWJlcl91c2VyX2lkcxgIIAMoCRIUCgxtZW1iZXJfY291bnQYCSABKA0SLAoMcmVjZWl2ZV9tb2RlGAogASgOMhYuaW13aXJlLnYxLlJlY2VpdmVNb2RlEhAKCHJlYWRfc2VxGAsgASgEIpcBChBPcGVuQ29udmVyc2F0aW9uEikKBGtpbmQYASABKA4yGy5pbXdpcmUudjEuQ29udmVyc2F0aW9uS2luZBIXCg9jb252ZXJzYXRpb25faWQYAiABKAkSEAoIdXNlcl9pZHMYAyADKAkSDQoFdGl0bGUYBCABKAkSHgoWY2xpZW50X2NvbnZlcnNhdGlvbl9pZBgFIAEoCSJaChJDb252ZXJzYXRpb25PcGVuZWQSMwoMY29udmVyc2F0aW9uGAEgASgLMhcuaW13aXJlLnYxLkNvbnZlcnNhdGlvbkIEiLUYARIPCgdjcmVhdGVkGAIgASgIIjIKEUxlYXZlQ29udmVyc2F0aW9uEh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYASJLChBDb252ZXJzYXRpb25MZWZ0Eh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYARIYChBsYXN0X3Zpc2libGVfc2VxGAIgASgEKo8BChBDb252ZXJzYXRpb25LaW5kEiEKHUNPTlZFUlNBVElPTl9LSU5EX1VOU1BFQ0lGSUVEEAASHAoYQ09OVkVSU0FUSU9OX0tJTkRfRElSRUNUEAESGwoXQ09OVkVSU0FUSU9OX0tJTkRfR1JPVVAQAhIdChlDT05WRVJTQVRJT05fS0lORF9DSEFOTkVMEAMqUgoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDgoKUk9MRV9PV05FUhABEg8KC1JPTEVfTUVNQkVSEAISEwoPUk9MRV9TVUJTQ1JJQkVSEANiBnByb3RvMw", [file_imwire_v1_options, file_imwire_v1_settings]);
+  fileDesc("ChxpbXdpcmUvdjEvY29udmVyc2F0aW9uLnByb3RvEglpbXdpcmUudjEi7wIKDENvbnZlcnNhdGlvbhIdCg9jb252ZXJzYXRpb25faWQYASABKAlCBIi1GAESLwoEa2luZBgCIAEoDjIbLmltd2lyZS52MS5Db252ZXJzYXRpb25LaW5kQgSItRgBEg0KBXRpdGxlGAMgASgJEh0KBHJvbGUYBCABKA4yDy5pbXdpcmUudjEuUm9sZRIZChFmaXJzdF92aXNpYmxlX3NlcRgFIAEoBBIYChBsYXN0X3Zpc2libGVfc2VxGAYgASgEEhAKCGxhc3Rfc2VxGAcgASgEEhcKD21lbWJlcl91c2VyX2lkcxgIIAMoCRIUCgxtZW1iZXJfY291bnQYCSABKA0SLAoMcmVjZWl2ZV9tb2RlGAogASgOMhYuaW13aXJlLnYxLlJlY2VpdmVNb2RlEhAKCHJlYWRfc2VxGAsgASgEEhQKDHJlYWRfZmFuX291dBgMIAEoCBIVCg1tZW1iZXJzX3BhZ2VkGA0gASgIIpcBChBPcGVuQ29udmVyc2F0aW9uEikKBGtpbmQYASABKA4yGy5pbXdpcmUudjEuQ29udmVyc2F0aW9uS2luZBIXCg9jb252ZXJzYXRpb25faWQYAiABKAkSEAoIdXNlcl9pZHMYAyADKAkSDQoFdGl0bGUYBCABKAkSHgoWY2xpZW50X2NvbnZlcnNhdGlvbl9pZBgFIAEoCSJaChJDb252ZXJzYXRpb25PcGVuZWQSMwoMY29udmVyc2F0aW9uGAEgASgLMhcuaW13aXJlLnYxLkNvbnZlcnNhdGlvbkIEiLUYARIPCgdjcmVhdGVkGAIgASgIIjIKEUxlYXZlQ29udmVyc2F0aW9uEh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYASJLChBDb252ZXJzYXRpb25MZWZ0Eh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYARIYChBsYXN0X3Zpc2libGVfc2VxGAIgASgEIlIKC0xpc3RNZW1iZXJzEh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYARIVCg1hZnRlcl91c2VyX2lkGAIgASgJEg0KBWxpbWl0GAMgASgNIlIKBk1lbWJlchIVCgd1c2VyX2lkGAEgASgJQgSItRgBEh0KBHJvbGUYAiABKA4yDy5pbXdpcmUudjEuUm9sZRISCgpqb2luZWRfc2VxGAMgASgEIo8BCgpNZW1iZXJQYWdlEh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYARIiCgdtZW1iZXJzGAIgAygLMhEuaW13aXJlLnYxLk1lbWJlchIWCg5jb250aW51ZV9hZnRlchgDIAEoCRIUCgxtZW1iZXJfY291bnQYBCABKA0SEAoIbGFzdF9zZXEYBSABKAQqjwEKEENvbnZlcnNhdGlvbktpbmQSIQodQ09OVkVSU0FUSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIcChhDT05WRVJTQVRJT05fS0lORF9ESVJFQ1QQARIbChdDT05WRVJTQVRJT05fS0lORF9HUk9VUBACEh0KGUNPTlZFUlNBVElPTl9LSU5EX0NIQU5ORUwQAypSCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIOCgpST0xFX09XTkVSEAESDwoLUk9MRV9NRU1CRVIQAhITCg9ST0xFX1NVQlNDUklCRVIQA2IGcHJvdG8z", [file_imwire_v1_options, file_imwire_v1_settings]);
 
 /**
  * A conversation as one user sees it.
@@ -68,8 +68,8 @@ export type Conversation = Message<"imwire.v1.Conversation"> & {
   lastSeq: bigint;
 
   /**
-   * Direct and group conversations: the members, in the order they joined.
-   * Channels: empty.
+   * Direct and group conversations: the members, in the order they joined,
+   * unless members_paged is true (CONV-9). Channels: empty.
    *
    * @generated from field: repeated string member_user_ids = 8;
    */
@@ -97,6 +97,25 @@ export type Conversation = Message<"imwire.v1.Conversation"> & {
    * @generated from field: uint64 read_seq = 11;
    */
   readSeq: bigint;
+
+  /**
+   * True when the server keeps this conversation's events out of its
+   * members' stored streams (read fan-out, CUR-7): the stream still carries
+   * them, and, with FEATURE_CONVERSATION_SUMMARIES, a UserPage summarises
+   * them (SYNC-8). Informative: a device needs it for nothing else.
+   *
+   * @generated from field: bool read_fan_out = 12;
+   */
+  readFanOut: boolean;
+
+  /**
+   * True when member_user_ids is empty because the conversation has more
+   * members than the server lists inline: read them with ListMembers
+   * (CONV-9, CONV-10).
+   *
+   * @generated from field: bool members_paged = 13;
+   */
+  membersPaged: boolean;
 };
 
 /**
@@ -234,6 +253,123 @@ export type ConversationLeft = Message<"imwire.v1.ConversationLeft"> & {
  */
 export const ConversationLeftSchema: GenMessage<ConversationLeft> = /*@__PURE__*/
   messageDesc(file_imwire_v1_conversation, 4);
+
+/**
+ * ListMembers reads a conversation's current members in pages (CONV-10).
+ * Client → server request; the answer is MemberPage or an Error. Part of
+ * FEATURE_MEMBER_PAGES.
+ *
+ * @generated from message imwire.v1.ListMembers
+ */
+export type ListMembers = Message<"imwire.v1.ListMembers"> & {
+  /**
+   * @generated from field: string conversation_id = 1;
+   */
+  conversationId: string;
+
+  /**
+   * Return the members whose user id sorts after this one (as UTF-8 bytes);
+   * empty for the first page.
+   *
+   * @generated from field: string after_user_id = 2;
+   */
+  afterUserId: string;
+
+  /**
+   * The most members wanted; 0 for the server's default. The server may
+   * return fewer.
+   *
+   * @generated from field: uint32 limit = 3;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message imwire.v1.ListMembers.
+ * Use `create(ListMembersSchema)` to create a new message.
+ */
+export const ListMembersSchema: GenMessage<ListMembers> = /*@__PURE__*/
+  messageDesc(file_imwire_v1_conversation, 5);
+
+/**
+ * One member of a conversation, in a MemberPage.
+ *
+ * @generated from message imwire.v1.Member
+ */
+export type Member = Message<"imwire.v1.Member"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: imwire.v1.Role role = 2;
+   */
+  role: Role;
+
+  /**
+   * The seq of the event that made the user a member (CONV-8); 0 in a
+   * channel, where subscriptions are not events (CONV-6).
+   *
+   * @generated from field: uint64 joined_seq = 3;
+   */
+  joinedSeq: bigint;
+};
+
+/**
+ * Describes the message imwire.v1.Member.
+ * Use `create(MemberSchema)` to create a new message.
+ */
+export const MemberSchema: GenMessage<Member> = /*@__PURE__*/
+  messageDesc(file_imwire_v1_conversation, 6);
+
+/**
+ * MemberPage answers ListMembers: the next current members in ascending
+ * user id, as they are when the page is made.
+ *
+ * @generated from message imwire.v1.MemberPage
+ */
+export type MemberPage = Message<"imwire.v1.MemberPage"> & {
+  /**
+   * @generated from field: string conversation_id = 1;
+   */
+  conversationId: string;
+
+  /**
+   * @generated from field: repeated imwire.v1.Member members = 2;
+   */
+  members: Member[];
+
+  /**
+   * The user id to send as ListMembers.after_user_id for the next page;
+   * empty on the last page.
+   *
+   * @generated from field: string continue_after = 3;
+   */
+  continueAfter: string;
+
+  /**
+   * The number of current members when the page was made (CONV-9).
+   *
+   * @generated from field: uint32 member_count = 4;
+   */
+  memberCount: number;
+
+  /**
+   * The conversation's last seq when the page was made: membership events
+   * after it are not reflected in the page (CONV-10).
+   *
+   * @generated from field: uint64 last_seq = 5;
+   */
+  lastSeq: bigint;
+};
+
+/**
+ * Describes the message imwire.v1.MemberPage.
+ * Use `create(MemberPageSchema)` to create a new message.
+ */
+export const MemberPageSchema: GenMessage<MemberPage> = /*@__PURE__*/
+  messageDesc(file_imwire_v1_conversation, 7);
 
 /**
  * The kinds of conversation (CONV-1).

@@ -13,7 +13,7 @@ import { measureGoAway, measureHello, measurePing, measurePong, measureWelcome, 
 import { measureError, missingInError, readError, writeError } from "./error_fast.js";
 import { measureConversationPage, measureSyncConversation, measureSyncUser, measureUserPage, missingInConversationPage, missingInSyncConversation, missingInUserPage, readConversationPage, readSyncConversation, readSyncUser, readUserPage, writeConversationPage, writeSyncConversation, writeSyncUser, writeUserPage } from "./sync_fast.js";
 import { measureAuthenticate, measureAuthenticated, missingInAuthenticate, missingInAuthenticated, readAuthenticate, readAuthenticated, writeAuthenticate, writeAuthenticated } from "./auth_fast.js";
-import { measureConversationLeft, measureConversationOpened, measureLeaveConversation, measureOpenConversation, missingInConversationLeft, missingInConversationOpened, missingInLeaveConversation, readConversationLeft, readConversationOpened, readLeaveConversation, readOpenConversation, writeConversationLeft, writeConversationOpened, writeLeaveConversation, writeOpenConversation } from "./conversation_fast.js";
+import { measureConversationLeft, measureConversationOpened, measureLeaveConversation, measureListMembers, measureMemberPage, measureOpenConversation, missingInConversationLeft, missingInConversationOpened, missingInLeaveConversation, missingInListMembers, missingInMemberPage, readConversationLeft, readConversationOpened, readLeaveConversation, readListMembers, readMemberPage, readOpenConversation, writeConversationLeft, writeConversationOpened, writeLeaveConversation, writeListMembers, writeMemberPage, writeOpenConversation } from "./conversation_fast.js";
 import { measureDeviceStateSet, measureReceiveSettings, measureSetDeviceState, measureSetReceiveSettings, missingInDeviceStateSet, missingInSetDeviceState, missingInSetReceiveSettings, readDeviceStateSet, readReceiveSettings, readSetDeviceState, readSetReceiveSettings, writeDeviceStateSet, writeReceiveSettings, writeSetDeviceState, writeSetReceiveSettings } from "./settings_fast.js";
 
 /**
@@ -174,6 +174,16 @@ export function readFrame(r: WireReader, end: number, depth: number, target?: Fr
       case 226: {
         const stop = r.message(end, depth);
         m.body = { case: "deviceStateSet", value: readDeviceStateSet(r, stop, depth + 1, m.body.case === "deviceStateSet" ? m.body.value : undefined) };
+        break;
+      }
+      case 234: {
+        const stop = r.message(end, depth);
+        m.body = { case: "listMembers", value: readListMembers(r, stop, depth + 1, m.body.case === "listMembers" ? m.body.value : undefined) };
+        break;
+      }
+      case 242: {
+        const stop = r.message(end, depth);
+        m.body = { case: "memberPage", value: readMemberPage(r, stop, depth + 1, m.body.case === "memberPage" ? m.body.value : undefined) };
         break;
       }
       default:
@@ -398,6 +408,22 @@ export function measureFrame(m: Frame, lengths: number[]): number {
       n += 2 + varintSize(l) + l;
       break;
     }
+    case "listMembers": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measureListMembers(m.body.value, lengths);
+      lengths[slot] = l;
+      n += 2 + varintSize(l) + l;
+      break;
+    }
+    case "memberPage": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measureMemberPage(m.body.value, lengths);
+      lengths[slot] = l;
+      n += 2 + varintSize(l) + l;
+      break;
+    }
   }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
@@ -565,6 +591,18 @@ export function writeFrame(w: WireWriter, m: Frame): void {
       writeDeviceStateSet(w, m.body.value);
       break;
     }
+    case "listMembers": {
+      w.byte(234); w.byte(1);
+      w.length();
+      writeListMembers(w, m.body.value);
+      break;
+    }
+    case "memberPage": {
+      w.byte(242); w.byte(1);
+      w.length();
+      writeMemberPage(w, m.body.value);
+      break;
+    }
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }
@@ -673,6 +711,16 @@ export function missingInFrame(m: Frame): string | undefined {
     case "deviceStateSet": {
       const missing = missingInDeviceStateSet(m.body.value);
       if (missing !== undefined) return "device_state_set." + missing;
+      break;
+    }
+    case "listMembers": {
+      const missing = missingInListMembers(m.body.value);
+      if (missing !== undefined) return "list_members." + missing;
+      break;
+    }
+    case "memberPage": {
+      const missing = missingInMemberPage(m.body.value);
+      if (missing !== undefined) return "member_page." + missing;
       break;
     }
   }

@@ -8,7 +8,7 @@ import type { Authenticate, Authenticated } from "./auth_pb.js";
 import { file_imwire_v1_auth } from "./auth_pb.js";
 import type { GoAway, Hello, Ping, Pong, Welcome } from "./connection_pb.js";
 import { file_imwire_v1_connection } from "./connection_pb.js";
-import type { ConversationLeft, ConversationOpened, LeaveConversation, OpenConversation } from "./conversation_pb.js";
+import type { ConversationLeft, ConversationOpened, LeaveConversation, ListMembers, MemberPage, OpenConversation } from "./conversation_pb.js";
 import { file_imwire_v1_conversation } from "./conversation_pb.js";
 import type { DeliveryAck, MarkRead, ReadMarker, UserEvent } from "./delivery_pb.js";
 import { file_imwire_v1_delivery } from "./delivery_pb.js";
@@ -27,7 +27,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file imwire/v1/frame.proto.
  */
 export const file_imwire_v1_frame: GenFile = /*@__PURE__*/
-  fileDesc("ChVpbXdpcmUvdjEvZnJhbWUucHJvdG8SCWltd2lyZS52MSKGCgoFRnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRIuCgxzZW5kX21lc3NhZ2UYAiABKAsyFi5pbXdpcmUudjEuU2VuZE1lc3NhZ2VIABImCghzZW5kX2FjaxgDIAEoCzISLmltd2lyZS52MS5TZW5kQWNrSAASJwoHZGVsaXZlchgEIAEoCzIULmltd2lyZS52MS5Vc2VyRXZlbnRIABIuCgxkZWxpdmVyeV9hY2sYBSABKAsyFi5pbXdpcmUudjEuRGVsaXZlcnlBY2tIABIfCgRwaW5nGAYgASgLMg8uaW13aXJlLnYxLlBpbmdIABIfCgRwb25nGAcgASgLMg8uaW13aXJlLnYxLlBvbmdIABIhCgVlcnJvchgIIAEoCzIQLmltd2lyZS52MS5FcnJvckgAEjgKEXN5bmNfY29udmVyc2F0aW9uGAkgASgLMhsuaW13aXJlLnYxLlN5bmNDb252ZXJzYXRpb25IABI4ChFjb252ZXJzYXRpb25fcGFnZRgKIAEoCzIbLmltd2lyZS52MS5Db252ZXJzYXRpb25QYWdlSAASKAoJc3luY191c2VyGAsgASgLMhMuaW13aXJlLnYxLlN5bmNVc2VySAASKAoJdXNlcl9wYWdlGAwgASgLMhMuaW13aXJlLnYxLlVzZXJQYWdlSAASKAoJbWFya19yZWFkGA0gASgLMhMuaW13aXJlLnYxLk1hcmtSZWFkSAASLAoLcmVhZF9tYXJrZXIYDiABKAsyFS5pbXdpcmUudjEuUmVhZE1hcmtlckgAEiEKBWhlbGxvGBAgASgLMhAuaW13aXJlLnYxLkhlbGxvSAASJQoHd2VsY29tZRgRIAEoCzISLmltd2lyZS52MS5XZWxjb21lSAASLwoMYXV0aGVudGljYXRlGBIgASgLMhcuaW13aXJlLnYxLkF1dGhlbnRpY2F0ZUgAEjEKDWF1dGhlbnRpY2F0ZWQYEyABKAsyGC5pbXdpcmUudjEuQXV0aGVudGljYXRlZEgAEiQKB2dvX2F3YXkYFCABKAsyES5pbXdpcmUudjEuR29Bd2F5SAASOAoRb3Blbl9jb252ZXJzYXRpb24YFSABKAsyGy5pbXdpcmUudjEuT3BlbkNvbnZlcnNhdGlvbkgAEjwKE2NvbnZlcnNhdGlvbl9vcGVuZWQYFiABKAsyHS5pbXdpcmUudjEuQ29udmVyc2F0aW9uT3BlbmVkSAASOgoSbGVhdmVfY29udmVyc2F0aW9uGBcgASgLMhwuaW13aXJlLnYxLkxlYXZlQ29udmVyc2F0aW9uSAASOAoRY29udmVyc2F0aW9uX2xlZnQYGCABKAsyGy5pbXdpcmUudjEuQ29udmVyc2F0aW9uTGVmdEgAEj0KFHNldF9yZWNlaXZlX3NldHRpbmdzGBkgASgLMh0uaW13aXJlLnYxLlNldFJlY2VpdmVTZXR0aW5nc0gAEjYKEHJlY2VpdmVfc2V0dGluZ3MYGiABKAsyGi5pbXdpcmUudjEuUmVjZWl2ZVNldHRpbmdzSAASNQoQc2V0X2RldmljZV9zdGF0ZRgbIAEoCzIZLmltd2lyZS52MS5TZXREZXZpY2VTdGF0ZUgAEjUKEGRldmljZV9zdGF0ZV9zZXQYHCABKAsyGS5pbXdpcmUudjEuRGV2aWNlU3RhdGVTZXRIAEIMCgRib2R5EgSQtRgBYgZwcm90bzM", [file_imwire_v1_auth, file_imwire_v1_connection, file_imwire_v1_conversation, file_imwire_v1_delivery, file_imwire_v1_error, file_imwire_v1_message, file_imwire_v1_options, file_imwire_v1_settings, file_imwire_v1_sync]);
+  fileDesc("ChVpbXdpcmUvdjEvZnJhbWUucHJvdG8SCWltd2lyZS52MSLkCgoFRnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRIuCgxzZW5kX21lc3NhZ2UYAiABKAsyFi5pbXdpcmUudjEuU2VuZE1lc3NhZ2VIABImCghzZW5kX2FjaxgDIAEoCzISLmltd2lyZS52MS5TZW5kQWNrSAASJwoHZGVsaXZlchgEIAEoCzIULmltd2lyZS52MS5Vc2VyRXZlbnRIABIuCgxkZWxpdmVyeV9hY2sYBSABKAsyFi5pbXdpcmUudjEuRGVsaXZlcnlBY2tIABIfCgRwaW5nGAYgASgLMg8uaW13aXJlLnYxLlBpbmdIABIfCgRwb25nGAcgASgLMg8uaW13aXJlLnYxLlBvbmdIABIhCgVlcnJvchgIIAEoCzIQLmltd2lyZS52MS5FcnJvckgAEjgKEXN5bmNfY29udmVyc2F0aW9uGAkgASgLMhsuaW13aXJlLnYxLlN5bmNDb252ZXJzYXRpb25IABI4ChFjb252ZXJzYXRpb25fcGFnZRgKIAEoCzIbLmltd2lyZS52MS5Db252ZXJzYXRpb25QYWdlSAASKAoJc3luY191c2VyGAsgASgLMhMuaW13aXJlLnYxLlN5bmNVc2VySAASKAoJdXNlcl9wYWdlGAwgASgLMhMuaW13aXJlLnYxLlVzZXJQYWdlSAASKAoJbWFya19yZWFkGA0gASgLMhMuaW13aXJlLnYxLk1hcmtSZWFkSAASLAoLcmVhZF9tYXJrZXIYDiABKAsyFS5pbXdpcmUudjEuUmVhZE1hcmtlckgAEiEKBWhlbGxvGBAgASgLMhAuaW13aXJlLnYxLkhlbGxvSAASJQoHd2VsY29tZRgRIAEoCzISLmltd2lyZS52MS5XZWxjb21lSAASLwoMYXV0aGVudGljYXRlGBIgASgLMhcuaW13aXJlLnYxLkF1dGhlbnRpY2F0ZUgAEjEKDWF1dGhlbnRpY2F0ZWQYEyABKAsyGC5pbXdpcmUudjEuQXV0aGVudGljYXRlZEgAEiQKB2dvX2F3YXkYFCABKAsyES5pbXdpcmUudjEuR29Bd2F5SAASOAoRb3Blbl9jb252ZXJzYXRpb24YFSABKAsyGy5pbXdpcmUudjEuT3BlbkNvbnZlcnNhdGlvbkgAEjwKE2NvbnZlcnNhdGlvbl9vcGVuZWQYFiABKAsyHS5pbXdpcmUudjEuQ29udmVyc2F0aW9uT3BlbmVkSAASOgoSbGVhdmVfY29udmVyc2F0aW9uGBcgASgLMhwuaW13aXJlLnYxLkxlYXZlQ29udmVyc2F0aW9uSAASOAoRY29udmVyc2F0aW9uX2xlZnQYGCABKAsyGy5pbXdpcmUudjEuQ29udmVyc2F0aW9uTGVmdEgAEj0KFHNldF9yZWNlaXZlX3NldHRpbmdzGBkgASgLMh0uaW13aXJlLnYxLlNldFJlY2VpdmVTZXR0aW5nc0gAEjYKEHJlY2VpdmVfc2V0dGluZ3MYGiABKAsyGi5pbXdpcmUudjEuUmVjZWl2ZVNldHRpbmdzSAASNQoQc2V0X2RldmljZV9zdGF0ZRgbIAEoCzIZLmltd2lyZS52MS5TZXREZXZpY2VTdGF0ZUgAEjUKEGRldmljZV9zdGF0ZV9zZXQYHCABKAsyGS5pbXdpcmUudjEuRGV2aWNlU3RhdGVTZXRIABIuCgxsaXN0X21lbWJlcnMYHSABKAsyFi5pbXdpcmUudjEuTGlzdE1lbWJlcnNIABIsCgttZW1iZXJfcGFnZRgeIAEoCzIVLmltd2lyZS52MS5NZW1iZXJQYWdlSABCDAoEYm9keRIEkLUYAWIGcHJvdG8z", [file_imwire_v1_auth, file_imwire_v1_connection, file_imwire_v1_conversation, file_imwire_v1_delivery, file_imwire_v1_error, file_imwire_v1_message, file_imwire_v1_options, file_imwire_v1_settings, file_imwire_v1_sync]);
 
 /**
  * Frame is the only message on the wire: every frame in both directions is a
@@ -245,6 +245,20 @@ export type Frame = Message<"imwire.v1.Frame"> & {
      */
     value: DeviceStateSet;
     case: "deviceStateSet";
+  } | {
+    /**
+     * Client → server request, answered by member_page (CONV-10).
+     *
+     * @generated from field: imwire.v1.ListMembers list_members = 29;
+     */
+    value: ListMembers;
+    case: "listMembers";
+  } | {
+    /**
+     * @generated from field: imwire.v1.MemberPage member_page = 30;
+     */
+    value: MemberPage;
+    case: "memberPage";
   } | { case: undefined; value?: undefined };
 };
 

@@ -1,0 +1,73 @@
+import type { Store } from "../../store/store.js";
+
+/** How many users one step looks at: each costs a membership lookup or a page row. */
+const USERS_PER_STEP = 512;
+
+interface Job {
+  readonly conversationId: string;
+  readonly seq: number;
+  /** The connected users when the event was published, when they are fewer than the members: checked one by one. */
+  readonly connected: readonly string[] | undefined;
+  next: number;
+  /** Otherwise the members, paged by user id (CONV-10's order). */
+  afterUserId: string;
+}
+
+/**
+ * Finds, for each event published under read fan-out (CUR-7), the users
+ * with a connected device who may see it, so that their devices are pushed
+ * it: per member at most a push, never a stored entry. Whichever is smaller
+ * is walked, the connected users or the members. A large conversation is
+ * walked a step at a time, on later turns, so that the request that
+ * published the event is answered first and no input waits behind a
+ * 100,000-member walk.
+ */
+export class PushFanOut {
+  readonly #jobs: Job[] = [];
+
+  constructor(
+    private readonly store: Store,
+    private readonly connectedUsers: () => ReadonlyMap<string, unknown>,
+    private readonly grown: (userId: string) => void,
+  ) {}
+
+  get pending(): boolean {
+    return this.#jobs.length > 0;
+  }
+
+  /** An event was published: walk its readers now if that is one step, else queue the walk. */
+  published(conversationId: string, seq: number): void {
+    const connected = this.connectedUsers();
+    const members = this.store.memberCount(conversationId);
+    const job: Job = { conversationId, seq, connected: connected.size <= members ? [...connected.keys()] : undefined, next: 0, afterUserId: "" };
+    if (this.#jobs.length > 0 || !this.#step(job)) this.#jobs.push(job);
+  }
+
+  /** Walk one step of the oldest walks; true when none is left. */
+  step(): boolean {
+    const job = this.#jobs[0];
+    if (job && this.#step(job)) this.#jobs.shift();
+    return this.#jobs.length === 0;
+  }
+
+  /** One step of a walk; true when it is done. */
+  #step(job: Job): boolean {
+    const { store } = this;
+    if (job.connected) {
+      const end = Math.min(job.connected.length, job.next + USERS_PER_STEP);
+      for (; job.next < end; job.next++) {
+        const userId = job.connected[job.next]!;
+        const membership = store.membership(job.conversationId, userId);
+        // A LEFT event is published while its sender is still a member: it is the last it sees.
+        if (membership && (membership.lastVisibleSeq === 0 || membership.lastVisibleSeq >= job.seq)) this.grown(userId);
+      }
+      return job.next >= job.connected.length;
+    }
+    const connected = this.connectedUsers();
+    const page = store.membersPage(job.conversationId, job.afterUserId, USERS_PER_STEP);
+    for (const member of page) if (connected.has(member.userId)) this.grown(member.userId);
+    if (page.length < USERS_PER_STEP) return true;
+    job.afterUserId = page[page.length - 1]!.userId;
+    return false;
+  }
+}
