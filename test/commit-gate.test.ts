@@ -167,7 +167,11 @@ describe("the commit gate (group commit, SEQ-2): nothing that may depend on a ba
     flushes.shift()!();
     expect(store.committed).toBe(1);
     expect(store.pending).toHaveLength(1);
-    // Batch 2 opens while batch 1 is committed but not yet durable; a frame sent between batches waits too.
+    // Batch 2 opens while batch 1 is committed but not yet durable; a frame sent between batches waits too,
+    // even on a connection that holds nothing (a push made on a later turn may reveal batch 1).
+    const other = await socketPair();
+    const otherGated = gate.wrap(other.transport);
+    otherGated.send(ping(20));
     gated.send(ping(2));
     store.write();
     gated.send(ping(3));
@@ -176,9 +180,12 @@ describe("the commit gate (group commit, SEQ-2): nothing that may depend on a ba
     expect(store.pending).toHaveLength(1); // one fsync at a time
     await ioTurns();
     expect(received).toEqual([]);
+    expect(other.received).toEqual([]);
     expect(gated.bufferedAmount).toBeGreaterThan(0);
     store.pending.shift()!.resolve();
     await whenReceived(2);
+    await other.whenReceived(1);
+    expect(other.received.map((f) => f.requestId)).toEqual([20]);
     await ioTurns();
     // Batch 1's frame, and the one sent after it with no batch open; batch 2's waits for the next fsync.
     expect(received.map((f) => f.requestId)).toEqual([1, 2]);

@@ -112,11 +112,18 @@ export class CommitGate {
     this.#wake(() => true);
   }
 
-  /** Which batch a frame sent now waits for: the open one, else whatever its connection already holds; 0 for none. */
-  waitFor(transport: GatedTransport): number {
+  /**
+   * Which batch a frame sent now waits for; 0 for none. A frame may reveal
+   * anything written before it was made, so it waits for the open batch, or,
+   * with none open, for the newest committed one that is not yet durable (a
+   * push made on a later turn, an answer to a read): committed is not yet
+   * durable while its fsync runs. With everything durable, nothing is held
+   * on any connection either, so order needs no waiting.
+   */
+  waitFor(): number {
     if (this.#discarded) return 0;
     if (this.#store.batchOpen) return this.#batch;
-    return transport.holding ? this.#batch : 0;
+    return this.#committed > this.#durable ? this.#committed : 0;
   }
 
   held(transport: GatedTransport): void {
@@ -242,7 +249,7 @@ class GatedTransport extends TransportDecorator {
   }
 
   override send(frame: Frame): void {
-    const batch = this.#gate.waitFor(this);
+    const batch = this.#gate.waitFor();
     if (batch === 0) {
       this.inner.send(frame);
       return;

@@ -3,11 +3,15 @@ import type { Store } from "../../store/store.js";
 /** How many users one step looks at: each costs a membership lookup or a page row. */
 const USERS_PER_STEP = 512;
 
+/** Walks no longer than this are done within the request that published the event (a group of a few hundred). */
+const WALKED_AT_ONCE = 128;
+
 interface Job {
   readonly conversationId: string;
   readonly seq: number;
-  /** The connected users when the event was published, when they are fewer than the members: checked one by one. */
-  readonly connected: readonly string[] | undefined;
+  /** Walk the connected users (fewer than the members), checked one by one: as they are at the first step. */
+  readonly byConnection: boolean;
+  connected?: readonly string[];
   next: number;
   /** Otherwise the members, paged by user id (CONV-10's order). */
   afterUserId: string;
@@ -35,12 +39,17 @@ export class PushFanOut {
     return this.#jobs.length > 0;
   }
 
-  /** An event was published: walk its readers now if that is one step, else queue the walk. */
+  /**
+   * An event was published: walk its readers now when they are few, else
+   * queue the walk for the next ticks, so that the request is answered
+   * before any of them is looked at.
+   */
   published(conversationId: string, seq: number): void {
     const connected = this.connectedUsers();
     const members = this.store.memberCount(conversationId);
-    const job: Job = { conversationId, seq, connected: connected.size <= members ? [...connected.keys()] : undefined, next: 0, afterUserId: "" };
-    if (this.#jobs.length > 0 || !this.#step(job)) this.#jobs.push(job);
+    const walk = Math.min(connected.size, members);
+    const job: Job = { conversationId, seq, byConnection: connected.size <= members, next: 0, afterUserId: "" };
+    if (this.#jobs.length > 0 || walk > WALKED_AT_ONCE || !this.#step(job)) this.#jobs.push(job);
   }
 
   /** Walk one step of the oldest walks; true when none is left. */
@@ -53,7 +62,9 @@ export class PushFanOut {
   /** One step of a walk; true when it is done. */
   #step(job: Job): boolean {
     const { store } = this;
-    if (job.connected) {
+    if (job.byConnection) {
+      // Taken at the first step: a user who connected since is pushed anyway, at its authentication.
+      job.connected ??= [...this.connectedUsers().keys()];
       const end = Math.min(job.connected.length, job.next + USERS_PER_STEP);
       for (; job.next < end; job.next++) {
         const userId = job.connected[job.next]!;
