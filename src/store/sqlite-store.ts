@@ -166,6 +166,13 @@ export class SqliteStore implements Store {
    */
   #position: number;
   readonly #path: string;
+  /**
+   * Per user: whether any of its memberships is under read fan-out, so that
+   * the streams of users with none (most one-to-one traffic) skip the merge's
+   * query. Read from the file, set on the writes that make it true; a write
+   * rolled back leaves a true that costs only that query.
+   */
+  readonly #readFanOutUsers = new Map<string, boolean>();
   /** Group commit with the fsync after COMMIT (enableGroupCommit): the write-ahead log, to fsync off the event loop. */
   #walFd: number | undefined;
 
@@ -328,6 +335,7 @@ export class SqliteStore implements Store {
       const continues = before !== undefined && before[4] === 0 && before[3] === firstVisibleSeq;
       const since = continues ? this.#sql.membershipSince.get(conversationId, userId)! : this.#position;
       this.#sql.upsertMembership.run(conversationId, userId, role, firstVisibleSeq, lastVisibleSeq, since, readFanOutFrom > 0 ? 1 : 0);
+      if (readFanOutFrom > 0) this.#readFanOutUsers.set(userId, true);
       const delta = Number(lastVisibleSeq === 0) - Number(before !== undefined && before[4] === 0);
       if (delta !== 0) this.#sql.adjustMemberCount.run(delta, conversationId);
       // As MemoryStore: a DIRECT conversation names its pair once it has two membership records (CONV-2).
@@ -379,6 +387,8 @@ export class SqliteStore implements Store {
     this.#atomic(() => {
       if (this.#sql.startReadFanOut.run(fromSeq, conversationId).changes === 0) return;
       this.#sql.markReadFanOutMembers.run(conversationId);
+      // Its members, current and former, all have a read-fan-out membership now.
+      this.#readFanOutUsers.clear();
     });
   }
 
@@ -423,12 +433,24 @@ export class SqliteStore implements Store {
   }
 
   headCursor(userId: string): number {
+    if (!this.#hasReadFanOut(userId)) return this.#sql.storedHead.get(userId) ?? 0;
     return this.#sql.headCursor.get(userId, userId) ?? 0;
+  }
+
+  #hasReadFanOut(userId: string): boolean {
+    let known = this.#readFanOutUsers.get(userId);
+    if (known === undefined) {
+      known = this.#sql.hasReadFanOut.get(userId) !== undefined;
+      if (this.#readFanOutUsers.size >= 100_000) this.#readFanOutUsers.clear(); // bounded: a cache, not the truth
+      this.#readFanOutUsers.set(userId, known);
+    }
+    return known;
   }
 
   userEntries(userId: string, afterCursor: number, limit: number, summarize = false): StoredUserEntry[] {
     const after = bound(afterCursor);
     const stored: StoredUserEntry[] = this.#sql.userEntries.all(userId, after, bound(limit)).map((row) => ({ cursor: row.cursor, body: decodeBody(row) }));
+    if (!this.#hasReadFanOut(userId)) return stored;
     const moved = this.#sql.movedReadFanOut.all({ user: userId, after });
     if (moved.length === 0) return stored;
     const merged = stored;
@@ -533,6 +555,8 @@ function prepare(db: Database.Database) {
          FROM memberships m JOIN conversations c USING (conversation_id) WHERE m.user_id = ? AND m.read_fan_out = 1
        ) v WHERE v.top > v.since`,
     ),
+    storedHead: value<[string], number>("SELECT head_cursor FROM users WHERE user_id = ?"),
+    hasReadFanOut: value<[string], number>("SELECT 1 FROM memberships WHERE user_id = ? AND read_fan_out = 1 LIMIT 1"),
     highestPosition: value<[], number>(
       `SELECT max(coalesce((SELECT max(head_cursor) FROM users), 0), coalesce((SELECT max(position) FROM events WHERE position IS NOT NULL), 0),
          coalesce((SELECT max(since_position) FROM memberships), 0))`,

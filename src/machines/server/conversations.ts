@@ -110,7 +110,7 @@ function createDirect(core: ServerCore, connection: Connection, request: OpenCon
   const conversationId = core.deps.randomId();
   store.createConversation({ conversationId, kind: ConversationKind.DIRECT, title: request.title, ownerUserId: "" });
   for (const userId of [me, peer]) store.setMembership({ conversationId, userId, role: Role.MEMBER, firstVisibleSeq: 1, lastVisibleSeq: 0 });
-  appendConversationEvent(core, conversationId, connection, now, { case: "membership", value: { action: MembershipAction.CREATED, userIds: [me, peer], title: request.title } }, () => {
+  appendConversationEvent(core, { conversationId, readFanOutFromSeq: 0 }, connection, now, { case: "membership", value: { action: MembershipAction.CREATED, userIds: [me, peer], title: request.title } }, () => {
     for (const userId of [me, peer]) announceJoined(core, conversationId, userId);
   });
   return opened(core, conversationId, me, true);
@@ -153,7 +153,7 @@ function createGroupOrChannel(core: ServerCore, connection: Connection, request:
     const role = userId === me ? Role.OWNER : Role.MEMBER;
     store.setMembership({ conversationId, userId, role, firstVisibleSeq: 1, lastVisibleSeq: 0 });
   }
-  appendConversationEvent(core, conversationId, connection, now, { case: "membership", value: { action: MembershipAction.CREATED, userIds: members, title: request.title } }, () => {
+  appendConversationEvent(core, { conversationId, readFanOutFromSeq: readFanOut ? 1 : 0 }, connection, now, { case: "membership", value: { action: MembershipAction.CREATED, userIds: members, title: request.title } }, () => {
     for (const userId of members) announceJoined(core, conversationId, userId);
   });
   store.recordDedup(dedupKey, { conversationId, seq: 1, messageId: "", serverTimeMs: Math.floor(now) });
@@ -205,9 +205,13 @@ function openExisting(core: ServerCore, connection: Connection, request: OpenCon
   if (added.length === 0) return opened(core, conversationId, me, false);
   const seq = store.lastSeq(conversationId) + 1;
   // CUR-8: the ADDED event that takes the group above the threshold is the first read from the conversation.
-  if (conversation.readFanOutFromSeq === 0 && count > options.readFanOutMembers) store.startReadFanOut(conversationId, seq);
+  let readFanOutFromSeq = conversation.readFanOutFromSeq;
+  if (readFanOutFromSeq === 0 && count > options.readFanOutMembers) {
+    store.startReadFanOut(conversationId, seq);
+    readFanOutFromSeq = seq;
+  }
   for (const userId of added) store.setMembership({ conversationId, userId, role: Role.MEMBER, firstVisibleSeq: seq, lastVisibleSeq: 0 });
-  appendConversationEvent(core, conversationId, connection, now, { case: "membership", value: { action: MembershipAction.ADDED, userIds: added } }, () => {
+  appendConversationEvent(core, { conversationId, readFanOutFromSeq }, connection, now, { case: "membership", value: { action: MembershipAction.ADDED, userIds: added } }, () => {
     for (const userId of added) announceJoined(core, conversationId, userId);
   });
   return opened(core, conversationId, me, false);
@@ -236,7 +240,7 @@ export function leaveConversation(core: ServerCore, connection: Connection, requ
   }
   let lastVisibleSeq: number;
   if (conversation.kind === ConversationKind.GROUP) {
-    lastVisibleSeq = appendConversationEvent(core, conversationId, connection, now, { case: "membership", value: { action: MembershipAction.LEFT, userIds: [me] } });
+    lastVisibleSeq = appendConversationEvent(core, conversation, connection, now, { case: "membership", value: { action: MembershipAction.LEFT, userIds: [me] } });
   } else {
     lastVisibleSeq = store.lastSeq(conversationId);
   }

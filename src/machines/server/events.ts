@@ -1,5 +1,6 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ConversationEventSchema } from "../../gen/imwire/v1/message_pb.js";
+import type { StoredConversation } from "../../store/store.js";
 import type { Connection } from "./connection.js";
 import type { ServerCore } from "./core.js";
 
@@ -13,8 +14,16 @@ type EventBody = NonNullable<MessageInitShape<typeof ConversationEventSchema>["b
  * runs between the two, with the event's seq: the place for the `joined`
  * entries of the users the event makes members (CONV-7).
  */
-export function appendConversationEvent(core: ServerCore, conversationId: string, sender: Connection, now: number, body: EventBody, beforeFanOut?: (seq: number) => void): number {
+export function appendConversationEvent(
+  core: ServerCore,
+  conversation: Pick<StoredConversation, "conversationId" | "readFanOutFromSeq">,
+  sender: Connection,
+  now: number,
+  body: EventBody,
+  beforeFanOut?: (seq: number) => void,
+): number {
   const { store } = core;
+  const { conversationId, readFanOutFromSeq } = conversation;
   const seq = store.appendEvent(conversationId, {
     conversationId,
     serverTimeMs: BigInt(Math.floor(now)),
@@ -23,8 +32,7 @@ export function appendConversationEvent(core: ServerCore, conversationId: string
     body,
   });
   beforeFanOut?.(seq);
-  const readFanOutFrom = store.conversation(conversationId)!.readFanOutFromSeq;
-  if (readFanOutFrom > 0 && seq >= readFanOutFrom) {
+  if (readFanOutFromSeq > 0 && seq >= readFanOutFromSeq) {
     // CUR-7: stored once; its readers' streams read it from the conversation.
     store.publishEvent(conversationId, seq);
     core.eventPublished(conversationId, seq);

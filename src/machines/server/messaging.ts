@@ -53,7 +53,7 @@ export function sendMessage(core: ServerCore, connection: Connection, request: S
   }
 
   const messageId = `${conversation.conversationId}.${lastSeq + 1}`;
-  const seq = appendConversationEvent(core, conversation.conversationId, connection, now, {
+  const seq = appendConversationEvent(core, conversation, connection, now, {
     case: "message",
     value: {
       messageId,
