@@ -40,6 +40,8 @@ export class ImwireDevice {
   };
   readonly #transport: FrameTransport;
   readonly #waiting = new Map<number, (frame: Frame) => void>();
+  readonly #pongs = new Map<bigint, (head: bigint) => void>();
+  #nonce = 0n;
   #nextRequestId = 1;
   #held = 0n;
   #unacked = 0;
@@ -101,6 +103,15 @@ export class ImwireDevice {
     return device;
   }
 
+  /** The user's stream head, from pong.head_cursor (HB-2, CUR-6): a ping answered by nonce, not request id. */
+  headCursor(): Promise<bigint> {
+    const nonce = ++this.#nonce;
+    return new Promise((resolve) => {
+      this.#pongs.set(nonce, resolve);
+      this.send({ case: "ping", value: { nonce } }, 0);
+    });
+  }
+
   /** The stream position the device holds (CUR-3). */
   get held(): bigint {
     return this.#held;
@@ -144,6 +155,8 @@ export class ImwireDevice {
         this.send({ case: "pong", value: { nonce: body.value.nonce } }, 0);
         return;
       case "pong":
+        this.#pongs.get(body.value.nonce)?.(body.value.headCursor);
+        this.#pongs.delete(body.value.nonce);
         return;
       case "error":
         throw new Error(`${this.userId}: error ${ErrorCode[body.value.code]} (${body.value.requirement}): ${body.value.message}`);

@@ -21,6 +21,9 @@ export type WakeupTimerFactory = (wake: () => void) => WakeupTimer;
 interface TimerHost {
   setTimeout(run: () => void, delayMs: number): unknown;
   clearTimeout(handle: unknown): void;
+  /** Node's: after the I/O the loop has ready, without setTimeout's 1 ms floor. */
+  setImmediate?(run: () => void): unknown;
+  clearImmediate?(handle: unknown): void;
 }
 const host = globalThis as unknown as TimerHost;
 
@@ -47,6 +50,7 @@ export interface ClockTimerOptions {
  */
 export class ClockTimer implements WakeupTimer {
   #handle: unknown;
+  #immediate = false;
   #at = Infinity;
 
   constructor(
@@ -57,19 +61,31 @@ export class ClockTimer implements WakeupTimer {
 
   schedule(at: number | undefined): void {
     if (at === undefined || at >= this.#at) return;
-    host.clearTimeout(this.#handle);
+    this.#clear();
     this.#at = at;
-    this.#handle = host.setTimeout(() => {
+    const fire = () => {
       this.#at = Infinity;
+      this.#handle = undefined;
       this.wake();
-    }, Math.max(0, at - this.now()));
+    };
+    const delay = at - this.now();
+    // Work due now (pushes left over from an input) runs after the I/O already waiting — a commit's fsync, the
+    // next requests — and not a millisecond later, as setTimeout(0) would.
+    this.#immediate = delay <= 0 && host.setImmediate !== undefined;
+    this.#handle = this.#immediate ? host.setImmediate!(fire) : host.setTimeout(fire, Math.max(0, delay));
     if (this.options.holdsProcess !== true) (this.#handle as { unref?: () => void }).unref?.();
   }
 
   cancel(): void {
-    host.clearTimeout(this.#handle);
-    this.#handle = undefined;
+    this.#clear();
     this.#at = Infinity;
+  }
+
+  #clear(): void {
+    if (this.#handle === undefined) return;
+    if (this.#immediate) host.clearImmediate!(this.#handle);
+    else host.clearTimeout(this.#handle);
+    this.#handle = undefined;
   }
 }
 

@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { UserEventSchema, type UserEvent } from "../../gen/imwire/v1/delivery_pb.js";
 import { ReceiveMode, DeviceState } from "../../gen/imwire/v1/settings_pb.js";
 import type { Store, StoredUserEntry } from "../../store/store.js";
+import type { ConversationEvent } from "../../gen/imwire/v1/message_pb.js";
 import type { Connection } from "./connection.js";
 
 /** RECV-2: a conversation's effective receive mode for a user. */
@@ -17,7 +18,7 @@ export function effectiveMode(store: Store, userId: string, conversationId: stri
  * RECV-6): conversation events whole or in notify form (a summary always,
  * SYNC-8), the rest as stored.
  */
-export function materialize(store: Store, connection: Connection, entry: StoredUserEntry, prevCursor: number): UserEvent {
+export function materialize(store: Store, connection: Connection, entry: StoredUserEntry, prevCursor: number, events?: Map<string, ConversationEvent>): UserEvent {
   const cursor = BigInt(entry.cursor);
   const prev = BigInt(prevCursor);
   const body = entry.body;
@@ -29,7 +30,13 @@ export function materialize(store: Store, connection: Connection, entry: StoredU
   if (notifyForm) {
     return create(UserEventSchema, { cursor, prevCursor: prev, body: { case: "notify", value: { conversationId: body.conversationId, seq: BigInt(body.seq) } } });
   }
-  const event = store.event(body.conversationId, body.seq);
+  // One read and one decoding per event while pushing it to many (a stored event never changes: SEQ-2).
+  const key = `${body.conversationId}\u0000${body.seq}`;
+  let event = events?.get(key);
+  if (event === undefined) {
+    event = store.event(body.conversationId, body.seq);
+    if (event && events) events.set(key, event);
+  }
   if (!event) throw new Error(`stream entry ${entry.cursor} refers to a missing event ${body.conversationId}#${body.seq}`);
   return create(UserEventSchema, { cursor, prevCursor: prev, body: { case: "event", value: event } });
 }

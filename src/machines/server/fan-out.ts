@@ -1,7 +1,7 @@
 import type { Store } from "../../store/store.js";
 
-/** How many users one step looks at: each costs a membership lookup or a page row. */
-const USERS_PER_STEP = 512;
+/** How many users one step looks at, across walks: each costs a membership lookup or a page row. */
+const USERS_PER_STEP = 256;
 
 /** Walks no longer than this are done within the request that published the event (a group of a few hundred). */
 const WALKED_AT_ONCE = 128;
@@ -52,20 +52,26 @@ export class PushFanOut {
     if (this.#jobs.length > 0 || walk > WALKED_AT_ONCE || !this.#step(job)) this.#jobs.push(job);
   }
 
-  /** Walk one step of the oldest walks; true when none is left. */
+  /** Walk one step's worth of users, oldest walks first; true when none is left. */
   step(): boolean {
-    const job = this.#jobs[0];
-    if (job && this.#step(job)) this.#jobs.shift();
+    let budget = USERS_PER_STEP;
+    while (budget > 0 && this.#jobs.length > 0) {
+      const job = this.#jobs[0]!;
+      const before = job.next;
+      const done = this.#step(job, budget);
+      budget -= job.byConnection ? job.next - before : budget;
+      if (done) this.#jobs.shift();
+    }
     return this.#jobs.length === 0;
   }
 
-  /** One step of a walk; true when it is done. */
-  #step(job: Job): boolean {
+  /** Up to `budget` users of a walk; true when it is done. */
+  #step(job: Job, budget = USERS_PER_STEP): boolean {
     const { store } = this;
     if (job.byConnection) {
       // Taken at the first step: a user who connected since is pushed anyway, at its authentication.
       job.connected ??= [...this.connectedUsers().keys()];
-      const end = Math.min(job.connected.length, job.next + USERS_PER_STEP);
+      const end = Math.min(job.connected.length, job.next + budget);
       for (; job.next < end; job.next++) {
         const userId = job.connected[job.next]!;
         const membership = store.membership(job.conversationId, userId);
@@ -75,9 +81,9 @@ export class PushFanOut {
       return job.next >= job.connected.length;
     }
     const connected = this.connectedUsers();
-    const page = store.membersPage(job.conversationId, job.afterUserId, USERS_PER_STEP);
+    const page = store.membersPage(job.conversationId, job.afterUserId, budget);
     for (const member of page) if (connected.has(member.userId)) this.grown(member.userId);
-    if (page.length < USERS_PER_STEP) return true;
+    if (page.length < budget) return true;
     job.afterUserId = page[page.length - 1]!.userId;
     return false;
   }

@@ -58,8 +58,12 @@ function pushSize(frame: Frame, event: UserEvent): number {
 /** EXT-5: the features this server implements, offered to every client that asks. */
 const SERVER_FEATURES: ReadonlySet<Feature> = new Set([Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES]);
 
-/** Users whose devices one input or tick pushes to at most: the rest wait for the next tick, so that answers go first. */
-const USERS_PUMPED_PER_TURN = 512;
+/**
+ * Users whose devices one input or tick pushes to at most: the rest wait for
+ * the next tick, so that answers go first and a commit's completion is not
+ * kept waiting behind a long run of pushes.
+ */
+const USERS_PUMPED_PER_TURN = 128;
 
 /** Keys forgotten per input at most (IDEM-4). */
 const DEDUP_EXPIRY_BATCH = 1_000;
@@ -516,22 +520,24 @@ export class ServerMachine implements ServerCore {
   /** Pump the devices of users whose streams grew, a bounded number of users per turn (the rest on the next ticks). */
   #pumpGrownStreams(): void {
     let budget = USERS_PUMPED_PER_TURN;
+    // Events read for one pass are shared by every device it pushes them to; the pass ends before any other input.
+    const events = new Map<string, ConversationEvent>();
     for (const userId of this.#grownStreams) {
       if (budget-- === 0) return;
       this.#grownStreams.delete(userId);
-      for (const connection of this.#byUser.get(userId) ?? []) this.#pump(connection);
+      for (const connection of this.#byUser.get(userId) ?? []) this.#pump(connection, events);
     }
   }
 
   /** DLV-1, FLOW-2: push the entries after what was pushed, as far as the window allows. */
-  #pump(connection: Connection): void {
+  #pump(connection: Connection, events?: Map<string, ConversationEvent>): void {
     if (connection.state !== "ready" || connection.position === undefined) return;
     const space = connection.receiveWindow - connection.unacked.length;
     if (space <= 0 || connection.unackedBytes >= connection.receiveWindowBytes) return;
     const frames: Frame[] = [];
     // SYNC-8: with summaries in force, a backlog of a read-fan-out conversation goes as one notify entry.
     for (const entry of this.store.userEntries(connection.userId, connection.lastPushed, space, connection.summaries)) {
-      const event = materialize(this.store, connection, entry, connection.lastPushed);
+      const event = materialize(this.store, connection, entry, connection.lastPushed, events);
       const frame = create(FrameSchema, { body: { case: "deliver", value: event } });
       // FLOW-2 in bytes too: a window of large frames is bounded by what the device takes, yet one frame always goes.
       const size = pushSize(frame, event);
