@@ -330,4 +330,22 @@ describe("pushes to many connected readers go after the answer", () => {
     for (let i = 0; i < 20 && h.server.nextWakeup() === h.now; i++) h.advance(0);
     expect(subs.every((c) => seqsOf(pushes(h.take(c)), channel).join() === "2")).toBe(true);
   });
+
+  it("with more users connected than the channel has members, the walk goes over the members in pages, and every connected one is pushed", () => {
+    const h = new ServerHarness();
+    const owner = h.loginAndSync("owner", "d");
+    const channel = createChannel(h, owner);
+    // 700 subscribers (more than one page of the walk), 1,000 more users connected who are not.
+    const subs = Array.from({ length: 700 }, (_, i) => {
+      const c = h.loginAndSync(`s${String(i).padStart(4, "0")}`, "d");
+      h.request(c, { case: "openConversation", value: { conversationId: channel } });
+      h.take(c);
+      return c;
+    });
+    const others = Array.from({ length: 1_000 }, (_, i) => h.loginAndSync(`x${i}`, "d"));
+    post(h, owner, channel, "paged walk");
+    for (let i = 0; i < 40 && h.server.nextWakeup() === h.now; i++) h.advance(0);
+    expect(subs.filter((c) => seqsOf(pushes(h.take(c)), channel).join() === "2").length).toBe(700);
+    expect(others.every((c) => pushes(h.take(c)).length === 0)).toBe(true);
+  });
 });

@@ -130,13 +130,13 @@ export const largeConversationTests: ConformanceTest[] = [
   },
   {
     id: "CONV-10/member-pages-in-utf8-order",
-    requirements: ["CONV-10", "CONV-9", "LIM-5", "SEC-7", "EXT-5"],
+    requirements: ["CONV-10", "CONV-9", "LIM-5", "LIM-2", "SEC-7", "EXT-5"],
     level: "required",
     group,
-    title: "list_members in pages of 2 gives every current member once, ascending as UTF-8 bytes (not UTF-16), with role and joined_seq, member_count and last_seq; former members and subscribers are PERMISSION_DENIED, the channel's owner may list, an unknown id is NOT_FOUND",
+    title: "list_members in pages of 2 gives every current member once, ascending as UTF-8 bytes (not UTF-16), with role and joined_seq, member_count and last_seq; any member may list; former members, outsiders and subscribers are PERMISSION_DENIED, the channel's owner may list, an unknown id is NOT_FOUND, an over-long after_user_id INVALID_ARGUMENT",
     async run(t) {
       // U+E000 and U+FFFD sort before U+1F600 as UTF-8 bytes, after it as UTF-16 code units.
-      const [a, z, pua, emoji, replacement, late, gone] = await featured(t, [PAGES], PAGES, "a", "m-z", "m-\uE000", "m-😀", "m-\uFFFD", "m-late", "m-gone");
+      const [a, z, pua, emoji, replacement, late, gone, outsider] = await featured(t, [PAGES], PAGES, "a", "m-z", "m-\uE000", "m-😀", "m-\uFFFD", "m-late", "m-gone", "out");
       const id = (await buildGroup(t, a!, [z!, pua!, emoji!, gone!].map((s) => s.userId), "CONV-3")).conversationId;
       await t.ask(a!, { case: "openConversation", value: { conversationId: id, userIds: [replacement!.userId, late!.userId] } }, "conversationOpened", "CONV-4");
       await t.ask(gone!, { case: "leaveConversation", value: { conversationId: id } }, "conversationLeft", "CONV-5");
@@ -153,8 +153,15 @@ export const largeConversationTests: ConformanceTest[] = [
       }
       check(pages.length >= 3 && pages.every((p) => p.memberCount === expected.length && p.lastSeq === 3n), "CONV-10", `at least 3 pages of at most 2, each with member_count ${expected.length} and last_seq 3`, () => json(pages));
 
+      // Any current member may list, not only the owner; one who never belonged may not; after_user_id is an identifier (LIM-2).
+      const byMember = await allMembers(t, z!, id, 0);
+      check(byMember.members.length === expected.length, "CONV-10", `a member who is not the owner lists all ${expected.length}`, () => `${byMember.members.length}`);
       const former = gone!.conn.send({ case: "listMembers", value: { conversationId: id } });
       await t.expectErrorFrom(gone!.conn, [ErrorCode.PERMISSION_DENIED], "CONV-10", { requestId: former, closing: false });
+      const stranger = outsider!.conn.send({ case: "listMembers", value: { conversationId: id } });
+      await t.expectErrorFrom(outsider!.conn, [ErrorCode.PERMISSION_DENIED], "CONV-10", { requestId: stranger, closing: false });
+      const longAfter = a!.conn.send({ case: "listMembers", value: { conversationId: id, afterUserId: "x".repeat(129) } });
+      await t.expectErrorFrom(a!.conn, [ErrorCode.INVALID_ARGUMENT], "LIM-2", { requestId: longAfter, closing: false });
       const unknown = a!.conn.send({ case: "listMembers", value: { conversationId: `${id}-nowhere` } });
       await t.expectErrorFrom(a!.conn, [ErrorCode.NOT_FOUND], "CONV-10", { requestId: unknown, closing: false });
 
