@@ -178,7 +178,8 @@ describe("imwire send and imwire tail", () => {
 
     // A fresh device syncs what the user may read (SYNC-4, SYNC-5): the history comes first, membership included.
     const later = terminal();
-    expect(await later.run(["tail", ...connection(url), "--user", "bob", "--count", "3", "--conversation", acks[0]!.conversation as string])).toBe(0);
+    const laterStatus = await later.run(["tail", ...connection(url), "--user", "bob", "--count", "3", "--conversation", acks[0]!.conversation as string]);
+    expect(laterStatus, later.errText()).toBe(0);
     expect(later.records().map((r) => [r.seq, r.kind, r.text ?? r.action])).toEqual([
       ["1", "membership", "created"],
       ["2", "text", "hello bob"],
