@@ -234,4 +234,30 @@ describe("the commit gate (group commit, SEQ-2): nothing that may depend on a ba
     await whenReceived(1);
     expect(received.map((f) => f.requestId)).toEqual([9]);
   });
+
+  it("FLOW-3: what the gate holds counts in bufferedAmount, batch by batch, and nothing is left counted once it is written", async () => {
+    await listen();
+    const store = new FakeFsync();
+    const flushes: (() => void)[] = [];
+    const gate = new CommitGate(store, silentLogger, { schedule: (flush) => void flushes.push(flush) });
+    const { transport, whenReceived } = await socketPair();
+    const gated = gate.wrap(transport);
+    const held = () => gated.bufferedAmount - transport.bufferedAmount;
+    store.write();
+    gated.send(ping(1));
+    const one = held();
+    expect(one).toBeGreaterThan(0);
+    flushes.shift()!();
+    store.write();
+    gated.send(ping(2));
+    gated.send(ping(3));
+    flushes.shift()!();
+    expect(held()).toBe(3 * one);
+    store.pending.shift()!.resolve();
+    await whenReceived(1);
+    expect(held()).toBe(2 * one); // batch 1's frame written, batch 2's two still held
+    store.pending.shift()!.resolve();
+    await whenReceived(3);
+    expect(held()).toBe(0);
+  });
 });
