@@ -1,18 +1,19 @@
 import { describe, expect, it } from "vitest";
+import { sent, appEvents, closes, framesOf, one, receive, type FrameInit, type BodyOf } from "./support/client-outputs.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { frame, type FrameCase } from "../src/codec/frame-codec.js";
+import { frame } from "../src/codec/frame-codec.js";
 import { ClientDriver } from "../src/client/client-driver.js";
 import { isImwireError } from "../src/errors.js";
 import { Feature } from "../src/gen/imwire/v1/connection_pb.js";
 import { ConversationKind, type ConversationSchema, type MemberSchema } from "../src/gen/imwire/v1/conversation_pb.js";
 import type { UserEventSchema } from "../src/gen/imwire/v1/delivery_pb.js";
 import { ErrorCode } from "../src/gen/imwire/v1/error_pb.js";
-import type { Frame, FrameSchema } from "../src/gen/imwire/v1/frame_pb.js";
+import type { Frame } from "../src/gen/imwire/v1/frame_pb.js";
 import { DeviceState, ReceiveMode } from "../src/gen/imwire/v1/settings_pb.js";
 import { ClientMachine } from "../src/machines/client/client-machine.js";
 import { compareUtf8 } from "../src/machines/client/member-lists.js";
 import type { ClientOptions } from "../src/machines/client/options.js";
-import type { ClientEvent, ClientOutput } from "../src/machines/client/types.js";
+import type { ClientOutput } from "../src/machines/client/types.js";
 import { VirtualTimer } from "../src/runtime/virtual-timer.js";
 import { unassigned, type FrameTransport } from "../src/transport/frame-transport.js";
 
@@ -22,8 +23,6 @@ import { unassigned, type FrameTransport } from "../src/transport/frame-transpor
  * clock: time is the `now` argument.
  */
 
-type FrameInit = MessageInitShape<typeof FrameSchema>;
-type BodyOf<K extends FrameCase> = Extract<Frame["body"], { case: K }>["value"];
 type Member = MessageInitShape<typeof MemberSchema>;
 
 const WELCOME = { version: 1, maxFrameSize: 1_048_576, heartbeatIntervalMs: 30_000, maxInFlight: 100, receiveWindow: 100, dedupWindowS: 86_400 };
@@ -34,24 +33,6 @@ function newClient(options: Partial<ClientOptions> = {}): ClientMachine {
   return new ClientMachine({ deviceId: "d", gapWaitMs: 100, ...options }, { token: () => "u|d", random: () => 0.5, newId: () => `m${++ids}` });
 }
 
-const sent = (outputs: readonly ClientOutput[]): Frame[] => outputs.flatMap((o) => (o.kind === "send" ? [o.frame] : []));
-const appEvents = (outputs: readonly ClientOutput[]): ClientEvent[] => outputs.flatMap((o) => (o.kind === "app" ? [o.event] : []));
-const closes = (outputs: readonly ClientOutput[]): number[] => outputs.flatMap((o) => (o.kind === "close" ? [o.connection] : []));
-
-function framesOf<K extends FrameCase>(frames: readonly Frame[], kind: K): { requestId: number; value: BodyOf<K> }[] {
-  return frames.flatMap((f) => (f.body.case === kind ? [{ requestId: f.requestId, value: f.body.value as BodyOf<K> }] : []));
-}
-
-function one<K extends FrameCase>(frames: readonly Frame[], kind: K): { requestId: number; value: BodyOf<K> } {
-  const found = framesOf(frames, kind);
-  expect(found, `exactly one ${kind} in [${frames.map((f) => f.body.case).join(", ")}]`).toHaveLength(1);
-  return found[0]!;
-}
-
-function receive(client: ClientMachine, now: number, init: FrameInit): ClientOutput[] {
-  client.frameReceived(frame(init), now);
-  return client.takeOutputs();
-}
 
 function conversation(id: string, lastSeq = 0n): MessageInitShape<typeof ConversationSchema> {
   return { conversationId: id, kind: ConversationKind.GROUP, firstVisibleSeq: 1n, lastSeq, memberUserIds: ["u", "u2"], receiveMode: ReceiveMode.FULL, readFanOut: true };

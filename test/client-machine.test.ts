@@ -1,17 +1,18 @@
 import { describe, expect, it } from "vitest";
+import { sent, appEvents, connects, closes, framesOf, one, receive, type FrameInit, type BodyOf } from "./support/client-outputs.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { decodeFrame, encodeFrame, frame, type FrameCase } from "../src/codec/frame-codec.js";
+import { decodeFrame, encodeFrame, frame } from "../src/codec/frame-codec.js";
 import { errorFrame } from "../src/codec/error-frame.js";
 import { ConversationKind, type ConversationSchema } from "../src/gen/imwire/v1/conversation_pb.js";
 import type { UserEventSchema } from "../src/gen/imwire/v1/delivery_pb.js";
 import { ErrorCode } from "../src/gen/imwire/v1/error_pb.js";
-import type { Frame, FrameSchema } from "../src/gen/imwire/v1/frame_pb.js";
+import type { Frame } from "../src/gen/imwire/v1/frame_pb.js";
 import type { ConversationEventSchema } from "../src/gen/imwire/v1/message_pb.js";
 import { DeviceState, ReceiveMode } from "../src/gen/imwire/v1/settings_pb.js";
 import type { SnapshotSchema } from "../src/gen/imwire/v1/sync_pb.js";
 import { ClientMachine } from "../src/machines/client/client-machine.js";
 import type { ClientDeps, ClientOptions } from "../src/machines/client/options.js";
-import type { ClientEvent, ClientOutput } from "../src/machines/client/types.js";
+import type { ClientOutput } from "../src/machines/client/types.js";
 
 /**
  * The client machine driven directly: the test plays the server, reading the
@@ -21,8 +22,6 @@ import type { ClientEvent, ClientOutput } from "../src/machines/client/types.js"
 
 // ---- helpers ---------------------------------------------------------------
 
-type FrameInit = MessageInitShape<typeof FrameSchema>;
-type BodyOf<K extends FrameCase> = Extract<Frame["body"], { case: K }>["value"];
 
 const OPTIONS = { deviceId: "d", lossyTransport: true, attemptTimeoutMs: 1_000, gapWaitMs: 100, ackDelayMs: 50 };
 
@@ -40,27 +39,6 @@ function newClient(options: Partial<ClientOptions> = {}, deps: Partial<ClientDep
   return new ClientMachine({ ...OPTIONS, ...options }, { token: () => "u|d", random: () => 0.5, newId: () => `m${++ids}`, ...deps });
 }
 
-const sent = (outputs: readonly ClientOutput[]): Frame[] => outputs.flatMap((o) => (o.kind === "send" ? [o.frame] : []));
-const appEvents = (outputs: readonly ClientOutput[]): ClientEvent[] => outputs.flatMap((o) => (o.kind === "app" ? [o.event] : []));
-const connects = (outputs: readonly ClientOutput[]): number[] => outputs.flatMap((o) => (o.kind === "connect" ? [o.connection] : []));
-const closes = (outputs: readonly ClientOutput[]): number[] => outputs.flatMap((o) => (o.kind === "close" ? [o.connection] : []));
-
-/** The frames of one body kind, with their request ids and typed bodies. */
-function framesOf<K extends FrameCase>(frames: readonly Frame[], kind: K): { requestId: number; value: BodyOf<K> }[] {
-  return frames.flatMap((f) => (f.body.case === kind ? [{ requestId: f.requestId, value: f.body.value as BodyOf<K> }] : []));
-}
-
-/** The one frame of this kind (fails the test when there are none or several). */
-function one<K extends FrameCase>(frames: readonly Frame[], kind: K): { requestId: number; value: BodyOf<K> } {
-  const found = framesOf(frames, kind);
-  expect(found, `exactly one ${kind} in [${frames.map((f) => f.body.case).join(", ")}]`).toHaveLength(1);
-  return found[0]!;
-}
-
-function receive(client: ClientMachine, now: number, init: FrameInit): ClientOutput[] {
-  client.frameReceived(frame(init), now);
-  return client.takeOutputs();
-}
 
 function tick(client: ClientMachine, now: number): ClientOutput[] {
   client.tick(now);
