@@ -45,6 +45,7 @@ import { ConversationKind, Role } from "../src/gen/imwire/v1/conversation_pb.js"
 import type { Frame } from "../src/gen/imwire/v1/frame_pb.js";
 import { startReferenceServer } from "../src/server/reference-server.js";
 import { SqliteStore } from "../src/store/sqlite-store.js";
+import { FileJournal } from "../src/store/journal/file-journal.js";
 import { AckPipeline, type RunResult } from "./support/ack-pipeline.js";
 import { ImwireDevice } from "./support/imwire-device.js";
 import { procWriteBytes, startNatsServer } from "./support/nats-server.js";
@@ -110,6 +111,15 @@ const imwireFsyncInCommit = await startReferenceServer({
 const singleDbPath = join(dir, "imwire-single.db");
 const singleStore = new SqliteStore(singleDbPath);
 const imwireSingle = await startReferenceServer({ tcp: { port: 0 }, store: singleStore, secret: SECRET, groupCommit: false, protocol: { rateLimits: { connection: UNLIMITED, user: UNLIMITED } } });
+// The write-behind journal (--journal): the working set in memory, each batch one append and one fdatasync.
+const journalPath = join(dir, "imwire.journal");
+const journalOpened = await FileJournal.open(journalPath);
+const imwireJournal = await startReferenceServer({ tcp: { port: 0 }, store: journalOpened.store, secret: SECRET, protocol: { rateLimits: { connection: UNLIMITED, user: UNLIMITED } } });
+/** What the journal was given to write, in the row counter's terms: stream entries, events, idempotency keys. */
+const journalCounter = () => {
+  const w = journalOpened.journal.writes;
+  return { entries: w.get("appendUserEntry") ?? 0, events: w.get("appendEvent") ?? 0, keys: w.get("recordDedup") ?? 0 };
+};
 /** A second, read-only connection to a store's file, to count what each case wrote. */
 const rowCounter = (path: string) => {
   const reader = new Database(path, { readonly: true, fileMustExist: true });
@@ -253,6 +263,7 @@ const rigs = {
   imwireDirect: await imwireDirect("dm"),
   imwireDirectFsyncInCommit: await imwireDirect("dm-fsync-in-commit", imwireFsyncInCommit.urls.tcp!, rowCounter(fsyncInCommitDbPath)),
   imwireDirectSingle: await imwireDirect("dm-single", imwireSingle.urls.tcp!, rowCounter(singleDbPath)),
+  imwireDirectJournal: await imwireDirect("dm-journal", imwireJournal.urls.tcp!, journalCounter),
   jsDirect: await jetstreamRig("js-dm", "DM", 0, false),
   jsDirect2: await jetstreamRig("js-dm2", "DM2", 2, true),
   imwireGroup: await imwireGroup("grp", GROUP_SIZE),
@@ -266,6 +277,7 @@ const add = (table: Case["table"], key: string, name: string, rig: Rig, depth: n
 add("1:1", "dm", "imwire, group commit, fsync after COMMIT off the event loop (default; 2 pushes: receiver + sender's device)", rigs.imwireDirect, DEPTH);
 add("1:1", "dm", "imwire, group commit, fsync in COMMIT (fsyncAfterCommit false, synchronous=FULL)", rigs.imwireDirectFsyncInCommit, DEPTH);
 add("1:1", "dm", "imwire, one commit per request (groupCommit false, synchronous=FULL)", rigs.imwireDirectSingle, DEPTH);
+add("1:1", "dm", "imwire, write-behind journal (--journal: working set in memory, one append + fdatasync per batch)", rigs.imwireDirectJournal, DEPTH);
 add("1:1", "dm", "JetStream file stream, js.publish awaiting PubAck (no consumer)", rigs.jsDirect, DEPTH, true);
 add("1:1", "dm", "JetStream, + 2 ordered consumers (receiver + sender's connection)", rigs.jsDirect2, DEPTH);
 const partial = `${GROUP_CONNECTED} of ${GROUP_SIZE}`;
@@ -431,6 +443,8 @@ async function posts(pipeline: AckPipeline, min: number, max: number): Promise<R
 await control.close();
 await imwire.close();
 await imwireSingle.close();
+await imwireJournal.close();
+await journalOpened.journal.close();
 await imwireFsyncInCommit.close();
 singleStore.close();
 fsyncInCommitStore.close();

@@ -1,5 +1,5 @@
-// Crash test of the reference server on its SQLite store (npm run crash [-- --seed S --kills N --users N
-// --devices-per-user N --db PATH]): kill -9 `imwire serve` at random moments under multi-user,
+// Crash test of the reference server on its SQLite store or its journal (npm run crash [-- --seed S --kills N --users N
+// --devices-per-user N --db PATH --store sqlite|journal]): kill -9 `imwire serve` at random moments under multi-user,
 // multi-device load, restart it on the same database file and port, let the reference clients reconnect,
 // and at the end check SEQ-1, SEQ-2, SEQ-4, IDEM-2 and DLV-3 end to end:
 //
@@ -41,8 +41,10 @@ export interface CrashOptions {
   readonly kills: number;
   readonly users: number;
   readonly devicesPerUser: number;
-  /** The SQLite file; by default one in a new temporary directory, removed after a run that passes. */
+  /** The SQLite file (or journal file); by default one in a new temporary directory, removed after a run that passes. */
   readonly db?: string;
+  /** Which durable store the server runs on: SQLite (default) or the write-behind journal (--journal). */
+  readonly store?: "sqlite" | "journal";
   /** Load between the devices being back and the kill: uniform in [minLoadMs, maxLoadMs]. */
   readonly minLoadMs?: number;
   readonly maxLoadMs?: number;
@@ -153,7 +155,7 @@ class ServerProcess {
   constructor(
     readonly db: string,
     readonly port: number,
-    readonly memory = false,
+    readonly store: "memory" | "sqlite" | "journal" = "sqlite",
   ) {}
 
   get url(): string {
@@ -186,7 +188,7 @@ class ServerProcess {
     const began = Date.now();
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", join(ROOT, "src", "cli", "run.ts"), "serve", ...(this.memory ? ["--memory"] : ["--db", this.db]), "--tcp", `127.0.0.1:${this.port}`, "--ws", "off", "--heartbeat-ms", "1000", "--secret", SECRET],
+      ["--import", "tsx", join(ROOT, "src", "cli", "run.ts"), "serve", ...(this.store === "memory" ? ["--memory"] : this.store === "journal" ? ["--journal", this.db] : ["--db", this.db]), "--tcp", `127.0.0.1:${this.port}`, "--ws", "off", "--heartbeat-ms", "1000", "--secret", SECRET],
       { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
     );
     this.#child = child;
@@ -510,7 +512,7 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
   const minLoadMs = options.minLoadMs ?? 50;
   const maxLoadMs = options.maxLoadMs ?? 800;
   const ownDir = options.db === undefined ? mkdtempSync(join(tmpdir(), "imwire-crash-")) : undefined;
-  const dbPath = options.db ?? join(ownDir!, "imwire.sqlite");
+  const dbPath = options.db ?? join(ownDir!, options.store === "journal" ? "imwire.journal" : "imwire.sqlite");
   const report: CrashReport = {
     seed: options.seed,
     dbPath,
@@ -544,7 +546,7 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
   const tag = randomBytes(3).toString("hex");
   const users = Array.from({ length: options.users }, (_, i) => `u${i}-${tag}`);
   const port = await freePort();
-  const server = new ServerProcess(dbPath, port, options.mutant === "memory");
+  const server = new ServerProcess(dbPath, port, options.mutant === "memory" ? "memory" : options.store ?? "sqlite");
   const mutations: ClientBreakage = options.mutant && options.mutant !== "memory" ? { [options.mutant]: true } : {};
   const devices: Device[] = [];
   const transcript = new Transcript();
@@ -855,12 +857,13 @@ async function main(): Promise<number> {
       users: { type: "string", default: "4" },
       "devices-per-user": { type: "string", default: "2" },
       db: { type: "string" },
+      store: { type: "string", default: "sqlite" },
       mutant: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
   if (values.help) {
-    process.stdout.write(`Usage: npm run crash -- [--seed N] [--kills N (20)] [--users N (4)] [--devices-per-user N (2)] [--db PATH (a temporary file)]\n       [--mutant ${MUTANTS.join("|")}  (self-check: break it on purpose; the run must fail)]\n`);
+    process.stdout.write(`Usage: npm run crash -- [--seed N] [--kills N (20)] [--users N (4)] [--devices-per-user N (2)] [--db PATH (a temporary file)] [--store sqlite|journal]\n       [--mutant ${MUTANTS.join("|")}  (self-check: break it on purpose; the run must fail)]\n`);
     return 0;
   }
   const int = (text: string, flag: string, min: number) => {
@@ -880,6 +883,7 @@ async function main(): Promise<number> {
     devicesPerUser: int(values["devices-per-user"], "--devices-per-user", 1),
     ...(values.db !== undefined ? { db: resolve(values.db) } : {}),
     ...(values.mutant !== undefined ? { mutant: mutant(values.mutant) } : {}),
+    store: values.store === "journal" ? "journal" : values.store === "sqlite" ? "sqlite" : (() => { throw new Error(`--store takes sqlite or journal, not ${values.store}`); })(),
     log: (line) => process.stdout.write(`  ${line}\n`),
   };
   process.stdout.write(`crash: kill -9 the reference server ${options.kills} times under load, seed ${seed}\n`);

@@ -165,6 +165,22 @@ describe("imwire serve: failures before it listens", () => {
     expectOneLineFailure(await run(args(join(d, "text.sqlite"))), "serve", `--db: not an SQLite database: ${join(d, "text.sqlite")}`);
   });
 
+  it("--journal in a directory that does not exist, naming a directory, damaged, or beside --memory or --group-commit off: one line", async () => {
+    const d = tempDir();
+    const args = (...more: string[]) => ["serve", "--secret", "s", "--tcp", "127.0.0.1:0", "--ws", "off", ...more];
+    expectOneLineFailure(await run(args("--journal", join(d, "missing", "imwire.journal"))), "serve", `--journal: directory does not exist: ${join(d, "missing")}`);
+    mkdirSync(join(d, "sub"));
+    expectOneLineFailure(await run(args("--journal", join(d, "sub"))), "serve", `--journal: is a directory, not a file: ${join(d, "sub")}`);
+    writeFileSync(join(d, "text.journal"), "this is no journal at all, and long enough to be read as records".repeat(5));
+    expectOneLineFailure(await run(args("--journal", join(d, "text.journal"))), "serve", /--journal: cannot open .*text\.journal: not an imwire journal/);
+    // Usage errors: the line, then the pointer to --help.
+    for (const [more, text] of [[["--memory"], "give --memory or --journal, not both"], [["--group-commit", "off"], "--journal needs --group-commit on"]] as const) {
+      const result = await run(args("--journal", join(d, "j"), ...more));
+      expect(result.status).toBe(2);
+      expect(result.err.split("\n").filter(Boolean)).toEqual([expect.stringContaining(`imwire serve: ${text}`), 'Run "imwire serve --help" for usage.']);
+    }
+  });
+
   it.skipIf(process.getuid?.() === 0)("--db in a directory that is not writable: permission denied", () => {
     const d = tempDir();
     mkdirSync(join(d, "locked"), { mode: 0o500 });

@@ -33,6 +33,24 @@ describe("crash: kill -9 the reference server under load (SEQ-2, IDEM-2, DLV-3)"
     });
   }, 90_000);
 
+  it("SEQ-2 IDEM-2 on the write-behind journal (--journal): 3 kills, seed 12: nothing acknowledged is lost, duplicated or out of order", async () => {
+    const report = await runCrash({ seed: 12, kills: 3, users: 4, devicesPerUser: 2, store: "journal" });
+    const table = formatReport(report);
+    expect(report.failures, table).toEqual([]);
+    expect(report.restarts).toBe(3);
+    expect(report.acknowledged, table).toBeGreaterThan(0);
+    expect(report.acknowledged, table).toBe(report.sent);
+    expect(report.idempotencyChecked, table).toBe(report.acknowledged);
+    expect({ lost: report.lost, duplicated: report.duplicated, outOfOrder: report.outOfOrder, mismatched: report.mismatched, incomplete: report.incomplete, retryAnsweredDifferently: report.idempotencyMismatches }).toEqual({
+      lost: 0,
+      duplicated: 0,
+      outOfOrder: 0,
+      mismatched: 0,
+      incomplete: 0,
+      retryAnsweredDifferently: 0,
+    });
+  }, 90_000);
+
   it("the checks have teeth: a server that forgets everything on restart (--memory) fails the run", async () => {
     const dir = mkdtempSync(join(tmpdir(), "imwire-crash-test-"));
     const report = await runCrash({ seed: 5, kills: 1, users: 1, devicesPerUser: 1, mutant: "memory", drainTimeoutMs: 2_000, maxLoadMs: 300, db: join(dir, "unused.sqlite") }).finally(() => rmSync(dir, { recursive: true, force: true }));

@@ -7,6 +7,7 @@ import { ConversationEventSchema, MembershipAction } from "../src/gen/imwire/v1/
 import { ReceiveMode, ReceiveSettingsSchema } from "../src/gen/imwire/v1/settings_pb.js";
 import { MemoryStore } from "../src/store/memory-store.js";
 import { SqliteStore } from "../src/store/sqlite-store.js";
+import { replayedWriteBehindStore, writeBehindStore } from "./support/write-behind-stores.js";
 import type { NewEvent, Store, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "../src/store/store.js";
 
 /** How the contract gets a fresh, empty store, and gives it back. */
@@ -382,6 +383,8 @@ function storeContract(name: string, factory: StoreFactory): void {
 // MemoryStore defines the semantics; SqliteStore must copy them. The read fan-out and member contracts are in store-*.test.ts.
 storeContract("MemoryStore", { open: () => new MemoryStore() });
 storeContract("SqliteStore", { open: () => new SqliteStore(":memory:"), close: (store) => (store as SqliteStore).close() });
+storeContract("WriteBehindStore", { open: writeBehindStore });
+storeContract("WriteBehindStore, read back from its recorded batches", { open: replayedWriteBehindStore });
 
 function fail(): never {
   throw new Error("fails on purpose");

@@ -2,12 +2,15 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ConversationKind, Role } from "../src/gen/imwire/v1/conversation_pb.js";
 import { MemoryStore } from "../src/store/memory-store.js";
 import { SqliteStore } from "../src/store/sqlite-store.js";
+import { replayedWriteBehindStore, writeBehindStore } from "./support/write-behind-stores.js";
 import type { Store, StoredMembership } from "../src/store/store.js";
 
 /** The Store contract for member counts (CONV-9) and member pages (CONV-10): both stores, the same expectations. */
 const STORES: [string, () => Store][] = [
   ["MemoryStore", () => new MemoryStore()],
   ["SqliteStore", () => new SqliteStore(":memory:")],
+  ["WriteBehindStore", writeBehindStore],
+  ["WriteBehindStore, read back from its recorded batches", replayedWriteBehindStore],
 ];
 
 const member = (userId: string, over: Partial<StoredMembership> = {}): StoredMembership => ({ conversationId: "g", userId, role: Role.MEMBER, firstVisibleSeq: 1, lastVisibleSeq: 0, ...over });

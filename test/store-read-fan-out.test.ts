@@ -4,6 +4,7 @@ import { ConversationKind, ConversationLeftSchema, ConversationOpenedSchema, Rol
 import { ReadMarkerSchema } from "../src/gen/imwire/v1/delivery_pb.js";
 import { MemoryStore } from "../src/store/memory-store.js";
 import { SqliteStore } from "../src/store/sqlite-store.js";
+import { replayedWriteBehindStore, writeBehindStore } from "./support/write-behind-stores.js";
 import type { NewEvent, Store, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "../src/store/store.js";
 
 /**
@@ -15,6 +16,8 @@ import type { NewEvent, Store, StoredMembership, StoredUserEntry, StoredUserEntr
 const STORES: [string, () => Store][] = [
   ["MemoryStore", () => new MemoryStore()],
   ["SqliteStore", () => new SqliteStore(":memory:")],
+  ["WriteBehindStore", writeBehindStore],
+  ["WriteBehindStore, read back from its recorded batches", replayedWriteBehindStore],
 ];
 
 const text = (s: string): NewEvent => ({ senderUserId: "o", senderDeviceId: "d", body: { case: "message", value: { messageId: s, content: { kind: { case: "text", value: { text: s } } } } } });

@@ -1,6 +1,7 @@
 import { accessSync, constants, statSync, type Stats } from "node:fs";
 import { dirname } from "node:path";
 import { SqliteStore } from "../store/sqlite-store.js";
+import { FileJournal, type JournalOpened } from "../store/journal/file-journal.js";
 import { CliError } from "./io.js";
 
 /**
@@ -48,5 +49,18 @@ function writable(path: string): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** `--journal PATH` opened and replayed, or a one-line CliError saying why not. */
+export async function openJournalStore(path: string, flag = "--journal"): Promise<JournalOpened> {
+  try {
+    return await FileJournal.open(path);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "ENOENT") throw new CliError(`${flag}: directory does not exist: ${dirname(path)}`);
+    if (code === "EISDIR") throw new CliError(`${flag}: is a directory, not a file: ${path}`);
+    if (code === "EACCES") throw new CliError(`${flag}: permission denied: ${path}`);
+    throw new CliError(`${flag}: cannot open ${path}: ${(error as Error).message}`);
   }
 }

@@ -5,7 +5,7 @@ import { serverOptions } from "../machines/server/options.js";
 import { MemoryStore } from "../store/memory-store.js";
 import type { Store } from "../store/store.js";
 import { CliError, UsageError, type CliIO } from "./io.js";
-import { openSqliteStore } from "./open-store.js";
+import { openJournalStore, openSqliteStore } from "./open-store.js";
 import { choiceOption, integerOption, parseOptions, readOptionFile } from "./options.js";
 import { resolveSecret, SECRET_FILE_HELP } from "./secret.js";
 
@@ -25,6 +25,10 @@ Options:
   --tls-cert PATH        ...and this certificate
   --db PATH              SQLite file (default imwire.sqlite); created if missing
   --memory               keep everything in memory instead (lost on exit)
+  --journal PATH         keep everything in memory, made durable in an append-only
+                         journal file (created if missing, replayed at start): no
+                         storage read on any request, so faster than SQLite, but
+                         the whole state must fit in memory
   --group-commit on|off  on (default): the requests of one event-loop turn share one
                          SQLite commit, every answer held until it; off: one commit
                          (one fsync) per request
@@ -72,6 +76,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
     "tls-cert": { type: "string" },
     db: { type: "string", default: "imwire.sqlite" },
     memory: { type: "boolean", default: false },
+    journal: { type: "string" },
     secret: { type: "string" },
     "secret-file": { type: "string" },
     "heartbeat-ms": { type: "string" },
@@ -132,7 +137,10 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   // Warnings wait until the server listens, so that a server that fails to start prints only its error.
   const warnings: string[] = [];
   const secret = await resolveSecret(values, (text) => warnings.push(text.trimEnd()), io.readFile);
-  const store: Store & { close?: () => void } = values.memory ? new MemoryStore(`memory-${Date.now()}`) : openSqliteStore(values.db);
+  if (values.memory && values.journal !== undefined) throw new UsageError("give --memory or --journal, not both");
+  if (values.journal !== undefined && !groupCommit) throw new UsageError("--journal needs --group-commit on: the journal is written only by group commits");
+  const opened = await openStore(values);
+  const store = opened.store;
   let server: ReferenceServer;
   try {
     server = await startReferenceServer({
@@ -149,16 +157,28 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
       fsyncAfterCommit,
     });
   } catch (error) {
-    store.close?.();
+    await opened.close();
     if (error instanceof ListenError) throw new CliError(listenFailure(error, error.listener === "tcp" ? values.tcp : values.ws));
     throw error;
   }
   // Said once it listens: a server that fails to start prints its one error line and nothing else.
   for (const warning of warnings) log.warn(warning);
-  log.info(values.memory ? "storing in memory: everything is lost on exit" : `storing in ${values.db}`, values.memory ? { event: "store", store: "memory" } : { event: "store", store: "sqlite", path: values.db });
+  log.info(opened.description, opened.fields);
   await untilSignalled(server, log);
-  store.close?.();
+  await opened.close();
   return 0;
+}
+
+/** The store the flags name, with how to close it and what to log about it. */
+async function openStore(values: { memory: boolean; journal?: string | undefined; db: string }): Promise<{ store: Store; close: () => Promise<void>; description: string; fields: Readonly<Record<string, string | number | boolean | undefined>> }> {
+  if (values.memory) return { store: new MemoryStore(`memory-${Date.now()}`), close: async () => {}, description: "storing in memory: everything is lost on exit", fields: { event: "store", store: "memory" } };
+  if (values.journal !== undefined) {
+    const opened = await openJournalStore(values.journal);
+    const replayed = `${opened.batches} batches replayed${opened.truncatedBytes > 0 ? `, ${opened.truncatedBytes} bytes of an unfinished last write cut off` : ""}`;
+    return { store: opened.store, close: () => opened.journal.close(), description: `storing in memory and the journal ${values.journal} (${replayed})`, fields: { event: "store", store: "journal", path: values.journal, batches: opened.batches, truncatedBytes: opened.truncatedBytes } };
+  }
+  const sqlite = openSqliteStore(values.db);
+  return { store: sqlite, close: async () => sqlite.close(), description: `storing in ${values.db}`, fields: { event: "store", store: "sqlite", path: values.db } };
 }
 
 async function untilSignalled(server: ReferenceServer, log: Logger): Promise<void> {

@@ -9,6 +9,7 @@ import { verifyToken } from "../auth/hmac-token.js";
 import { newServerMachine, type ServerMachineFactory } from "../machines/server/server-machine.js";
 import type { ServerOptions } from "../machines/server/options.js";
 import type { Store } from "../store/store.js";
+import { WriteBehindStore } from "../store/write-behind-store.js";
 import { HANDSHAKE_MAX_FRAME_SIZE, WEBSOCKET_SUBPROTOCOL } from "../limits.js";
 import { StreamTransport } from "../transport/stream-transport.js";
 import type { FrameTransport } from "../transport/frame-transport.js";
@@ -104,6 +105,8 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
   const urls: { tcp?: string; ws?: string } = {};
   const secure = options.tls !== undefined;
   let connections = 0;
+  // A write-behind store has no durability of its own without the gate: its writes reach storage only through commits.
+  if (options.groupCommit === false && options.store instanceof WriteBehindStore) throw new Error("a write-behind store (the journal) needs group commit: it has no commit of its own");
   const gate = options.groupCommit !== false && isBatchingStore(options.store) ? new CommitGate(options.store, log, { fsyncAfterCommit: options.fsyncAfterCommit !== false }) : undefined;
   const accepted = (transport: FrameTransport): FrameTransport => {
     const logged = options.logFrames ? new FrameLoggingTransport(transport, log, ++connections) : transport;

@@ -4,6 +4,7 @@ import type { ClientPolicy } from "../machines/client/policy.js";
 import type { Transition } from "../machines/client/states.js";
 import type { ServerMachineFactory } from "../machines/server/server-machine.js";
 import type { Store } from "../store/store.js";
+import type { DurabilityModel } from "./sim-durability.js";
 import { checkIdempotentSends, checkIntervals, checkLiveness, checkNoLoss, checkOrderAndDuplicates, checkPushLatency, checkStateEquivalence } from "./checks.js";
 import { Simulation, type LinkFaults, type SimDevice } from "./simulation.js";
 
@@ -76,6 +77,8 @@ export interface ScenarioOptions {
   readonly onTrace?: (line: string) => void;
   /** Makes the server's store (SimulationConfig.store); a MemoryStore when absent. */
   readonly store?: (epoch: string) => Store;
+  /** Group commit with a commit latency (SimulationConfig.durability). */
+  readonly durability?: DurabilityModel;
 }
 
 export interface ScenarioReport {
@@ -105,6 +108,7 @@ export function runScenario(scenario: Scenario, options: ScenarioOptions = {}): 
     serverMachine: options.serverMachine,
     onTrace: options.onTrace,
     store: options.store,
+    durability: options.durability,
     server: {
       ...(scenario.readFanOutMembers === undefined ? {} : { readFanOutMembers: scenario.readFanOutMembers }),
       ...(scenario.maxInlineMembers === undefined ? {} : { maxInlineMembers: scenario.maxInlineMembers }),

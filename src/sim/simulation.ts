@@ -15,6 +15,7 @@ import { DriveLoop } from "../runtime/drive-loop.js";
 import { virtualTimers } from "../runtime/virtual-timer.js";
 import { MemoryStore } from "../store/memory-store.js";
 import type { Store } from "../store/store.js";
+import { SimDurability, type DurabilityModel } from "./sim-durability.js";
 import { EventQueue } from "./event-queue.js";
 import { Random } from "./random.js";
 
@@ -59,6 +60,12 @@ export interface SimulationConfig {
    * A MemoryStore when absent.
    */
   readonly store?: (epoch: string) => Store;
+  /**
+   * Group commit with a commit latency: the server on a write-behind store,
+   * its outputs held until what they depend on is durable, and a restart
+   * that keeps state keeping only durable batches (a crash). Replaces `store`.
+   */
+  readonly durability?: DurabilityModel;
 }
 
 /** Timings that make a simulated minute eventful: seconds-long heartbeats and retries. */
@@ -173,9 +180,12 @@ export class Simulation {
   #serverDownUntil = 0;
   #epochCounter = 1;
   readonly #config: SimulationConfig;
+  /** Group commit in virtual time, when the config asks for it. */
+  readonly durability: SimDurability | undefined;
 
   constructor(config: SimulationConfig) {
     this.#config = config;
+    this.durability = config.durability ? new SimDurability(this.queue, config.durability) : undefined;
     this.random = new Random(config.seed);
     this.#networkRandom = this.random.fork();
     this.faults = config.faults ?? perfectLink;
@@ -316,8 +326,11 @@ export class Simulation {
     if (loseState) {
       this.stateLosses.push({ at: this.now, devices: new Map(this.devices.map((d) => [d, { epoch: d.client.epoch, resyncs: d.resyncs }])) });
       ++this.#epochCounter;
+      this.durability?.loseEverything();
       this.store = this.#newStore();
       for (const device of this.devices) this.store.addUser(device.userId);
+    } else if (this.durability) {
+      this.store = this.durability.crash(`e${this.#epochCounter}`);
     }
     this.server = this.#newServer();
     this.#serverLoop?.loop.cancel();
@@ -334,6 +347,7 @@ export class Simulation {
 
   #newStore(): Store {
     const epoch = `e${this.#epochCounter}`;
+    if (this.durability) return this.durability.open(epoch);
     return this.#config.store ? this.#config.store(epoch) : new MemoryStore(epoch);
   }
 
@@ -410,22 +424,30 @@ export class Simulation {
     this.#serverLoop.loop.drive();
   }
 
+  /** A server output, now or, under group commit, once what it may depend on is durable. */
+  #released(output: () => void): void {
+    if (this.durability) this.durability.release(output);
+    else output();
+  }
+
   #newServerLoop(server: ServerMachine): DriveLoop<ServerOutput> {
     return new DriveLoop<ServerOutput>({
       take: () => server.takeOutputs(),
       handlers: {
-        send: (output) => {
-          const connection = this.#connections.get(output.connection);
-          if (!connection?.serverOpen) return;
-          this.#noteServerFrame(connection, output.frame);
-          this.#transmit(connection, "down", output.frame);
-        },
-        close: (output) => {
-          const connection = this.#connections.get(output.connection);
-          if (!connection?.serverOpen) return;
-          this.closes.push({ at: this.now, deviceId: connection.device.deviceId, by: "server", reason: typeof output.reason === "string" ? output.reason : ErrorCode[output.reason] ?? String(output.reason) });
-          this.#closeEnd(connection, "server");
-        },
+        send: (output) =>
+          this.#released(() => {
+            const connection = this.#connections.get(output.connection);
+            if (!connection?.serverOpen) return;
+            this.#noteServerFrame(connection, output.frame);
+            this.#transmit(connection, "down", output.frame);
+          }),
+        close: (output) =>
+          this.#released(() => {
+            const connection = this.#connections.get(output.connection);
+            if (!connection?.serverOpen) return;
+            this.closes.push({ at: this.now, deviceId: connection.device.deviceId, by: "server", reason: typeof output.reason === "string" ? output.reason : ErrorCode[output.reason] ?? String(output.reason) });
+            this.#closeEnd(connection, "server");
+          }),
         "internal-error": (output) => {
           this.violations.push(`server internal error: ${String(output.error)}${output.error instanceof Error ? `\n${output.error.stack}` : ""}`);
         },

@@ -93,6 +93,15 @@ export class MemoryStore implements Store {
     }
   }
 
+  /**
+   * For a replay (applyWrite): go on from `position` at least. A request
+   * that was refused allocated cursors it never revealed; its writes are
+   * not in the log, but the cursors after them are numbered past them.
+   */
+  advancePosition(position: number): void {
+    if (position > this.#position) this.#position = position;
+  }
+
   addUser(userId: string): void {
     this.#user(userId);
   }
