@@ -212,6 +212,46 @@ describe("FileJournal: an append-only file of batches, one write and one fdatasy
     await again.journal.close();
   });
 
+  it("a journal larger than one read (1 MiB) replays whole, records that straddle reads included", async () => {
+    const path = newPath();
+    const { store, journal } = await FileJournal.open(path);
+    store.enableGroupCommit(() => {});
+    store.createConversation({ conversationId: "g", kind: ConversationKind.GROUP, title: "g", ownerUserId: "a" });
+    for (let batch = 0; batch < 30; batch++) {
+      for (let i = 0; i < 10; i++) store.appendEvent("g", text(`${batch}-${i}-${"x".repeat(9_000 + batch * 37 + i)}`));
+      store.commitBatch();
+      await store.syncCommitted();
+    }
+    await journal.close();
+    expect(statSync(path).size).toBeGreaterThan(2 * 1024 * 1024);
+    const reopened = await FileJournal.open(path);
+    expect([reopened.batches, reopened.truncatedBytes, reopened.store.lastSeq("g")]).toEqual([30, 0, 300]);
+    const last = reopened.store.event("g", 300)!;
+    expect(last.body.case === "message" && last.body.value.messageId).toBe("29-9-" + "x".repeat(9_000 + 29 * 37 + 9));
+    await reopened.journal.close();
+  });
+
+  it("a last record whose checksum fails (its write cut short inside) is cut off too; the batches before it stay", async () => {
+    const path = newPath();
+    await writeSome(path);
+    const bytes = readFileSync(path);
+    bytes[bytes.length - 2] = bytes[bytes.length - 2]! ^ 0xff; // inside the last batch's payload
+    writeFileSync(path, bytes);
+    const reopened = await FileJournal.open(path);
+    expect(reopened.batches).toBe(1);
+    expect(reopened.truncatedBytes).toBeGreaterThan(0);
+    expect(reopened.store.memberCount("g")).toBe(2);
+    expect(reopened.store.lastSeq("g")).toBe(0);
+    await reopened.journal.close();
+  });
+
+  it("a closed journal refuses commits; closing twice is harmless", async () => {
+    const { journal } = await FileJournal.open(newPath());
+    await journal.close();
+    await journal.close();
+    await expect(journal.commit([[{ op: "addUser", userId: "a" }]])).rejects.toThrow(/closed/);
+  });
+
   it("damage before the end is refused, not skipped: acknowledged batches may lie behind it", async () => {
     const path = newPath();
     await writeSome(path);
