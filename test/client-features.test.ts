@@ -26,7 +26,7 @@ import { unassigned, type FrameTransport } from "../src/transport/frame-transpor
 type Member = MessageInitShape<typeof MemberSchema>;
 
 const WELCOME = { version: 1, maxFrameSize: 1_048_576, heartbeatIntervalMs: 30_000, maxInFlight: 100, receiveWindow: 100, dedupWindowS: 86_400 };
-const BOTH = [Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES];
+const BOTH = [Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS];
 
 function newClient(options: Partial<ClientOptions> = {}): ClientMachine {
   let ids = 0;
@@ -78,7 +78,7 @@ function ready(client: ClientMachine, features: Feature[], conversations = [conv
 // ---- EXT-5, CONN-3: the handshake -------------------------------------------
 
 describe("EXT-5: features offered in hello", () => {
-  it("EXT-5: by default hello offers FEATURE_CONVERSATION_SUMMARIES and FEATURE_MEMBER_PAGES, and the welcome's are in force", () => {
+  it("EXT-5: by default hello offers every feature the client implements (summaries, member pages, message actions), and the welcome's are in force", () => {
     const client = newClient();
     const { hello, outputs } = welcomed(client, [Feature.MEMBER_PAGES]);
     expect([...hello.features].sort()).toEqual(BOTH);
@@ -99,7 +99,7 @@ describe("EXT-5: features offered in hello", () => {
   it("EXT-5: the features in force belong to the connection: none once it is lost", () => {
     const client = newClient();
     ready(client, BOTH);
-    expect(client.features.size).toBe(2);
+    expect(client.features.size).toBe(BOTH.length);
     client.disconnected(1, 5);
     expect(client.features.size).toBe(0);
   });

@@ -126,7 +126,7 @@ describe("SqliteStore schema migrations", () => {
     }
   });
 
-  it("CUR-7 CONV-9 CUR-2 CUR-4: brings a version-2 file to version 3, keeping its data, backfilling member counts, and going on above its cursors", () => {
+  it("CUR-7 CONV-9 CUR-2 CUR-4: brings a version-2 file up to date (3: read fan-out; 4: edit targets), keeping its data, backfilling member counts, and going on above its cursors", () => {
     const event = (seq: number) => toBinary(ConversationEventSchema, create(ConversationEventSchema, { seq: BigInt(seq), senderUserId: "alice", body: { case: "message", value: { messageId: `g.${seq}` } } }));
     const eventField = UserEventSchema.field.event!.number;
     releasedFile(2, (db) => {
@@ -141,7 +141,8 @@ describe("SqliteStore schema migrations", () => {
       for (const [user, cursor, seq] of [["alice", 1, 1], ["alice", 2, 2], ["alice", 3, 3], ["bob", 1, 2], ["bob", 2, 3], ["carol", 1, 1]] as const) entry.run(user, cursor, seq);
     });
     const store = openStore();
-    expect(version()).toBe(3);
+    expect(version()).toBe(SCHEMA_VERSION);
+    expect(SCHEMA_VERSION).toBe(4);
     expect(store.epoch("alice")).toBe("released-epoch"); // CUR-4: the same stream, so the same epoch
     expect(store.conversation("g")).toEqual({ conversationId: "g", kind: ConversationKind.GROUP, title: "team", ownerUserId: "alice", readFanOutFromSeq: 0 });
     expect([store.memberCount("g"), store.memberCount("h")]).toEqual([2, 0]);

@@ -43,6 +43,7 @@ export const frameCatalogue: Readonly<Record<FrameCase, FrameCatalogueEntry>> = 
   deviceStateSet: { sender: "server", kind: "answer" },
   listMembers: { sender: "client", kind: "request", answer: "memberPage" },
   memberPage: { sender: "server", kind: "answer" },
+  actOnMessage: { sender: "client", kind: "request", answer: "sendAck" },
 };
 
 /** May `sender` send a frame with this body? Unknown bodies are ENV-4's business, not this. */

@@ -1,3 +1,4 @@
+import { ConversationView } from "../view/conversation-view.js";
 import { toBinary } from "@bufbuild/protobuf";
 import { ConversationKind, Role } from "../gen/imwire/v1/conversation_pb.js";
 import { ConversationEventSchema, MembershipAction, type ConversationEvent } from "../gen/imwire/v1/message_pb.js";
@@ -34,7 +35,7 @@ export function checkOrderAndDuplicates(sim: Simulation): string[] {
           violations.push(`property 1 (SEQ-4): ${device.deviceId} got ${conversationId}#${event.seq} after #${previous.seq}`);
         }
         const stored = sim.store.event(conversationId, Number(event.seq));
-        if (!stored || !sameEvent(stored, event)) violations.push(`property 1 (SEQ-1): ${device.deviceId}'s ${conversationId}#${event.seq} is not the server's`);
+        if (!stored || !(sameEvent(stored, event) || redactedSince(stored, event))) violations.push(`property 1 (SEQ-1): ${device.deviceId}'s ${conversationId}#${event.seq} is not the server's`);
       }
     }
   }
@@ -78,7 +79,7 @@ export function checkIdempotentSends(sim: Simulation): string[] {
   const stored = new Map<string, ConversationEvent[]>();
   for (const conversationId of sim.conversationIds()) {
     for (const event of sim.store.events(conversationId, 0, Infinity, Infinity)) {
-      if (event.body.case !== "message") continue;
+      if (event.body.case !== "message" && event.body.case !== "action") continue;
       const key = `${event.senderDeviceId}\u0000${event.body.value.clientMessageId}`;
       const list = stored.get(key) ?? [];
       list.push(event);
@@ -95,6 +96,8 @@ export function checkIdempotentSends(sim: Simulation): string[] {
         continue;
       }
       if (made.length > 1) violations.push(`property 4 (IDEM-2): ${device.deviceId}'s send ${id} was stored ${made.length} times`);
+      // ACT-4: a redacted message (or edit) keeps its seq but not its key: its tombstone stands for it.
+      if (ack && made.length === 0 && sim.store.event(ack.conversationId, Number(ack.seq))?.body.case === "redacted") continue;
       if (ack && (made.length !== 1 || made[0]!.seq !== ack.seq)) violations.push(`property 4 (IDEM-2): ${device.deviceId}'s acknowledged send ${id} is not stored at seq ${ack.seq}`);
     }
   }
@@ -116,14 +119,85 @@ export function checkLiveness(sim: Simulation): string[] {
 }
 
 /** A device's state as property 7 compares it: conversations, their visible events, settings. */
-export function deviceState(device: SimDevice): unknown {
+export function deviceState(device: SimDevice, sim?: Simulation): unknown {
   const conversations = [...device.client.conversations().values()]
     .map((view) => ({
       ...view,
-      events: (device.delivered.get(view.conversationId) ?? []).filter((e) => e.seq >= view.firstVisibleSeq).map((e) => `${e.seq}:${e.body.case === "message" ? e.body.value.messageId : e.body.case}`),
+      events: shownEvents(
+        (device.delivered.get(view.conversationId) ?? []).filter((e) => e.seq >= view.firstVisibleSeq),
+        sim ? redactedAfter(sim, view.conversationId, Number(view.lastVisibleSeq)) : new Set(),
+      ),
     }))
     .sort((a, b) => (a.conversationId < b.conversationId ? -1 : 1));
   return { defaultReceiveMode: device.client.defaultReceiveMode, conversations };
+}
+
+/**
+ * What a device shows of a conversation's events (ACT-7): each message as
+ * its view makes it (current content or redacted, edit seqs, reactions), and
+ * every other event by its kind — an edit and its tombstone alike, since a
+ * device that saw an edit before its redaction and one that read only the
+ * tombstone must show the same.
+ */
+function shownEvents(events: readonly ConversationEvent[], redactedLater: ReadonlySet<number>): string[] {
+  const view = new ConversationView();
+  for (const event of events) view.apply(event);
+  return events.map((event) => {
+    const message = view.message(Number(event.seq));
+    if (!message) return `${event.seq}:${event.body.case === "redacted" ? "action" : event.body.case}`;
+    if (redactedLater.has(message.seq)) return `${event.seq}:${message.messageId}:redacted after the interval ended`;
+    const content = message.content?.kind.case === "text" ? message.content.kind.value.text : message.content?.kind.case;
+    const reactions = [...message.reactions].map(([emoji, users]) => `${emoji}${[...users].sort().join("+")}`).sort();
+    return `${event.seq}:${message.messageId}:${message.redacted ? "redacted" : content}:edits ${message.edits.join(",")}:${reactions.join(" ")}`;
+  });
+}
+
+/**
+ * ACT-7: the messages of a conversation redacted after a former member's
+ * interval ended at `lastVisibleSeq` (0: still a member, none). Its devices
+ * never see the redaction (CONV-8) and keep what they held; a fresh device
+ * of it reads the tombstone.
+ */
+function redactedAfter(sim: Simulation, conversationId: string, lastVisibleSeq: number): Set<number> {
+  const seqs = new Set<number>();
+  if (lastVisibleSeq === 0) return seqs;
+  for (const event of sim.store.events(conversationId, 0, lastVisibleSeq, Infinity)) {
+    if (event.body.case === "redacted" && event.body.value.editOf === 0n && Number(event.body.value.redactionSeq) > lastVisibleSeq) seqs.add(Number(event.seq));
+  }
+  return seqs;
+}
+
+/** ACT-4: `held` is what the device got before the server redacted it into `stored`: the same seq, sender and id. */
+function redactedSince(stored: ConversationEvent, held: ConversationEvent): boolean {
+  const body = stored.body;
+  if (body.case !== "redacted" || stored.seq !== held.seq || stored.senderDeviceId !== held.senderDeviceId) return false;
+  const id = held.body.case === "message" || held.body.case === "action" ? held.body.value.messageId : undefined;
+  return id === body.value.messageId;
+}
+
+/**
+ * Property 11 (ACT-4): a redaction leaves nothing of its message in storage:
+ * the message and every edit of it are tombstones naming the redaction.
+ */
+export function checkRedactions(sim: Simulation): string[] {
+  const violations: string[] = [];
+  for (const conversationId of sim.conversationIds()) {
+    const events = sim.store.events(conversationId, 0, Infinity, Infinity);
+    for (const event of events) {
+      if (event.body.case !== "action" || event.body.value.action.case !== "redact") continue;
+      const target = Number(event.body.value.targetSeq);
+      for (const other of events) {
+        const body = other.body;
+        const isTarget = Number(other.seq) === target;
+        const isEdit = body.case === "action" && body.value.action.case === "edit" && Number(body.value.targetSeq) === target;
+        if ((isTarget && body.case !== "redacted") || isEdit) violations.push(`property 11 (ACT-4): ${conversationId}#${other.seq} keeps its content after the redaction at ${event.seq}`);
+        if (body.case === "redacted" && (Number(other.seq) === target || Number(body.value.editOf) === target) && body.value.redactionSeq !== event.seq) {
+          violations.push(`property 11 (ACT-4): ${conversationId}#${other.seq}'s tombstone names redaction ${body.value.redactionSeq}, not ${event.seq}`);
+        }
+      }
+    }
+  }
+  return violations;
 }
 
 /**
@@ -140,11 +214,11 @@ export function checkStateEquivalence(sim: Simulation, deadline: number): string
   const fresh = [...kinds.values()].map(({ userId, options }) => sim.addDevice(Number(userId.slice(1)), {}, options));
   if (!sim.runUntilSettled(deadline)) violations.push("property 7: the fresh devices did not settle");
   for (const newcomer of fresh) {
-    const expected = JSON.stringify(deviceState(newcomer), bigintJson);
+    const expected = JSON.stringify(deviceState(newcomer, sim), bigintJson);
     const kind = JSON.stringify(newcomer.options);
     for (const device of sim.devicesOf(newcomer.userId)) {
       if (fresh.includes(device) || JSON.stringify(device.options) !== kind) continue;
-      const actual = JSON.stringify(deviceState(device), bigintJson);
+      const actual = JSON.stringify(deviceState(device, sim), bigintJson);
       if (actual !== expected) violations.push(`property 7: ${device.deviceId} differs from a fresh device:\n  has  ${actual}\n  want ${expected}`);
     }
   }

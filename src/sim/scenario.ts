@@ -5,7 +5,7 @@ import type { Transition } from "../machines/client/states.js";
 import type { ServerMachineFactory } from "../machines/server/server-machine.js";
 import type { Store } from "../store/store.js";
 import type { DurabilityModel } from "./sim-durability.js";
-import { checkIdempotentSends, checkIntervals, checkLiveness, checkNoLoss, checkOrderAndDuplicates, checkPushLatency, checkStateEquivalence } from "./checks.js";
+import { checkIdempotentSends, checkIntervals, checkRedactions, checkLiveness, checkNoLoss, checkOrderAndDuplicates, checkPushLatency, checkStateEquivalence } from "./checks.js";
 import { Simulation, type LinkFaults, type SimDevice } from "./simulation.js";
 
 /**
@@ -27,7 +27,10 @@ export type Action =
   | { readonly kind: "drop"; readonly user: number; readonly device: number }
   | { readonly kind: "partition"; readonly user: number; readonly device: number; readonly ms: number }
   | { readonly kind: "blackhole"; readonly user: number; readonly device: number }
-  | { readonly kind: "restartServer"; readonly loseState: boolean };
+  | { readonly kind: "restartServer"; readonly loseState: boolean }
+  /** ACT-1: edit (own messages only), redact or react to the `message`-th message of a conversation; refusals are part of the game. */
+  | { readonly kind: "edit" | "redact"; readonly user: number; readonly device: number; readonly conversation: number; readonly message: number }
+  | { readonly kind: "react"; readonly user: number; readonly device: number; readonly conversation: number; readonly message: number; readonly remove: boolean };
 
 export interface Step {
   /** Virtual milliseconds after the previous step. */
@@ -126,7 +129,7 @@ export function runScenario(scenario: Scenario, options: ScenarioOptions = {}): 
   for (const device of sim.devices) device.client.setDeviceState(DeviceState.FOREGROUND, sim.now);
   const settleBy = sim.now + (options.settleWithinMs ?? DEFAULT_SETTLE_MS);
   const settled = sim.runUntilSettled(settleBy);
-  const storeChecks = () => (options.serverLosesState ? [] : [...checkOrderAndDuplicates(sim), ...checkNoLoss(sim), ...checkIdempotentSends(sim), ...checkIntervals(sim)]);
+  const storeChecks = () => (options.serverLosesState ? [] : [...checkOrderAndDuplicates(sim), ...checkNoLoss(sim), ...checkIdempotentSends(sim), ...checkIntervals(sim), ...checkRedactions(sim)]);
   // Checked before property 10's probe too: its new events would show a device what it missed, and it would catch up.
   const beforeProbe = [...storeChecks(), ...checkLiveness(sim)];
   // Property 10 probes a quiet world only: until then, property 5 says what is wrong.
@@ -185,6 +188,23 @@ function perform(sim: Simulation, devices: readonly SimDevice[], action: Action)
       const id = pick(mine(), action.conversation);
       if (!id) return;
       for (let i = 0; i < action.count; i++) device.sends.push(client.send(id, { kind: { case: "text", value: { text: `${device.deviceId} says ${device.sends.length}` } } }, now));
+      return;
+    }
+    case "edit":
+    case "redact":
+    case "react": {
+      const id = pick(mine(), action.conversation);
+      if (!id) return;
+      const messages = sim.store.events(id, 0, Infinity, Infinity).filter((e) => e.body.case === "message" && (action.kind !== "edit" || e.senderUserId === device.userId));
+      const target = messages.length === 0 ? undefined : messages[action.message % messages.length]!;
+      if (!target) return;
+      const body: Parameters<typeof client.act>[2] =
+        action.kind === "edit"
+          ? { case: "edit", value: { kind: { case: "text", value: { text: `${device.deviceId} edits ${device.sends.length}` } } } }
+          : action.kind === "redact"
+            ? { case: "redact", value: {} }
+            : { case: "react", value: { emoji: action.message % 2 === 0 ? "👍" : "🎉", remove: "remove" in action && action.remove } };
+      device.sends.push(client.act(id, target.seq, body, now));
       return;
     }
     case "setMode": {

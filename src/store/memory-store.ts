@@ -5,6 +5,7 @@ import { ReceiveMode } from "../gen/imwire/v1/settings_pb.js";
 import { ConversationKind } from "../gen/imwire/v1/conversation_pb.js";
 // Code point order is UTF-8 byte order, the order CONV-10 pages in (and SQLite's BINARY collation).
 import { compareCodePoints as compareUtf8 } from "../machines/server/ids.js";
+import { editTarget, tombstone } from "./tombstone.js";
 import type { DedupKey, DedupRecord, NewConversation, NewEvent, Store, StoredConversation, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "./store.js";
 
 /** Whether an event can hold bytes fields: text messages and membership events hold only strings and numbers. */
@@ -35,6 +36,8 @@ interface ConversationState {
   /** By user id: the server-wide position when the membership's interval began; it sees events published after it. */
   readonly since: Map<string, number>;
   currentMembers: number;
+  /** ACT-3: by target seq, the seqs of its edits. */
+  readonly edits: Map<number, number[]>;
 }
 
 interface UserState {
@@ -114,7 +117,7 @@ export class MemoryStore implements Store {
     const conversation: StoredConversation = { readFanOutFromSeq: 0, ...created };
     if (this.#conversations.has(conversation.conversationId)) throw new Error(`conversation ${conversation.conversationId} exists`);
     this.#restoring(this.#conversations, conversation.conversationId);
-    this.#conversations.set(conversation.conversationId, { conversation, events: [], positions: [], memberships: new Map(), since: new Map(), currentMembers: 0 });
+    this.#conversations.set(conversation.conversationId, { conversation, events: [], positions: [], memberships: new Map(), since: new Map(), currentMembers: 0, edits: new Map() });
   }
 
   conversation(conversationId: string): StoredConversation | undefined {
@@ -180,7 +183,27 @@ export class MemoryStore implements Store {
     state.events.push(mayHoldBytes(stored) ? byValue(stored) : stored);
     state.positions.push(0);
     this.#undo?.push(state.events, state.positions);
+    const target = editTarget(stored);
+    if (target > 0) {
+      let edits = state.edits.get(target);
+      if (!edits) {
+        this.#restoring(state.edits, target);
+        state.edits.set(target, (edits = []));
+      }
+      edits.push(seq);
+      this.#undo?.push(edits);
+    }
     return seq;
+  }
+
+  redact(conversationId: string, targetSeq: number, redactionSeq: number): void {
+    const state = this.#conversation(conversationId);
+    for (const seq of [targetSeq, ...(state.edits.get(targetSeq) ?? [])]) {
+      const before = state.events[seq - 1];
+      if (!before) continue;
+      state.events[seq - 1] = tombstone(before, redactionSeq);
+      this.#undo?.push(() => void (state.events[seq - 1] = before));
+    }
   }
 
   startReadFanOut(conversationId: string, fromSeq: number): void {

@@ -7,6 +7,7 @@ import { ReadMarkerSchema, ReadReceiptSchema, UserEventSchema } from "../gen/imw
 import { ConversationEventSchema, type ConversationEvent } from "../gen/imwire/v1/message_pb.js";
 import { ReceiveMode, ReceiveSettingsSchema } from "../gen/imwire/v1/settings_pb.js";
 import { decodeConversationEvent, encodeConversationEvent } from "../gen/imwire/v1/message_fast.js";
+import { editTarget, tombstone } from "./tombstone.js";
 import type { DedupKey, DedupRecord, NewConversation, NewEvent, Store, StoredConversation, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "./store.js";
 
 export interface SqliteStoreOptions {
@@ -95,6 +96,12 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
       -- position: the event's cursor in its readers' streams once published (read fan-out), else NULL.
       ALTER TABLE events ADD COLUMN position INTEGER;
       CREATE INDEX events_by_position ON events (conversation_id, position) WHERE position IS NOT NULL;
+    `),
+  // ACT-3, ACT-4: an edit's target, so that a redaction finds every edit of its message.
+  (db) =>
+    db.exec(`
+      ALTER TABLE events ADD COLUMN edit_target INTEGER;
+      CREATE INDEX events_edits ON events (conversation_id, edit_target) WHERE edit_target IS NOT NULL;
     `),
 ];
 
@@ -377,9 +384,20 @@ export class SqliteStore implements Store {
       const last = this.#sql.lastSeq.get(conversationId);
       if (last === undefined) throw new Error(`no conversation ${conversationId}`);
       const seq = last + 1;
-      this.#sql.insertEvent.run(conversationId, seq, encodeConversationEvent(create(ConversationEventSchema, { ...event, seq: BigInt(seq) })));
+      const stored = create(ConversationEventSchema, { ...event, seq: BigInt(seq) });
+      const target = editTarget(stored);
+      this.#sql.insertEvent.run(conversationId, seq, encodeConversationEvent(stored), target > 0 ? target : null);
       this.#sql.setLastSeq.run(seq, conversationId);
       return seq;
+    });
+  }
+
+  redact(conversationId: string, targetSeq: number, redactionSeq: number): void {
+    this.#atomic(() => {
+      for (const seq of this.#sql.redactedSeqs.all(conversationId, targetSeq, targetSeq)) {
+        const before = this.event(conversationId, seq)!;
+        this.#sql.replaceEvent.run(encodeConversationEvent(tombstone(before, redactionSeq)), conversationId, seq);
+      }
     });
   }
 
@@ -618,7 +636,9 @@ function prepare(db: Database.Database) {
     firstMembers: value<[string], string>("SELECT user_id FROM memberships WHERE conversation_id = ? ORDER BY id LIMIT 3"),
     membershipsOf: tuple<[string], MembershipRow>(`SELECT ${MEMBERSHIP_COLUMNS} FROM memberships WHERE user_id = ? ORDER BY id`),
 
-    insertEvent: write<[string, number, Uint8Array]>("INSERT INTO events (conversation_id, seq, event) VALUES (?, ?, ?)"),
+    insertEvent: write<[string, number, Uint8Array, number | null]>("INSERT INTO events (conversation_id, seq, event, edit_target) VALUES (?, ?, ?, ?)"),
+    redactedSeqs: value<[string, number, number], number>("SELECT seq FROM events WHERE conversation_id = ? AND (seq = ? OR edit_target = ?)"),
+    replaceEvent: write<[Uint8Array, string, number]>("UPDATE events SET event = ?, edit_target = NULL WHERE conversation_id = ? AND seq = ?"),
     events: value<[string, number, number, number], Buffer>(
       "SELECT event FROM events WHERE conversation_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
     ),

@@ -18,6 +18,7 @@ export type StoreWrite =
   | { readonly op: "setMembership"; readonly membership: StoredMembership }
   | { readonly op: "appendEvent"; readonly conversationId: string; readonly event: ConversationEvent }
   | { readonly op: "startReadFanOut"; readonly conversationId: string; readonly fromSeq: number }
+  | { readonly op: "redact"; readonly conversationId: string; readonly targetSeq: number; readonly redactionSeq: number }
   | { readonly op: "publishEvent"; readonly conversationId: string; readonly seq: number; readonly position: number }
   | { readonly op: "appendUserEntry"; readonly userId: string; readonly body: StoredUserEntryBody; readonly cursor: number }
   | { readonly op: "recordDedup"; readonly key: DedupKey; readonly record: DedupRecord }
@@ -49,6 +50,8 @@ export function applyWrite(store: Store, write: StoreWrite): void {
     }
     case "startReadFanOut":
       return store.startReadFanOut(write.conversationId, write.fromSeq);
+    case "redact":
+      return store.redact(write.conversationId, write.targetSeq, write.redactionSeq);
     case "publishEvent":
       advanceTo(store, write.position);
       return expectSame("position", store.publishEvent(write.conversationId, write.seq), write.position, write);

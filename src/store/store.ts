@@ -55,6 +55,13 @@ export interface Store {
    * causes (CONV-7: the `joined` entries come first).
    */
   publishEvent(conversationId: string, seq: number): number;
+  /**
+   * ACT-4: turn the message at `targetSeq` and every edit of it (an `action`
+   * event with an `edit` targeting it) into `redacted` tombstones naming
+   * `redactionSeq`, keeping their seq, time and sender. Nothing of their
+   * content remains.
+   */
+  redact(conversationId: string, targetSeq: number, redactionSeq: number): void;
   lastSeq(conversationId: string): number;
   /** Events with afterSeq < seq <= untilSeq, oldest first, at most `limit`. */
   events(conversationId: string, afterSeq: number, untilSeq: number, limit: number): ConversationEvent[];

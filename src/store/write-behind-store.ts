@@ -155,6 +155,11 @@ export class WriteBehindStore implements Store {
     return position;
   }
 
+  redact(conversationId: string, targetSeq: number, redactionSeq: number): void {
+    this.#memory.redact(conversationId, targetSeq, redactionSeq);
+    this.#record({ op: "redact", conversationId, targetSeq, redactionSeq });
+  }
+
   lastSeq(conversationId: string): number {
     return this.#memory.lastSeq(conversationId);
   }

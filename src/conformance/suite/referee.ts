@@ -32,6 +32,7 @@ const ANSWERS: Readonly<Record<RequestCase, Case>> = {
   setReceiveSettings: "receiveSettings",
   setDeviceState: "deviceStateSet",
   listMembers: "memberPage",
+  actOnMessage: "sendAck",
 };
 
 /** Bodies only a client sends (ENV-7). */
@@ -325,9 +326,9 @@ export class Referee {
     switch (answer.case) {
       case "sendAck":
         this.ledger?.ack(answer.value);
-        if (request.case !== "sendMessage") return;
+        if (request.case !== "sendMessage" && request.case !== "actOnMessage") return;
         if (answer.value.conversationId !== request.value.conversationId || answer.value.clientMessageId !== request.value.clientMessageId) {
-          this.#foul("MSG-1", `send_ack for ${answer.value.conversationId}/${answer.value.clientMessageId}, asked ${request.value.conversationId}/${request.value.clientMessageId}`);
+          this.#foul(request.case === "sendMessage" ? "MSG-1" : "ACT-1", `send_ack for ${answer.value.conversationId}/${answer.value.clientMessageId}, asked ${request.value.conversationId}/${request.value.clientMessageId}`);
         }
         break;
       case "conversationPage":

@@ -12,7 +12,8 @@ export type RequestCase =
   | "leaveConversation"
   | "setReceiveSettings"
   | "setDeviceState"
-  | "listMembers";
+  | "listMembers"
+  | "actOnMessage";
 
 /**
  * ERR-4, SPEC.md §19.1 as data (a test holds the two equal): the codes a
@@ -30,6 +31,7 @@ export const REQUEST_ERRORS: Readonly<Record<RequestCase, readonly ErrorCode[]>>
   setReceiveSettings: [ErrorCode.NOT_FOUND, ErrorCode.PERMISSION_DENIED],
   setDeviceState: [],
   listMembers: [ErrorCode.NOT_FOUND, ErrorCode.PERMISSION_DENIED],
+  actOnMessage: [ErrorCode.NOT_FOUND, ErrorCode.PERMISSION_DENIED, ErrorCode.FAILED_PRECONDITION],
 };
 
 /**

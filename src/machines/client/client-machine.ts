@@ -1,6 +1,7 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import type { OpenConversationSchema } from "../../gen/imwire/v1/conversation_pb.js";
 import type { MessageContentSchema } from "../../gen/imwire/v1/content_pb.js";
+import type { ActOnMessageSchema } from "../../gen/imwire/v1/message_pb.js";
 import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
 import { FrameSchema, type Frame } from "../../gen/imwire/v1/frame_pb.js";
 import type { Feature } from "../../gen/imwire/v1/connection_pb.js";
@@ -210,6 +211,18 @@ export class ClientMachine {
   send(conversationId: string, content: MessageInitShape<typeof MessageContentSchema>, now: number, extra: { replyToSeq?: bigint } = {}): string {
     const clientMessageId = this.#deps.newId();
     return this.#operation(clientMessageId, { case: "sendMessage", value: { conversationId, clientMessageId, content, replyToSeq: extra.replyToSeq ?? 0n } }, now);
+  }
+
+  /**
+   * ACT-1: edit, redact or react to the message at `targetSeq`; returns the
+   * action's client_message_id (its idempotency key, kept across retries),
+   * which "sent" or "failed" events name. EXT-5: only with
+   * FEATURE_MESSAGE_ACTIONS in force; otherwise it fails with
+   * ERROR_CODE_UNKNOWN_FRAME without sending anything.
+   */
+  act(conversationId: string, targetSeq: bigint, action: MessageInitShape<typeof ActOnMessageSchema>["action"], now: number): string {
+    const clientMessageId = this.#deps.newId();
+    return this.#operation(clientMessageId, { case: "actOnMessage", value: { conversationId, clientMessageId, targetSeq, action } }, now);
   }
 
   /** Open, create or add members to a conversation; creation gets an idempotency key (IDEM-6). */

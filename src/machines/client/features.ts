@@ -2,7 +2,7 @@ import { Feature, type Welcome } from "../../gen/imwire/v1/connection_pb.js";
 import type { Frame } from "../../gen/imwire/v1/frame_pb.js";
 
 /** EXT-5: every feature this client implements, offered in hello unless ClientOptions.features says otherwise. */
-export const implementedFeatures: readonly Feature[] = [Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES];
+export const implementedFeatures: readonly Feature[] = [Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS];
 
 /** The spec's name of a feature, for messages: FEATURE_MEMBER_PAGES. */
 export function featureName(feature: Feature): string {
@@ -22,5 +22,7 @@ export function featureProblem(welcome: Welcome, offered: readonly Feature[]): s
 
 /** EXT-5: the feature a request belongs to; undefined for the requests of version 1 as first published. */
 export function requiredFeature(request: Frame["body"]["case"]): Feature | undefined {
-  return request === "listMembers" ? Feature.MEMBER_PAGES : undefined;
+  if (request === "listMembers") return Feature.MEMBER_PAGES;
+  if (request === "actOnMessage") return Feature.MESSAGE_ACTIONS;
+  return undefined;
 }

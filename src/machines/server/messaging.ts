@@ -68,7 +68,7 @@ export function sendMessage(core: ServerCore, connection: Connection, request: S
   return ack(record, request.clientMessageId);
 }
 
-function ack(record: DedupRecord, clientMessageId: string): SendAck {
+export function ack(record: DedupRecord, clientMessageId: string): SendAck {
   return create(SendAckSchema, {
     conversationId: record.conversationId,
     clientMessageId,
@@ -96,7 +96,7 @@ export function checkListSize(length: number, field: string): void {
   if (length > MAX_LIST_ENTRIES) throw new RequestError(ErrorCode.INVALID_ARGUMENT, `${field} has ${length} entries, more than ${MAX_LIST_ENTRIES}`, "LIM-8");
 }
 
-function checkContent(content: MessageContent): void {
+export function checkContent(content: MessageContent): void {
   const kind = content.kind;
   const media =
     kind.case === "image" || kind.case === "voice" || kind.case === "video" || kind.case === "file"

@@ -18,6 +18,8 @@ export interface ServerOptions {
   readonly rateLimits: { readonly connection: Rate; readonly user: Rate };
   /** Welcome.dedup_window_s (IDEM-4): keys are kept this long after their first attempt, then forgotten. */
   readonly dedupWindowS: number;
+  /** Welcome.edit_window_s (ACT-3): how long after a message its sender may edit it. */
+  readonly editWindowS: number;
   /** How often, at most, the machine looks for keys past the window (a batch at a time, on the inputs that follow). */
   readonly dedupExpiryIntervalMs: number;
   /** CONN-6. */
@@ -61,6 +63,8 @@ export const defaultServerOptions: ServerOptions = {
   receiveWindowBytes: 2 * 1024 * 1024,
   rateLimits: { connection: { perSecond: 1_000, burst: 2_000 }, user: { perSecond: 2_000, burst: 4_000 } },
   dedupWindowS: 7 * 86_400,
+  // ACT-3: two days, as Telegram's own: long enough to fix a typo found later, short enough that history settles.
+  editWindowS: 2 * 86_400,
   dedupExpiryIntervalMs: 60_000,
   handshakeTimeoutMs: 10_000,
   drainTimeoutMs: 5_000,

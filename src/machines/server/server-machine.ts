@@ -27,6 +27,7 @@ import { RequestError } from "./request-error.js";
 import { setDeviceState, setReceiveSettings } from "./settings.js";
 import { syncConversation, syncUser } from "./sync.js";
 import { listMembers } from "./members.js";
+import { actOnMessage } from "./message-actions.js";
 import { PushFanOut } from "./fan-out.js";
 import type { ConnectionId, ServerDeps, ServerOutput } from "./types.js";
 
@@ -56,7 +57,7 @@ function pushSize(frame: Frame, event: UserEvent): number {
 }
 
 /** EXT-5: the features this server implements, offered to every client that asks. */
-const SERVER_FEATURES: ReadonlySet<Feature> = new Set([Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES]);
+const SERVER_FEATURES: ReadonlySet<Feature> = new Set([Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS]);
 
 /**
  * Users whose devices one input or tick pushes to at most: the rest wait for
@@ -331,6 +332,7 @@ export class ServerMachine implements ServerCore {
       dedupWindowS: options.dedupWindowS,
       serverAgent: options.serverAgent,
       features,
+      editWindowS: features.includes(Feature.MESSAGE_ACTIONS) ? options.editWindowS : 0,
     });
     this.#send(connection, create(FrameSchema, { requestId, body: { case: "welcome", value: welcome } }));
     this.#outputs.push({ kind: "frame-limit", connection: connection.id, maxFrameSize: options.maxFrameSize });
@@ -470,6 +472,8 @@ export class ServerMachine implements ServerCore {
         return { case: "deviceStateSet", value: setDeviceState(connection, body.value) };
       case "listMembers":
         return { case: "memberPage", value: listMembers(this, connection, body.value) };
+      case "actOnMessage":
+        return { case: "sendAck", value: actOnMessage(this, connection, body.value, now, payloadSize) };
       default:
         throw new RequestError(ErrorCode.UNKNOWN_FRAME, `${body.case} is not a request`, "ENV-4");
     }

@@ -166,7 +166,7 @@ export function sizeWelcome(message: Welcome): number {
 }
 
 export function readWelcome(r: WireReader, end: number, depth: number, target?: Welcome): Welcome {
-  const m: Welcome = target ?? { $typeName: "imwire.v1.Welcome", version: 0, maxFrameSize: 0, heartbeatIntervalMs: 0, maxInFlight: 0, receiveWindow: 0, dedupWindowS: 0, serverAgent: "", receiveWindowBytes: 0, features: [] };
+  const m: Welcome = target ?? { $typeName: "imwire.v1.Welcome", version: 0, maxFrameSize: 0, heartbeatIntervalMs: 0, maxInFlight: 0, receiveWindow: 0, dedupWindowS: 0, serverAgent: "", receiveWindowBytes: 0, features: [], editWindowS: 0 };
   let unknown: UnknownField[] | undefined;
   while (r.pos < end) {
     const tag = r.tag(end);
@@ -203,6 +203,9 @@ export function readWelcome(r: WireReader, end: number, depth: number, target?: 
         while (r.pos < stop) m.features.push(r.int32(stop));
         break;
       }
+      case 80:
+        m.editWindowS = r.uint32(end);
+        break;
       default:
         (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
     }
@@ -245,6 +248,9 @@ export function measureWelcome(m: Welcome, lengths: number[]): number {
     lengths.push(run);
     n += 1 + varintSize(run) + run;
   }
+  if (m.editWindowS !== 0) {
+    n += 1 + varintSize(m.editWindowS);
+  }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
 }
@@ -286,6 +292,10 @@ export function writeWelcome(w: WireWriter, m: Welcome): void {
     w.byte(74);
     w.length();
     for (const item of m.features) w.int32(item);
+  }
+  if (m.editWindowS !== 0) {
+    w.byte(80);
+    w.varint(m.editWindowS);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }

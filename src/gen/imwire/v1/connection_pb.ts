@@ -11,7 +11,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file imwire/v1/connection.proto.
  */
 export const file_imwire_v1_connection: GenFile = /*@__PURE__*/
-  fileDesc("ChppbXdpcmUvdjEvY29ubmVjdGlvbi5wcm90bxIJaW13aXJlLnYxIqgBCgVIZWxsbxIWCgh2ZXJzaW9ucxgBIAMoDUIEiLUYARIXCglkZXZpY2VfaWQYAiABKAlCBIi1GAESFgoOcmVjZWl2ZV93aW5kb3cYAyABKA0SEgoKdXNlcl9hZ2VudBgEIAEoCRIcChRyZWNlaXZlX3dpbmRvd19ieXRlcxgFIAEoDRIkCghmZWF0dXJlcxgGIAMoDjISLmltd2lyZS52MS5GZWF0dXJlIpYCCgdXZWxjb21lEhUKB3ZlcnNpb24YASABKA1CBIi1GAESHAoObWF4X2ZyYW1lX3NpemUYAiABKA1CBIi1GAESIwoVaGVhcnRiZWF0X2ludGVydmFsX21zGAMgASgNQgSItRgBEhsKDW1heF9pbl9mbGlnaHQYBCABKA1CBIi1GAESHAoOcmVjZWl2ZV93aW5kb3cYBSABKA1CBIi1GAESHAoOZGVkdXBfd2luZG93X3MYBiABKA1CBIi1GAESFAoMc2VydmVyX2FnZW50GAcgASgJEhwKFHJlY2VpdmVfd2luZG93X2J5dGVzGAggASgNEiQKCGZlYXR1cmVzGAkgAygOMhIuaW13aXJlLnYxLkZlYXR1cmUiFQoEUGluZxINCgVub25jZRgBIAEoBCIqCgRQb25nEg0KBW5vbmNlGAEgASgEEhMKC2hlYWRfY3Vyc29yGAIgASgEIjQKBkdvQXdheRIOCgZyZWFzb24YASABKAkSGgoScmVjb25uZWN0X2RlbGF5X21zGAIgASgNKmAKB0ZlYXR1cmUSFwoTRkVBVFVSRV9VTlNQRUNJRklFRBAAEiIKHkZFQVRVUkVfQ09OVkVSU0FUSU9OX1NVTU1BUklFUxABEhgKFEZFQVRVUkVfTUVNQkVSX1BBR0VTEAJiBnByb3RvMw", [file_imwire_v1_options]);
+  fileDesc("ChppbXdpcmUvdjEvY29ubmVjdGlvbi5wcm90bxIJaW13aXJlLnYxIqgBCgVIZWxsbxIWCgh2ZXJzaW9ucxgBIAMoDUIEiLUYARIXCglkZXZpY2VfaWQYAiABKAlCBIi1GAESFgoOcmVjZWl2ZV93aW5kb3cYAyABKA0SEgoKdXNlcl9hZ2VudBgEIAEoCRIcChRyZWNlaXZlX3dpbmRvd19ieXRlcxgFIAEoDRIkCghmZWF0dXJlcxgGIAMoDjISLmltd2lyZS52MS5GZWF0dXJlIq0CCgdXZWxjb21lEhUKB3ZlcnNpb24YASABKA1CBIi1GAESHAoObWF4X2ZyYW1lX3NpemUYAiABKA1CBIi1GAESIwoVaGVhcnRiZWF0X2ludGVydmFsX21zGAMgASgNQgSItRgBEhsKDW1heF9pbl9mbGlnaHQYBCABKA1CBIi1GAESHAoOcmVjZWl2ZV93aW5kb3cYBSABKA1CBIi1GAESHAoOZGVkdXBfd2luZG93X3MYBiABKA1CBIi1GAESFAoMc2VydmVyX2FnZW50GAcgASgJEhwKFHJlY2VpdmVfd2luZG93X2J5dGVzGAggASgNEiQKCGZlYXR1cmVzGAkgAygOMhIuaW13aXJlLnYxLkZlYXR1cmUSFQoNZWRpdF93aW5kb3dfcxgKIAEoDSIVCgRQaW5nEg0KBW5vbmNlGAEgASgEIioKBFBvbmcSDQoFbm9uY2UYASABKAQSEwoLaGVhZF9jdXJzb3IYAiABKAQiNAoGR29Bd2F5Eg4KBnJlYXNvbhgBIAEoCRIaChJyZWNvbm5lY3RfZGVsYXlfbXMYAiABKA0qfQoHRmVhdHVyZRIXChNGRUFUVVJFX1VOU1BFQ0lGSUVEEAASIgoeRkVBVFVSRV9DT05WRVJTQVRJT05fU1VNTUFSSUVTEAESGAoURkVBVFVSRV9NRU1CRVJfUEFHRVMQAhIbChdGRUFUVVJFX01FU1NBR0VfQUNUSU9OUxADYgZwcm90bzM", [file_imwire_v1_options]);
 
 /**
  * Hello is the first frame a client sends on a new connection (SPEC.md
@@ -162,6 +162,14 @@ export type Welcome = Message<"imwire.v1.Welcome"> & {
    * @generated from field: repeated imwire.v1.Feature features = 9;
    */
   features: Feature[];
+
+  /**
+   * With FEATURE_MESSAGE_ACTIONS in force: how long, in seconds after a
+   * message's server_time_ms, its sender may edit it (ACT-3).
+   *
+   * @generated from field: uint32 edit_window_s = 10;
+   */
+  editWindowS: number;
 };
 
 /**
@@ -287,6 +295,15 @@ export enum Feature {
    * @generated from enum value: FEATURE_MEMBER_PAGES = 2;
    */
   MEMBER_PAGES = 2,
+
+  /**
+   * Version 1.1 message actions (ACT-1 to ACT-7): ActOnMessage edits,
+   * redacts (deletes for everyone) or reacts to a message, each an event in
+   * the conversation's sequence.
+   *
+   * @generated from enum value: FEATURE_MESSAGE_ACTIONS = 3;
+   */
+  MESSAGE_ACTIONS = 3,
 }
 
 /**

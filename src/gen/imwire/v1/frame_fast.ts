@@ -7,7 +7,7 @@ import { WireReader } from "../../../codec/fast/wire-reader.js";
 import type { WireWriter } from "../../../codec/fast/wire-writer.js";
 import { encodeMessage, messageSize, unknownSize, varintSize } from "../../../codec/fast/wire-writer.js";
 import type { UnknownField } from "@bufbuild/protobuf";
-import { measureSendAck, measureSendMessage, missingInSendAck, missingInSendMessage, readSendAck, readSendMessage, writeSendAck, writeSendMessage } from "./message_fast.js";
+import { measureActOnMessage, measureSendAck, measureSendMessage, missingInActOnMessage, missingInSendAck, missingInSendMessage, readActOnMessage, readSendAck, readSendMessage, writeActOnMessage, writeSendAck, writeSendMessage } from "./message_fast.js";
 import { measureDeliveryAck, measureMarkRead, measureReadMarker, measureUserEvent, missingInDeliveryAck, missingInMarkRead, missingInReadMarker, missingInUserEvent, readDeliveryAck, readMarkRead, readReadMarker, readUserEvent, writeDeliveryAck, writeMarkRead, writeReadMarker, writeUserEvent } from "./delivery_fast.js";
 import { measureGoAway, measureHello, measurePing, measurePong, measureWelcome, missingInHello, missingInWelcome, readGoAway, readHello, readPing, readPong, readWelcome, writeGoAway, writeHello, writePing, writePong, writeWelcome } from "./connection_fast.js";
 import { measureError, missingInError, readError, writeError } from "./error_fast.js";
@@ -184,6 +184,11 @@ export function readFrame(r: WireReader, end: number, depth: number, target?: Fr
       case 242: {
         const stop = r.message(end, depth);
         m.body = { case: "memberPage", value: readMemberPage(r, stop, depth + 1, m.body.case === "memberPage" ? m.body.value : undefined) };
+        break;
+      }
+      case 250: {
+        const stop = r.message(end, depth);
+        m.body = { case: "actOnMessage", value: readActOnMessage(r, stop, depth + 1, m.body.case === "actOnMessage" ? m.body.value : undefined) };
         break;
       }
       default:
@@ -424,6 +429,14 @@ export function measureFrame(m: Frame, lengths: number[]): number {
       n += 2 + varintSize(l) + l;
       break;
     }
+    case "actOnMessage": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measureActOnMessage(m.body.value, lengths);
+      lengths[slot] = l;
+      n += 2 + varintSize(l) + l;
+      break;
+    }
   }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
@@ -603,6 +616,12 @@ export function writeFrame(w: WireWriter, m: Frame): void {
       writeMemberPage(w, m.body.value);
       break;
     }
+    case "actOnMessage": {
+      w.byte(250); w.byte(1);
+      w.length();
+      writeActOnMessage(w, m.body.value);
+      break;
+    }
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }
@@ -721,6 +740,11 @@ export function missingInFrame(m: Frame): string | undefined {
     case "memberPage": {
       const missing = missingInMemberPage(m.body.value);
       if (missing !== undefined) return "member_page." + missing;
+      break;
+    }
+    case "actOnMessage": {
+      const missing = missingInActOnMessage(m.body.value);
+      if (missing !== undefined) return "act_on_message." + missing;
       break;
     }
   }

@@ -2,7 +2,7 @@
 // @generated from file imwire/v1/message.proto (package imwire.v1, syntax proto3)
 /* eslint-disable */
 
-import type { ConversationEvent, MembershipChange, Message, SendAck, SendMessage } from "./message_pb.js";
+import type { ActOnMessage, ConversationEvent, MembershipChange, Message, MessageAction, Reaction, Redacted, Redaction, SendAck, SendMessage } from "./message_pb.js";
 import { WireReader } from "../../../codec/fast/wire-reader.js";
 import type { WireWriter } from "../../../codec/fast/wire-writer.js";
 import { encodeMessage as encodeMessage$1, int32Size, messageSize, uint64Size, unknownSize, utf8Size, varintSize } from "../../../codec/fast/wire-writer.js";
@@ -304,6 +304,16 @@ export function readConversationEvent(r: WireReader, end: number, depth: number,
         m.body = { case: "membership", value: readMembershipChange(r, stop, depth + 1, m.body.case === "membership" ? m.body.value : undefined) };
         break;
       }
+      case 74: {
+        const stop = r.message(end, depth);
+        m.body = { case: "action", value: readMessageAction(r, stop, depth + 1, m.body.case === "action" ? m.body.value : undefined) };
+        break;
+      }
+      case 82: {
+        const stop = r.message(end, depth);
+        m.body = { case: "redacted", value: readRedacted(r, stop, depth + 1, m.body.case === "redacted" ? m.body.value : undefined) };
+        break;
+      }
       default:
         (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
     }
@@ -352,6 +362,22 @@ export function measureConversationEvent(m: ConversationEvent, lengths: number[]
       n += 1 + varintSize(l) + l;
       break;
     }
+    case "action": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measureMessageAction(m.body.value, lengths);
+      lengths[slot] = l;
+      n += 1 + varintSize(l) + l;
+      break;
+    }
+    case "redacted": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measureRedacted(m.body.value, lengths);
+      lengths[slot] = l;
+      n += 1 + varintSize(l) + l;
+      break;
+    }
   }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
@@ -391,6 +417,18 @@ export function writeConversationEvent(w: WireWriter, m: ConversationEvent): voi
       writeMembershipChange(w, m.body.value);
       break;
     }
+    case "action": {
+      w.byte(74);
+      w.length();
+      writeMessageAction(w, m.body.value);
+      break;
+    }
+    case "redacted": {
+      w.byte(82);
+      w.length();
+      writeRedacted(w, m.body.value);
+      break;
+    }
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }
@@ -411,6 +449,16 @@ export function missingInConversationEvent(m: ConversationEvent): string | undef
     case "membership": {
       const missing = missingInMembershipChange(m.body.value);
       if (missing !== undefined) return "membership." + missing;
+      break;
+    }
+    case "action": {
+      const missing = missingInMessageAction(m.body.value);
+      if (missing !== undefined) return "action." + missing;
+      break;
+    }
+    case "redacted": {
+      const missing = missingInRedacted(m.body.value);
+      if (missing !== undefined) return "redacted." + missing;
       break;
     }
   }
@@ -632,6 +680,537 @@ export function writeMembershipChange(w: WireWriter, m: MembershipChange): void 
 export function missingInMembershipChange(m: MembershipChange): string | undefined {
   if (m.action === 0) return "action";
   if (m.userIds.length === 0) return "user_ids";
+  return undefined;
+}
+
+/**
+ * Decode imwire.v1.ActOnMessage from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
+ */
+export function decodeActOnMessage(bytes: Uint8Array): ActOnMessage {
+  return readActOnMessage(new WireReader(bytes), bytes.length, 1);
+}
+
+/**
+ * Encode imwire.v1.ActOnMessage to the bytes protobuf-es toBinary writes, after a length prefix when `prefixed` (FRM-2).
+ */
+export function encodeActOnMessage(message: ActOnMessage, prefixed = false): Uint8Array {
+  return encodeMessage$1(message, measureActOnMessage, writeActOnMessage, prefixed);
+}
+
+/**
+ * The size of imwire.v1.ActOnMessage encoded (without a length prefix), computed without encoding it.
+ */
+export function sizeActOnMessage(message: ActOnMessage): number {
+  return messageSize(message, measureActOnMessage);
+}
+
+export function readActOnMessage(r: WireReader, end: number, depth: number, target?: ActOnMessage): ActOnMessage {
+  const m: ActOnMessage = target ?? { $typeName: "imwire.v1.ActOnMessage", conversationId: "", clientMessageId: "", targetSeq: 0n, action: { case: undefined } };
+  let unknown: UnknownField[] | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        m.conversationId = r.string(end);
+        break;
+      case 18:
+        m.clientMessageId = r.string(end);
+        break;
+      case 24:
+        m.targetSeq = r.uint64(end);
+        break;
+      case 34: {
+        const stop = r.message(end, depth);
+        m.action = { case: "edit", value: readMessageContent(r, stop, depth + 1, m.action.case === "edit" ? m.action.value : undefined) };
+        break;
+      }
+      case 42: {
+        const stop = r.message(end, depth);
+        m.action = { case: "redact", value: readRedaction(r, stop, depth + 1, m.action.case === "redact" ? m.action.value : undefined) };
+        break;
+      }
+      case 50: {
+        const stop = r.message(end, depth);
+        m.action = { case: "react", value: readReaction(r, stop, depth + 1, m.action.case === "react" ? m.action.value : undefined) };
+        break;
+      }
+      default:
+        (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
+    }
+  }
+  if (unknown !== undefined) m.$unknown = unknown;
+  return m;
+}
+
+export function measureActOnMessage(m: ActOnMessage, lengths: number[]): number {
+  let n = 0;
+  if (m.conversationId !== "") {
+    const l = utf8Size(m.conversationId);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.clientMessageId !== "") {
+    const l = utf8Size(m.clientMessageId);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.targetSeq !== 0n) {
+    n += 1 + uint64Size(m.targetSeq);
+  }
+  switch (m.action.case) {
+    case "edit": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measureMessageContent(m.action.value, lengths);
+      lengths[slot] = l;
+      n += 1 + varintSize(l) + l;
+      break;
+    }
+    case "redact": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measureRedaction(m.action.value, lengths);
+      lengths[slot] = l;
+      n += 1 + varintSize(l) + l;
+      break;
+    }
+    case "react": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measureReaction(m.action.value, lengths);
+      lengths[slot] = l;
+      n += 1 + varintSize(l) + l;
+      break;
+    }
+  }
+  if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
+  return n;
+}
+
+export function writeActOnMessage(w: WireWriter, m: ActOnMessage): void {
+  if (m.conversationId !== "") {
+    w.byte(10);
+    w.string(m.conversationId);
+  }
+  if (m.clientMessageId !== "") {
+    w.byte(18);
+    w.string(m.clientMessageId);
+  }
+  if (m.targetSeq !== 0n) {
+    w.byte(24);
+    w.uint64(m.targetSeq);
+  }
+  switch (m.action.case) {
+    case "edit": {
+      w.byte(34);
+      w.length();
+      writeMessageContent(w, m.action.value);
+      break;
+    }
+    case "redact": {
+      w.byte(42);
+      w.length();
+      writeRedaction(w, m.action.value);
+      break;
+    }
+    case "react": {
+      w.byte(50);
+      w.length();
+      writeReaction(w, m.action.value);
+      break;
+    }
+  }
+  if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.ActOnMessage that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInActOnMessage(m: ActOnMessage): string | undefined {
+  if (m.action.case === undefined && !(m.$unknown !== undefined && m.$unknown.length > 0)) return "action";
+  if (m.conversationId === "") return "conversation_id";
+  if (m.clientMessageId === "") return "client_message_id";
+  if (m.targetSeq === 0n) return "target_seq";
+  switch (m.action.case) {
+    case "edit": {
+      const missing = missingInMessageContent(m.action.value);
+      if (missing !== undefined) return "edit." + missing;
+      break;
+    }
+    case "react": {
+      const missing = missingInReaction(m.action.value);
+      if (missing !== undefined) return "react." + missing;
+      break;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Decode imwire.v1.MessageAction from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
+ */
+export function decodeMessageAction(bytes: Uint8Array): MessageAction {
+  return readMessageAction(new WireReader(bytes), bytes.length, 1);
+}
+
+/**
+ * Encode imwire.v1.MessageAction to the bytes protobuf-es toBinary writes, after a length prefix when `prefixed` (FRM-2).
+ */
+export function encodeMessageAction(message: MessageAction, prefixed = false): Uint8Array {
+  return encodeMessage$1(message, measureMessageAction, writeMessageAction, prefixed);
+}
+
+/**
+ * The size of imwire.v1.MessageAction encoded (without a length prefix), computed without encoding it.
+ */
+export function sizeMessageAction(message: MessageAction): number {
+  return messageSize(message, measureMessageAction);
+}
+
+export function readMessageAction(r: WireReader, end: number, depth: number, target?: MessageAction): MessageAction {
+  const m: MessageAction = target ?? { $typeName: "imwire.v1.MessageAction", messageId: "", clientMessageId: "", targetSeq: 0n, action: { case: undefined } };
+  let unknown: UnknownField[] | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        m.messageId = r.string(end);
+        break;
+      case 18:
+        m.clientMessageId = r.string(end);
+        break;
+      case 24:
+        m.targetSeq = r.uint64(end);
+        break;
+      case 34: {
+        const stop = r.message(end, depth);
+        m.action = { case: "edit", value: readMessageContent(r, stop, depth + 1, m.action.case === "edit" ? m.action.value : undefined) };
+        break;
+      }
+      case 42: {
+        const stop = r.message(end, depth);
+        m.action = { case: "redact", value: readRedaction(r, stop, depth + 1, m.action.case === "redact" ? m.action.value : undefined) };
+        break;
+      }
+      case 50: {
+        const stop = r.message(end, depth);
+        m.action = { case: "react", value: readReaction(r, stop, depth + 1, m.action.case === "react" ? m.action.value : undefined) };
+        break;
+      }
+      default:
+        (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
+    }
+  }
+  if (unknown !== undefined) m.$unknown = unknown;
+  return m;
+}
+
+export function measureMessageAction(m: MessageAction, lengths: number[]): number {
+  let n = 0;
+  if (m.messageId !== "") {
+    const l = utf8Size(m.messageId);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.clientMessageId !== "") {
+    const l = utf8Size(m.clientMessageId);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.targetSeq !== 0n) {
+    n += 1 + uint64Size(m.targetSeq);
+  }
+  switch (m.action.case) {
+    case "edit": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measureMessageContent(m.action.value, lengths);
+      lengths[slot] = l;
+      n += 1 + varintSize(l) + l;
+      break;
+    }
+    case "redact": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measureRedaction(m.action.value, lengths);
+      lengths[slot] = l;
+      n += 1 + varintSize(l) + l;
+      break;
+    }
+    case "react": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measureReaction(m.action.value, lengths);
+      lengths[slot] = l;
+      n += 1 + varintSize(l) + l;
+      break;
+    }
+  }
+  if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
+  return n;
+}
+
+export function writeMessageAction(w: WireWriter, m: MessageAction): void {
+  if (m.messageId !== "") {
+    w.byte(10);
+    w.string(m.messageId);
+  }
+  if (m.clientMessageId !== "") {
+    w.byte(18);
+    w.string(m.clientMessageId);
+  }
+  if (m.targetSeq !== 0n) {
+    w.byte(24);
+    w.uint64(m.targetSeq);
+  }
+  switch (m.action.case) {
+    case "edit": {
+      w.byte(34);
+      w.length();
+      writeMessageContent(w, m.action.value);
+      break;
+    }
+    case "redact": {
+      w.byte(42);
+      w.length();
+      writeRedaction(w, m.action.value);
+      break;
+    }
+    case "react": {
+      w.byte(50);
+      w.length();
+      writeReaction(w, m.action.value);
+      break;
+    }
+  }
+  if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.MessageAction that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInMessageAction(m: MessageAction): string | undefined {
+  if (m.action.case === undefined && !(m.$unknown !== undefined && m.$unknown.length > 0)) return "action";
+  if (m.messageId === "") return "message_id";
+  if (m.targetSeq === 0n) return "target_seq";
+  switch (m.action.case) {
+    case "edit": {
+      const missing = missingInMessageContent(m.action.value);
+      if (missing !== undefined) return "edit." + missing;
+      break;
+    }
+    case "react": {
+      const missing = missingInReaction(m.action.value);
+      if (missing !== undefined) return "react." + missing;
+      break;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Decode imwire.v1.Redaction from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
+ */
+export function decodeRedaction(bytes: Uint8Array): Redaction {
+  return readRedaction(new WireReader(bytes), bytes.length, 1);
+}
+
+/**
+ * Encode imwire.v1.Redaction to the bytes protobuf-es toBinary writes, after a length prefix when `prefixed` (FRM-2).
+ */
+export function encodeRedaction(message: Redaction, prefixed = false): Uint8Array {
+  return encodeMessage$1(message, measureRedaction, writeRedaction, prefixed);
+}
+
+/**
+ * The size of imwire.v1.Redaction encoded (without a length prefix), computed without encoding it.
+ */
+export function sizeRedaction(message: Redaction): number {
+  return messageSize(message, measureRedaction);
+}
+
+export function readRedaction(r: WireReader, end: number, depth: number, target?: Redaction): Redaction {
+  const m: Redaction = target ?? { $typeName: "imwire.v1.Redaction" };
+  let unknown: UnknownField[] | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      default:
+        (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
+    }
+  }
+  if (unknown !== undefined) m.$unknown = unknown;
+  return m;
+}
+
+export function measureRedaction(m: Redaction, lengths: number[]): number {
+  let n = 0;
+  if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
+  return n;
+}
+
+export function writeRedaction(w: WireWriter, m: Redaction): void {
+  if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * Decode imwire.v1.Reaction from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
+ */
+export function decodeReaction(bytes: Uint8Array): Reaction {
+  return readReaction(new WireReader(bytes), bytes.length, 1);
+}
+
+/**
+ * Encode imwire.v1.Reaction to the bytes protobuf-es toBinary writes, after a length prefix when `prefixed` (FRM-2).
+ */
+export function encodeReaction(message: Reaction, prefixed = false): Uint8Array {
+  return encodeMessage$1(message, measureReaction, writeReaction, prefixed);
+}
+
+/**
+ * The size of imwire.v1.Reaction encoded (without a length prefix), computed without encoding it.
+ */
+export function sizeReaction(message: Reaction): number {
+  return messageSize(message, measureReaction);
+}
+
+export function readReaction(r: WireReader, end: number, depth: number, target?: Reaction): Reaction {
+  const m: Reaction = target ?? { $typeName: "imwire.v1.Reaction", emoji: "", remove: false };
+  let unknown: UnknownField[] | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        m.emoji = r.string(end);
+        break;
+      case 16:
+        m.remove = r.bool(end);
+        break;
+      default:
+        (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
+    }
+  }
+  if (unknown !== undefined) m.$unknown = unknown;
+  return m;
+}
+
+export function measureReaction(m: Reaction, lengths: number[]): number {
+  let n = 0;
+  if (m.emoji !== "") {
+    const l = utf8Size(m.emoji);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.remove) {
+    n += 1 + 1;
+  }
+  if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
+  return n;
+}
+
+export function writeReaction(w: WireWriter, m: Reaction): void {
+  if (m.emoji !== "") {
+    w.byte(10);
+    w.string(m.emoji);
+  }
+  if (m.remove) {
+    w.byte(16);
+    w.bool(m.remove);
+  }
+  if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.Reaction that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInReaction(m: Reaction): string | undefined {
+  if (m.emoji === "") return "emoji";
+  return undefined;
+}
+
+/**
+ * Decode imwire.v1.Redacted from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
+ */
+export function decodeRedacted(bytes: Uint8Array): Redacted {
+  return readRedacted(new WireReader(bytes), bytes.length, 1);
+}
+
+/**
+ * Encode imwire.v1.Redacted to the bytes protobuf-es toBinary writes, after a length prefix when `prefixed` (FRM-2).
+ */
+export function encodeRedacted(message: Redacted, prefixed = false): Uint8Array {
+  return encodeMessage$1(message, measureRedacted, writeRedacted, prefixed);
+}
+
+/**
+ * The size of imwire.v1.Redacted encoded (without a length prefix), computed without encoding it.
+ */
+export function sizeRedacted(message: Redacted): number {
+  return messageSize(message, measureRedacted);
+}
+
+export function readRedacted(r: WireReader, end: number, depth: number, target?: Redacted): Redacted {
+  const m: Redacted = target ?? { $typeName: "imwire.v1.Redacted", messageId: "", redactionSeq: 0n, editOf: 0n };
+  let unknown: UnknownField[] | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        m.messageId = r.string(end);
+        break;
+      case 16:
+        m.redactionSeq = r.uint64(end);
+        break;
+      case 24:
+        m.editOf = r.uint64(end);
+        break;
+      default:
+        (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
+    }
+  }
+  if (unknown !== undefined) m.$unknown = unknown;
+  return m;
+}
+
+export function measureRedacted(m: Redacted, lengths: number[]): number {
+  let n = 0;
+  if (m.messageId !== "") {
+    const l = utf8Size(m.messageId);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.redactionSeq !== 0n) {
+    n += 1 + uint64Size(m.redactionSeq);
+  }
+  if (m.editOf !== 0n) {
+    n += 1 + uint64Size(m.editOf);
+  }
+  if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
+  return n;
+}
+
+export function writeRedacted(w: WireWriter, m: Redacted): void {
+  if (m.messageId !== "") {
+    w.byte(10);
+    w.string(m.messageId);
+  }
+  if (m.redactionSeq !== 0n) {
+    w.byte(16);
+    w.uint64(m.redactionSeq);
+  }
+  if (m.editOf !== 0n) {
+    w.byte(24);
+    w.uint64(m.editOf);
+  }
+  if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.Redacted that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInRedacted(m: Redacted): string | undefined {
+  if (m.messageId === "") return "message_id";
+  if (m.redactionSeq === 0n) return "redaction_seq";
   return undefined;
 }
 

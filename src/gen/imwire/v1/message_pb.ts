@@ -13,7 +13,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file imwire/v1/message.proto.
  */
 export const file_imwire_v1_message: GenFile = /*@__PURE__*/
-  fileDesc("ChdpbXdpcmUvdjEvbWVzc2FnZS5wcm90bxIJaW13aXJlLnYxIrsBCgtTZW5kTWVzc2FnZRIdCg9jb252ZXJzYXRpb25faWQYASABKAlCBIi1GAESHwoRY2xpZW50X21lc3NhZ2VfaWQYAiABKAlCBIi1GAESMAoHY29udGVudBgDIAEoCzIZLmltd2lyZS52MS5NZXNzYWdlQ29udGVudEIEiLUYARIUCgxyZXBseV90b19zZXEYBCABKAQSJAoIbWVudGlvbnMYBSADKAsyEi5pbXdpcmUudjEuTWVudGlvbiKOAQoHU2VuZEFjaxIdCg9jb252ZXJzYXRpb25faWQYASABKAlCBIi1GAESHwoRY2xpZW50X21lc3NhZ2VfaWQYAiABKAlCBIi1GAESEQoDc2VxGAMgASgEQgSItRgBEhgKCm1lc3NhZ2VfaWQYBCABKAlCBIi1GAESFgoOc2VydmVyX3RpbWVfbXMYBSABKAMi9wEKEUNvbnZlcnNhdGlvbkV2ZW50Eh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYARIRCgNzZXEYAiABKARCBIi1GAESFgoOc2VydmVyX3RpbWVfbXMYAyABKAMSFgoOc2VuZGVyX3VzZXJfaWQYBCABKAkSGAoQc2VuZGVyX2RldmljZV9pZBgFIAEoCRIlCgdtZXNzYWdlGAYgASgLMhIuaW13aXJlLnYxLk1lc3NhZ2VIABIxCgptZW1iZXJzaGlwGAcgASgLMhsuaW13aXJlLnYxLk1lbWJlcnNoaXBDaGFuZ2VIAEIMCgRib2R5EgSQtRgBIqwBCgdNZXNzYWdlEhgKCm1lc3NhZ2VfaWQYASABKAlCBIi1GAESGQoRY2xpZW50X21lc3NhZ2VfaWQYAiABKAkSMAoHY29udGVudBgDIAEoCzIZLmltd2lyZS52MS5NZXNzYWdlQ29udGVudEIEiLUYARIUCgxyZXBseV90b19zZXEYBCABKAQSJAoIbWVudGlvbnMYBSADKAsyEi5pbXdpcmUudjEuTWVudGlvbiJsChBNZW1iZXJzaGlwQ2hhbmdlEjEKBmFjdGlvbhgBIAEoDjIbLmltd2lyZS52MS5NZW1iZXJzaGlwQWN0aW9uQgSItRgBEhYKCHVzZXJfaWRzGAIgAygJQgSItRgBEg0KBXRpdGxlGAMgASgJKo0BChBNZW1iZXJzaGlwQWN0aW9uEiEKHU1FTUJFUlNISVBfQUNUSU9OX1VOU1BFQ0lGSUVEEAASHQoZTUVNQkVSU0hJUF9BQ1RJT05fQ1JFQVRFRBABEhsKF01FTUJFUlNISVBfQUNUSU9OX0FEREVEEAISGgoWTUVNQkVSU0hJUF9BQ1RJT05fTEVGVBADYgZwcm90bzM", [file_imwire_v1_content, file_imwire_v1_options]);
+  fileDesc("ChdpbXdpcmUvdjEvbWVzc2FnZS5wcm90bxIJaW13aXJlLnYxIrsBCgtTZW5kTWVzc2FnZRIdCg9jb252ZXJzYXRpb25faWQYASABKAlCBIi1GAESHwoRY2xpZW50X21lc3NhZ2VfaWQYAiABKAlCBIi1GAESMAoHY29udGVudBgDIAEoCzIZLmltd2lyZS52MS5NZXNzYWdlQ29udGVudEIEiLUYARIUCgxyZXBseV90b19zZXEYBCABKAQSJAoIbWVudGlvbnMYBSADKAsyEi5pbXdpcmUudjEuTWVudGlvbiKOAQoHU2VuZEFjaxIdCg9jb252ZXJzYXRpb25faWQYASABKAlCBIi1GAESHwoRY2xpZW50X21lc3NhZ2VfaWQYAiABKAlCBIi1GAESEQoDc2VxGAMgASgEQgSItRgBEhgKCm1lc3NhZ2VfaWQYBCABKAlCBIi1GAESFgoOc2VydmVyX3RpbWVfbXMYBSABKAMizAIKEUNvbnZlcnNhdGlvbkV2ZW50Eh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYARIRCgNzZXEYAiABKARCBIi1GAESFgoOc2VydmVyX3RpbWVfbXMYAyABKAMSFgoOc2VuZGVyX3VzZXJfaWQYBCABKAkSGAoQc2VuZGVyX2RldmljZV9pZBgFIAEoCRIlCgdtZXNzYWdlGAYgASgLMhIuaW13aXJlLnYxLk1lc3NhZ2VIABIxCgptZW1iZXJzaGlwGAcgASgLMhsuaW13aXJlLnYxLk1lbWJlcnNoaXBDaGFuZ2VIABIqCgZhY3Rpb24YCSABKAsyGC5pbXdpcmUudjEuTWVzc2FnZUFjdGlvbkgAEicKCHJlZGFjdGVkGAogASgLMhMuaW13aXJlLnYxLlJlZGFjdGVkSABCDAoEYm9keRIEkLUYASKsAQoHTWVzc2FnZRIYCgptZXNzYWdlX2lkGAEgASgJQgSItRgBEhkKEWNsaWVudF9tZXNzYWdlX2lkGAIgASgJEjAKB2NvbnRlbnQYAyABKAsyGS5pbXdpcmUudjEuTWVzc2FnZUNvbnRlbnRCBIi1GAESFAoMcmVwbHlfdG9fc2VxGAQgASgEEiQKCG1lbnRpb25zGAUgAygLMhIuaW13aXJlLnYxLk1lbnRpb24ibAoQTWVtYmVyc2hpcENoYW5nZRIxCgZhY3Rpb24YASABKA4yGy5pbXdpcmUudjEuTWVtYmVyc2hpcEFjdGlvbkIEiLUYARIWCgh1c2VyX2lkcxgCIAMoCUIEiLUYARINCgV0aXRsZRgDIAEoCSLxAQoMQWN0T25NZXNzYWdlEh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYARIfChFjbGllbnRfbWVzc2FnZV9pZBgCIAEoCUIEiLUYARIYCgp0YXJnZXRfc2VxGAMgASgEQgSItRgBEikKBGVkaXQYBCABKAsyGS5pbXdpcmUudjEuTWVzc2FnZUNvbnRlbnRIABImCgZyZWRhY3QYBSABKAsyFC5pbXdpcmUudjEuUmVkYWN0aW9uSAASJAoFcmVhY3QYBiABKAsyEy5pbXdpcmUudjEuUmVhY3Rpb25IAEIOCgZhY3Rpb24SBJC1GAEi5wEKDU1lc3NhZ2VBY3Rpb24SGAoKbWVzc2FnZV9pZBgBIAEoCUIEiLUYARIZChFjbGllbnRfbWVzc2FnZV9pZBgCIAEoCRIYCgp0YXJnZXRfc2VxGAMgASgEQgSItRgBEikKBGVkaXQYBCABKAsyGS5pbXdpcmUudjEuTWVzc2FnZUNvbnRlbnRIABImCgZyZWRhY3QYBSABKAsyFC5pbXdpcmUudjEuUmVkYWN0aW9uSAASJAoFcmVhY3QYBiABKAsyEy5pbXdpcmUudjEuUmVhY3Rpb25IAEIOCgZhY3Rpb24SBJC1GAEiCwoJUmVkYWN0aW9uIi8KCFJlYWN0aW9uEhMKBWVtb2ppGAEgASgJQgSItRgBEg4KBnJlbW92ZRgCIAEoCCJSCghSZWRhY3RlZBIYCgptZXNzYWdlX2lkGAEgASgJQgSItRgBEhsKDXJlZGFjdGlvbl9zZXEYAiABKARCBIi1GAESDwoHZWRpdF9vZhgDIAEoBCqNAQoQTWVtYmVyc2hpcEFjdGlvbhIhCh1NRU1CRVJTSElQX0FDVElPTl9VTlNQRUNJRklFRBAAEh0KGU1FTUJFUlNISVBfQUNUSU9OX0NSRUFURUQQARIbChdNRU1CRVJTSElQX0FDVElPTl9BRERFRBACEhoKFk1FTUJFUlNISVBfQUNUSU9OX0xFRlQQA2IGcHJvdG8z", [file_imwire_v1_content, file_imwire_v1_options]);
 
 /**
  * SendMessage posts a message to a conversation. Client → server request; the
@@ -159,6 +159,27 @@ export type ConversationEvent = Message$1<"imwire.v1.ConversationEvent"> & {
      */
     value: MembershipChange;
     case: "membership";
+  } | {
+    /**
+     * Field 8 stays unassigned: the golden vector
+     * valid/later-version/conversation-event-body sends it as a later
+     * version's kind, which every version must keep treating as unknown.
+     * Version 1.1 (FEATURE_MESSAGE_ACTIONS): an edit, redaction or reaction
+     * of an earlier message of this conversation (ACT-2).
+     *
+     * @generated from field: imwire.v1.MessageAction action = 9;
+     */
+    value: MessageAction;
+    case: "action";
+  } | {
+    /**
+     * What a redacted message, or an edit of one, became: its content is
+     * gone from storage, its seq stays (ACT-4).
+     *
+     * @generated from field: imwire.v1.Redacted redacted = 10;
+     */
+    value: Redacted;
+    case: "redacted";
   } | { case: undefined; value?: undefined };
 };
 
@@ -241,6 +262,198 @@ export type MembershipChange = Message$1<"imwire.v1.MembershipChange"> & {
  */
 export const MembershipChangeSchema: GenMessage<MembershipChange> = /*@__PURE__*/
   messageDesc(file_imwire_v1_message, 4);
+
+/**
+ * ActOnMessage asks the server to edit, redact or react to a message of a
+ * conversation (ACT-1); answered with SendAck for the action's own event.
+ * Requires FEATURE_MESSAGE_ACTIONS (EXT-5).
+ *
+ * @generated from message imwire.v1.ActOnMessage
+ */
+export type ActOnMessage = Message$1<"imwire.v1.ActOnMessage"> & {
+  /**
+   * @generated from field: string conversation_id = 1;
+   */
+  conversationId: string;
+
+  /**
+   * The idempotency key, in the same space as SendMessage's (IDEM-1): a
+   * retry with it gets the first attempt's SendAck.
+   *
+   * @generated from field: string client_message_id = 2;
+   */
+  clientMessageId: string;
+
+  /**
+   * The seq of the message acted on: a `message` event (ACT-2).
+   *
+   * @generated from field: uint64 target_seq = 3;
+   */
+  targetSeq: bigint;
+
+  /**
+   * @generated from oneof imwire.v1.ActOnMessage.action
+   */
+  action: {
+    /**
+     * Replace the message's content (ACT-3).
+     *
+     * @generated from field: imwire.v1.MessageContent edit = 4;
+     */
+    value: MessageContent;
+    case: "edit";
+  } | {
+    /**
+     * Delete the message for everyone (ACT-4).
+     *
+     * @generated from field: imwire.v1.Redaction redact = 5;
+     */
+    value: Redaction;
+    case: "redact";
+  } | {
+    /**
+     * Add or remove a reaction (ACT-5).
+     *
+     * @generated from field: imwire.v1.Reaction react = 6;
+     */
+    value: Reaction;
+    case: "react";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message imwire.v1.ActOnMessage.
+ * Use `create(ActOnMessageSchema)` to create a new message.
+ */
+export const ActOnMessageSchema: GenMessage<ActOnMessage> = /*@__PURE__*/
+  messageDesc(file_imwire_v1_message, 5);
+
+/**
+ * The event an ActOnMessage appends, as every member receives it.
+ *
+ * @generated from message imwire.v1.MessageAction
+ */
+export type MessageAction = Message$1<"imwire.v1.MessageAction"> & {
+  /**
+   * Unique across conversations, as Message.message_id.
+   *
+   * @generated from field: string message_id = 1;
+   */
+  messageId: string;
+
+  /**
+   * @generated from field: string client_message_id = 2;
+   */
+  clientMessageId: string;
+
+  /**
+   * @generated from field: uint64 target_seq = 3;
+   */
+  targetSeq: bigint;
+
+  /**
+   * @generated from oneof imwire.v1.MessageAction.action
+   */
+  action: {
+    /**
+     * @generated from field: imwire.v1.MessageContent edit = 4;
+     */
+    value: MessageContent;
+    case: "edit";
+  } | {
+    /**
+     * @generated from field: imwire.v1.Redaction redact = 5;
+     */
+    value: Redaction;
+    case: "redact";
+  } | {
+    /**
+     * @generated from field: imwire.v1.Reaction react = 6;
+     */
+    value: Reaction;
+    case: "react";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message imwire.v1.MessageAction.
+ * Use `create(MessageActionSchema)` to create a new message.
+ */
+export const MessageActionSchema: GenMessage<MessageAction> = /*@__PURE__*/
+  messageDesc(file_imwire_v1_message, 6);
+
+/**
+ * @generated from message imwire.v1.Redaction
+ */
+export type Redaction = Message$1<"imwire.v1.Redaction"> & {
+};
+
+/**
+ * Describes the message imwire.v1.Redaction.
+ * Use `create(RedactionSchema)` to create a new message.
+ */
+export const RedactionSchema: GenMessage<Redaction> = /*@__PURE__*/
+  messageDesc(file_imwire_v1_message, 7);
+
+/**
+ * @generated from message imwire.v1.Reaction
+ */
+export type Reaction = Message$1<"imwire.v1.Reaction"> & {
+  /**
+   * One emoji, as UTF-8: 1 to 64 bytes (ACT-5).
+   *
+   * @generated from field: string emoji = 1;
+   */
+  emoji: string;
+
+  /**
+   * False adds the sender's reaction, true removes it.
+   *
+   * @generated from field: bool remove = 2;
+   */
+  remove: boolean;
+};
+
+/**
+ * Describes the message imwire.v1.Reaction.
+ * Use `create(ReactionSchema)` to create a new message.
+ */
+export const ReactionSchema: GenMessage<Reaction> = /*@__PURE__*/
+  messageDesc(file_imwire_v1_message, 8);
+
+/**
+ * A tombstone: the event was a message or an edit, redacted at
+ * redaction_seq (ACT-4). Nothing of its content is kept.
+ *
+ * @generated from message imwire.v1.Redacted
+ */
+export type Redacted = Message$1<"imwire.v1.Redacted"> & {
+  /**
+   * The message id the event had.
+   *
+   * @generated from field: string message_id = 1;
+   */
+  messageId: string;
+
+  /**
+   * @generated from field: uint64 redaction_seq = 2;
+   */
+  redactionSeq: bigint;
+
+  /**
+   * For an edit, the seq of the message it edited; 0 for the message itself.
+   *
+   * @generated from field: uint64 edit_of = 3;
+   */
+  editOf: bigint;
+};
+
+/**
+ * Describes the message imwire.v1.Redacted.
+ * Use `create(RedactedSchema)` to create a new message.
+ */
+export const RedactedSchema: GenMessage<Redacted> = /*@__PURE__*/
+  messageDesc(file_imwire_v1_message, 9);
 
 /**
  * What happened to a conversation's membership (CONV-6).
