@@ -8,6 +8,7 @@ import { ServerMachine, type ServerMachineFactory } from "../../src/machines/ser
 import type { ServerOptions } from "../../src/machines/server/options.js";
 import type { ConnectionId, ServerDeps, ServerOutput } from "../../src/machines/server/types.js";
 import type { Store } from "../../src/store/store.js";
+import { editTarget } from "../../src/store/tombstone.js";
 
 /**
  * Servers broken on purpose, for the tests that prove the property suites,
@@ -250,5 +251,83 @@ class MemberPageBrokenMachine extends ServerMachine {
       const welcome = { ...output.frame.body.value, features: [Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES] };
       return { ...output, frame: create(FrameSchema, { requestId: output.frame.requestId, body: { case: "welcome", value: welcome } }) };
     });
+  }
+}
+
+// ---- The conformance runner's message-action self-tests (ACT-1 to ACT-7, EXT-5) ----
+// Kept apart from Breakage: a server without the feature, and bugs only the ACT tests look for.
+
+export interface MessageActionBreakage {
+  /** Strip FEATURE_MESSAGE_ACTIONS from every hello's offer: a server without the feature (not a broken one: EXT-5). */
+  readonly withoutFeature?: boolean;
+  /** Tombstone a redacted message but go on answering its edits with their content (breaks ACT-4). */
+  readonly keepEditsOnRedaction?: boolean;
+  /** Let any member edit any message, as if it were its sender (breaks ACT-3). */
+  readonly anyoneEdits?: boolean;
+}
+
+/** A factory for a server machine without message actions, or with them broken, as `breakage` says. */
+export function brokenMessageActions(breakage: MessageActionBreakage): ServerMachineFactory {
+  return (deps, options) => new MessageActionBrokenMachine(deps, options, breakage);
+}
+
+class MessageActionBrokenMachine extends ServerMachine {
+  readonly #breakage: MessageActionBreakage;
+  /** The user each connection authenticated as (from its token). */
+  readonly #users = new Map<ConnectionId, string>();
+  /** While an edit is handled: its requester, whom the target's reads name as the sender. */
+  readonly #editor: { userId: string | undefined };
+
+  constructor(deps: ServerDeps, options: Partial<ServerOptions>, breakage: MessageActionBreakage) {
+    const editor: { userId: string | undefined } = { userId: undefined };
+    /** `conversation#seq` → an edit as it was before its message's redaction. */
+    const kept = new Map<string, ReturnType<Store["event"]>>();
+    const keep = <E extends { conversationId: string; seq: bigint }>(event: E): E => (kept.get(`${event.conversationId}#${event.seq}`) as E | undefined) ?? event;
+    const store = new Proxy(deps.store, {
+      get(target, property, receiver) {
+        if (breakage.keepEditsOnRedaction && property === "redact") {
+          return (conversationId: string, targetSeq: number, redactionSeq: number) => {
+            const last = target.lastSeq(conversationId);
+            for (let seq = targetSeq + 1; seq <= last; seq++) {
+              const event = target.event(conversationId, seq);
+              if (event && editTarget(event) === targetSeq) kept.set(`${conversationId}#${seq}`, event);
+            }
+            target.redact(conversationId, targetSeq, redactionSeq);
+          };
+        }
+        if (breakage.keepEditsOnRedaction && property === "events") {
+          return (...args: Parameters<Store["events"]>) => target.events(...args).map(keep);
+        }
+        if ((breakage.keepEditsOnRedaction || breakage.anyoneEdits) && property === "event") {
+          return (conversationId: string, seq: number) => {
+            const event = target.event(conversationId, seq);
+            if (!event) return event;
+            const shown = breakage.keepEditsOnRedaction ? keep(event) : event;
+            return editor.userId !== undefined && shown.body.case === "message" ? { ...shown, senderUserId: editor.userId } : shown;
+          };
+        }
+        const value = Reflect.get(target, property, receiver) as unknown;
+        return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    }) as Store;
+    super({ ...deps, store }, options);
+    this.#breakage = breakage;
+    this.#editor = editor;
+  }
+
+  override frameReceived(id: ConnectionId, frame: Frame, now: number, payloadSize = 0): void {
+    const body = frame.body;
+    if (this.#breakage.withoutFeature && body.case === "hello") body.value.features = body.value.features.filter((f) => f !== Feature.MESSAGE_ACTIONS);
+    if (body.case === "authenticate") {
+      const check = this.deps.verifyToken(body.value.token, now);
+      if (check.ok) this.#users.set(id, check.userId);
+    }
+    const editing = this.#breakage.anyoneEdits && body.case === "actOnMessage" && body.value.action.case === "edit";
+    this.#editor.userId = editing ? this.#users.get(id) : undefined;
+    try {
+      super.frameReceived(id, frame, now, payloadSize);
+    } finally {
+      this.#editor.userId = undefined;
+    }
   }
 }

@@ -15,6 +15,7 @@ import { largeConversationTests } from "./cases/large-conversations.js";
 import { limitTests } from "./cases/limits.js";
 import { membershipTests } from "./cases/membership.js";
 import { conversationGapTests } from "./cases/gaps-conversations.js";
+import { messageActionTests } from "./cases/message-actions.js";
 import { messagingTests } from "./cases/messaging.js";
 import { settingsTests } from "./cases/settings.js";
 import { syncTests } from "./cases/sync.js";
@@ -38,6 +39,7 @@ export const allTests: readonly ConformanceTest[] = [
   ...roundTwoGapTests,
   ...syncTests,
   ...largeConversationTests,
+  ...messageActionTests,
   ...settingsTests,
   ...heartbeatTests,
   ...flowControlTests,
@@ -66,9 +68,12 @@ export const allTests: readonly ConformanceTest[] = [
  * HTTP upgrade. 1.6: large conversations: EXT-5 (features in force), CONV-10
  * (member pages), CUR-7 and CUR-8 (read fan-out and the move to it), SYNC-8
  * (summaries), LIM-9 (inline member lists), and LIM-4 reached in requests
- * LIM-9 allows.
+ * LIM-9 allows. 1.7: message actions (protocol version 1.1, §8.1): ACT-1 to
+ * ACT-7 where FEATURE_MESSAGE_ACTIONS is in force (unsupported elsewhere),
+ * EXT-5 for a hello without it, and the referee and ledger taught
+ * act_on_message's send_ack, action events and tombstones.
  */
-export const SUITE_VERSION = "1.6.0";
+export const SUITE_VERSION = "1.7.0";
 
 /** Tests selected by --only and --skip: each a test id, an id prefix ("CONN-2/"), a requirement id or a group. */
 export function select(tests: readonly ConformanceTest[], only: readonly string[], skip: readonly string[]): ConformanceTest[] {

@@ -6,21 +6,26 @@ import type { Foul } from "./referee.js";
 /**
  * What one test has seen across all its connections, checked for the rules
  * that tie them together: every member sees the same event at the same seq,
- * byte for byte (SEQ-1, MSG-7); a send_ack names the event that holds its
- * message (MSG-1, IDEM-2); message ids are unique (MSG-1); and a user's
+ * byte for byte (SEQ-1, MSG-7), or its tombstone once it is redacted (ACT-4);
+ * a send_ack names the event that holds its message or action (MSG-1, ACT-1,
+ * IDEM-2); message ids are unique (MSG-1); and a user's
  * stream is one sequence, so every device of the user finds the same entry at
  * the same cursor (CUR-1, CUR-2).
  */
 export class Ledger {
   readonly fouls: Foul[] = [];
-  /** `conversation#seq` → the event's encoding and where it was first seen. */
-  readonly #events = new Map<string, { readonly bytes: string; readonly where: string }>();
+  /** `conversation#seq` → the event's encoding, where it was first seen (in this form), its message_id ("" for none), and whether it is or may become a tombstone. */
+  readonly #events = new Map<string, { readonly bytes: string; readonly where: string; readonly messageId: string; readonly tombstone: boolean; readonly redactable: boolean }>();
   /** message_id → `conversation#seq`. */
   readonly #messageIds = new Map<string, string>();
   /** `conversation#seq` → the send_ack that named it. */
   readonly #acks = new Map<string, SendAck>();
-  /** `conversation#seq` → the ids of the message event there, or undefined for another kind of event. */
-  readonly #messages = new Map<string, { readonly messageId: string; readonly clientMessageId: string } | undefined>();
+  /**
+   * `conversation#seq` → the ids of the message or action event there
+   * (a tombstone keeps only the message_id: ACT-4), or undefined for another
+   * kind of event.
+   */
+  readonly #messages = new Map<string, { readonly messageId: string; readonly clientMessageId: string | undefined } | undefined>();
   /** `user epoch cursor` → what the entry is, and where it was first seen. */
   readonly #entries = new Map<string, { readonly what: string; readonly where: string }>();
 
@@ -29,9 +34,15 @@ export class Ledger {
     const key = `${event.conversationId}#${event.seq}`;
     const bytes = Buffer.from(encodeConversationEvent(event)).toString("hex");
     const seen = this.#events.get(key);
-    if (seen === undefined) this.#events.set(key, { bytes, where });
-    else if (seen.bytes !== bytes) this.#foul("SEQ-1", `${key} differs between ${seen.where} and ${where}: every member sees the same event at the same seq (MSG-7: byte for byte)`);
-    const message = event.body.case === "message" ? { messageId: event.body.value.messageId, clientMessageId: event.body.value.clientMessageId } : undefined;
+    const message = idsOf(event);
+    const form = { bytes, where, messageId: message?.messageId ?? "", tombstone: event.body.case === "redacted", redactable: redactable(event) };
+    if (seen === undefined) this.#events.set(key, form);
+    else if (seen.bytes !== bytes) {
+      // ACT-4, SEQ-2: a redaction turns a message or an edit into a tombstone at the same seq, with the same message_id.
+      const redacted = seen.tombstone !== form.tombstone && seen.messageId === form.messageId && form.messageId !== "" && (form.tombstone ? seen.redactable : form.redactable);
+      if (!redacted) this.#foul("SEQ-1", `${key} differs between ${seen.where} and ${where}: every member sees the same event at the same seq (MSG-7: byte for byte; ACT-4: or its tombstone)`);
+      else if (form.tombstone) this.#events.set(key, form);
+    }
     if (this.#messages.has(key)) return;
     this.#messages.set(key, message);
     if (message) this.#messageId(message.messageId, key);
@@ -71,15 +82,28 @@ export class Ledger {
   /** The event at a send_ack's seq is the message it acknowledged. */
   #matches(ack: SendAck, key: string): void {
     const message = this.#messages.get(key);
-    if (message === undefined) this.#foul("MSG-1", `send_ack named ${key}, which is not a message event`);
-    else if (ack.messageId !== message.messageId || ack.clientMessageId !== message.clientMessageId) {
-      this.#foul("MSG-1", `send_ack for ${key} says ${ack.messageId}/${ack.clientMessageId}; the event holds ${message.messageId}/${message.clientMessageId}`);
+    if (message === undefined) this.#foul("MSG-1", `send_ack named ${key}, which is not a message or action event`);
+    else if (ack.messageId !== message.messageId || (message.clientMessageId !== undefined && ack.clientMessageId !== message.clientMessageId)) {
+      this.#foul("MSG-1", `send_ack for ${key} says ${ack.messageId}/${ack.clientMessageId}; the event holds ${message.messageId}/${message.clientMessageId ?? "(redacted)"}`);
     }
   }
 
   #foul(requirement: string, message: string): void {
     if (!this.fouls.some((f) => f.message === message)) this.fouls.push({ requirement, message });
   }
+}
+
+/** The ids an event carries: a message's or an action's (ACT-1), or a tombstone's message_id (ACT-4). */
+function idsOf(event: ConversationEvent): { readonly messageId: string; readonly clientMessageId: string | undefined } | undefined {
+  const body = event.body;
+  if (body.case === "message" || body.case === "action") return { messageId: body.value.messageId, clientMessageId: body.value.clientMessageId };
+  if (body.case === "redacted") return { messageId: body.value.messageId, clientMessageId: undefined };
+  return undefined;
+}
+
+/** What a redaction may turn into a tombstone: a message, or an edit (ACT-4). */
+function redactable(event: ConversationEvent): boolean {
+  return event.body.case === "message" || (event.body.case === "action" && event.body.value.action.case === "edit");
 }
 
 /** What a stream entry stands for, whatever form it takes for one device (whole or notify: RECV-2). */
