@@ -44,6 +44,11 @@ export const frameCatalogue: Readonly<Record<FrameCase, FrameCatalogueEntry>> = 
   listMembers: { sender: "client", kind: "request", answer: "memberPage" },
   memberPage: { sender: "server", kind: "answer" },
   actOnMessage: { sender: "client", kind: "request", answer: "sendAck" },
+  setTyping: { sender: "client", kind: "notice" },
+  typing: { sender: "server", kind: "notice" },
+  presence: { sender: "server", kind: "notice" },
+  setPresenceSharing: { sender: "client", kind: "request", answer: "presenceSharing" },
+  presenceSharing: { sender: "server", kind: "answer" },
 };
 
 /** May `sender` send a frame with this body? Unknown bodies are ENV-4's business, not this. */

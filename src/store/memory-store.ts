@@ -61,6 +61,7 @@ export class MemoryStore implements Store {
   readonly #conversations = new Map<string, ConversationState>();
   readonly #directs = new Map<string, string>();
   readonly #dedup = new Map<string, DedupRecord>();
+  readonly #presenceHidden = new Set<string>();
   readonly #epoch: string;
   /** The last cursor handed out, server-wide: stored entries and published events share it (CUR-7). */
   #position = 0;
@@ -341,6 +342,17 @@ export class MemoryStore implements Store {
     this.#restoring(modes, conversationId);
     if (mode === ReceiveMode.UNSPECIFIED) modes.delete(conversationId);
     else modes.set(conversationId, mode);
+  }
+
+  presenceHidden(userId: string): boolean {
+    return this.#presenceHidden.has(userId);
+  }
+
+  setPresenceHidden(userId: string, hidden: boolean): void {
+    if (hidden === this.#presenceHidden.has(userId)) return;
+    if (hidden) this.#presenceHidden.add(userId);
+    else this.#presenceHidden.delete(userId);
+    this.#undo?.push(() => void (hidden ? this.#presenceHidden.delete(userId) : this.#presenceHidden.add(userId)));
   }
 
   readMarker(userId: string, conversationId: string): number {

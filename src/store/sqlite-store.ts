@@ -103,6 +103,8 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
       ALTER TABLE events ADD COLUMN edit_target INTEGER;
       CREATE INDEX events_edits ON events (conversation_id, edit_target) WHERE edit_target IS NOT NULL;
     `),
+  // EPH-5: the user's presence setting.
+  (db) => db.exec("ALTER TABLE users ADD COLUMN presence_hidden INTEGER NOT NULL DEFAULT 0"),
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -519,6 +521,17 @@ export class SqliteStore implements Store {
     });
   }
 
+  presenceHidden(userId: string): boolean {
+    return this.#sql.presenceHidden.get(userId) === 1;
+  }
+
+  setPresenceHidden(userId: string, hidden: boolean): void {
+    this.#atomic(() => {
+      this.#sql.addUser.run(userId);
+      this.#sql.setPresenceHidden.run(hidden ? 1 : 0, userId);
+    });
+  }
+
   readMarker(userId: string, conversationId: string): number {
     return this.#sql.readMarker.get(userId, conversationId) ?? 0;
   }
@@ -637,6 +650,8 @@ function prepare(db: Database.Database) {
     membershipsOf: tuple<[string], MembershipRow>(`SELECT ${MEMBERSHIP_COLUMNS} FROM memberships WHERE user_id = ? ORDER BY id`),
 
     insertEvent: write<[string, number, Uint8Array, number | null]>("INSERT INTO events (conversation_id, seq, event, edit_target) VALUES (?, ?, ?, ?)"),
+    presenceHidden: value<[string], number>("SELECT presence_hidden FROM users WHERE user_id = ?"),
+    setPresenceHidden: write<[number, string]>("UPDATE users SET presence_hidden = ? WHERE user_id = ?"),
     redactedSeqs: value<[string, number, number], number>("SELECT seq FROM events WHERE conversation_id = ? AND (seq = ? OR edit_target = ?)"),
     replaceEvent: write<[Uint8Array, string, number]>("UPDATE events SET event = ?, edit_target = NULL WHERE conversation_id = ? AND seq = ?"),
     events: value<[string, number, number, number], Buffer>(

@@ -24,6 +24,7 @@ export type StoreWrite =
   | { readonly op: "recordDedup"; readonly key: DedupKey; readonly record: DedupRecord }
   | { readonly op: "forgetDedupBefore"; readonly timeMs: number; readonly limit: number; readonly forgotten: number }
   | { readonly op: "setReceiveMode"; readonly userId: string; readonly conversationId: string; readonly mode: ReceiveMode }
+  | { readonly op: "setPresenceHidden"; readonly userId: string; readonly hidden: boolean }
   | { readonly op: "setReadMarker"; readonly userId: string; readonly conversationId: string; readonly seq: number };
 
 /** Thrown by applyWrite when the store it replays into does not allocate what the write recorded: the log does not belong to it. */
@@ -64,6 +65,8 @@ export function applyWrite(store: Store, write: StoreWrite): void {
       return expectSame("forgotten", store.forgetDedupBefore(write.timeMs, write.limit), write.forgotten, write);
     case "setReceiveMode":
       return store.setReceiveMode(write.userId, write.conversationId, write.mode);
+    case "setPresenceHidden":
+      return store.setPresenceHidden(write.userId, write.hidden);
     case "setReadMarker":
       return store.setReadMarker(write.userId, write.conversationId, write.seq);
   }

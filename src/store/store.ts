@@ -99,6 +99,9 @@ export interface Store {
   /** The account default ("" key) and per-conversation overrides. */
   receiveMode(userId: string, conversationId: string): ReceiveMode;
   setReceiveMode(userId: string, conversationId: string, mode: ReceiveMode): void;
+  /** EPH-5: whether the user hides its presence (false until set). */
+  presenceHidden(userId: string): boolean;
+  setPresenceHidden(userId: string, hidden: boolean): void;
   readMarker(userId: string, conversationId: string): number;
   setReadMarker(userId: string, conversationId: string, seq: number): void;
 }

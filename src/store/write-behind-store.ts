@@ -221,6 +221,15 @@ export class WriteBehindStore implements Store {
     this.#record({ op: "setReceiveMode", userId, conversationId, mode });
   }
 
+  presenceHidden(userId: string): boolean {
+    return this.#memory.presenceHidden(userId);
+  }
+
+  setPresenceHidden(userId: string, hidden: boolean): void {
+    this.#memory.setPresenceHidden(userId, hidden);
+    this.#record({ op: "setPresenceHidden", userId, hidden });
+  }
+
   readMarker(userId: string, conversationId: string): number {
     return this.#memory.readMarker(userId, conversationId);
   }

@@ -33,6 +33,7 @@ const ANSWERS: Readonly<Record<RequestCase, Case>> = {
   setDeviceState: "deviceStateSet",
   listMembers: "memberPage",
   actOnMessage: "sendAck",
+  setPresenceSharing: "presenceSharing",
 };
 
 /** Bodies only a client sends (ENV-7). */

@@ -13,7 +13,8 @@ export type RequestCase =
   | "setReceiveSettings"
   | "setDeviceState"
   | "listMembers"
-  | "actOnMessage";
+  | "actOnMessage"
+  | "setPresenceSharing";
 
 /**
  * ERR-4, SPEC.md §19.1 as data (a test holds the two equal): the codes a
@@ -32,6 +33,7 @@ export const REQUEST_ERRORS: Readonly<Record<RequestCase, readonly ErrorCode[]>>
   setDeviceState: [],
   listMembers: [ErrorCode.NOT_FOUND, ErrorCode.PERMISSION_DENIED],
   actOnMessage: [ErrorCode.NOT_FOUND, ErrorCode.PERMISSION_DENIED, ErrorCode.FAILED_PRECONDITION],
+  setPresenceSharing: [],
 };
 
 /**

@@ -38,6 +38,10 @@ export class Connection {
   drainDeadline = Infinity;
   /** EXT-5, SYNC-8: user pages and pushes summarise read-fan-out conversations. */
   summaries = false;
+  /** EXT-5, EPH-1: FEATURE_EPHEMERAL is in force: typing and presence may be sent here. */
+  ephemeral = false;
+  /** EPH-2: the conversation the device views ("" for none). */
+  viewing = "";
   /** FLOW-1: requests read and not yet answered, an answer counting once the runner has taken it. */
   inFlight = 0;
 

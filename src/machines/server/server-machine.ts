@@ -29,6 +29,7 @@ import { syncConversation, syncUser } from "./sync.js";
 import { listMembers } from "./members.js";
 import { actOnMessage } from "./message-actions.js";
 import { PushFanOut } from "./fan-out.js";
+import { EphemeralSignals } from "./ephemeral.js";
 import type { ConnectionId, ServerDeps, ServerOutput } from "./types.js";
 
 type Body = Frame["body"];
@@ -57,7 +58,7 @@ function pushSize(frame: Frame, event: UserEvent): number {
 }
 
 /** EXT-5: the features this server implements, offered to every client that asks. */
-const SERVER_FEATURES: ReadonlySet<Feature> = new Set([Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS]);
+const SERVER_FEATURES: ReadonlySet<Feature> = new Set([Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS, Feature.EPHEMERAL]);
 
 /**
  * Users whose devices one input or tick pushes to at most: the rest wait for
@@ -98,6 +99,8 @@ export class ServerMachine implements ServerCore {
   readonly #grownStreams = new Set<string>();
   /** CUR-7: finds the connected readers of events published under read fan-out. */
   readonly #fanOut: PushFanOut;
+  /** EPH-1 to EPH-5: typing and presence. */
+  readonly #ephemeral: EphemeralSignals;
   #wakeup = Infinity;
   /** The time of the latest input: when pushes left over from it are due (at once). */
   #lastInputAt = 0;
@@ -109,6 +112,11 @@ export class ServerMachine implements ServerCore {
     this.store = deps.store;
     this.options = serverOptions(options);
     this.#fanOut = new PushFanOut(this.store, () => this.#byUser, (userId) => this.#grownStreams.add(userId));
+    this.#ephemeral = new EphemeralSignals({
+      store: this.store,
+      connectionsOf: (userId) => this.#byUser.get(userId) ?? [],
+      send: (connection, frame) => this.#send(connection, frame),
+    });
   }
 
   /**
@@ -318,6 +326,7 @@ export class ServerMachine implements ServerCore {
     // EXT-5: what the client offered and this server implements, nothing else; numbers it does not know are ignored.
     const features = [...new Set(hello.features)].filter((f) => SERVER_FEATURES.has(f)).sort((a, b) => a - b);
     connection.summaries = features.includes(Feature.CONVERSATION_SUMMARIES);
+    connection.ephemeral = features.includes(Feature.EPHEMERAL);
     connection.receiveWindow = hello.receiveWindow === 0 ? options.receiveWindow : Math.min(hello.receiveWindow, options.receiveWindow);
     // A client's wish below a frame's worth still gets one frame at a time (FLOW-2): the floor keeps Welcome within LIM-6.
     connection.receiveWindowBytes = hello.receiveWindowBytes === 0 ? options.receiveWindowBytes : Math.max(RECEIVE_WINDOW_BYTES_RANGE[0], Math.min(hello.receiveWindowBytes, options.receiveWindowBytes));
@@ -375,6 +384,7 @@ export class ServerMachine implements ServerCore {
     this.#byDevice.set(connection.deviceKey, connection);
     let devices = this.#byUser.get(check.userId);
     if (!devices) this.#byUser.set(check.userId, (devices = new Set()));
+    const firstDevice = devices.size === 0;
     devices.add(connection);
 
     const epoch = store.epoch(check.userId);
@@ -399,6 +409,7 @@ export class ServerMachine implements ServerCore {
       tokenExpiresAtMs: BigInt(check.expiresAtMs),
     });
     this.#send(connection, create(FrameSchema, { requestId, body: { case: "authenticated", value: authenticated } }));
+    this.#ephemeral.authenticated(connection, firstDevice);
     this.#wakeAt(now + 1.5 * options.heartbeatIntervalMs);
     this.#pump(connection);
   }
@@ -432,6 +443,10 @@ export class ServerMachine implements ServerCore {
         return;
       case "deliveryAck":
         this.#deliveryAck(connection, body.value);
+        return;
+      case "setTyping":
+        // EPH-1: a notice; under FLOW-4's limit it is dropped, never answered.
+        if (connection.state === "ready") this.#ephemeral.typing(connection, body.value, now);
         return;
     }
     if (connection.state === "draining") {
@@ -468,8 +483,19 @@ export class ServerMachine implements ServerCore {
         return { case: "conversationLeft", value: leaveConversation(this, connection, body.value, now) };
       case "setReceiveSettings":
         return { case: "receiveSettings", value: setReceiveSettings(this, connection, body.value) };
-      case "setDeviceState":
-        return { case: "deviceStateSet", value: setDeviceState(connection, body.value) };
+      case "setDeviceState": {
+        const answer = setDeviceState(connection, body.value);
+        this.#ephemeral.view(connection, body.value.viewingConversationId);
+        return { case: "deviceStateSet", value: answer };
+      }
+      case "setPresenceSharing": {
+        const hidden = body.value.hidden;
+        if (this.store.presenceHidden(connection.userId) !== hidden) {
+          this.store.setPresenceHidden(connection.userId, hidden);
+          this.#ephemeral.sharingChanged(connection.userId, hidden, true);
+        }
+        return { case: "presenceSharing", value: { $typeName: "imwire.v1.PresenceSharing", hidden } };
+      }
       case "listMembers":
         return { case: "memberPage", value: listMembers(this, connection, body.value) };
       case "actOnMessage":
@@ -588,6 +614,7 @@ export class ServerMachine implements ServerCore {
     if (this.#byDevice.get(connection.deviceKey) === connection) this.#byDevice.delete(connection.deviceKey);
     const devices = this.#byUser.get(connection.userId);
     devices?.delete(connection);
+    this.#ephemeral.closed(connection, devices?.size === 0, connection.lastReceivedAt);
     // A reconnect must not refill a user's bucket: it is dropped only once full again, on a later close.
     if (devices?.size === 0 && this.#userRates.get(connection.userId)?.full(connection.lastReceivedAt)) this.#userRates.delete(connection.userId);
   }

@@ -37,6 +37,7 @@ export function setDeviceState(connection: Connection, request: SetDeviceState):
   if (request.state !== DeviceState.FOREGROUND && request.state !== DeviceState.BACKGROUND) {
     throw new RequestError(ErrorCode.INVALID_ARGUMENT, `unknown device state ${request.state}`, "RECV-5");
   }
+  if (request.viewingConversationId !== "") checkId(request.viewingConversationId, "viewing_conversation_id");
   connection.deviceState = request.state;
   if (request.pushService !== "") {
     connection.pushService = request.pushService;

@@ -14,7 +14,7 @@ import { measureError, missingInError, readError, writeError } from "./error_fas
 import { measureConversationPage, measureSyncConversation, measureSyncUser, measureUserPage, missingInConversationPage, missingInSyncConversation, missingInUserPage, readConversationPage, readSyncConversation, readSyncUser, readUserPage, writeConversationPage, writeSyncConversation, writeSyncUser, writeUserPage } from "./sync_fast.js";
 import { measureAuthenticate, measureAuthenticated, missingInAuthenticate, missingInAuthenticated, readAuthenticate, readAuthenticated, writeAuthenticate, writeAuthenticated } from "./auth_fast.js";
 import { measureConversationLeft, measureConversationOpened, measureLeaveConversation, measureListMembers, measureMemberPage, measureOpenConversation, missingInConversationLeft, missingInConversationOpened, missingInLeaveConversation, missingInListMembers, missingInMemberPage, readConversationLeft, readConversationOpened, readLeaveConversation, readListMembers, readMemberPage, readOpenConversation, writeConversationLeft, writeConversationOpened, writeLeaveConversation, writeListMembers, writeMemberPage, writeOpenConversation } from "./conversation_fast.js";
-import { measureDeviceStateSet, measureReceiveSettings, measureSetDeviceState, measureSetReceiveSettings, missingInDeviceStateSet, missingInSetDeviceState, missingInSetReceiveSettings, readDeviceStateSet, readReceiveSettings, readSetDeviceState, readSetReceiveSettings, writeDeviceStateSet, writeReceiveSettings, writeSetDeviceState, writeSetReceiveSettings } from "./settings_fast.js";
+import { measureDeviceStateSet, measurePresence, measurePresenceSharing, measureReceiveSettings, measureSetDeviceState, measureSetPresenceSharing, measureSetReceiveSettings, measureSetTyping, measureTyping, missingInDeviceStateSet, missingInPresence, missingInSetDeviceState, missingInSetReceiveSettings, missingInSetTyping, missingInTyping, readDeviceStateSet, readPresence, readPresenceSharing, readReceiveSettings, readSetDeviceState, readSetPresenceSharing, readSetReceiveSettings, readSetTyping, readTyping, writeDeviceStateSet, writePresence, writePresenceSharing, writeReceiveSettings, writeSetDeviceState, writeSetPresenceSharing, writeSetReceiveSettings, writeSetTyping, writeTyping } from "./settings_fast.js";
 
 /**
  * Decode imwire.v1.Frame from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
@@ -189,6 +189,31 @@ export function readFrame(r: WireReader, end: number, depth: number, target?: Fr
       case 250: {
         const stop = r.message(end, depth);
         m.body = { case: "actOnMessage", value: readActOnMessage(r, stop, depth + 1, m.body.case === "actOnMessage" ? m.body.value : undefined) };
+        break;
+      }
+      case 258: {
+        const stop = r.message(end, depth);
+        m.body = { case: "setTyping", value: readSetTyping(r, stop, depth + 1, m.body.case === "setTyping" ? m.body.value : undefined) };
+        break;
+      }
+      case 266: {
+        const stop = r.message(end, depth);
+        m.body = { case: "typing", value: readTyping(r, stop, depth + 1, m.body.case === "typing" ? m.body.value : undefined) };
+        break;
+      }
+      case 274: {
+        const stop = r.message(end, depth);
+        m.body = { case: "presence", value: readPresence(r, stop, depth + 1, m.body.case === "presence" ? m.body.value : undefined) };
+        break;
+      }
+      case 282: {
+        const stop = r.message(end, depth);
+        m.body = { case: "setPresenceSharing", value: readSetPresenceSharing(r, stop, depth + 1, m.body.case === "setPresenceSharing" ? m.body.value : undefined) };
+        break;
+      }
+      case 290: {
+        const stop = r.message(end, depth);
+        m.body = { case: "presenceSharing", value: readPresenceSharing(r, stop, depth + 1, m.body.case === "presenceSharing" ? m.body.value : undefined) };
         break;
       }
       default:
@@ -437,6 +462,46 @@ export function measureFrame(m: Frame, lengths: number[]): number {
       n += 2 + varintSize(l) + l;
       break;
     }
+    case "setTyping": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measureSetTyping(m.body.value, lengths);
+      lengths[slot] = l;
+      n += 2 + varintSize(l) + l;
+      break;
+    }
+    case "typing": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measureTyping(m.body.value, lengths);
+      lengths[slot] = l;
+      n += 2 + varintSize(l) + l;
+      break;
+    }
+    case "presence": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measurePresence(m.body.value, lengths);
+      lengths[slot] = l;
+      n += 2 + varintSize(l) + l;
+      break;
+    }
+    case "setPresenceSharing": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measureSetPresenceSharing(m.body.value, lengths);
+      lengths[slot] = l;
+      n += 2 + varintSize(l) + l;
+      break;
+    }
+    case "presenceSharing": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measurePresenceSharing(m.body.value, lengths);
+      lengths[slot] = l;
+      n += 2 + varintSize(l) + l;
+      break;
+    }
   }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
@@ -622,6 +687,36 @@ export function writeFrame(w: WireWriter, m: Frame): void {
       writeActOnMessage(w, m.body.value);
       break;
     }
+    case "setTyping": {
+      w.byte(130); w.byte(2);
+      w.length();
+      writeSetTyping(w, m.body.value);
+      break;
+    }
+    case "typing": {
+      w.byte(138); w.byte(2);
+      w.length();
+      writeTyping(w, m.body.value);
+      break;
+    }
+    case "presence": {
+      w.byte(146); w.byte(2);
+      w.length();
+      writePresence(w, m.body.value);
+      break;
+    }
+    case "setPresenceSharing": {
+      w.byte(154); w.byte(2);
+      w.length();
+      writeSetPresenceSharing(w, m.body.value);
+      break;
+    }
+    case "presenceSharing": {
+      w.byte(162); w.byte(2);
+      w.length();
+      writePresenceSharing(w, m.body.value);
+      break;
+    }
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }
@@ -745,6 +840,21 @@ export function missingInFrame(m: Frame): string | undefined {
     case "actOnMessage": {
       const missing = missingInActOnMessage(m.body.value);
       if (missing !== undefined) return "act_on_message." + missing;
+      break;
+    }
+    case "setTyping": {
+      const missing = missingInSetTyping(m.body.value);
+      if (missing !== undefined) return "set_typing." + missing;
+      break;
+    }
+    case "typing": {
+      const missing = missingInTyping(m.body.value);
+      if (missing !== undefined) return "typing." + missing;
+      break;
+    }
+    case "presence": {
+      const missing = missingInPresence(m.body.value);
+      if (missing !== undefined) return "presence." + missing;
       break;
     }
   }

@@ -17,7 +17,7 @@ import { file_imwire_v1_error } from "./error_pb.js";
 import type { ActOnMessage, SendAck, SendMessage } from "./message_pb.js";
 import { file_imwire_v1_message } from "./message_pb.js";
 import { file_imwire_v1_options } from "./options_pb.js";
-import type { DeviceStateSet, ReceiveSettings, SetDeviceState, SetReceiveSettings } from "./settings_pb.js";
+import type { DeviceStateSet, Presence, PresenceSharing, ReceiveSettings, SetDeviceState, SetPresenceSharing, SetReceiveSettings, SetTyping, Typing } from "./settings_pb.js";
 import { file_imwire_v1_settings } from "./settings_pb.js";
 import type { ConversationPage, SyncConversation, SyncUser, UserPage } from "./sync_pb.js";
 import { file_imwire_v1_sync } from "./sync_pb.js";
@@ -27,7 +27,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file imwire/v1/frame.proto.
  */
 export const file_imwire_v1_frame: GenFile = /*@__PURE__*/
-  fileDesc("ChVpbXdpcmUvdjEvZnJhbWUucHJvdG8SCWltd2lyZS52MSKXCwoFRnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRIuCgxzZW5kX21lc3NhZ2UYAiABKAsyFi5pbXdpcmUudjEuU2VuZE1lc3NhZ2VIABImCghzZW5kX2FjaxgDIAEoCzISLmltd2lyZS52MS5TZW5kQWNrSAASJwoHZGVsaXZlchgEIAEoCzIULmltd2lyZS52MS5Vc2VyRXZlbnRIABIuCgxkZWxpdmVyeV9hY2sYBSABKAsyFi5pbXdpcmUudjEuRGVsaXZlcnlBY2tIABIfCgRwaW5nGAYgASgLMg8uaW13aXJlLnYxLlBpbmdIABIfCgRwb25nGAcgASgLMg8uaW13aXJlLnYxLlBvbmdIABIhCgVlcnJvchgIIAEoCzIQLmltd2lyZS52MS5FcnJvckgAEjgKEXN5bmNfY29udmVyc2F0aW9uGAkgASgLMhsuaW13aXJlLnYxLlN5bmNDb252ZXJzYXRpb25IABI4ChFjb252ZXJzYXRpb25fcGFnZRgKIAEoCzIbLmltd2lyZS52MS5Db252ZXJzYXRpb25QYWdlSAASKAoJc3luY191c2VyGAsgASgLMhMuaW13aXJlLnYxLlN5bmNVc2VySAASKAoJdXNlcl9wYWdlGAwgASgLMhMuaW13aXJlLnYxLlVzZXJQYWdlSAASKAoJbWFya19yZWFkGA0gASgLMhMuaW13aXJlLnYxLk1hcmtSZWFkSAASLAoLcmVhZF9tYXJrZXIYDiABKAsyFS5pbXdpcmUudjEuUmVhZE1hcmtlckgAEiEKBWhlbGxvGBAgASgLMhAuaW13aXJlLnYxLkhlbGxvSAASJQoHd2VsY29tZRgRIAEoCzISLmltd2lyZS52MS5XZWxjb21lSAASLwoMYXV0aGVudGljYXRlGBIgASgLMhcuaW13aXJlLnYxLkF1dGhlbnRpY2F0ZUgAEjEKDWF1dGhlbnRpY2F0ZWQYEyABKAsyGC5pbXdpcmUudjEuQXV0aGVudGljYXRlZEgAEiQKB2dvX2F3YXkYFCABKAsyES5pbXdpcmUudjEuR29Bd2F5SAASOAoRb3Blbl9jb252ZXJzYXRpb24YFSABKAsyGy5pbXdpcmUudjEuT3BlbkNvbnZlcnNhdGlvbkgAEjwKE2NvbnZlcnNhdGlvbl9vcGVuZWQYFiABKAsyHS5pbXdpcmUudjEuQ29udmVyc2F0aW9uT3BlbmVkSAASOgoSbGVhdmVfY29udmVyc2F0aW9uGBcgASgLMhwuaW13aXJlLnYxLkxlYXZlQ29udmVyc2F0aW9uSAASOAoRY29udmVyc2F0aW9uX2xlZnQYGCABKAsyGy5pbXdpcmUudjEuQ29udmVyc2F0aW9uTGVmdEgAEj0KFHNldF9yZWNlaXZlX3NldHRpbmdzGBkgASgLMh0uaW13aXJlLnYxLlNldFJlY2VpdmVTZXR0aW5nc0gAEjYKEHJlY2VpdmVfc2V0dGluZ3MYGiABKAsyGi5pbXdpcmUudjEuUmVjZWl2ZVNldHRpbmdzSAASNQoQc2V0X2RldmljZV9zdGF0ZRgbIAEoCzIZLmltd2lyZS52MS5TZXREZXZpY2VTdGF0ZUgAEjUKEGRldmljZV9zdGF0ZV9zZXQYHCABKAsyGS5pbXdpcmUudjEuRGV2aWNlU3RhdGVTZXRIABIuCgxsaXN0X21lbWJlcnMYHSABKAsyFi5pbXdpcmUudjEuTGlzdE1lbWJlcnNIABIsCgttZW1iZXJfcGFnZRgeIAEoCzIVLmltd2lyZS52MS5NZW1iZXJQYWdlSAASMQoOYWN0X29uX21lc3NhZ2UYHyABKAsyFy5pbXdpcmUudjEuQWN0T25NZXNzYWdlSABCDAoEYm9keRIEkLUYAWIGcHJvdG8z", [file_imwire_v1_auth, file_imwire_v1_connection, file_imwire_v1_conversation, file_imwire_v1_delivery, file_imwire_v1_error, file_imwire_v1_message, file_imwire_v1_options, file_imwire_v1_settings, file_imwire_v1_sync]);
+  fileDesc("ChVpbXdpcmUvdjEvZnJhbWUucHJvdG8SCWltd2lyZS52MSKIDQoFRnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRIuCgxzZW5kX21lc3NhZ2UYAiABKAsyFi5pbXdpcmUudjEuU2VuZE1lc3NhZ2VIABImCghzZW5kX2FjaxgDIAEoCzISLmltd2lyZS52MS5TZW5kQWNrSAASJwoHZGVsaXZlchgEIAEoCzIULmltd2lyZS52MS5Vc2VyRXZlbnRIABIuCgxkZWxpdmVyeV9hY2sYBSABKAsyFi5pbXdpcmUudjEuRGVsaXZlcnlBY2tIABIfCgRwaW5nGAYgASgLMg8uaW13aXJlLnYxLlBpbmdIABIfCgRwb25nGAcgASgLMg8uaW13aXJlLnYxLlBvbmdIABIhCgVlcnJvchgIIAEoCzIQLmltd2lyZS52MS5FcnJvckgAEjgKEXN5bmNfY29udmVyc2F0aW9uGAkgASgLMhsuaW13aXJlLnYxLlN5bmNDb252ZXJzYXRpb25IABI4ChFjb252ZXJzYXRpb25fcGFnZRgKIAEoCzIbLmltd2lyZS52MS5Db252ZXJzYXRpb25QYWdlSAASKAoJc3luY191c2VyGAsgASgLMhMuaW13aXJlLnYxLlN5bmNVc2VySAASKAoJdXNlcl9wYWdlGAwgASgLMhMuaW13aXJlLnYxLlVzZXJQYWdlSAASKAoJbWFya19yZWFkGA0gASgLMhMuaW13aXJlLnYxLk1hcmtSZWFkSAASLAoLcmVhZF9tYXJrZXIYDiABKAsyFS5pbXdpcmUudjEuUmVhZE1hcmtlckgAEiEKBWhlbGxvGBAgASgLMhAuaW13aXJlLnYxLkhlbGxvSAASJQoHd2VsY29tZRgRIAEoCzISLmltd2lyZS52MS5XZWxjb21lSAASLwoMYXV0aGVudGljYXRlGBIgASgLMhcuaW13aXJlLnYxLkF1dGhlbnRpY2F0ZUgAEjEKDWF1dGhlbnRpY2F0ZWQYEyABKAsyGC5pbXdpcmUudjEuQXV0aGVudGljYXRlZEgAEiQKB2dvX2F3YXkYFCABKAsyES5pbXdpcmUudjEuR29Bd2F5SAASOAoRb3Blbl9jb252ZXJzYXRpb24YFSABKAsyGy5pbXdpcmUudjEuT3BlbkNvbnZlcnNhdGlvbkgAEjwKE2NvbnZlcnNhdGlvbl9vcGVuZWQYFiABKAsyHS5pbXdpcmUudjEuQ29udmVyc2F0aW9uT3BlbmVkSAASOgoSbGVhdmVfY29udmVyc2F0aW9uGBcgASgLMhwuaW13aXJlLnYxLkxlYXZlQ29udmVyc2F0aW9uSAASOAoRY29udmVyc2F0aW9uX2xlZnQYGCABKAsyGy5pbXdpcmUudjEuQ29udmVyc2F0aW9uTGVmdEgAEj0KFHNldF9yZWNlaXZlX3NldHRpbmdzGBkgASgLMh0uaW13aXJlLnYxLlNldFJlY2VpdmVTZXR0aW5nc0gAEjYKEHJlY2VpdmVfc2V0dGluZ3MYGiABKAsyGi5pbXdpcmUudjEuUmVjZWl2ZVNldHRpbmdzSAASNQoQc2V0X2RldmljZV9zdGF0ZRgbIAEoCzIZLmltd2lyZS52MS5TZXREZXZpY2VTdGF0ZUgAEjUKEGRldmljZV9zdGF0ZV9zZXQYHCABKAsyGS5pbXdpcmUudjEuRGV2aWNlU3RhdGVTZXRIABIuCgxsaXN0X21lbWJlcnMYHSABKAsyFi5pbXdpcmUudjEuTGlzdE1lbWJlcnNIABIsCgttZW1iZXJfcGFnZRgeIAEoCzIVLmltd2lyZS52MS5NZW1iZXJQYWdlSAASMQoOYWN0X29uX21lc3NhZ2UYHyABKAsyFy5pbXdpcmUudjEuQWN0T25NZXNzYWdlSAASKgoKc2V0X3R5cGluZxggIAEoCzIULmltd2lyZS52MS5TZXRUeXBpbmdIABIjCgZ0eXBpbmcYISABKAsyES5pbXdpcmUudjEuVHlwaW5nSAASJwoIcHJlc2VuY2UYIiABKAsyEy5pbXdpcmUudjEuUHJlc2VuY2VIABI9ChRzZXRfcHJlc2VuY2Vfc2hhcmluZxgjIAEoCzIdLmltd2lyZS52MS5TZXRQcmVzZW5jZVNoYXJpbmdIABI2ChBwcmVzZW5jZV9zaGFyaW5nGCQgASgLMhouaW13aXJlLnYxLlByZXNlbmNlU2hhcmluZ0gAQgwKBGJvZHkSBJC1GAFiBnByb3RvMw", [file_imwire_v1_auth, file_imwire_v1_connection, file_imwire_v1_conversation, file_imwire_v1_delivery, file_imwire_v1_error, file_imwire_v1_message, file_imwire_v1_options, file_imwire_v1_settings, file_imwire_v1_sync]);
 
 /**
  * Frame is the only message on the wire: every frame in both directions is a
@@ -267,6 +267,38 @@ export type Frame = Message<"imwire.v1.Frame"> & {
      */
     value: ActOnMessage;
     case: "actOnMessage";
+  } | {
+    /**
+     * Version 1.1, FEATURE_EPHEMERAL (EPH-1 to EPH-5).
+     *
+     * @generated from field: imwire.v1.SetTyping set_typing = 32;
+     */
+    value: SetTyping;
+    case: "setTyping";
+  } | {
+    /**
+     * @generated from field: imwire.v1.Typing typing = 33;
+     */
+    value: Typing;
+    case: "typing";
+  } | {
+    /**
+     * @generated from field: imwire.v1.Presence presence = 34;
+     */
+    value: Presence;
+    case: "presence";
+  } | {
+    /**
+     * @generated from field: imwire.v1.SetPresenceSharing set_presence_sharing = 35;
+     */
+    value: SetPresenceSharing;
+    case: "setPresenceSharing";
+  } | {
+    /**
+     * @generated from field: imwire.v1.PresenceSharing presence_sharing = 36;
+     */
+    value: PresenceSharing;
+    case: "presenceSharing";
   } | { case: undefined; value?: undefined };
 };
 

@@ -2,10 +2,10 @@
 // @generated from file imwire/v1/settings.proto (package imwire.v1, syntax proto3)
 /* eslint-disable */
 
-import type { DeviceStateSet, ReceiveSettings, SetDeviceState, SetReceiveSettings } from "./settings_pb.js";
+import type { DeviceStateSet, Presence, PresenceSharing, ReceiveSettings, SetDeviceState, SetPresenceSharing, SetReceiveSettings, SetTyping, Typing } from "./settings_pb.js";
 import { WireReader } from "../../../codec/fast/wire-reader.js";
 import type { WireWriter } from "../../../codec/fast/wire-writer.js";
-import { encodeMessage, int32Size, messageSize, unknownSize, utf8Size, varintSize } from "../../../codec/fast/wire-writer.js";
+import { encodeMessage, int32Size, messageSize, uint64Size, unknownSize, utf8Size, varintSize } from "../../../codec/fast/wire-writer.js";
 import type { UnknownField } from "@bufbuild/protobuf";
 
 /**
@@ -167,7 +167,7 @@ export function sizeSetDeviceState(message: SetDeviceState): number {
 }
 
 export function readSetDeviceState(r: WireReader, end: number, depth: number, target?: SetDeviceState): SetDeviceState {
-  const m: SetDeviceState = target ?? { $typeName: "imwire.v1.SetDeviceState", state: 0, pushService: "", pushToken: "" };
+  const m: SetDeviceState = target ?? { $typeName: "imwire.v1.SetDeviceState", state: 0, pushService: "", pushToken: "", viewingConversationId: "" };
   let unknown: UnknownField[] | undefined;
   while (r.pos < end) {
     const tag = r.tag(end);
@@ -180,6 +180,9 @@ export function readSetDeviceState(r: WireReader, end: number, depth: number, ta
         break;
       case 26:
         m.pushToken = r.string(end);
+        break;
+      case 34:
+        m.viewingConversationId = r.string(end);
         break;
       default:
         (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
@@ -204,6 +207,11 @@ export function measureSetDeviceState(m: SetDeviceState, lengths: number[]): num
     lengths.push(l);
     n += 1 + varintSize(l) + l;
   }
+  if (m.viewingConversationId !== "") {
+    const l = utf8Size(m.viewingConversationId);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
 }
@@ -220,6 +228,10 @@ export function writeSetDeviceState(w: WireWriter, m: SetDeviceState): void {
   if (m.pushToken !== "") {
     w.byte(26);
     w.string(m.pushToken);
+  }
+  if (m.viewingConversationId !== "") {
+    w.byte(34);
+    w.string(m.viewingConversationId);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }
@@ -293,5 +305,373 @@ export function writeDeviceStateSet(w: WireWriter, m: DeviceStateSet): void {
 export function missingInDeviceStateSet(m: DeviceStateSet): string | undefined {
   if (m.state === 0) return "state";
   return undefined;
+}
+
+/**
+ * Decode imwire.v1.SetTyping from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
+ */
+export function decodeSetTyping(bytes: Uint8Array): SetTyping {
+  return readSetTyping(new WireReader(bytes), bytes.length, 1);
+}
+
+/**
+ * Encode imwire.v1.SetTyping to the bytes protobuf-es toBinary writes, after a length prefix when `prefixed` (FRM-2).
+ */
+export function encodeSetTyping(message: SetTyping, prefixed = false): Uint8Array {
+  return encodeMessage(message, measureSetTyping, writeSetTyping, prefixed);
+}
+
+/**
+ * The size of imwire.v1.SetTyping encoded (without a length prefix), computed without encoding it.
+ */
+export function sizeSetTyping(message: SetTyping): number {
+  return messageSize(message, measureSetTyping);
+}
+
+export function readSetTyping(r: WireReader, end: number, depth: number, target?: SetTyping): SetTyping {
+  const m: SetTyping = target ?? { $typeName: "imwire.v1.SetTyping", conversationId: "", typing: false };
+  let unknown: UnknownField[] | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        m.conversationId = r.string(end);
+        break;
+      case 16:
+        m.typing = r.bool(end);
+        break;
+      default:
+        (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
+    }
+  }
+  if (unknown !== undefined) m.$unknown = unknown;
+  return m;
+}
+
+export function measureSetTyping(m: SetTyping, lengths: number[]): number {
+  let n = 0;
+  if (m.conversationId !== "") {
+    const l = utf8Size(m.conversationId);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.typing) {
+    n += 1 + 1;
+  }
+  if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
+  return n;
+}
+
+export function writeSetTyping(w: WireWriter, m: SetTyping): void {
+  if (m.conversationId !== "") {
+    w.byte(10);
+    w.string(m.conversationId);
+  }
+  if (m.typing) {
+    w.byte(16);
+    w.bool(m.typing);
+  }
+  if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.SetTyping that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInSetTyping(m: SetTyping): string | undefined {
+  if (m.conversationId === "") return "conversation_id";
+  return undefined;
+}
+
+/**
+ * Decode imwire.v1.Typing from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
+ */
+export function decodeTyping(bytes: Uint8Array): Typing {
+  return readTyping(new WireReader(bytes), bytes.length, 1);
+}
+
+/**
+ * Encode imwire.v1.Typing to the bytes protobuf-es toBinary writes, after a length prefix when `prefixed` (FRM-2).
+ */
+export function encodeTyping(message: Typing, prefixed = false): Uint8Array {
+  return encodeMessage(message, measureTyping, writeTyping, prefixed);
+}
+
+/**
+ * The size of imwire.v1.Typing encoded (without a length prefix), computed without encoding it.
+ */
+export function sizeTyping(message: Typing): number {
+  return messageSize(message, measureTyping);
+}
+
+export function readTyping(r: WireReader, end: number, depth: number, target?: Typing): Typing {
+  const m: Typing = target ?? { $typeName: "imwire.v1.Typing", conversationId: "", userId: "", typing: false, expiresInMs: 0 };
+  let unknown: UnknownField[] | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        m.conversationId = r.string(end);
+        break;
+      case 18:
+        m.userId = r.string(end);
+        break;
+      case 24:
+        m.typing = r.bool(end);
+        break;
+      case 32:
+        m.expiresInMs = r.uint32(end);
+        break;
+      default:
+        (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
+    }
+  }
+  if (unknown !== undefined) m.$unknown = unknown;
+  return m;
+}
+
+export function measureTyping(m: Typing, lengths: number[]): number {
+  let n = 0;
+  if (m.conversationId !== "") {
+    const l = utf8Size(m.conversationId);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.userId !== "") {
+    const l = utf8Size(m.userId);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.typing) {
+    n += 1 + 1;
+  }
+  if (m.expiresInMs !== 0) {
+    n += 1 + varintSize(m.expiresInMs);
+  }
+  if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
+  return n;
+}
+
+export function writeTyping(w: WireWriter, m: Typing): void {
+  if (m.conversationId !== "") {
+    w.byte(10);
+    w.string(m.conversationId);
+  }
+  if (m.userId !== "") {
+    w.byte(18);
+    w.string(m.userId);
+  }
+  if (m.typing) {
+    w.byte(24);
+    w.bool(m.typing);
+  }
+  if (m.expiresInMs !== 0) {
+    w.byte(32);
+    w.varint(m.expiresInMs);
+  }
+  if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.Typing that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInTyping(m: Typing): string | undefined {
+  if (m.conversationId === "") return "conversation_id";
+  if (m.userId === "") return "user_id";
+  return undefined;
+}
+
+/**
+ * Decode imwire.v1.Presence from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
+ */
+export function decodePresence(bytes: Uint8Array): Presence {
+  return readPresence(new WireReader(bytes), bytes.length, 1);
+}
+
+/**
+ * Encode imwire.v1.Presence to the bytes protobuf-es toBinary writes, after a length prefix when `prefixed` (FRM-2).
+ */
+export function encodePresence(message: Presence, prefixed = false): Uint8Array {
+  return encodeMessage(message, measurePresence, writePresence, prefixed);
+}
+
+/**
+ * The size of imwire.v1.Presence encoded (without a length prefix), computed without encoding it.
+ */
+export function sizePresence(message: Presence): number {
+  return messageSize(message, measurePresence);
+}
+
+export function readPresence(r: WireReader, end: number, depth: number, target?: Presence): Presence {
+  const m: Presence = target ?? { $typeName: "imwire.v1.Presence", userId: "", online: false, lastSeenMs: 0n };
+  let unknown: UnknownField[] | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        m.userId = r.string(end);
+        break;
+      case 16:
+        m.online = r.bool(end);
+        break;
+      case 24:
+        m.lastSeenMs = r.int64(end);
+        break;
+      default:
+        (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
+    }
+  }
+  if (unknown !== undefined) m.$unknown = unknown;
+  return m;
+}
+
+export function measurePresence(m: Presence, lengths: number[]): number {
+  let n = 0;
+  if (m.userId !== "") {
+    const l = utf8Size(m.userId);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.online) {
+    n += 1 + 1;
+  }
+  if (m.lastSeenMs !== 0n) {
+    n += 1 + uint64Size(m.lastSeenMs);
+  }
+  if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
+  return n;
+}
+
+export function writePresence(w: WireWriter, m: Presence): void {
+  if (m.userId !== "") {
+    w.byte(10);
+    w.string(m.userId);
+  }
+  if (m.online) {
+    w.byte(16);
+    w.bool(m.online);
+  }
+  if (m.lastSeenMs !== 0n) {
+    w.byte(24);
+    w.uint64(m.lastSeenMs);
+  }
+  if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.Presence that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInPresence(m: Presence): string | undefined {
+  if (m.userId === "") return "user_id";
+  return undefined;
+}
+
+/**
+ * Decode imwire.v1.SetPresenceSharing from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
+ */
+export function decodeSetPresenceSharing(bytes: Uint8Array): SetPresenceSharing {
+  return readSetPresenceSharing(new WireReader(bytes), bytes.length, 1);
+}
+
+/**
+ * Encode imwire.v1.SetPresenceSharing to the bytes protobuf-es toBinary writes, after a length prefix when `prefixed` (FRM-2).
+ */
+export function encodeSetPresenceSharing(message: SetPresenceSharing, prefixed = false): Uint8Array {
+  return encodeMessage(message, measureSetPresenceSharing, writeSetPresenceSharing, prefixed);
+}
+
+/**
+ * The size of imwire.v1.SetPresenceSharing encoded (without a length prefix), computed without encoding it.
+ */
+export function sizeSetPresenceSharing(message: SetPresenceSharing): number {
+  return messageSize(message, measureSetPresenceSharing);
+}
+
+export function readSetPresenceSharing(r: WireReader, end: number, depth: number, target?: SetPresenceSharing): SetPresenceSharing {
+  const m: SetPresenceSharing = target ?? { $typeName: "imwire.v1.SetPresenceSharing", hidden: false };
+  let unknown: UnknownField[] | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 8:
+        m.hidden = r.bool(end);
+        break;
+      default:
+        (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
+    }
+  }
+  if (unknown !== undefined) m.$unknown = unknown;
+  return m;
+}
+
+export function measureSetPresenceSharing(m: SetPresenceSharing, lengths: number[]): number {
+  let n = 0;
+  if (m.hidden) {
+    n += 1 + 1;
+  }
+  if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
+  return n;
+}
+
+export function writeSetPresenceSharing(w: WireWriter, m: SetPresenceSharing): void {
+  if (m.hidden) {
+    w.byte(8);
+    w.bool(m.hidden);
+  }
+  if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * Decode imwire.v1.PresenceSharing from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
+ */
+export function decodePresenceSharing(bytes: Uint8Array): PresenceSharing {
+  return readPresenceSharing(new WireReader(bytes), bytes.length, 1);
+}
+
+/**
+ * Encode imwire.v1.PresenceSharing to the bytes protobuf-es toBinary writes, after a length prefix when `prefixed` (FRM-2).
+ */
+export function encodePresenceSharing(message: PresenceSharing, prefixed = false): Uint8Array {
+  return encodeMessage(message, measurePresenceSharing, writePresenceSharing, prefixed);
+}
+
+/**
+ * The size of imwire.v1.PresenceSharing encoded (without a length prefix), computed without encoding it.
+ */
+export function sizePresenceSharing(message: PresenceSharing): number {
+  return messageSize(message, measurePresenceSharing);
+}
+
+export function readPresenceSharing(r: WireReader, end: number, depth: number, target?: PresenceSharing): PresenceSharing {
+  const m: PresenceSharing = target ?? { $typeName: "imwire.v1.PresenceSharing", hidden: false };
+  let unknown: UnknownField[] | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 8:
+        m.hidden = r.bool(end);
+        break;
+      default:
+        (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
+    }
+  }
+  if (unknown !== undefined) m.$unknown = unknown;
+  return m;
+}
+
+export function measurePresenceSharing(m: PresenceSharing, lengths: number[]): number {
+  let n = 0;
+  if (m.hidden) {
+    n += 1 + 1;
+  }
+  if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
+  return n;
+}
+
+export function writePresenceSharing(w: WireWriter, m: PresenceSharing): void {
+  if (m.hidden) {
+    w.byte(8);
+    w.bool(m.hidden);
+  }
+  if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }
 

@@ -11,7 +11,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file imwire/v1/settings.proto.
  */
 export const file_imwire_v1_settings: GenFile = /*@__PURE__*/
-  fileDesc("ChhpbXdpcmUvdjEvc2V0dGluZ3MucHJvdG8SCWltd2lyZS52MSJQCg9SZWNlaXZlU2V0dGluZ3MSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEiQKBG1vZGUYAiABKA4yFi5pbXdpcmUudjEuUmVjZWl2ZU1vZGUiSAoSU2V0UmVjZWl2ZVNldHRpbmdzEjIKCHNldHRpbmdzGAEgASgLMhouaW13aXJlLnYxLlJlY2VpdmVTZXR0aW5nc0IEiLUYASJnCg5TZXREZXZpY2VTdGF0ZRIrCgVzdGF0ZRgBIAEoDjIWLmltd2lyZS52MS5EZXZpY2VTdGF0ZUIEiLUYARIUCgxwdXNoX3NlcnZpY2UYAiABKAkSEgoKcHVzaF90b2tlbhgDIAEoCSI9Cg5EZXZpY2VTdGF0ZVNldBIrCgVzdGF0ZRgBIAEoDjIWLmltd2lyZS52MS5EZXZpY2VTdGF0ZUIEiLUYASp4CgtSZWNlaXZlTW9kZRIcChhSRUNFSVZFX01PREVfVU5TUEVDSUZJRUQQABIVChFSRUNFSVZFX01PREVfRlVMTBABEhwKGFJFQ0VJVkVfTU9ERV9OT1RJRllfT05MWRACEhYKElJFQ0VJVkVfTU9ERV9NVVRFRBADKmUKC0RldmljZVN0YXRlEhwKGERFVklDRV9TVEFURV9VTlNQRUNJRklFRBAAEhsKF0RFVklDRV9TVEFURV9GT1JFR1JPVU5EEAESGwoXREVWSUNFX1NUQVRFX0JBQ0tHUk9VTkQQAmIGcHJvdG8z", [file_imwire_v1_options]);
+  fileDesc("ChhpbXdpcmUvdjEvc2V0dGluZ3MucHJvdG8SCWltd2lyZS52MSJQCg9SZWNlaXZlU2V0dGluZ3MSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEiQKBG1vZGUYAiABKA4yFi5pbXdpcmUudjEuUmVjZWl2ZU1vZGUiSAoSU2V0UmVjZWl2ZVNldHRpbmdzEjIKCHNldHRpbmdzGAEgASgLMhouaW13aXJlLnYxLlJlY2VpdmVTZXR0aW5nc0IEiLUYASKIAQoOU2V0RGV2aWNlU3RhdGUSKwoFc3RhdGUYASABKA4yFi5pbXdpcmUudjEuRGV2aWNlU3RhdGVCBIi1GAESFAoMcHVzaF9zZXJ2aWNlGAIgASgJEhIKCnB1c2hfdG9rZW4YAyABKAkSHwoXdmlld2luZ19jb252ZXJzYXRpb25faWQYBCABKAkiPQoORGV2aWNlU3RhdGVTZXQSKwoFc3RhdGUYASABKA4yFi5pbXdpcmUudjEuRGV2aWNlU3RhdGVCBIi1GAEiOgoJU2V0VHlwaW5nEh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYARIOCgZ0eXBpbmcYAiABKAgiZQoGVHlwaW5nEh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYARIVCgd1c2VyX2lkGAIgASgJQgSItRgBEg4KBnR5cGluZxgDIAEoCBIVCg1leHBpcmVzX2luX21zGAQgASgNIkcKCFByZXNlbmNlEhUKB3VzZXJfaWQYASABKAlCBIi1GAESDgoGb25saW5lGAIgASgIEhQKDGxhc3Rfc2Vlbl9tcxgDIAEoAyIkChJTZXRQcmVzZW5jZVNoYXJpbmcSDgoGaGlkZGVuGAEgASgIIiEKD1ByZXNlbmNlU2hhcmluZxIOCgZoaWRkZW4YASABKAgqeAoLUmVjZWl2ZU1vZGUSHAoYUkVDRUlWRV9NT0RFX1VOU1BFQ0lGSUVEEAASFQoRUkVDRUlWRV9NT0RFX0ZVTEwQARIcChhSRUNFSVZFX01PREVfTk9USUZZX09OTFkQAhIWChJSRUNFSVZFX01PREVfTVVURUQQAyplCgtEZXZpY2VTdGF0ZRIcChhERVZJQ0VfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdERVZJQ0VfU1RBVEVfRk9SRUdST1VORBABEhsKF0RFVklDRV9TVEFURV9CQUNLR1JPVU5EEAJiBnByb3RvMw", [file_imwire_v1_options]);
 
 /**
  * A receive setting, for one conversation or for the whole account.
@@ -86,6 +86,14 @@ export type SetDeviceState = Message<"imwire.v1.SetDeviceState"> & {
    * @generated from field: string push_token = 3;
    */
   pushToken: string;
+
+  /**
+   * With FEATURE_EPHEMERAL: the conversation the device shows now, whose
+   * typing indicators it receives (EPH-2); empty for none.
+   *
+   * @generated from field: string viewing_conversation_id = 4;
+   */
+  viewingConversationId: string;
 };
 
 /**
@@ -113,6 +121,139 @@ export type DeviceStateSet = Message<"imwire.v1.DeviceStateSet"> & {
  */
 export const DeviceStateSetSchema: GenMessage<DeviceStateSet> = /*@__PURE__*/
   messageDesc(file_imwire_v1_settings, 3);
+
+/**
+ * SetTyping says the user is typing in a conversation, or stopped (EPH-1).
+ * Client → server notice; never answered, never stored. FEATURE_EPHEMERAL.
+ *
+ * @generated from message imwire.v1.SetTyping
+ */
+export type SetTyping = Message<"imwire.v1.SetTyping"> & {
+  /**
+   * @generated from field: string conversation_id = 1;
+   */
+  conversationId: string;
+
+  /**
+   * @generated from field: bool typing = 2;
+   */
+  typing: boolean;
+};
+
+/**
+ * Describes the message imwire.v1.SetTyping.
+ * Use `create(SetTypingSchema)` to create a new message.
+ */
+export const SetTypingSchema: GenMessage<SetTyping> = /*@__PURE__*/
+  messageDesc(file_imwire_v1_settings, 4);
+
+/**
+ * Typing tells a device viewing a conversation that a member is typing
+ * there, or stopped (EPH-2). Server → client notice; not a stream entry.
+ *
+ * @generated from message imwire.v1.Typing
+ */
+export type Typing = Message<"imwire.v1.Typing"> & {
+  /**
+   * @generated from field: string conversation_id = 1;
+   */
+  conversationId: string;
+
+  /**
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: bool typing = 3;
+   */
+  typing: boolean;
+
+  /**
+   * How long to show it without news: the indicator lapses after this.
+   *
+   * @generated from field: uint32 expires_in_ms = 4;
+   */
+  expiresInMs: number;
+};
+
+/**
+ * Describes the message imwire.v1.Typing.
+ * Use `create(TypingSchema)` to create a new message.
+ */
+export const TypingSchema: GenMessage<Typing> = /*@__PURE__*/
+  messageDesc(file_imwire_v1_settings, 5);
+
+/**
+ * Presence tells a device that one of its user's contacts came online or
+ * went offline (EPH-4). Server → client notice; not a stream entry.
+ *
+ * @generated from message imwire.v1.Presence
+ */
+export type Presence = Message<"imwire.v1.Presence"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: bool online = 2;
+   */
+  online: boolean;
+
+  /**
+   * When the user was last online (server clock); 0 while online.
+   *
+   * @generated from field: int64 last_seen_ms = 3;
+   */
+  lastSeenMs: bigint;
+};
+
+/**
+ * Describes the message imwire.v1.Presence.
+ * Use `create(PresenceSchema)` to create a new message.
+ */
+export const PresenceSchema: GenMessage<Presence> = /*@__PURE__*/
+  messageDesc(file_imwire_v1_settings, 6);
+
+/**
+ * SetPresenceSharing chooses whether the user's presence is shared (EPH-5);
+ * answered with PresenceSharing. FEATURE_EPHEMERAL.
+ *
+ * @generated from message imwire.v1.SetPresenceSharing
+ */
+export type SetPresenceSharing = Message<"imwire.v1.SetPresenceSharing"> & {
+  /**
+   * @generated from field: bool hidden = 1;
+   */
+  hidden: boolean;
+};
+
+/**
+ * Describes the message imwire.v1.SetPresenceSharing.
+ * Use `create(SetPresenceSharingSchema)` to create a new message.
+ */
+export const SetPresenceSharingSchema: GenMessage<SetPresenceSharing> = /*@__PURE__*/
+  messageDesc(file_imwire_v1_settings, 7);
+
+/**
+ * PresenceSharing confirms the user's presence setting.
+ *
+ * @generated from message imwire.v1.PresenceSharing
+ */
+export type PresenceSharing = Message<"imwire.v1.PresenceSharing"> & {
+  /**
+   * @generated from field: bool hidden = 1;
+   */
+  hidden: boolean;
+};
+
+/**
+ * Describes the message imwire.v1.PresenceSharing.
+ * Use `create(PresenceSharingSchema)` to create a new message.
+ */
+export const PresenceSharingSchema: GenMessage<PresenceSharing> = /*@__PURE__*/
+  messageDesc(file_imwire_v1_settings, 8);
 
 /**
  * How the user wants a conversation's events delivered to devices that are in
