@@ -326,6 +326,58 @@ function storeContract(name: string, factory: StoreFactory): void {
       });
     });
 
+    describe("version 1.1: ACT-4 redactions and EPH-5 presence sharing", () => {
+      const edit = (targetSeq: number, t: string): NewEvent => ({ senderUserId: "a", senderDeviceId: "d", body: { case: "action", value: { messageId: `edit-of-${targetSeq}-${t.length}`, targetSeq: BigInt(targetSeq), action: { case: "edit", value: { kind: { case: "text", value: { text: t } } } } } } });
+      const react = (targetSeq: number): NewEvent => ({ senderUserId: "b", senderDeviceId: "d", body: { case: "action", value: { messageId: "r", targetSeq: BigInt(targetSeq), action: { case: "react", value: { emoji: "👍" } } } } });
+      const caseAt = (seq: number) => store.event("g1", seq)?.body.case;
+
+      it("ACT-4: redact turns the message and every edit of it into tombstones naming the redaction; other events stay whole", () => {
+        group();
+        const m = store.appendEvent("g1", { senderUserId: "a", senderDeviceId: "d", body: { case: "message", value: { messageId: "m1", content: { kind: { case: "text", value: { text: "secret" } } } } } });
+        const other = store.appendEvent("g1", text("other"));
+        const e1 = store.appendEvent("g1", edit(m, "secret 2"));
+        const r = store.appendEvent("g1", react(m));
+        const e2 = store.appendEvent("g1", edit(other, "other 2"));
+        const e3 = store.appendEvent("g1", edit(m, "secret 3"));
+        store.redact("g1", m, 99);
+        expect([m, other, e1, r, e2, e3].map(caseAt)).toEqual(["redacted", "message", "redacted", "action", "action", "redacted"]);
+        const tomb = store.event("g1", e1)!;
+        expect(tomb.body.case === "redacted" && [tomb.body.value.messageId, tomb.body.value.redactionSeq, tomb.body.value.editOf]).toEqual([`edit-of-${m}-8`, 99n, BigInt(m)]);
+        expect([tomb.seq, tomb.senderUserId]).toEqual([BigInt(e1), "a"]);
+        expect(store.lastSeq("g1")).toBe(e3);
+        expect(JSON.stringify(store.events("g1", 0, 100, 100), (_k, v) => (typeof v === "bigint" ? String(v) : v))).not.toMatch(/secret/);
+      });
+
+      it("ACT-4: a redaction inside a transaction that throws leaves everything whole", () => {
+        group();
+        const m = store.appendEvent("g1", text("kept"));
+        const e = store.appendEvent("g1", edit(m, "kept 2"));
+        expect(() =>
+          store.transaction(() => {
+            store.redact("g1", m, 3);
+            fail();
+          }),
+        ).toThrow();
+        expect([caseAt(m), caseAt(e)]).toEqual(["message", "action"]);
+      });
+
+      it("EPH-5: presence is shared until hidden, per user; a throwing transaction undoes the change", () => {
+        store.addUser("a");
+        expect(store.presenceHidden("a")).toBe(false);
+        store.setPresenceHidden("a", true);
+        expect([store.presenceHidden("a"), store.presenceHidden("b")]).toEqual([true, false]);
+        expect(() =>
+          store.transaction(() => {
+            store.setPresenceHidden("a", false);
+            fail();
+          }),
+        ).toThrow();
+        expect(store.presenceHidden("a")).toBe(true);
+        store.setPresenceHidden("a", false);
+        expect(store.presenceHidden("a")).toBe(false);
+      });
+    });
+
     describe("transactions", () => {
       it("returns what the function returns, nested calls included, and keeps their writes", () => {
         group("g1");

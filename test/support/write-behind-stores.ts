@@ -12,7 +12,10 @@ export function writeBehindStore(): WriteBehindStore {
 }
 
 /** Store methods that may write (epoch makes the user on first use), called on the write-behind store itself. */
-const WRITES = new Set(["addUser", "createConversation", "setMembership", "appendEvent", "startReadFanOut", "publishEvent", "appendUserEntry", "recordDedup", "forgetDedupBefore", "setReceiveMode", "setReadMarker", "epoch"]);
+const WRITES = new Set(["addUser", "redact", "setPresenceHidden", "createConversation", "setMembership", "appendEvent", "startReadFanOut", "publishEvent", "appendUserEntry", "recordDedup", "forgetDedupBefore", "setReceiveMode", "setReadMarker", "epoch"]);
+
+/** Store methods that only read, answered by the replay. A method in neither list is refused, so a new one cannot slip through unclassified. */
+const READS = new Set(["hasUser", "conversation", "directConversation", "membership", "members", "memberCount", "membersPage", "membershipsOf", "lastSeq", "events", "event", "headCursor", "userEntries", "storedEntriesAfter", "dedup", "receiveMode", "readMarker", "presenceHidden"]);
 
 /**
  * A store whose writes go to a WriteBehindStore and whose reads, outside a
@@ -62,6 +65,7 @@ export function replayedWriteBehindStore(): Store {
           return call(...args);
         };
       }
+      if (!READS.has(name)) throw new Error(`write-behind-stores.ts: classify Store.${name} as a read or a write`);
       return (...args: unknown[]) => (replay() as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args);
     },
   });
