@@ -5,7 +5,7 @@ import { ReceiveMode } from "../gen/imwire/v1/settings_pb.js";
 import { ConversationKind } from "../gen/imwire/v1/conversation_pb.js";
 // Code point order is UTF-8 byte order, the order CONV-10 pages in (and SQLite's BINARY collation).
 import { compareCodePoints as compareUtf8 } from "../machines/server/ids.js";
-import { editTarget, tombstone } from "./tombstone.js";
+import { editTarget, threadRoot, tombstone } from "./tombstone.js";
 import type { DedupKey, DedupRecord, NewConversation, NewEvent, Store, StoredConversation, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "./store.js";
 
 /** Whether an event can hold bytes fields: text messages and membership events hold only strings and numbers. */
@@ -38,6 +38,8 @@ interface ConversationState {
   currentMembers: number;
   /** ACT-3: by target seq, the seqs of its edits. */
   readonly edits: Map<number, number[]>;
+  /** THR-1: by root seq, the seqs of its replies. */
+  readonly threads: Map<number, number[]>;
 }
 
 interface UserState {
@@ -118,7 +120,7 @@ export class MemoryStore implements Store {
     const conversation: StoredConversation = { readFanOutFromSeq: 0, ...created };
     if (this.#conversations.has(conversation.conversationId)) throw new Error(`conversation ${conversation.conversationId} exists`);
     this.#restoring(this.#conversations, conversation.conversationId);
-    this.#conversations.set(conversation.conversationId, { conversation, events: [], positions: [], memberships: new Map(), since: new Map(), currentMembers: 0, edits: new Map() });
+    this.#conversations.set(conversation.conversationId, { conversation, events: [], positions: [], memberships: new Map(), since: new Map(), currentMembers: 0, edits: new Map(), threads: new Map() });
   }
 
   conversation(conversationId: string): StoredConversation | undefined {
@@ -184,17 +186,33 @@ export class MemoryStore implements Store {
     state.events.push(mayHoldBytes(stored) ? byValue(stored) : stored);
     state.positions.push(0);
     this.#undo?.push(state.events, state.positions);
-    const target = editTarget(stored);
-    if (target > 0) {
-      let edits = state.edits.get(target);
-      if (!edits) {
-        this.#restoring(state.edits, target);
-        state.edits.set(target, (edits = []));
-      }
-      edits.push(seq);
-      this.#undo?.push(edits);
-    }
+    this.#index(state.edits, editTarget(stored), seq);
+    this.#index(state.threads, threadRoot(stored), seq);
     return seq;
+  }
+
+  /** Add `seq` under `key` (0: nothing to index). */
+  #index(index: Map<number, number[]>, key: number, seq: number): void {
+    if (key === 0) return;
+    let seqs = index.get(key);
+    if (!seqs) {
+      this.#restoring(index, key);
+      index.set(key, (seqs = []));
+    }
+    seqs.push(seq);
+    this.#undo?.push(seqs);
+  }
+
+  threadEvents(conversationId: string, rootSeq: number, afterSeq: number, untilSeq: number, limit: number): ConversationEvent[] {
+    const state = this.#conversation(conversationId);
+    const seqs = [rootSeq, ...(state.threads.get(rootSeq) ?? [])];
+    const start = firstAbove(seqs.length, (i) => seqs[i]!, afterSeq);
+    const events: ConversationEvent[] = [];
+    for (let i = start; i < seqs.length && events.length < limit && seqs[i]! <= untilSeq; i++) {
+      const event = state.events[seqs[i]! - 1];
+      if (event) events.push(event);
+    }
+    return events;
   }
 
   redact(conversationId: string, targetSeq: number, redactionSeq: number): void {

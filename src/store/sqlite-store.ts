@@ -7,7 +7,7 @@ import { ReadMarkerSchema, ReadReceiptSchema, UserEventSchema } from "../gen/imw
 import { ConversationEventSchema, type ConversationEvent } from "../gen/imwire/v1/message_pb.js";
 import { ReceiveMode, ReceiveSettingsSchema } from "../gen/imwire/v1/settings_pb.js";
 import { decodeConversationEvent, encodeConversationEvent } from "../gen/imwire/v1/message_fast.js";
-import { editTarget, tombstone } from "./tombstone.js";
+import { editTarget, threadRoot, tombstone } from "./tombstone.js";
 import type { DedupKey, DedupRecord, NewConversation, NewEvent, Store, StoredConversation, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "./store.js";
 
 export interface SqliteStoreOptions {
@@ -105,6 +105,12 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
     `),
   // EPH-5: the user's presence setting.
   (db) => db.exec("ALTER TABLE users ADD COLUMN presence_hidden INTEGER NOT NULL DEFAULT 0"),
+  // THR-2: a reply's thread, so that a thread is read without the rest of its conversation.
+  (db) =>
+    db.exec(`
+      ALTER TABLE events ADD COLUMN thread_root INTEGER;
+      CREATE INDEX events_threads ON events (conversation_id, thread_root, seq) WHERE thread_root IS NOT NULL;
+    `),
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -388,7 +394,8 @@ export class SqliteStore implements Store {
       const seq = last + 1;
       const stored = create(ConversationEventSchema, { ...event, seq: BigInt(seq) });
       const target = editTarget(stored);
-      this.#sql.insertEvent.run(conversationId, seq, encodeConversationEvent(stored), target > 0 ? target : null);
+      const root = threadRoot(stored);
+      this.#sql.insertEvent.run(conversationId, seq, encodeConversationEvent(stored), target > 0 ? target : null, root > 0 ? root : null);
       this.#sql.setLastSeq.run(seq, conversationId);
       return seq;
     });
@@ -429,6 +436,10 @@ export class SqliteStore implements Store {
     const rows = this.#sql.events.all(conversationId, bound(afterSeq), bound(untilSeq), bound(limit));
     if (rows.length === 0) this.#mustExist(conversationId);
     return rows.map((bytes) => decodeConversationEvent(bytes));
+  }
+
+  threadEvents(conversationId: string, rootSeq: number, afterSeq: number, untilSeq: number, limit: number): ConversationEvent[] {
+    return this.#sql.threadEvents.all(conversationId, rootSeq, rootSeq, bound(afterSeq), bound(untilSeq), bound(limit)).map((bytes) => decodeConversationEvent(bytes));
   }
 
   event(conversationId: string, seq: number): ConversationEvent | undefined {
@@ -649,7 +660,10 @@ function prepare(db: Database.Database) {
     firstMembers: value<[string], string>("SELECT user_id FROM memberships WHERE conversation_id = ? ORDER BY id LIMIT 3"),
     membershipsOf: tuple<[string], MembershipRow>(`SELECT ${MEMBERSHIP_COLUMNS} FROM memberships WHERE user_id = ? ORDER BY id`),
 
-    insertEvent: write<[string, number, Uint8Array, number | null]>("INSERT INTO events (conversation_id, seq, event, edit_target) VALUES (?, ?, ?, ?)"),
+    insertEvent: write<[string, number, Uint8Array, number | null, number | null]>("INSERT INTO events (conversation_id, seq, event, edit_target, thread_root) VALUES (?, ?, ?, ?, ?)"),
+    threadEvents: value<[string, number, number, number, number, number], Buffer>(
+      "SELECT event FROM events WHERE conversation_id = ? AND (seq = ? OR thread_root = ?) AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+    ),
     presenceHidden: value<[string], number>("SELECT presence_hidden FROM users WHERE user_id = ?"),
     setPresenceHidden: write<[number, string]>("UPDATE users SET presence_hidden = ? WHERE user_id = ?"),
     redactedSeqs: value<[string, number, number], number>("SELECT seq FROM events WHERE conversation_id = ? AND (seq = ? OR edit_target = ?)"),

@@ -66,6 +66,12 @@ export interface Store {
   /** Events with afterSeq < seq <= untilSeq, oldest first, at most `limit`. */
   events(conversationId: string, afterSeq: number, untilSeq: number, limit: number): ConversationEvent[];
   event(conversationId: string, seq: number): ConversationEvent | undefined;
+  /**
+   * THR-2: the thread rooted at `rootSeq` — the root and the messages whose
+   * thread_root_seq is rootSeq — with afterSeq < seq <= untilSeq, oldest
+   * first, at most `limit`.
+   */
+  threadEvents(conversationId: string, rootSeq: number, afterSeq: number, untilSeq: number, limit: number): ConversationEvent[];
 
   /** The epoch of a user's stream, created on first use (CUR-4). */
   epoch(userId: string): string;
@@ -102,6 +108,7 @@ export interface Store {
   /** EPH-5: whether the user hides its presence (false until set). */
   presenceHidden(userId: string): boolean;
   setPresenceHidden(userId: string, hidden: boolean): void;
+  /** READ-1; THR-3: a thread's marker is kept under threadMarkerKey(conversationId, rootSeq). */
   readMarker(userId: string, conversationId: string): number;
   setReadMarker(userId: string, conversationId: string, seq: number): void;
 }
@@ -159,4 +166,9 @@ export interface DedupRecord {
   readonly seq: number;
   readonly messageId: string;
   readonly serverTimeMs: number;
+}
+
+/** THR-3: the key a thread's read marker is kept under, beside its conversation's (ids never hold NUL: LIM-2). */
+export function threadMarkerKey(conversationId: string, rootSeq: number): string {
+  return `${conversationId}\u0000${rootSeq}`;
 }

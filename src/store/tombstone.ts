@@ -22,3 +22,9 @@ export function tombstone(event: ConversationEvent, redactionSeq: number): Conve
     body: { case: "redacted", value: { messageId, redactionSeq: BigInt(redactionSeq), editOf } },
   });
 }
+
+/** THR-1: the root of the thread a message belongs to, or 0. */
+export function threadRoot(event: { readonly body: ConversationEvent["body"] | { case: string; value?: unknown } }): number {
+  const body = event.body as ConversationEvent["body"];
+  return body.case === "message" ? Number(body.value.threadRootSeq) : 0;
+}

@@ -172,6 +172,10 @@ export class WriteBehindStore implements Store {
     return this.#memory.event(conversationId, seq);
   }
 
+  threadEvents(conversationId: string, rootSeq: number, afterSeq: number, untilSeq: number, limit: number): ConversationEvent[] {
+    return this.#memory.threadEvents(conversationId, rootSeq, afterSeq, untilSeq, limit);
+  }
+
   epoch(userId: string): string {
     // MemoryStore makes the user on first use: a write, recorded as such.
     if (!this.#memory.hasUser(userId)) this.addUser(userId);

@@ -6,7 +6,7 @@ import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
 import { SendAckSchema, type SendAck, type SendMessage } from "../../gen/imwire/v1/message_pb.js";
 import { sizeSendMessage } from "../../gen/imwire/v1/message_fast.js";
 import { MAX_LIST_ENTRIES, maxSendMessageSize } from "../../limits.js";
-import type { DedupRecord } from "../../store/store.js";
+import { threadMarkerKey, type DedupRecord } from "../../store/store.js";
 import type { Connection } from "./connection.js";
 import type { ServerCore } from "./core.js";
 import { appendConversationEvent } from "./events.js";
@@ -52,6 +52,8 @@ export function sendMessage(core: ServerCore, connection: Connection, request: S
     throw new RequestError(ErrorCode.INVALID_ARGUMENT, `reply_to_seq ${request.replyToSeq} is before the sender's first visible seq ${membership.firstVisibleSeq}`, "MSG-6");
   }
 
+  if (request.threadRootSeq !== 0n) checkThreadRoot(core, conversation.conversationId, membership.firstVisibleSeq, lastSeq, request.threadRootSeq, "THR-1");
+
   const messageId = `${conversation.conversationId}.${lastSeq + 1}`;
   const seq = appendConversationEvent(core, conversation, connection, now, {
     case: "message",
@@ -61,11 +63,26 @@ export function sendMessage(core: ServerCore, connection: Connection, request: S
       content: request.content,
       replyToSeq: request.replyToSeq,
       mentions: request.mentions,
+      threadRootSeq: request.threadRootSeq,
     },
   });
   const record: DedupRecord = { conversationId: conversation.conversationId, seq, messageId, serverTimeMs: Math.floor(now) };
   store.recordDedup(dedupKey, record);
   return ack(record, request.clientMessageId);
+}
+
+/**
+ * THR-1 to THR-3: a thread's root is a message event the user may read
+ * (first visible to last readable) that is not itself a reply. Returns it as a number.
+ */
+export function checkThreadRoot(core: ServerCore, conversationId: string, firstVisibleSeq: number, lastReadable: number, rootSeq: bigint, requirement: string): number {
+  const root = toNumber(rootSeq);
+  const event = root >= firstVisibleSeq && root <= lastReadable ? core.store.event(conversationId, root) : undefined;
+  const body = event?.body;
+  if (body?.case === "redacted" && body.value.editOf === 0n) return root; // THR-4: a redacted root keeps its thread
+  if (body?.case !== "message") throw new RequestError(ErrorCode.INVALID_ARGUMENT, `thread_root_seq ${rootSeq} is not a message the user may read`, requirement);
+  if (body.value.threadRootSeq !== 0n) throw new RequestError(ErrorCode.INVALID_ARGUMENT, `thread_root_seq ${rootSeq} is itself a reply: threads are one level deep`, requirement);
+  return root;
 }
 
 export function ack(record: DedupRecord, clientMessageId: string): SendAck {
@@ -122,6 +139,7 @@ export function markRead(core: ServerCore, connection: Connection, request: Mark
   const readable = membership.lastVisibleSeq || store.lastSeq(conversationId);
   const seq = toNumber(request.seq);
   if (seq > readable) throw new RequestError(ErrorCode.INVALID_ARGUMENT, `seq ${request.seq} is beyond the last readable ${readable}`, "READ-1");
+  if (request.threadRootSeq !== 0n) return markThreadRead(core, connection, conversationId, membership.firstVisibleSeq, readable, request);
   const current = store.readMarker(me, conversationId);
   if (seq > current) {
     store.setReadMarker(me, conversationId, seq);
@@ -135,4 +153,18 @@ export function markRead(core: ServerCore, connection: Connection, request: Mark
     }
   }
   return create(ReadMarkerSchema, { conversationId, seq: BigInt(Math.max(seq, current)) });
+}
+
+/** THR-3: a thread's marker, apart from the conversation's, synced to the user's devices; no read receipts. */
+function markThreadRead(core: ServerCore, connection: Connection, conversationId: string, firstVisibleSeq: number, readable: number, request: MarkRead): ReadMarker {
+  const root = checkThreadRoot(core, conversationId, firstVisibleSeq, readable, request.threadRootSeq, "THR-3");
+  const key = threadMarkerKey(conversationId, root);
+  const seq = toNumber(request.seq);
+  const current = core.store.readMarker(connection.userId, key);
+  const threadRootSeq = BigInt(root);
+  if (seq > current) {
+    core.store.setReadMarker(connection.userId, key, seq);
+    core.appendUserEntry(connection.userId, { case: "readMarker", value: create(ReadMarkerSchema, { conversationId, seq: BigInt(seq), threadRootSeq }) });
+  }
+  return create(ReadMarkerSchema, { conversationId, seq: BigInt(Math.max(seq, current)), threadRootSeq });
 }

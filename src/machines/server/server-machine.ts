@@ -58,7 +58,7 @@ function pushSize(frame: Frame, event: UserEvent): number {
 }
 
 /** EXT-5: the features this server implements, offered to every client that asks. */
-const SERVER_FEATURES: ReadonlySet<Feature> = new Set([Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS, Feature.EPHEMERAL]);
+const SERVER_FEATURES: ReadonlySet<Feature> = new Set([Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS, Feature.EPHEMERAL, Feature.THREADS]);
 
 /**
  * Users whose devices one input or tick pushes to at most: the rest wait for

@@ -21,6 +21,7 @@ import { sizeUserEvent } from "../../gen/imwire/v1/delivery_fast.js";
 import { sizeConversationEvent } from "../../gen/imwire/v1/message_fast.js";
 import { sizeConversation } from "../../gen/imwire/v1/conversation_fast.js";
 import { RequestError } from "./request-error.js";
+import { checkThreadRoot } from "./messaging.js";
 import { MAX_ID_BYTES } from "../../limits.js";
 
 /** Room kept in a page for its own fields and each event's tag and length (SYNC-2). */
@@ -48,13 +49,18 @@ export function syncConversation(core: ServerCore, connection: Connection, reque
   const until = request.untilSeq === 0n ? lastReadable : Math.min(toNumber(request.untilSeq), lastReadable);
   const after = Math.max(Math.min(toNumber(request.afterSeq), lastReadable), firstVisible - 1);
   const limit = pageLimit(request.limit, options.conversationPageDefault, options.conversationPageMax);
-  const candidates = after < until ? store.events(conversationId, after, until, limit) : [];
-  const events = fitInFrame(candidates, sizeConversationEvent, options.maxFrameSize);
+  // THR-2: one thread alone, read through the store's index of it.
+  const thread = request.threadRootSeq === 0n ? 0 : checkThreadRoot(core, conversationId, firstVisible, lastReadable, request.threadRootSeq, "THR-2");
+  const candidates = after >= until ? [] : thread > 0 ? store.threadEvents(conversationId, thread, after, until, limit + 1) : store.events(conversationId, after, until, limit);
+  // A thread's candidates hold one more than the limit: whether any is left is then known without another read.
+  const events = fitInFrame(thread > 0 ? candidates.slice(0, limit) : candidates, sizeConversationEvent, options.maxFrameSize);
   const lastReturned = events.length > 0 ? Number(events[events.length - 1]!.seq) : after;
+  // A thread page may end before `until` with nothing more in the thread: it has more only if it was cut short.
+  const hasMore = thread > 0 ? events.length < candidates.length : lastReturned < until;
   return create(ConversationPageSchema, {
     conversationId,
     events,
-    hasMore: lastReturned < until,
+    hasMore,
     lastSeq: BigInt(lastReadable),
     firstVisibleSeq: BigInt(firstVisible),
   });

@@ -511,7 +511,7 @@ export function sizeMarkRead(message: MarkRead): number {
 }
 
 export function readMarkRead(r: WireReader, end: number, depth: number, target?: MarkRead): MarkRead {
-  const m: MarkRead = target ?? { $typeName: "imwire.v1.MarkRead", conversationId: "", seq: 0n };
+  const m: MarkRead = target ?? { $typeName: "imwire.v1.MarkRead", conversationId: "", seq: 0n, threadRootSeq: 0n };
   let unknown: UnknownField[] | undefined;
   while (r.pos < end) {
     const tag = r.tag(end);
@@ -521,6 +521,9 @@ export function readMarkRead(r: WireReader, end: number, depth: number, target?:
         break;
       case 16:
         m.seq = r.uint64(end);
+        break;
+      case 24:
+        m.threadRootSeq = r.uint64(end);
         break;
       default:
         (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
@@ -540,6 +543,9 @@ export function measureMarkRead(m: MarkRead, lengths: number[]): number {
   if (m.seq !== 0n) {
     n += 1 + uint64Size(m.seq);
   }
+  if (m.threadRootSeq !== 0n) {
+    n += 1 + uint64Size(m.threadRootSeq);
+  }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
 }
@@ -552,6 +558,10 @@ export function writeMarkRead(w: WireWriter, m: MarkRead): void {
   if (m.seq !== 0n) {
     w.byte(16);
     w.uint64(m.seq);
+  }
+  if (m.threadRootSeq !== 0n) {
+    w.byte(24);
+    w.uint64(m.threadRootSeq);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }
@@ -587,7 +597,7 @@ export function sizeReadMarker(message: ReadMarker): number {
 }
 
 export function readReadMarker(r: WireReader, end: number, depth: number, target?: ReadMarker): ReadMarker {
-  const m: ReadMarker = target ?? { $typeName: "imwire.v1.ReadMarker", conversationId: "", seq: 0n };
+  const m: ReadMarker = target ?? { $typeName: "imwire.v1.ReadMarker", conversationId: "", seq: 0n, threadRootSeq: 0n };
   let unknown: UnknownField[] | undefined;
   while (r.pos < end) {
     const tag = r.tag(end);
@@ -597,6 +607,9 @@ export function readReadMarker(r: WireReader, end: number, depth: number, target
         break;
       case 16:
         m.seq = r.uint64(end);
+        break;
+      case 24:
+        m.threadRootSeq = r.uint64(end);
         break;
       default:
         (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
@@ -616,6 +629,9 @@ export function measureReadMarker(m: ReadMarker, lengths: number[]): number {
   if (m.seq !== 0n) {
     n += 1 + uint64Size(m.seq);
   }
+  if (m.threadRootSeq !== 0n) {
+    n += 1 + uint64Size(m.threadRootSeq);
+  }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
 }
@@ -628,6 +644,10 @@ export function writeReadMarker(w: WireWriter, m: ReadMarker): void {
   if (m.seq !== 0n) {
     w.byte(16);
     w.uint64(m.seq);
+  }
+  if (m.threadRootSeq !== 0n) {
+    w.byte(24);
+    w.uint64(m.threadRootSeq);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file imwire/v1/delivery.proto.
  */
 export const file_imwire_v1_delivery: GenFile = /*@__PURE__*/
-  fileDesc("ChhpbXdpcmUvdjEvZGVsaXZlcnkucHJvdG8SCWltd2lyZS52MSKMAwoJVXNlckV2ZW50EhQKBmN1cnNvchgBIAEoBEIEiLUYARITCgtwcmV2X2N1cnNvchgCIAEoBBItCgVldmVudBgDIAEoCzIcLmltd2lyZS52MS5Db252ZXJzYXRpb25FdmVudEgAEiMKBm5vdGlmeRgEIAEoCzIRLmltd2lyZS52MS5Ob3RpZnlIABIvCgZqb2luZWQYBSABKAsyHS5pbXdpcmUudjEuQ29udmVyc2F0aW9uT3BlbmVkSAASKwoEbGVmdBgGIAEoCzIbLmltd2lyZS52MS5Db252ZXJzYXRpb25MZWZ0SAASNgoQcmVjZWl2ZV9zZXR0aW5ncxgHIAEoCzIaLmltd2lyZS52MS5SZWNlaXZlU2V0dGluZ3NIABIsCgtyZWFkX21hcmtlchgIIAEoCzIVLmltd2lyZS52MS5SZWFkTWFya2VySAASLgoMcmVhZF9yZWNlaXB0GAkgASgLMhYuaW13aXJlLnYxLlJlYWRSZWNlaXB0SABCDAoEYm9keRIEkLUYASI6CgZOb3RpZnkSHQoPY29udmVyc2F0aW9uX2lkGAEgASgJQgSItRgBEhEKA3NlcRgCIAEoBEIEiLUYASJQCgtEZWxpdmVyeUFjaxIOCgZjdXJzb3IYASABKAQSMQoNY29udmVyc2F0aW9ucxgCIAMoCzIaLmltd2lyZS52MS5Db252ZXJzYXRpb25BY2siQwoPQ29udmVyc2F0aW9uQWNrEh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYARIRCgNzZXEYAiABKARCBIi1GAEiPAoITWFya1JlYWQSHQoPY29udmVyc2F0aW9uX2lkGAEgASgJQgSItRgBEhEKA3NlcRgCIAEoBEIEiLUYASI4CgpSZWFkTWFya2VyEh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYARILCgNzZXEYAiABKAQiVgoLUmVhZFJlY2VpcHQSHQoPY29udmVyc2F0aW9uX2lkGAEgASgJQgSItRgBEhUKB3VzZXJfaWQYAiABKAlCBIi1GAESEQoDc2VxGAMgASgEQgSItRgBYgZwcm90bzM", [file_imwire_v1_conversation, file_imwire_v1_message, file_imwire_v1_options, file_imwire_v1_settings]);
+  fileDesc("ChhpbXdpcmUvdjEvZGVsaXZlcnkucHJvdG8SCWltd2lyZS52MSKMAwoJVXNlckV2ZW50EhQKBmN1cnNvchgBIAEoBEIEiLUYARITCgtwcmV2X2N1cnNvchgCIAEoBBItCgVldmVudBgDIAEoCzIcLmltd2lyZS52MS5Db252ZXJzYXRpb25FdmVudEgAEiMKBm5vdGlmeRgEIAEoCzIRLmltd2lyZS52MS5Ob3RpZnlIABIvCgZqb2luZWQYBSABKAsyHS5pbXdpcmUudjEuQ29udmVyc2F0aW9uT3BlbmVkSAASKwoEbGVmdBgGIAEoCzIbLmltd2lyZS52MS5Db252ZXJzYXRpb25MZWZ0SAASNgoQcmVjZWl2ZV9zZXR0aW5ncxgHIAEoCzIaLmltd2lyZS52MS5SZWNlaXZlU2V0dGluZ3NIABIsCgtyZWFkX21hcmtlchgIIAEoCzIVLmltd2lyZS52MS5SZWFkTWFya2VySAASLgoMcmVhZF9yZWNlaXB0GAkgASgLMhYuaW13aXJlLnYxLlJlYWRSZWNlaXB0SABCDAoEYm9keRIEkLUYASI6CgZOb3RpZnkSHQoPY29udmVyc2F0aW9uX2lkGAEgASgJQgSItRgBEhEKA3NlcRgCIAEoBEIEiLUYASJQCgtEZWxpdmVyeUFjaxIOCgZjdXJzb3IYASABKAQSMQoNY29udmVyc2F0aW9ucxgCIAMoCzIaLmltd2lyZS52MS5Db252ZXJzYXRpb25BY2siQwoPQ29udmVyc2F0aW9uQWNrEh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYARIRCgNzZXEYAiABKARCBIi1GAEiVQoITWFya1JlYWQSHQoPY29udmVyc2F0aW9uX2lkGAEgASgJQgSItRgBEhEKA3NlcRgCIAEoBEIEiLUYARIXCg90aHJlYWRfcm9vdF9zZXEYAyABKAQiUQoKUmVhZE1hcmtlchIdCg9jb252ZXJzYXRpb25faWQYASABKAlCBIi1GAESCwoDc2VxGAIgASgEEhcKD3RocmVhZF9yb290X3NlcRgDIAEoBCJWCgtSZWFkUmVjZWlwdBIdCg9jb252ZXJzYXRpb25faWQYASABKAlCBIi1GAESFQoHdXNlcl9pZBgCIAEoCUIEiLUYARIRCgNzZXEYAyABKARCBIi1GAFiBnByb3RvMw", [file_imwire_v1_conversation, file_imwire_v1_message, file_imwire_v1_options, file_imwire_v1_settings]);
 
 /**
  * One entry of a user's stream: everything that happened that the user's
@@ -217,6 +217,14 @@ export type MarkRead = Message<"imwire.v1.MarkRead"> & {
    * @generated from field: uint64 seq = 2;
    */
   seq: bigint;
+
+  /**
+   * Version 1.1 (FEATURE_THREADS): the marker of this thread, not the
+   * conversation's (THR-3).
+   *
+   * @generated from field: uint64 thread_root_seq = 3;
+   */
+  threadRootSeq: bigint;
 };
 
 /**
@@ -242,6 +250,13 @@ export type ReadMarker = Message<"imwire.v1.ReadMarker"> & {
    * @generated from field: uint64 seq = 2;
    */
   seq: bigint;
+
+  /**
+   * The thread whose marker this is (THR-3); 0 for the conversation's.
+   *
+   * @generated from field: uint64 thread_root_seq = 3;
+   */
+  threadRootSeq: bigint;
 };
 
 /**

@@ -31,7 +31,7 @@ export function sizeSendMessage(message: SendMessage): number {
 }
 
 export function readSendMessage(r: WireReader, end: number, depth: number, target?: SendMessage): SendMessage {
-  const m: SendMessage = target ?? { $typeName: "imwire.v1.SendMessage", conversationId: "", clientMessageId: "", replyToSeq: 0n, mentions: [] };
+  const m: SendMessage = target ?? { $typeName: "imwire.v1.SendMessage", conversationId: "", clientMessageId: "", replyToSeq: 0n, mentions: [], threadRootSeq: 0n };
   let unknown: UnknownField[] | undefined;
   while (r.pos < end) {
     const tag = r.tag(end);
@@ -55,6 +55,9 @@ export function readSendMessage(r: WireReader, end: number, depth: number, targe
         m.mentions.push(readMention(r, stop, depth + 1));
         break;
       }
+      case 48:
+        m.threadRootSeq = r.uint64(end);
+        break;
       default:
         (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
     }
@@ -92,6 +95,9 @@ export function measureSendMessage(m: SendMessage, lengths: number[]): number {
     lengths[slot] = l;
     n += 1 + varintSize(l) + l;
   }
+  if (m.threadRootSeq !== 0n) {
+    n += 1 + uint64Size(m.threadRootSeq);
+  }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
 }
@@ -118,6 +124,10 @@ export function writeSendMessage(w: WireWriter, m: SendMessage): void {
     w.byte(42);
     w.length();
     writeMention(w, item);
+  }
+  if (m.threadRootSeq !== 0n) {
+    w.byte(48);
+    w.uint64(m.threadRootSeq);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }
@@ -487,7 +497,7 @@ export function sizeMessage(message: Message): number {
 }
 
 export function readMessage(r: WireReader, end: number, depth: number, target?: Message): Message {
-  const m: Message = target ?? { $typeName: "imwire.v1.Message", messageId: "", clientMessageId: "", replyToSeq: 0n, mentions: [] };
+  const m: Message = target ?? { $typeName: "imwire.v1.Message", messageId: "", clientMessageId: "", replyToSeq: 0n, mentions: [], threadRootSeq: 0n };
   let unknown: UnknownField[] | undefined;
   while (r.pos < end) {
     const tag = r.tag(end);
@@ -511,6 +521,9 @@ export function readMessage(r: WireReader, end: number, depth: number, target?: 
         m.mentions.push(readMention(r, stop, depth + 1));
         break;
       }
+      case 48:
+        m.threadRootSeq = r.uint64(end);
+        break;
       default:
         (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
     }
@@ -548,6 +561,9 @@ export function measureMessage(m: Message, lengths: number[]): number {
     lengths[slot] = l;
     n += 1 + varintSize(l) + l;
   }
+  if (m.threadRootSeq !== 0n) {
+    n += 1 + uint64Size(m.threadRootSeq);
+  }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
 }
@@ -574,6 +590,10 @@ export function writeMessage(w: WireWriter, m: Message): void {
     w.byte(42);
     w.length();
     writeMention(w, item);
+  }
+  if (m.threadRootSeq !== 0n) {
+    w.byte(48);
+    w.uint64(m.threadRootSeq);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }

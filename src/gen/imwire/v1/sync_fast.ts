@@ -33,7 +33,7 @@ export function sizeSyncConversation(message: SyncConversation): number {
 }
 
 export function readSyncConversation(r: WireReader, end: number, depth: number, target?: SyncConversation): SyncConversation {
-  const m: SyncConversation = target ?? { $typeName: "imwire.v1.SyncConversation", conversationId: "", afterSeq: 0n, limit: 0, untilSeq: 0n };
+  const m: SyncConversation = target ?? { $typeName: "imwire.v1.SyncConversation", conversationId: "", afterSeq: 0n, limit: 0, untilSeq: 0n, threadRootSeq: 0n };
   let unknown: UnknownField[] | undefined;
   while (r.pos < end) {
     const tag = r.tag(end);
@@ -49,6 +49,9 @@ export function readSyncConversation(r: WireReader, end: number, depth: number, 
         break;
       case 32:
         m.untilSeq = r.uint64(end);
+        break;
+      case 40:
+        m.threadRootSeq = r.uint64(end);
         break;
       default:
         (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
@@ -74,6 +77,9 @@ export function measureSyncConversation(m: SyncConversation, lengths: number[]):
   if (m.untilSeq !== 0n) {
     n += 1 + uint64Size(m.untilSeq);
   }
+  if (m.threadRootSeq !== 0n) {
+    n += 1 + uint64Size(m.threadRootSeq);
+  }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
 }
@@ -94,6 +100,10 @@ export function writeSyncConversation(w: WireWriter, m: SyncConversation): void 
   if (m.untilSeq !== 0n) {
     w.byte(32);
     w.uint64(m.untilSeq);
+  }
+  if (m.threadRootSeq !== 0n) {
+    w.byte(40);
+    w.uint64(m.threadRootSeq);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }
