@@ -10,6 +10,7 @@ import { deliveryVectors } from "./valid-delivery.js";
 import { sessionVectors } from "./valid-session.js";
 import { conversationVectors } from "./valid-conversations.js";
 import { messageActionVectors } from "./valid-message-actions.js";
+import { ephemeralVectors } from "./valid-ephemeral.js";
 import { laterVersionVectors, unknownEnumVectors, unknownFieldVectors } from "./valid-extensions.js";
 import { noncanonicalVectors } from "./valid-noncanonical.js";
 import { mistypedFieldInvalidVectors, mistypedFieldVectors } from "./valid-mistyped.js";
@@ -26,7 +27,7 @@ import { derivedMissingFieldVectors, explicitDefaultVectors } from "./missing-fi
  * descriptions, minor for added vectors, major for changed or removed ones
  * (ids are stable: a changed expectation gets a new id).
  */
-export const SUITE_VERSION = "3.0.0";
+export const SUITE_VERSION = "4.0.0";
 
 /** What every valid vector exercises: a framed payload (FRM-1), one body (ENV-1), canonical JSON (EXT-4). */
 const BASE_REQUIREMENTS = ["FRM-1", "ENV-1", "EXT-4"];
@@ -37,6 +38,7 @@ export const validDefinitions: readonly ValidDefinition[] = [
   ...sessionVectors,
   ...conversationVectors,
   ...messageActionVectors,
+  ...ephemeralVectors,
   ...unknownFieldVectors,
   ...unknownEnumVectors,
   ...laterVersionVectors,

@@ -69,8 +69,9 @@ export const unknownFrameVectors: InvalidPayloadDefinition[] = [
   unknownFrame("later-frame-type", "A body in field 99, a frame type from a later version, with request id 42.", bytes(vfield(1, 42), dfield(99, vfield(1, 1))), 42),
   unknownFrame("unused-field-15", "A body in field 15, the unused number between read_marker (14) and hello (16).", bytes(vfield(1, 7), dfield(15)), 7),
   // Was next-field-number (field 29) until 29 and 30 became list_members and member_page, then next-field-number-31
-  // until act_on_message took 31 (version 1.1): an id never changes meaning.
-  unknownFrame("next-field-number-32", "A body in field 32, the next free number, with the largest request id.", bytes(vfield(1, U32_MAX), dfield(32, sfield(1, "x"))), U32_MAX),
+  // until act_on_message took 31, then next-field-number-32 until set_typing took 32 (and 33 to 36 went to the
+  // other ephemeral frames, version 1.1): an id never changes meaning.
+  unknownFrame("next-field-number-37", "A body in field 37, the next free number, with the largest request id.", bytes(vfield(1, U32_MAX), dfield(37, sfield(1, "x"))), U32_MAX),
   unknownFrame("empty-payload", "An empty payload: a Frame with no body and request id 0 (what a zero-length frame carries, FRM-7).", new Uint8Array(0), 0),
   unknownFrame("request-id-only", "A frame with request id 42 and nothing else.", bytes(vfield(1, 42)), 42),
   unknownFrame("varint-body", "An unknown field 40 written as a varint, with request id 3.", bytes(vfield(1, 3), vfield(40, 1)), 3),
