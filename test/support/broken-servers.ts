@@ -331,3 +331,48 @@ class MessageActionBrokenMachine extends ServerMachine {
     }
   }
 }
+
+// ---- The conformance runner's typing and presence self-tests (EPH-1 to EPH-5) ----
+// Kept apart from Breakage: a server without the feature, and bugs only the EPH tests look for.
+
+export interface EphemeralBreakage {
+  /** Strip FEATURE_EPHEMERAL from every hello's offer: a server without the feature (not a broken one: EXT-5). */
+  readonly withoutFeature?: boolean;
+  /** Keep a device among a conversation's viewers after it stops viewing (an empty viewing_conversation_id): typing to a non-viewer (breaks EPH-2). */
+  readonly staleViewers?: boolean;
+  /** Store and answer set_presence_sharing but never consult it: a hidden user's presence still sent, and others' to it (breaks EPH-5). */
+  readonly hiddenIgnored?: boolean;
+}
+
+/** A factory for a server machine without typing and presence, or with them broken, as `breakage` says. */
+export function brokenEphemeral(breakage: EphemeralBreakage): ServerMachineFactory {
+  return (deps, options) => new EphemeralBrokenMachine(deps, options, breakage);
+}
+
+class EphemeralBrokenMachine extends ServerMachine {
+  readonly #breakage: EphemeralBreakage;
+  /** The conversation each connection last named in viewing_conversation_id. */
+  readonly #viewing = new Map<ConnectionId, string>();
+
+  constructor(deps: ServerDeps, options: Partial<ServerOptions>, breakage: EphemeralBreakage) {
+    const store = new Proxy(deps.store, {
+      get(target, property, receiver) {
+        if (breakage.hiddenIgnored && property === "presenceHidden") return () => false;
+        const value = Reflect.get(target, property, receiver) as unknown;
+        return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    }) as Store;
+    super({ ...deps, store }, options);
+    this.#breakage = breakage;
+  }
+
+  override frameReceived(id: ConnectionId, frame: Frame, now: number, payloadSize = 0): void {
+    const body = frame.body;
+    if (this.#breakage.withoutFeature && body.case === "hello") body.value.features = body.value.features.filter((f) => f !== Feature.EPHEMERAL);
+    if (this.#breakage.staleViewers && body.case === "setDeviceState") {
+      if (body.value.viewingConversationId === "") body.value.viewingConversationId = this.#viewing.get(id) ?? "";
+      else this.#viewing.set(id, body.value.viewingConversationId);
+    }
+    super.frameReceived(id, frame, now, payloadSize);
+  }
+}

@@ -9,6 +9,7 @@ import { envelopeTests, streamFramingTests, websocketTests } from "./cases/frami
 import { handshakeTests } from "./cases/handshake.js";
 import { heartbeatTests } from "./cases/heartbeat.js";
 import { idempotencyTests } from "./cases/idempotency.js";
+import { ephemeralTests } from "./cases/ephemeral.js";
 import { errorTests } from "./cases/errors.js";
 import { lifecycleTests } from "./cases/lifecycle.js";
 import { largeConversationTests } from "./cases/large-conversations.js";
@@ -40,6 +41,7 @@ export const allTests: readonly ConformanceTest[] = [
   ...syncTests,
   ...largeConversationTests,
   ...messageActionTests,
+  ...ephemeralTests,
   ...settingsTests,
   ...heartbeatTests,
   ...flowControlTests,
@@ -71,9 +73,13 @@ export const allTests: readonly ConformanceTest[] = [
  * LIM-9 allows. 1.7: message actions (protocol version 1.1, §8.1): ACT-1 to
  * ACT-7 where FEATURE_MESSAGE_ACTIONS is in force (unsupported elsewhere),
  * EXT-5 for a hello without it, and the referee and ledger taught
- * act_on_message's send_ack, action events and tombstones.
+ * act_on_message's send_ack, action events and tombstones. 1.8: typing and
+ * presence (protocol version 1.1, §15.1): EPH-1 to EPH-5 where
+ * FEATURE_EPHEMERAL is in force (unsupported elsewhere), and the referee
+ * taught the ephemeral notices (request_id 0, sent only where the feature is
+ * in force) and presence_sharing's answer.
  */
-export const SUITE_VERSION = "1.7.0";
+export const SUITE_VERSION = "1.8.0";
 
 /** Tests selected by --only and --skip: each a test id, an id prefix ("CONN-2/"), a requirement id or a group. */
 export function select(tests: readonly ConformanceTest[], only: readonly string[], skip: readonly string[]): ConformanceTest[] {

@@ -1,4 +1,4 @@
-import type { Welcome } from "../../gen/imwire/v1/connection_pb.js";
+import { Feature, type Welcome } from "../../gen/imwire/v1/connection_pb.js";
 import type { ListMembers, MemberPage } from "../../gen/imwire/v1/conversation_pb.js";
 import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
 import type { Frame } from "../../gen/imwire/v1/frame_pb.js";
@@ -37,7 +37,9 @@ const ANSWERS: Readonly<Record<RequestCase, Case>> = {
 };
 
 /** Bodies only a client sends (ENV-7). */
-const CLIENT_ONLY = new Set<Case>([...(Object.keys(ANSWERS) as Case[]), "deliveryAck"]);
+const CLIENT_ONLY = new Set<Case>([...(Object.keys(ANSWERS) as Case[]), "deliveryAck", "setTyping"]);
+/** Server notices of FEATURE_EPHEMERAL (EPH-1): request_id 0, no cursor, sent only where the feature is in force. */
+const EPHEMERAL_NOTICES = new Set<Case>(["typing", "presence"]);
 /** What a server may send before authenticated (CONN-11). */
 const BEFORE_AUTHENTICATED = new Set<Case>(["welcome", "authenticated", "error", "ping", "pong", "goAway"]);
 
@@ -172,6 +174,9 @@ export class Referee {
     if (CLIENT_ONLY.has(body.case)) this.#foul("ENV-7", `${body.case} is sent by clients only`);
     if (!this.#authenticated && !BEFORE_AUTHENTICATED.has(body.case)) this.#foul("CONN-11", `${body.case} before authenticated`);
     this.#matchAnswer(frame);
+    if (EPHEMERAL_NOTICES.has(body.case) && !(this.#welcome?.features ?? []).includes(Feature.EPHEMERAL)) {
+      this.#foul("EPH-1", `${body.case} on a connection where FEATURE_EPHEMERAL is not in force (welcome.features [${(this.#welcome?.features ?? []).join(", ")}])`);
+    }
     switch (body.case) {
       case "error":
         this.#error(frame);
@@ -354,6 +359,9 @@ export class Referee {
         break;
       case "memberPage":
         if (request.case === "listMembers") this.#memberPage(request.value, answer.value);
+        break;
+      case "presenceSharing":
+        if (request.case === "setPresenceSharing" && answer.value.hidden !== request.value.hidden) this.#foul("EPH-5", `presence_sharing hidden ${answer.value.hidden}, asked ${request.value.hidden}`);
         break;
       case "conversationLeft":
         if (request.case === "leaveConversation" && answer.value.conversationId !== request.value.conversationId) this.#foul("CONV-5", `conversation_left for ${answer.value.conversationId}, asked ${request.value.conversationId}`);
