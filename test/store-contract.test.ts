@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { create, fromBinary, toBinary, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { MessageContentSchema } from "../src/gen/imwire/v1/content_pb.js";
-import { ConversationKind, ConversationLeftSchema, ConversationOpenedSchema, Role } from "../src/gen/imwire/v1/conversation_pb.js";
+import { ConversationKind, ConversationLeftSchema, ConversationOpenedSchema, HistoryVisibility, Role } from "../src/gen/imwire/v1/conversation_pb.js";
 import { ReadMarkerSchema, ReadReceiptSchema } from "../src/gen/imwire/v1/delivery_pb.js";
 import { ConversationEventSchema, MembershipAction } from "../src/gen/imwire/v1/message_pb.js";
 import { ReceiveMode, ReceiveSettingsSchema } from "../src/gen/imwire/v1/settings_pb.js";
@@ -359,6 +359,21 @@ function storeContract(name: string, factory: StoreFactory): void {
           }),
         ).toThrow();
         expect([caseAt(m), caseAt(e)]).toEqual(["message", "action"]);
+      });
+
+      it("HIS-1: a conversation's history visibility is FROM_JOIN until set, kept per conversation, undone by a throwing transaction", () => {
+        group();
+        group("g2");
+        expect(store.historyVisibility("g1")).toEqual({ visibility: HistoryVisibility.UNSPECIFIED, events: 0 });
+        store.setHistoryVisibility("g1", { visibility: HistoryVisibility.LAST_EVENTS, events: 7 });
+        expect([store.historyVisibility("g1"), store.historyVisibility("g2")]).toEqual([{ visibility: HistoryVisibility.LAST_EVENTS, events: 7 }, { visibility: HistoryVisibility.UNSPECIFIED, events: 0 }]);
+        expect(() =>
+          store.transaction(() => {
+            store.setHistoryVisibility("g1", { visibility: HistoryVisibility.FULL, events: 0 });
+            fail();
+          }),
+        ).toThrow();
+        expect(store.historyVisibility("g1")).toEqual({ visibility: HistoryVisibility.LAST_EVENTS, events: 7 });
       });
 
       it("EPH-5: presence is shared until hidden, per user; a throwing transaction undoes the change", () => {

@@ -49,6 +49,7 @@ export const frameCatalogue: Readonly<Record<FrameCase, FrameCatalogueEntry>> = 
   presence: { sender: "server", kind: "notice" },
   setPresenceSharing: { sender: "client", kind: "request", answer: "presenceSharing" },
   presenceSharing: { sender: "server", kind: "answer" },
+  setHistoryVisibility: { sender: "client", kind: "request", answer: "conversationOpened" },
 };
 
 /** May `sender` send a frame with this body? Unknown bodies are ENV-4's business, not this. */

@@ -2,10 +2,12 @@ import { create } from "@bufbuild/protobuf";
 import { ConversationEventSchema, type ConversationEvent } from "../gen/imwire/v1/message_pb.js";
 import { decodeConversationEvent, encodeConversationEvent } from "../gen/imwire/v1/message_fast.js";
 import { ReceiveMode } from "../gen/imwire/v1/settings_pb.js";
-import { ConversationKind } from "../gen/imwire/v1/conversation_pb.js";
+import { ConversationKind, HistoryVisibility } from "../gen/imwire/v1/conversation_pb.js";
 // Code point order is UTF-8 byte order, the order CONV-10 pages in (and SQLite's BINARY collation).
 import { compareCodePoints as compareUtf8 } from "../machines/server/ids.js";
 import { editTarget, threadRoot, tombstone } from "./tombstone.js";
+const FROM_JOIN: StoredHistoryVisibility = { visibility: HistoryVisibility.UNSPECIFIED, events: 0 };
+import type { StoredHistoryVisibility } from "./store.js";
 import type { DedupKey, DedupRecord, NewConversation, NewEvent, Store, StoredConversation, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "./store.js";
 
 /** Whether an event can hold bytes fields: text messages and membership events hold only strings and numbers. */
@@ -64,6 +66,7 @@ export class MemoryStore implements Store {
   readonly #directs = new Map<string, string>();
   readonly #dedup = new Map<string, DedupRecord>();
   readonly #presenceHidden = new Set<string>();
+  readonly #history = new Map<string, StoredHistoryVisibility>();
   readonly #epoch: string;
   /** The last cursor handed out, server-wide: stored entries and published events share it (CUR-7). */
   #position = 0;
@@ -360,6 +363,16 @@ export class MemoryStore implements Store {
     this.#restoring(modes, conversationId);
     if (mode === ReceiveMode.UNSPECIFIED) modes.delete(conversationId);
     else modes.set(conversationId, mode);
+  }
+
+  historyVisibility(conversationId: string): StoredHistoryVisibility {
+    return this.#history.get(conversationId) ?? FROM_JOIN;
+  }
+
+  setHistoryVisibility(conversationId: string, setting: StoredHistoryVisibility): void {
+    this.#conversation(conversationId);
+    this.#restoring(this.#history, conversationId);
+    this.#history.set(conversationId, { visibility: setting.visibility, events: setting.events });
   }
 
   presenceHidden(userId: string): boolean {

@@ -2,13 +2,13 @@ import { randomUUID } from "node:crypto";
 import { closeSync, constants, fsync, openSync } from "node:fs";
 import { create, fromBinary, toBinary, type DescMessage, type Message } from "@bufbuild/protobuf";
 import Database from "better-sqlite3";
-import { ConversationKind, ConversationLeftSchema, ConversationOpenedSchema, type Role } from "../gen/imwire/v1/conversation_pb.js";
+import { ConversationKind, ConversationLeftSchema, ConversationOpenedSchema, HistoryVisibility, type Role } from "../gen/imwire/v1/conversation_pb.js";
 import { ReadMarkerSchema, ReadReceiptSchema, UserEventSchema } from "../gen/imwire/v1/delivery_pb.js";
 import { ConversationEventSchema, type ConversationEvent } from "../gen/imwire/v1/message_pb.js";
 import { ReceiveMode, ReceiveSettingsSchema } from "../gen/imwire/v1/settings_pb.js";
 import { decodeConversationEvent, encodeConversationEvent } from "../gen/imwire/v1/message_fast.js";
 import { editTarget, threadRoot, tombstone } from "./tombstone.js";
-import type { DedupKey, DedupRecord, NewConversation, NewEvent, Store, StoredConversation, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "./store.js";
+import type { DedupKey, DedupRecord, NewConversation, NewEvent, Store, StoredConversation, StoredHistoryVisibility, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "./store.js";
 
 export interface SqliteStoreOptions {
   /** Wall-clock time for the created time of dedup records (for an operator; expiry goes by the server's time). */
@@ -110,6 +110,12 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
     db.exec(`
       ALTER TABLE events ADD COLUMN thread_root INTEGER;
       CREATE INDEX events_threads ON events (conversation_id, thread_root, seq) WHERE thread_root IS NOT NULL;
+    `),
+  // HIS-1: a group's history visibility.
+  (db) =>
+    db.exec(`
+      ALTER TABLE conversations ADD COLUMN history_visibility INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE conversations ADD COLUMN history_events INTEGER NOT NULL DEFAULT 0;
     `),
 ];
 
@@ -532,6 +538,15 @@ export class SqliteStore implements Store {
     });
   }
 
+  historyVisibility(conversationId: string): StoredHistoryVisibility {
+    const row = this.#sql.historyVisibility.get(conversationId);
+    return { visibility: (row?.visibility ?? 0) as HistoryVisibility, events: row?.events ?? 0 };
+  }
+
+  setHistoryVisibility(conversationId: string, setting: StoredHistoryVisibility): void {
+    if (this.#sql.setHistoryVisibility.run(setting.visibility, setting.events, conversationId).changes === 0) throw new Error(`no conversation ${conversationId}`);
+  }
+
   presenceHidden(userId: string): boolean {
     return this.#sql.presenceHidden.get(userId) === 1;
   }
@@ -664,6 +679,8 @@ function prepare(db: Database.Database) {
     threadEvents: value<[string, number, number, number, number, number], Buffer>(
       "SELECT event FROM events WHERE conversation_id = ? AND (seq = ? OR thread_root = ?) AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
     ),
+    historyVisibility: one<[string], { visibility: number; events: number }>("SELECT history_visibility AS visibility, history_events AS events FROM conversations WHERE conversation_id = ?"),
+    setHistoryVisibility: write<[number, number, string]>("UPDATE conversations SET history_visibility = ?, history_events = ? WHERE conversation_id = ?"),
     presenceHidden: value<[string], number>("SELECT presence_hidden FROM users WHERE user_id = ?"),
     setPresenceHidden: write<[number, string]>("UPDATE users SET presence_hidden = ? WHERE user_id = ?"),
     redactedSeqs: value<[string, number, number], number>("SELECT seq FROM events WHERE conversation_id = ? AND (seq = ? OR edit_target = ?)"),

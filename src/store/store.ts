@@ -1,6 +1,6 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ConversationEvent, ConversationEventSchema } from "../gen/imwire/v1/message_pb.js";
-import type { ConversationKind, Role } from "../gen/imwire/v1/conversation_pb.js";
+import type { ConversationKind, HistoryVisibility, Role } from "../gen/imwire/v1/conversation_pb.js";
 import type { ReceiveMode } from "../gen/imwire/v1/settings_pb.js";
 import type { UserEvent } from "../gen/imwire/v1/delivery_pb.js";
 
@@ -105,12 +105,22 @@ export interface Store {
   /** The account default ("" key) and per-conversation overrides. */
   receiveMode(userId: string, conversationId: string): ReceiveMode;
   setReceiveMode(userId: string, conversationId: string, mode: ReceiveMode): void;
+  /** HIS-1: a group's history visibility; FROM_JOIN (as UNSPECIFIED) with 0 events until set. */
+  historyVisibility(conversationId: string): StoredHistoryVisibility;
+  setHistoryVisibility(conversationId: string, setting: StoredHistoryVisibility): void;
   /** EPH-5: whether the user hides its presence (false until set). */
   presenceHidden(userId: string): boolean;
   setPresenceHidden(userId: string, hidden: boolean): void;
   /** READ-1; THR-3: a thread's marker is kept under threadMarkerKey(conversationId, rootSeq). */
   readMarker(userId: string, conversationId: string): number;
   setReadMarker(userId: string, conversationId: string, seq: number): void;
+}
+
+/** HIS-1: what new members of a group may read from before they joined. */
+export interface StoredHistoryVisibility {
+  readonly visibility: HistoryVisibility;
+  /** N of LAST_EVENTS; 0 otherwise. */
+  readonly events: number;
 }
 
 /** A conversation as created: under write fan-out unless it says otherwise. */

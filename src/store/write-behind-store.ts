@@ -1,7 +1,7 @@
 import type { ConversationEvent } from "../gen/imwire/v1/message_pb.js";
 import type { ReceiveMode } from "../gen/imwire/v1/settings_pb.js";
 import { MemoryStore } from "./memory-store.js";
-import type { DedupKey, DedupRecord, NewConversation, NewEvent, Store, StoredConversation, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "./store.js";
+import type { DedupKey, DedupRecord, NewConversation, NewEvent, Store, StoredConversation, StoredMembership, StoredHistoryVisibility, StoredUserEntry, StoredUserEntryBody } from "./store.js";
 import type { StoreWrite } from "./store-writes.js";
 
 /**
@@ -223,6 +223,15 @@ export class WriteBehindStore implements Store {
   setReceiveMode(userId: string, conversationId: string, mode: ReceiveMode): void {
     this.#memory.setReceiveMode(userId, conversationId, mode);
     this.#record({ op: "setReceiveMode", userId, conversationId, mode });
+  }
+
+  historyVisibility(conversationId: string): StoredHistoryVisibility {
+    return this.#memory.historyVisibility(conversationId);
+  }
+
+  setHistoryVisibility(conversationId: string, setting: StoredHistoryVisibility): void {
+    this.#memory.setHistoryVisibility(conversationId, setting);
+    this.#record({ op: "setHistoryVisibility", conversationId, setting: { visibility: setting.visibility, events: setting.events } });
   }
 
   presenceHidden(userId: string): boolean {

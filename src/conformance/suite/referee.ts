@@ -34,6 +34,7 @@ const ANSWERS: Readonly<Record<RequestCase, Case>> = {
   listMembers: "memberPage",
   actOnMessage: "sendAck",
   setPresenceSharing: "presenceSharing",
+  setHistoryVisibility: "conversationOpened",
 };
 
 /** Bodies only a client sends (ENV-7). */

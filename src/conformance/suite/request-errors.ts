@@ -14,7 +14,8 @@ export type RequestCase =
   | "setDeviceState"
   | "listMembers"
   | "actOnMessage"
-  | "setPresenceSharing";
+  | "setPresenceSharing"
+  | "setHistoryVisibility";
 
 /**
  * ERR-4, SPEC.md §19.1 as data (a test holds the two equal): the codes a
@@ -34,6 +35,7 @@ export const REQUEST_ERRORS: Readonly<Record<RequestCase, readonly ErrorCode[]>>
   listMembers: [ErrorCode.NOT_FOUND, ErrorCode.PERMISSION_DENIED],
   actOnMessage: [ErrorCode.NOT_FOUND, ErrorCode.PERMISSION_DENIED, ErrorCode.FAILED_PRECONDITION],
   setPresenceSharing: [],
+  setHistoryVisibility: [ErrorCode.NOT_FOUND, ErrorCode.PERMISSION_DENIED],
 };
 
 /**

@@ -4,16 +4,18 @@ import {
   ConversationLeftSchema,
   ConversationOpenedSchema,
   ConversationSchema,
+  HistoryVisibility,
   Role,
   type Conversation,
   type ConversationLeft,
   type ConversationOpened,
   type LeaveConversation,
   type OpenConversation,
+  type SetHistoryVisibility,
 } from "../../gen/imwire/v1/conversation_pb.js";
 import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
 import { MembershipAction } from "../../gen/imwire/v1/message_pb.js";
-import type { StoredMembership } from "../../store/store.js";
+import type { StoredHistoryVisibility, StoredMembership } from "../../store/store.js";
 import type { Connection } from "./connection.js";
 import type { ServerCore } from "./core.js";
 import { checkId, utf8Length } from "./ids.js";
@@ -53,6 +55,7 @@ export function conversationView(core: ServerCore, conversationId: string, userI
     readSeq: BigInt(store.readMarker(userId, conversationId)),
     readFanOut: conversation.readFanOutFromSeq > 0,
     membersPaged: paged,
+    ...(conversation.kind === ConversationKind.GROUP ? historyFields(store.historyVisibility(conversationId)) : {}),
   });
 }
 
@@ -210,7 +213,8 @@ function openExisting(core: ServerCore, connection: Connection, request: OpenCon
     store.startReadFanOut(conversationId, seq);
     readFanOutFromSeq = seq;
   }
-  for (const userId of added) store.setMembership({ conversationId, userId, role: Role.MEMBER, firstVisibleSeq: seq, lastVisibleSeq: 0 });
+  const firstVisibleSeq = visibleFrom(store.historyVisibility(conversationId), seq);
+  for (const userId of added) store.setMembership({ conversationId, userId, role: Role.MEMBER, firstVisibleSeq, lastVisibleSeq: 0 });
   appendConversationEvent(core, { conversationId, readFanOutFromSeq }, connection, now, { case: "membership", value: { action: MembershipAction.ADDED, userIds: added } }, () => {
     for (const userId of added) announceJoined(core, conversationId, userId);
   });
@@ -253,4 +257,49 @@ export function leaveConversation(core: ServerCore, connection: Connection, requ
 
 function left(conversationId: string, lastVisibleSeq: number): ConversationLeft {
   return create(ConversationLeftSchema, { conversationId, lastVisibleSeq: BigInt(lastVisibleSeq) });
+}
+
+/** HIS-1: the most events LAST_EVENTS may open to a newcomer. */
+export const MAX_HISTORY_EVENTS = 1_000;
+
+/** HIS-3: the first seq a user added at `addedSeq` may read under `setting`. */
+function visibleFrom(setting: StoredHistoryVisibility, addedSeq: number): number {
+  switch (setting.visibility) {
+    case HistoryVisibility.FULL:
+      return 1;
+    case HistoryVisibility.LAST_EVENTS:
+      return Math.max(1, addedSeq - setting.events);
+    default:
+      return addedSeq;
+  }
+}
+
+function historyFields(setting: StoredHistoryVisibility): { historyVisibility: HistoryVisibility; historyEvents: number } {
+  return { historyVisibility: setting.visibility === HistoryVisibility.UNSPECIFIED ? HistoryVisibility.FROM_JOIN : setting.visibility, historyEvents: setting.events };
+}
+
+/** SetHistoryVisibility (HIS-1, HIS-2): owners of groups only; the change is an event; answered with the group's description. */
+export function setHistoryVisibility(core: ServerCore, connection: Connection, request: SetHistoryVisibility, now: number): ConversationOpened {
+  const { store } = core;
+  checkId(request.conversationId, "conversation_id");
+  const conversation = store.conversation(request.conversationId);
+  if (!conversation) throw new RequestError(ErrorCode.NOT_FOUND, `no conversation ${request.conversationId}`, "HIS-2");
+  const { conversationId } = conversation;
+  const mine = store.membership(conversationId, connection.userId);
+  if (!mine || mine.lastVisibleSeq !== 0 || mine.role !== Role.OWNER) throw new RequestError(ErrorCode.PERMISSION_DENIED, "only the group's owner may change its history visibility", "HIS-2");
+  if (conversation.kind !== ConversationKind.GROUP) throw new RequestError(ErrorCode.INVALID_ARGUMENT, "only groups have a history visibility", "HIS-1");
+  const { visibility } = request;
+  if (visibility !== HistoryVisibility.FROM_JOIN && visibility !== HistoryVisibility.LAST_EVENTS && visibility !== HistoryVisibility.FULL) {
+    throw new RequestError(ErrorCode.INVALID_ARGUMENT, `unknown history visibility ${visibility}`, "HIS-1");
+  }
+  const events = visibility === HistoryVisibility.LAST_EVENTS ? request.historyEvents : 0;
+  if (visibility === HistoryVisibility.LAST_EVENTS && (events < 1 || events > MAX_HISTORY_EVENTS)) {
+    throw new RequestError(ErrorCode.INVALID_ARGUMENT, `history_events ${request.historyEvents}: 1 to ${MAX_HISTORY_EVENTS}`, "HIS-2");
+  }
+  const current = historyFields(store.historyVisibility(conversationId));
+  if (current.historyVisibility !== visibility || current.historyEvents !== events) {
+    store.setHistoryVisibility(conversationId, { visibility, events });
+    appendConversationEvent(core, conversation, connection, now, { case: "historyVisibility", value: { visibility, historyEvents: events } });
+  }
+  return opened(core, conversationId, connection.userId, false);
 }

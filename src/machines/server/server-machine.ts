@@ -17,7 +17,7 @@ import type { UserEvent } from "../../gen/imwire/v1/delivery_pb.js";
 import { TokenBucket } from "./rate-limit.js";
 import type { Store, StoredUserEntryBody } from "../../store/store.js";
 import { Connection, deviceKey } from "./connection.js";
-import { leaveConversation, openConversation } from "./conversations.js";
+import { leaveConversation, openConversation, setHistoryVisibility } from "./conversations.js";
 import type { ServerCore } from "./core.js";
 import { effectiveMode, materialize } from "./delivery.js";
 import { checkId, isValidId, toNumber } from "./ids.js";
@@ -58,7 +58,7 @@ function pushSize(frame: Frame, event: UserEvent): number {
 }
 
 /** EXT-5: the features this server implements, offered to every client that asks. */
-const SERVER_FEATURES: ReadonlySet<Feature> = new Set([Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS, Feature.EPHEMERAL, Feature.THREADS]);
+const SERVER_FEATURES: ReadonlySet<Feature> = new Set([Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS, Feature.EPHEMERAL, Feature.THREADS, Feature.HISTORY_VISIBILITY]);
 
 /**
  * Users whose devices one input or tick pushes to at most: the rest wait for
@@ -498,6 +498,8 @@ export class ServerMachine implements ServerCore {
       }
       case "listMembers":
         return { case: "memberPage", value: listMembers(this, connection, body.value) };
+      case "setHistoryVisibility":
+        return { case: "conversationOpened", value: setHistoryVisibility(this, connection, body.value, now) };
       case "actOnMessage":
         return { case: "sendAck", value: actOnMessage(this, connection, body.value, now, payloadSize) };
       default:

@@ -2,7 +2,7 @@
 // @generated from file imwire/v1/conversation.proto (package imwire.v1, syntax proto3)
 /* eslint-disable */
 
-import type { Conversation, ConversationLeft, ConversationOpened, LeaveConversation, ListMembers, Member, MemberPage, OpenConversation } from "./conversation_pb.js";
+import type { Conversation, ConversationLeft, ConversationOpened, LeaveConversation, ListMembers, Member, MemberPage, OpenConversation, SetHistoryVisibility } from "./conversation_pb.js";
 import { WireReader } from "../../../codec/fast/wire-reader.js";
 import type { WireWriter } from "../../../codec/fast/wire-writer.js";
 import { encodeMessage, int32Size, messageSize, uint64Size, unknownSize, utf8Size, varintSize } from "../../../codec/fast/wire-writer.js";
@@ -30,7 +30,7 @@ export function sizeConversation(message: Conversation): number {
 }
 
 export function readConversation(r: WireReader, end: number, depth: number, target?: Conversation): Conversation {
-  const m: Conversation = target ?? { $typeName: "imwire.v1.Conversation", conversationId: "", kind: 0, title: "", role: 0, firstVisibleSeq: 0n, lastVisibleSeq: 0n, lastSeq: 0n, memberUserIds: [], memberCount: 0, receiveMode: 0, readSeq: 0n, readFanOut: false, membersPaged: false };
+  const m: Conversation = target ?? { $typeName: "imwire.v1.Conversation", conversationId: "", kind: 0, title: "", role: 0, firstVisibleSeq: 0n, lastVisibleSeq: 0n, lastSeq: 0n, memberUserIds: [], memberCount: 0, receiveMode: 0, readSeq: 0n, readFanOut: false, membersPaged: false, historyVisibility: 0, historyEvents: 0 };
   let unknown: UnknownField[] | undefined;
   while (r.pos < end) {
     const tag = r.tag(end);
@@ -73,6 +73,12 @@ export function readConversation(r: WireReader, end: number, depth: number, targ
         break;
       case 104:
         m.membersPaged = r.bool(end);
+        break;
+      case 112:
+        m.historyVisibility = r.int32(end);
+        break;
+      case 120:
+        m.historyEvents = r.uint32(end);
         break;
       default:
         (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
@@ -128,6 +134,12 @@ export function measureConversation(m: Conversation, lengths: number[]): number 
   }
   if (m.membersPaged) {
     n += 1 + 1;
+  }
+  if (m.historyVisibility !== 0) {
+    n += 1 + int32Size(m.historyVisibility);
+  }
+  if (m.historyEvents !== 0) {
+    n += 1 + varintSize(m.historyEvents);
   }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
@@ -185,6 +197,14 @@ export function writeConversation(w: WireWriter, m: Conversation): void {
   if (m.membersPaged) {
     w.byte(104);
     w.bool(m.membersPaged);
+  }
+  if (m.historyVisibility !== 0) {
+    w.byte(112);
+    w.int32(m.historyVisibility);
+  }
+  if (m.historyEvents !== 0) {
+    w.byte(120);
+    w.varint(m.historyEvents);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }
@@ -812,6 +832,92 @@ export function missingInMemberPage(m: MemberPage): string | undefined {
     const missing = missingInMember(m.members[i]!);
     if (missing !== undefined) return `members[${i}].${missing}`;
   }
+  return undefined;
+}
+
+/**
+ * Decode imwire.v1.SetHistoryVisibility from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
+ */
+export function decodeSetHistoryVisibility(bytes: Uint8Array): SetHistoryVisibility {
+  return readSetHistoryVisibility(new WireReader(bytes), bytes.length, 1);
+}
+
+/**
+ * Encode imwire.v1.SetHistoryVisibility to the bytes protobuf-es toBinary writes, after a length prefix when `prefixed` (FRM-2).
+ */
+export function encodeSetHistoryVisibility(message: SetHistoryVisibility, prefixed = false): Uint8Array {
+  return encodeMessage(message, measureSetHistoryVisibility, writeSetHistoryVisibility, prefixed);
+}
+
+/**
+ * The size of imwire.v1.SetHistoryVisibility encoded (without a length prefix), computed without encoding it.
+ */
+export function sizeSetHistoryVisibility(message: SetHistoryVisibility): number {
+  return messageSize(message, measureSetHistoryVisibility);
+}
+
+export function readSetHistoryVisibility(r: WireReader, end: number, depth: number, target?: SetHistoryVisibility): SetHistoryVisibility {
+  const m: SetHistoryVisibility = target ?? { $typeName: "imwire.v1.SetHistoryVisibility", conversationId: "", visibility: 0, historyEvents: 0 };
+  let unknown: UnknownField[] | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        m.conversationId = r.string(end);
+        break;
+      case 16:
+        m.visibility = r.int32(end);
+        break;
+      case 24:
+        m.historyEvents = r.uint32(end);
+        break;
+      default:
+        (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
+    }
+  }
+  if (unknown !== undefined) m.$unknown = unknown;
+  return m;
+}
+
+export function measureSetHistoryVisibility(m: SetHistoryVisibility, lengths: number[]): number {
+  let n = 0;
+  if (m.conversationId !== "") {
+    const l = utf8Size(m.conversationId);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.visibility !== 0) {
+    n += 1 + int32Size(m.visibility);
+  }
+  if (m.historyEvents !== 0) {
+    n += 1 + varintSize(m.historyEvents);
+  }
+  if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
+  return n;
+}
+
+export function writeSetHistoryVisibility(w: WireWriter, m: SetHistoryVisibility): void {
+  if (m.conversationId !== "") {
+    w.byte(10);
+    w.string(m.conversationId);
+  }
+  if (m.visibility !== 0) {
+    w.byte(16);
+    w.int32(m.visibility);
+  }
+  if (m.historyEvents !== 0) {
+    w.byte(24);
+    w.varint(m.historyEvents);
+  }
+  if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.SetHistoryVisibility that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInSetHistoryVisibility(m: SetHistoryVisibility): string | undefined {
+  if (m.conversationId === "") return "conversation_id";
+  if (m.visibility === 0) return "visibility";
   return undefined;
 }
 

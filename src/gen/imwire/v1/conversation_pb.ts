@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file imwire/v1/conversation.proto.
  */
 export const file_imwire_v1_conversation: GenFile = /*@__PURE__*/
-  fileDesc("ChxpbXdpcmUvdjEvY29udmVyc2F0aW9uLnByb3RvEglpbXdpcmUudjEi7wIKDENvbnZlcnNhdGlvbhIdCg9jb252ZXJzYXRpb25faWQYASABKAlCBIi1GAESLwoEa2luZBgCIAEoDjIbLmltd2lyZS52MS5Db252ZXJzYXRpb25LaW5kQgSItRgBEg0KBXRpdGxlGAMgASgJEh0KBHJvbGUYBCABKA4yDy5pbXdpcmUudjEuUm9sZRIZChFmaXJzdF92aXNpYmxlX3NlcRgFIAEoBBIYChBsYXN0X3Zpc2libGVfc2VxGAYgASgEEhAKCGxhc3Rfc2VxGAcgASgEEhcKD21lbWJlcl91c2VyX2lkcxgIIAMoCRIUCgxtZW1iZXJfY291bnQYCSABKA0SLAoMcmVjZWl2ZV9tb2RlGAogASgOMhYuaW13aXJlLnYxLlJlY2VpdmVNb2RlEhAKCHJlYWRfc2VxGAsgASgEEhQKDHJlYWRfZmFuX291dBgMIAEoCBIVCg1tZW1iZXJzX3BhZ2VkGA0gASgIIpcBChBPcGVuQ29udmVyc2F0aW9uEikKBGtpbmQYASABKA4yGy5pbXdpcmUudjEuQ29udmVyc2F0aW9uS2luZBIXCg9jb252ZXJzYXRpb25faWQYAiABKAkSEAoIdXNlcl9pZHMYAyADKAkSDQoFdGl0bGUYBCABKAkSHgoWY2xpZW50X2NvbnZlcnNhdGlvbl9pZBgFIAEoCSJaChJDb252ZXJzYXRpb25PcGVuZWQSMwoMY29udmVyc2F0aW9uGAEgASgLMhcuaW13aXJlLnYxLkNvbnZlcnNhdGlvbkIEiLUYARIPCgdjcmVhdGVkGAIgASgIIjIKEUxlYXZlQ29udmVyc2F0aW9uEh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYASJLChBDb252ZXJzYXRpb25MZWZ0Eh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYARIYChBsYXN0X3Zpc2libGVfc2VxGAIgASgEIlIKC0xpc3RNZW1iZXJzEh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYARIVCg1hZnRlcl91c2VyX2lkGAIgASgJEg0KBWxpbWl0GAMgASgNIlIKBk1lbWJlchIVCgd1c2VyX2lkGAEgASgJQgSItRgBEh0KBHJvbGUYAiABKA4yDy5pbXdpcmUudjEuUm9sZRISCgpqb2luZWRfc2VxGAMgASgEIo8BCgpNZW1iZXJQYWdlEh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYARIiCgdtZW1iZXJzGAIgAygLMhEuaW13aXJlLnYxLk1lbWJlchIWCg5jb250aW51ZV9hZnRlchgDIAEoCRIUCgxtZW1iZXJfY291bnQYBCABKA0SEAoIbGFzdF9zZXEYBSABKAQqjwEKEENvbnZlcnNhdGlvbktpbmQSIQodQ09OVkVSU0FUSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIcChhDT05WRVJTQVRJT05fS0lORF9ESVJFQ1QQARIbChdDT05WRVJTQVRJT05fS0lORF9HUk9VUBACEh0KGUNPTlZFUlNBVElPTl9LSU5EX0NIQU5ORUwQAypSCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIOCgpST0xFX09XTkVSEAESDwoLUk9MRV9NRU1CRVIQAhITCg9ST0xFX1NVQlNDUklCRVIQA2IGcHJvdG8z", [file_imwire_v1_options, file_imwire_v1_settings]);
+  fileDesc("ChxpbXdpcmUvdjEvY29udmVyc2F0aW9uLnByb3RvEglpbXdpcmUudjEiwQMKDENvbnZlcnNhdGlvbhIdCg9jb252ZXJzYXRpb25faWQYASABKAlCBIi1GAESLwoEa2luZBgCIAEoDjIbLmltd2lyZS52MS5Db252ZXJzYXRpb25LaW5kQgSItRgBEg0KBXRpdGxlGAMgASgJEh0KBHJvbGUYBCABKA4yDy5pbXdpcmUudjEuUm9sZRIZChFmaXJzdF92aXNpYmxlX3NlcRgFIAEoBBIYChBsYXN0X3Zpc2libGVfc2VxGAYgASgEEhAKCGxhc3Rfc2VxGAcgASgEEhcKD21lbWJlcl91c2VyX2lkcxgIIAMoCRIUCgxtZW1iZXJfY291bnQYCSABKA0SLAoMcmVjZWl2ZV9tb2RlGAogASgOMhYuaW13aXJlLnYxLlJlY2VpdmVNb2RlEhAKCHJlYWRfc2VxGAsgASgEEhQKDHJlYWRfZmFuX291dBgMIAEoCBIVCg1tZW1iZXJzX3BhZ2VkGA0gASgIEjgKEmhpc3RvcnlfdmlzaWJpbGl0eRgOIAEoDjIcLmltd2lyZS52MS5IaXN0b3J5VmlzaWJpbGl0eRIWCg5oaXN0b3J5X2V2ZW50cxgPIAEoDSKXAQoQT3BlbkNvbnZlcnNhdGlvbhIpCgRraW5kGAEgASgOMhsuaW13aXJlLnYxLkNvbnZlcnNhdGlvbktpbmQSFwoPY29udmVyc2F0aW9uX2lkGAIgASgJEhAKCHVzZXJfaWRzGAMgAygJEg0KBXRpdGxlGAQgASgJEh4KFmNsaWVudF9jb252ZXJzYXRpb25faWQYBSABKAkiWgoSQ29udmVyc2F0aW9uT3BlbmVkEjMKDGNvbnZlcnNhdGlvbhgBIAEoCzIXLmltd2lyZS52MS5Db252ZXJzYXRpb25CBIi1GAESDwoHY3JlYXRlZBgCIAEoCCIyChFMZWF2ZUNvbnZlcnNhdGlvbhIdCg9jb252ZXJzYXRpb25faWQYASABKAlCBIi1GAEiSwoQQ29udmVyc2F0aW9uTGVmdBIdCg9jb252ZXJzYXRpb25faWQYASABKAlCBIi1GAESGAoQbGFzdF92aXNpYmxlX3NlcRgCIAEoBCJSCgtMaXN0TWVtYmVycxIdCg9jb252ZXJzYXRpb25faWQYASABKAlCBIi1GAESFQoNYWZ0ZXJfdXNlcl9pZBgCIAEoCRINCgVsaW1pdBgDIAEoDSJSCgZNZW1iZXISFQoHdXNlcl9pZBgBIAEoCUIEiLUYARIdCgRyb2xlGAIgASgOMg8uaW13aXJlLnYxLlJvbGUSEgoKam9pbmVkX3NlcRgDIAEoBCKPAQoKTWVtYmVyUGFnZRIdCg9jb252ZXJzYXRpb25faWQYASABKAlCBIi1GAESIgoHbWVtYmVycxgCIAMoCzIRLmltd2lyZS52MS5NZW1iZXISFgoOY29udGludWVfYWZ0ZXIYAyABKAkSFAoMbWVtYmVyX2NvdW50GAQgASgNEhAKCGxhc3Rfc2VxGAUgASgEIoUBChRTZXRIaXN0b3J5VmlzaWJpbGl0eRIdCg9jb252ZXJzYXRpb25faWQYASABKAlCBIi1GAESNgoKdmlzaWJpbGl0eRgCIAEoDjIcLmltd2lyZS52MS5IaXN0b3J5VmlzaWJpbGl0eUIEiLUYARIWCg5oaXN0b3J5X2V2ZW50cxgDIAEoDSqPAQoQQ29udmVyc2F0aW9uS2luZBIhCh1DT05WRVJTQVRJT05fS0lORF9VTlNQRUNJRklFRBAAEhwKGENPTlZFUlNBVElPTl9LSU5EX0RJUkVDVBABEhsKF0NPTlZFUlNBVElPTl9LSU5EX0dST1VQEAISHQoZQ09OVkVSU0FUSU9OX0tJTkRfQ0hBTk5FTBADKlIKBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg4KClJPTEVfT1dORVIQARIPCgtST0xFX01FTUJFUhACEhMKD1JPTEVfU1VCU0NSSUJFUhADKpoBChFIaXN0b3J5VmlzaWJpbGl0eRIiCh5ISVNUT1JZX1ZJU0lCSUxJVFlfVU5TUEVDSUZJRUQQABIgChxISVNUT1JZX1ZJU0lCSUxJVFlfRlJPTV9KT0lOEAESIgoeSElTVE9SWV9WSVNJQklMSVRZX0xBU1RfRVZFTlRTEAISGwoXSElTVE9SWV9WSVNJQklMSVRZX0ZVTEwQA2IGcHJvdG8z", [file_imwire_v1_options, file_imwire_v1_settings]);
 
 /**
  * A conversation as one user sees it.
@@ -116,6 +116,20 @@ export type Conversation = Message<"imwire.v1.Conversation"> & {
    * @generated from field: bool members_paged = 13;
    */
   membersPaged: boolean;
+
+  /**
+   * Version 1.1 (FEATURE_HISTORY_VISIBILITY): what members added from now on
+   * may read from before they joined (HIS-1); history_events with
+   * HISTORY_VISIBILITY_LAST_EVENTS.
+   *
+   * @generated from field: imwire.v1.HistoryVisibility history_visibility = 14;
+   */
+  historyVisibility: HistoryVisibility;
+
+  /**
+   * @generated from field: uint32 history_events = 15;
+   */
+  historyEvents: number;
 };
 
 /**
@@ -372,6 +386,39 @@ export const MemberPageSchema: GenMessage<MemberPage> = /*@__PURE__*/
   messageDesc(file_imwire_v1_conversation, 7);
 
 /**
+ * SetHistoryVisibility changes a group's history visibility (HIS-2); owners
+ * only. Answered with ConversationOpened describing the group.
+ * FEATURE_HISTORY_VISIBILITY.
+ *
+ * @generated from message imwire.v1.SetHistoryVisibility
+ */
+export type SetHistoryVisibility = Message<"imwire.v1.SetHistoryVisibility"> & {
+  /**
+   * @generated from field: string conversation_id = 1;
+   */
+  conversationId: string;
+
+  /**
+   * @generated from field: imwire.v1.HistoryVisibility visibility = 2;
+   */
+  visibility: HistoryVisibility;
+
+  /**
+   * With HISTORY_VISIBILITY_LAST_EVENTS: how many, 1 to 1000.
+   *
+   * @generated from field: uint32 history_events = 3;
+   */
+  historyEvents: number;
+};
+
+/**
+ * Describes the message imwire.v1.SetHistoryVisibility.
+ * Use `create(SetHistoryVisibilitySchema)` to create a new message.
+ */
+export const SetHistoryVisibilitySchema: GenMessage<SetHistoryVisibility> = /*@__PURE__*/
+  messageDesc(file_imwire_v1_conversation, 8);
+
+/**
  * The kinds of conversation (CONV-1).
  *
  * @generated from enum imwire.v1.ConversationKind
@@ -450,4 +497,45 @@ export enum Role {
  */
 export const RoleSchema: GenEnum<Role> = /*@__PURE__*/
   enumDesc(file_imwire_v1_conversation, 1);
+
+/**
+ * What a group's new members may read from before they joined (HIS-1).
+ *
+ * @generated from enum imwire.v1.HistoryVisibility
+ */
+export enum HistoryVisibility {
+  /**
+   * As HISTORY_VISIBILITY_FROM_JOIN: version 1's rule (CONV-8).
+   *
+   * @generated from enum value: HISTORY_VISIBILITY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * From the event that added them.
+   *
+   * @generated from enum value: HISTORY_VISIBILITY_FROM_JOIN = 1;
+   */
+  FROM_JOIN = 1,
+
+  /**
+   * The history_events events before the one that added them, and on.
+   *
+   * @generated from enum value: HISTORY_VISIBILITY_LAST_EVENTS = 2;
+   */
+  LAST_EVENTS = 2,
+
+  /**
+   * Everything, from seq 1.
+   *
+   * @generated from enum value: HISTORY_VISIBILITY_FULL = 3;
+   */
+  FULL = 3,
+}
+
+/**
+ * Describes the enum imwire.v1.HistoryVisibility.
+ */
+export const HistoryVisibilitySchema: GenEnum<HistoryVisibility> = /*@__PURE__*/
+  enumDesc(file_imwire_v1_conversation, 2);
 

@@ -13,7 +13,7 @@ import { measureGoAway, measureHello, measurePing, measurePong, measureWelcome, 
 import { measureError, missingInError, readError, writeError } from "./error_fast.js";
 import { measureConversationPage, measureSyncConversation, measureSyncUser, measureUserPage, missingInConversationPage, missingInSyncConversation, missingInUserPage, readConversationPage, readSyncConversation, readSyncUser, readUserPage, writeConversationPage, writeSyncConversation, writeSyncUser, writeUserPage } from "./sync_fast.js";
 import { measureAuthenticate, measureAuthenticated, missingInAuthenticate, missingInAuthenticated, readAuthenticate, readAuthenticated, writeAuthenticate, writeAuthenticated } from "./auth_fast.js";
-import { measureConversationLeft, measureConversationOpened, measureLeaveConversation, measureListMembers, measureMemberPage, measureOpenConversation, missingInConversationLeft, missingInConversationOpened, missingInLeaveConversation, missingInListMembers, missingInMemberPage, readConversationLeft, readConversationOpened, readLeaveConversation, readListMembers, readMemberPage, readOpenConversation, writeConversationLeft, writeConversationOpened, writeLeaveConversation, writeListMembers, writeMemberPage, writeOpenConversation } from "./conversation_fast.js";
+import { measureConversationLeft, measureConversationOpened, measureLeaveConversation, measureListMembers, measureMemberPage, measureOpenConversation, measureSetHistoryVisibility, missingInConversationLeft, missingInConversationOpened, missingInLeaveConversation, missingInListMembers, missingInMemberPage, missingInSetHistoryVisibility, readConversationLeft, readConversationOpened, readLeaveConversation, readListMembers, readMemberPage, readOpenConversation, readSetHistoryVisibility, writeConversationLeft, writeConversationOpened, writeLeaveConversation, writeListMembers, writeMemberPage, writeOpenConversation, writeSetHistoryVisibility } from "./conversation_fast.js";
 import { measureDeviceStateSet, measurePresence, measurePresenceSharing, measureReceiveSettings, measureSetDeviceState, measureSetPresenceSharing, measureSetReceiveSettings, measureSetTyping, measureTyping, missingInDeviceStateSet, missingInPresence, missingInSetDeviceState, missingInSetReceiveSettings, missingInSetTyping, missingInTyping, readDeviceStateSet, readPresence, readPresenceSharing, readReceiveSettings, readSetDeviceState, readSetPresenceSharing, readSetReceiveSettings, readSetTyping, readTyping, writeDeviceStateSet, writePresence, writePresenceSharing, writeReceiveSettings, writeSetDeviceState, writeSetPresenceSharing, writeSetReceiveSettings, writeSetTyping, writeTyping } from "./settings_fast.js";
 
 /**
@@ -214,6 +214,11 @@ export function readFrame(r: WireReader, end: number, depth: number, target?: Fr
       case 290: {
         const stop = r.message(end, depth);
         m.body = { case: "presenceSharing", value: readPresenceSharing(r, stop, depth + 1, m.body.case === "presenceSharing" ? m.body.value : undefined) };
+        break;
+      }
+      case 322: {
+        const stop = r.message(end, depth);
+        m.body = { case: "setHistoryVisibility", value: readSetHistoryVisibility(r, stop, depth + 1, m.body.case === "setHistoryVisibility" ? m.body.value : undefined) };
         break;
       }
       default:
@@ -502,6 +507,14 @@ export function measureFrame(m: Frame, lengths: number[]): number {
       n += 2 + varintSize(l) + l;
       break;
     }
+    case "setHistoryVisibility": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measureSetHistoryVisibility(m.body.value, lengths);
+      lengths[slot] = l;
+      n += 2 + varintSize(l) + l;
+      break;
+    }
   }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
@@ -717,6 +730,12 @@ export function writeFrame(w: WireWriter, m: Frame): void {
       writePresenceSharing(w, m.body.value);
       break;
     }
+    case "setHistoryVisibility": {
+      w.byte(194); w.byte(2);
+      w.length();
+      writeSetHistoryVisibility(w, m.body.value);
+      break;
+    }
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }
@@ -855,6 +874,11 @@ export function missingInFrame(m: Frame): string | undefined {
     case "presence": {
       const missing = missingInPresence(m.body.value);
       if (missing !== undefined) return "presence." + missing;
+      break;
+    }
+    case "setHistoryVisibility": {
+      const missing = missingInSetHistoryVisibility(m.body.value);
+      if (missing !== undefined) return "set_history_visibility." + missing;
       break;
     }
   }

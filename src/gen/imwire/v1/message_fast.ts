@@ -2,7 +2,7 @@
 // @generated from file imwire/v1/message.proto (package imwire.v1, syntax proto3)
 /* eslint-disable */
 
-import type { ActOnMessage, ConversationEvent, MembershipChange, Message, MessageAction, Reaction, Redacted, Redaction, SendAck, SendMessage } from "./message_pb.js";
+import type { ActOnMessage, ConversationEvent, HistoryVisibilityChange, MembershipChange, Message, MessageAction, Reaction, Redacted, Redaction, SendAck, SendMessage } from "./message_pb.js";
 import { WireReader } from "../../../codec/fast/wire-reader.js";
 import type { WireWriter } from "../../../codec/fast/wire-writer.js";
 import { encodeMessage as encodeMessage$1, int32Size, messageSize, uint64Size, unknownSize, utf8Size, varintSize } from "../../../codec/fast/wire-writer.js";
@@ -324,6 +324,11 @@ export function readConversationEvent(r: WireReader, end: number, depth: number,
         m.body = { case: "redacted", value: readRedacted(r, stop, depth + 1, m.body.case === "redacted" ? m.body.value : undefined) };
         break;
       }
+      case 90: {
+        const stop = r.message(end, depth);
+        m.body = { case: "historyVisibility", value: readHistoryVisibilityChange(r, stop, depth + 1, m.body.case === "historyVisibility" ? m.body.value : undefined) };
+        break;
+      }
       default:
         (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
     }
@@ -388,6 +393,14 @@ export function measureConversationEvent(m: ConversationEvent, lengths: number[]
       n += 1 + varintSize(l) + l;
       break;
     }
+    case "historyVisibility": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measureHistoryVisibilityChange(m.body.value, lengths);
+      lengths[slot] = l;
+      n += 1 + varintSize(l) + l;
+      break;
+    }
   }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
@@ -439,6 +452,12 @@ export function writeConversationEvent(w: WireWriter, m: ConversationEvent): voi
       writeRedacted(w, m.body.value);
       break;
     }
+    case "historyVisibility": {
+      w.byte(90);
+      w.length();
+      writeHistoryVisibilityChange(w, m.body.value);
+      break;
+    }
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }
@@ -469,6 +488,11 @@ export function missingInConversationEvent(m: ConversationEvent): string | undef
     case "redacted": {
       const missing = missingInRedacted(m.body.value);
       if (missing !== undefined) return "redacted." + missing;
+      break;
+    }
+    case "historyVisibility": {
+      const missing = missingInHistoryVisibilityChange(m.body.value);
+      if (missing !== undefined) return "history_visibility." + missing;
       break;
     }
   }
@@ -1231,6 +1255,79 @@ export function writeRedacted(w: WireWriter, m: Redacted): void {
 export function missingInRedacted(m: Redacted): string | undefined {
   if (m.messageId === "") return "message_id";
   if (m.redactionSeq === 0n) return "redaction_seq";
+  return undefined;
+}
+
+/**
+ * Decode imwire.v1.HistoryVisibilityChange from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
+ */
+export function decodeHistoryVisibilityChange(bytes: Uint8Array): HistoryVisibilityChange {
+  return readHistoryVisibilityChange(new WireReader(bytes), bytes.length, 1);
+}
+
+/**
+ * Encode imwire.v1.HistoryVisibilityChange to the bytes protobuf-es toBinary writes, after a length prefix when `prefixed` (FRM-2).
+ */
+export function encodeHistoryVisibilityChange(message: HistoryVisibilityChange, prefixed = false): Uint8Array {
+  return encodeMessage$1(message, measureHistoryVisibilityChange, writeHistoryVisibilityChange, prefixed);
+}
+
+/**
+ * The size of imwire.v1.HistoryVisibilityChange encoded (without a length prefix), computed without encoding it.
+ */
+export function sizeHistoryVisibilityChange(message: HistoryVisibilityChange): number {
+  return messageSize(message, measureHistoryVisibilityChange);
+}
+
+export function readHistoryVisibilityChange(r: WireReader, end: number, depth: number, target?: HistoryVisibilityChange): HistoryVisibilityChange {
+  const m: HistoryVisibilityChange = target ?? { $typeName: "imwire.v1.HistoryVisibilityChange", visibility: 0, historyEvents: 0 };
+  let unknown: UnknownField[] | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 8:
+        m.visibility = r.int32(end);
+        break;
+      case 16:
+        m.historyEvents = r.uint32(end);
+        break;
+      default:
+        (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
+    }
+  }
+  if (unknown !== undefined) m.$unknown = unknown;
+  return m;
+}
+
+export function measureHistoryVisibilityChange(m: HistoryVisibilityChange, lengths: number[]): number {
+  let n = 0;
+  if (m.visibility !== 0) {
+    n += 1 + int32Size(m.visibility);
+  }
+  if (m.historyEvents !== 0) {
+    n += 1 + varintSize(m.historyEvents);
+  }
+  if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
+  return n;
+}
+
+export function writeHistoryVisibilityChange(w: WireWriter, m: HistoryVisibilityChange): void {
+  if (m.visibility !== 0) {
+    w.byte(8);
+    w.int32(m.visibility);
+  }
+  if (m.historyEvents !== 0) {
+    w.byte(16);
+    w.varint(m.historyEvents);
+  }
+  if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.HistoryVisibilityChange that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInHistoryVisibilityChange(m: HistoryVisibilityChange): string | undefined {
+  if (m.visibility === 0) return "visibility";
   return undefined;
 }
 
