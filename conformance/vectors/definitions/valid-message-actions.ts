@@ -123,7 +123,7 @@ export const messageActionVectors: ValidFrameDefinition[] = [
   },
   {
     id: "valid/welcome/message-actions",
-    description: "welcome putting all three features of version 1.1 in force, with a two-day edit window (edit_window_s 172800).",
+    description: "welcome putting features 1 to 3 in force (conversation summaries, member pages and FEATURE_MESSAGE_ACTIONS), with a two-day edit window (edit_window_s 172800).",
     requirements: ["EXT-5", "ACT-3", "CONN-2"],
     frame: {
       requestId: 1,
