@@ -8,7 +8,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { MemoryStore } from "../src/store/memory-store.js";
 import { SqliteStore } from "../src/store/sqlite-store.js";
 import type { Store } from "../src/store/store.js";
-import { ConversationView } from "../src/view/conversation-view.js";
+import { MessageView } from "../src/view/message-view.js";
 import { ServerHarness } from "./support/server-harness.js";
 import { replayedWriteBehindStore } from "./support/write-behind-stores.js";
 
@@ -115,7 +115,7 @@ for (const [name, newStore] of STORES) {
         expect(act(b, key, seq, { case: "react", value: { emoji, remove } }).body.case).toBe("sendAck");
       }
       act(a, "r5", seq, { case: "react", value: { emoji: "👍" } });
-      const view = new ConversationView();
+      const view = new MessageView();
       for (const event of events(a)) view.apply(event);
       const reactions = view.message(Number(seq))!.reactions;
       expect([...reactions].map(([e, users]) => [e, [...users]])).toEqual([["🎉", ["b"]], ["👍", ["a"]]]);
@@ -133,7 +133,7 @@ for (const [name, newStore] of STORES) {
 
     it("ACT-7: a device that saw the message, its edit and its redaction live shows what a fresh device reading afterwards shows", () => {
       const { h, a, b, send, act, events } = setup();
-      const live = new ConversationView();
+      const live = new MessageView();
       const one = send(a, "one");
       const two = send(a, "two");
       act(a, "e1", one, { case: "edit", value: text("one, edited") });
@@ -143,9 +143,9 @@ for (const [name, newStore] of STORES) {
       act(a, "d1", one, { case: "redact", value: {} });
       const all = events(b);
       for (const event of all) live.apply(event); // then the rest: duplicates ignored
-      const fresh = new ConversationView();
+      const fresh = new MessageView();
       for (const event of events(h.loginAndSync("a", "fresh"))) fresh.apply(event);
-      const shown = (v: ConversationView) => v.messages().map((m) => ({ ...m, reactions: [...m.reactions].map(([e, u]) => [e, [...u]]) }));
+      const shown = (v: MessageView) => v.messages().map((m) => ({ ...m, reactions: [...m.reactions].map(([e, u]) => [e, [...u]]) }));
       expect(shown(live)).toEqual(shown(fresh));
       expect(live.message(Number(one))).toMatchObject({ redacted: true, content: undefined, edits: [Number(one) + 2] });
       expect(live.message(Number(two))?.content?.kind).toEqual({ case: "text", value: expect.objectContaining({ text: "two, edited" }) });

@@ -51,6 +51,8 @@ Options:
                          per user across its devices (default 1000; FLOW-4)
   --push-webhook URL     POST every push hand-off to URL as JSON (SPEC.md HOOK-3),
                          instead of only logging it
+  --push-webhook-secret S  sign each POST: X-Imwire-Signature t=<ms>,v1=<HMAC-SHA256
+                         of "<t>.<body>"> (SPEC.md PSH-4)
   --log-level LEVEL      ${LOG_LEVELS.join(", ")} (default info)
   --log-format FORMAT    json (default): one JSON object a line on stderr, with
                          time, level, msg and fields, for jq or a log shipper;
@@ -85,6 +87,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
     "receive-window-bytes": { type: "string" },
     "rate-limit": { type: "string" },
     "push-webhook": { type: "string" },
+    "push-webhook-secret": { type: "string" },
     "log-level": { type: "string" },
     "log-format": { type: "string" },
     "log-frames": { type: "boolean", default: false },
@@ -105,6 +108,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   const ws = parseAddress(values.ws, "--ws");
   if (!tcp && !ws) throw new UsageError("nothing to listen on: --tcp and --ws are both off");
   const pushWebhook = values["push-webhook"];
+  if (values["push-webhook-secret"] !== undefined && pushWebhook === undefined) throw new UsageError("--push-webhook-secret needs --push-webhook");
   if (pushWebhook !== undefined && !/^https?:\/\//.test(pushWebhook)) throw new UsageError(`--push-webhook takes an http:// or https:// URL, not ${pushWebhook}`);
   const heartbeatIntervalMs = integerOption(values["heartbeat-ms"], "--heartbeat-ms", undefined, POSITIVE);
   const maxFrameSize = integerOption(values["max-frame-size"], "--max-frame-size", undefined, POSITIVE);
@@ -148,6 +152,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
       ...(ws ? { ws } : {}),
       ...(tls ? { tls } : {}),
       ...(pushWebhook ? { pushWebhook } : {}),
+      ...(values["push-webhook-secret"] !== undefined ? { pushWebhookSecret: values["push-webhook-secret"] } : {}),
       store,
       secret,
       protocol,

@@ -13,3 +13,6 @@ export type { ConversationView } from "../machines/client/conversation-state.js"
 export { ClientDriver, type ClientDriverOptions } from "../client/client-driver.js";
 export { clockTimers, type ClockTimerOptions, type WakeupTimer, type WakeupTimerFactory } from "../runtime/wakeup-timer.js";
 export { virtualTimers, type VirtualScheduler } from "../runtime/virtual-timer.js";
+export { MessageView, type MessageState } from "../view/message-view.js";
+export { MemoryClientStore, type ClientStore } from "../client/client-store.js";
+export type { PersistedClientState } from "../machines/client/persisted-state.js";

@@ -8,3 +8,4 @@ export { ServerRunner, type ServerRunnerOptions } from "../server/server-runner.
 export { SqliteStore, SCHEMA_VERSION, type SqliteStoreOptions } from "../store/sqlite-store.js";
 export type { Logger, LogFields } from "../server/logger.js";
 export { issueToken, verifyToken, type TokenClaims } from "../auth/hmac-token.js";
+export { FileJournal, JournalCorrupt, type JournalOpened } from "../store/journal/file-journal.js";

@@ -7,5 +7,18 @@
 export { ServerMachine, newServerMachine, type ServerMachineFactory } from "../machines/server/server-machine.js";
 export { defaultServerOptions, serverOptions, type ServerOptions } from "../machines/server/options.js";
 export type { ConnectionId, ServerDeps, ServerOutput, TokenCheck } from "../machines/server/types.js";
-export type { DedupKey, DedupRecord, NewEvent, Store, StoredConversation, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "../store/store.js";
+export type {
+  DedupKey,
+  DedupRecord,
+  NewEvent,
+  Store,
+  StoredConversation,
+  StoredHistoryVisibility,
+  StoredMembership,
+  StoredPushRegistration,
+  StoredUserEntry,
+  StoredUserEntryBody,
+} from "../store/store.js";
+export { WriteBehindStore, type BatchSink } from "../store/write-behind-store.js";
+export { applyWrite, type StoreWrite } from "../store/store-writes.js";
 export { MemoryStore } from "../store/memory-store.js";

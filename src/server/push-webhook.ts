@@ -1,3 +1,4 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
 import type { ServerOutput } from "../machines/server/types.js";
 import type { Logger } from "./logger.js";
 
@@ -20,6 +21,9 @@ export class PushWebhook {
   constructor(
     readonly url: string,
     private readonly log: Logger,
+    /** PSH-4: with a secret, each POST is signed (X-Imwire-Signature). */
+    private readonly secret?: string,
+    private readonly now: () => number = Date.now,
   ) {}
 
   deliver(handoff: Handoff): void {
@@ -36,7 +40,9 @@ export class PushWebhook {
       conversationId: handoff.conversationId,
       seq: String(handoff.seq),
     });
-    fetch(this.url, { method: "POST", headers: { "content-type": "application/json" }, body, signal: AbortSignal.timeout(TIMEOUT_MS) })
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (this.secret !== undefined) headers["x-imwire-signature"] = signPushBody(body, this.secret, this.now());
+    fetch(this.url, { method: "POST", headers, body, signal: AbortSignal.timeout(TIMEOUT_MS) })
       .then((response) => {
         if (!response.ok) this.log.warn(`push webhook answered HTTP ${response.status} for ${handoff.conversationId}#${handoff.seq}`);
         return response.body?.cancel();
@@ -44,4 +50,20 @@ export class PushWebhook {
       .catch((error: unknown) => this.log.warn(`push webhook ${this.url} failed: ${(error as Error).message}`))
       .finally(() => this.#pending--);
   }
+}
+
+/** PSH-4: the X-Imwire-Signature header for a body sent at `timeMs`: t=<ms>,v1=<hex HMAC-SHA256 of "<t>.<body>">. */
+export function signPushBody(body: string, secret: string, timeMs: number): string {
+  const t = Math.floor(timeMs);
+  return `t=${t},v1=${createHmac("sha256", secret).update(`${t}.${body}`).digest("hex")}`;
+}
+
+/** PSH-4, for receivers: whether a signature header is this body's under the secret, made within `toleranceMs` of `nowMs`. */
+export function verifyPushSignature(header: string, body: string, secret: string, nowMs: number, toleranceMs = 300_000): boolean {
+  const parts = Object.fromEntries(header.split(",").map((part) => part.split("=", 2) as [string, string]));
+  const t = Number(parts.t);
+  if (!Number.isInteger(t) || Math.abs(nowMs - t) > toleranceMs || typeof parts.v1 !== "string") return false;
+  const expected = createHmac("sha256", secret).update(`${t}.${body}`).digest();
+  const given = Buffer.from(parts.v1, "hex");
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }

@@ -43,6 +43,8 @@ export interface ReferenceServerOptions {
   readonly pauseReadingAbove?: number;
   /** POST every push hand-off to this URL as JSON (SPEC.md HOOK-3) instead of only logging it. */
   readonly pushWebhook?: string;
+  /** PSH-4: sign each webhook POST with this secret. */
+  readonly pushWebhookSecret?: string;
   /** Log every frame in and out, and each connection's life, without field contents (`imwire serve --log-frames`). */
   readonly logFrames?: boolean;
   /**
@@ -99,7 +101,7 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
   const runner = new ServerRunner(machine, {
     log,
     ...(options.pauseReadingAbove !== undefined ? { pauseReadingAbove: options.pauseReadingAbove } : {}),
-    ...(options.pushWebhook !== undefined ? { pushWebhook: new PushWebhook(options.pushWebhook, log) } : {}),
+    ...(options.pushWebhook !== undefined ? { pushWebhook: new PushWebhook(options.pushWebhook, log, options.pushWebhookSecret) } : {}),
   });
   const listeners: (NetServer | HttpServer)[] = [];
   const urls: { tcp?: string; ws?: string } = {};

@@ -1,4 +1,4 @@
-import { ConversationView } from "../view/conversation-view.js";
+import { MessageView } from "../view/message-view.js";
 import { toBinary } from "@bufbuild/protobuf";
 import { ConversationKind, Role } from "../gen/imwire/v1/conversation_pb.js";
 import { ConversationEventSchema, MembershipAction, type ConversationEvent } from "../gen/imwire/v1/message_pb.js";
@@ -140,7 +140,7 @@ export function deviceState(device: SimDevice, sim?: Simulation): unknown {
  * tombstone must show the same.
  */
 function shownEvents(events: readonly ConversationEvent[], redactedLater: ReadonlySet<number>): string[] {
-  const view = new ConversationView();
+  const view = new MessageView();
   for (const event of events) view.apply(event);
   return events.map((event) => {
     const message = view.message(Number(event.seq));

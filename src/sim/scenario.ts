@@ -28,6 +28,8 @@ export type Action =
   | { readonly kind: "partition"; readonly user: number; readonly device: number; readonly ms: number }
   | { readonly kind: "blackhole"; readonly user: number; readonly device: number }
   | { readonly kind: "restartServer"; readonly loseState: boolean }
+  /** CLI-5: the device's process is killed wherever it is and restarts from what it persisted. */
+  | { readonly kind: "restartClient"; readonly user: number; readonly device: number }
   /** ACT-1: edit (own messages only), redact or react to the `message`-th message of a conversation; refusals are part of the game. */
   | { readonly kind: "edit" | "redact"; readonly user: number; readonly device: number; readonly conversation: number; readonly message: number }
   | { readonly kind: "react"; readonly user: number; readonly device: number; readonly conversation: number; readonly message: number; readonly remove: boolean };
@@ -149,6 +151,12 @@ function perform(sim: Simulation, devices: readonly SimDevice[], action: Action)
     return;
   }
   const device = devices[(action.user * 7 + action.device) % devices.length]!;
+  performOn(sim, devices, device, action);
+  // As ClientDriver.act does: what the command asked for is carried out at once (CLI-1: a send is persisted before a restart can come).
+  sim.drive(device);
+}
+
+function performOn(sim: Simulation, devices: readonly SimDevice[], device: SimDevice, action: Exclude<Action, { kind: "restartServer" }>): void {
   const client = device.client;
   const now = sim.now;
   const users = new Set(devices.map((d) => d.userId)).size;
@@ -228,6 +236,9 @@ function perform(sim: Simulation, devices: readonly SimDevice[], action: Action)
       return;
     case "blackhole":
       sim.blackhole(device);
+      return;
+    case "restartClient":
+      sim.restartClient(device);
       return;
   }
 }

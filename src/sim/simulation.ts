@@ -3,6 +3,7 @@ import type { Frame } from "../gen/imwire/v1/frame_pb.js";
 import type { ConversationEvent, SendAck } from "../gen/imwire/v1/message_pb.js";
 import { decodeFrame, encodeFrame } from "../codec/frame-codec.js";
 import { isImwireError } from "../errors.js";
+import { MemoryClientStore } from "../client/client-store.js";
 import { ClientMachine } from "../machines/client/client-machine.js";
 import type { ClientOptions } from "../machines/client/options.js";
 import type { ClientPolicy } from "../machines/client/policy.js";
@@ -112,7 +113,12 @@ export interface CloseRecord {
 
 /** One device: a client machine and everything its application saw. */
 export class SimDevice {
-  readonly client: ClientMachine;
+  /** The running process's machine: a restart (Simulation.restartClient) replaces it with one restored from `store`. */
+  client: ClientMachine;
+  /** CLI-1: what the device persisted, as its last "persist" output left it; all a restarted process has. */
+  readonly store = new MemoryClientStore();
+  /** How many times its process was killed and restarted. */
+  restarts = 0;
   connection: SimConnection | undefined;
   partitionedUntil = 0;
   /** Events handed to the application, per conversation, in the order handed. */
@@ -134,6 +140,8 @@ export class SimDevice {
     client: ClientMachine,
     /** The options it was made with beyond the simulation's own (SimulationConfig.deviceOptions). */
     readonly options: Partial<Omit<ClientOptions, "deviceId">> = {},
+    /** Makes the policy of each of its processes' machines. */
+    readonly policy: () => Partial<ClientPolicy> = () => ({}),
   ) {
     this.client = client;
   }
@@ -211,27 +219,63 @@ export class Simulation {
   /** Add a device for user `userIndex` (a fresh installation) and start it; `options` default to SimulationConfig.deviceOptions'. */
   addDevice(
     userIndex: number,
-    policy: Partial<ClientPolicy> = this.#config.clientPolicy?.() ?? {},
+    policy?: Partial<ClientPolicy>,
     options: Partial<Omit<ClientOptions, "deviceId">> = this.#config.deviceOptions?.(userIndex, this.devices.length) ?? {},
   ): SimDevice {
     const userId = this.userId(userIndex);
     this.store.addUser(userId);
     const deviceId = `${userId}d${this.devicesOf(userId).length}`;
-    const random = this.random.fork();
-    let ids = 0;
-    const onTransition = this.#config.onClientTransition;
-    const client = new ClientMachine(
-      { ...simClientOptions, ...this.#config.client, ...options, deviceId },
-      { token: () => `${userId}|${deviceId}`, random: () => random.next(), newId: () => `${deviceId}-${++ids}`, onTransition: (t) => onTransition?.(deviceId, t) },
-      policy,
-    );
-    const device = new SimDevice(userId, deviceId, client, options);
+    const policies = policy ? () => policy : () => this.#config.clientPolicy?.() ?? {};
+    const client = this.#newClient(userId, deviceId, options, policies(), `${deviceId}-`);
+    const device = new SimDevice(userId, deviceId, client, options, policies);
     this.devices.push(device);
     this.queue.after(0, () => {
       client.start(this.now);
       this.#driveClient(device);
     });
     return device;
+  }
+
+  /**
+   * CLI-5: the device's process dies now — its machine is dropped with
+   * everything it held in memory, its connection is cut (the server learns
+   * after the link delay), and news of the old process's connections never
+   * reaches the new one — and restarts after `downForMs` with a machine
+   * restored from what the device persisted, and nothing else.
+   */
+  restartClient(device: SimDevice, downForMs = 50): void {
+    this.#clientLoops.get(device)?.cancel();
+    this.#clientLoops.delete(device);
+    for (const connection of [...this.#connections.values()]) {
+      if (connection.device !== device || !connection.clientOpen) continue;
+      connection.clientOpen = false; // no one is left to tell
+      this.#cut(connection, true);
+    }
+    device.connection = undefined;
+    device.restarts++;
+    const client = this.#newClient(device.userId, device.deviceId, device.options, device.policy(), `${device.deviceId}-r${device.restarts}-`);
+    client.restore(device.store.current, this.now);
+    device.client = client;
+    this.#note(`! ${device.deviceId} killed, restarting as run ${device.restarts} at cursor ${client.cursor}, ${client.pendingOperations} pending`);
+    this.queue.after(downForMs, () => {
+      if (device.client !== client) return;
+      client.start(this.now);
+      this.#driveClient(device);
+    });
+  }
+
+  /** A device's machine, persisting (CLI-1) into the device's store from its first input; ids are `idPrefix` and a count. */
+  #newClient(userId: string, deviceId: string, options: Partial<Omit<ClientOptions, "deviceId">>, policy: Partial<ClientPolicy>, idPrefix: string): ClientMachine {
+    const random = this.random.fork();
+    let ids = 0;
+    const onTransition = this.#config.onClientTransition;
+    const client = new ClientMachine(
+      { ...simClientOptions, ...this.#config.client, ...options, deviceId },
+      { token: () => `${userId}|${deviceId}`, random: () => random.next(), newId: () => `${idPrefix}${++ids}`, onTransition: (t) => onTransition?.(deviceId, t) },
+      policy,
+    );
+    client.restore(undefined, this.now);
+    return client;
   }
 
   /** Carry out what a device's client was asked to do outside its own inputs (a send from the application), now. */
@@ -286,6 +330,7 @@ export class Simulation {
   #cut(connection: SimConnection, tellServer: boolean): void {
     const server = this.server;
     const device = connection.device;
+    const client = device.client;
     const { clientOpen, serverOpen } = connection;
     connection.clientOpen = false;
     connection.serverOpen = false;
@@ -298,8 +343,8 @@ export class Simulation {
         server.connectionClosed(connection.id, this.now);
         this.#driveServer();
       }
-      if (clientOpen) {
-        device.client.disconnected(connection.clientId, this.now);
+      if (clientOpen && device.client === client) {
+        client.disconnected(connection.clientId, this.now);
         this.#driveClient(device);
       }
     });
@@ -380,8 +425,11 @@ export class Simulation {
   }
 
   #newClientLoop(device: SimDevice): DriveLoop<ClientOutput> {
+    // One loop per process: a restarted device gets a new one, and what the old one still had scheduled does nothing.
+    const client = device.client;
+    const alive = () => device.client === client;
     return new DriveLoop<ClientOutput>({
-      take: () => device.client.takeOutputs(),
+      take: () => (alive() ? client.takeOutputs() : []),
       handlers: {
         send: (output) => {
           this.#checkAcknowledgement(device, output.frame);
@@ -389,19 +437,25 @@ export class Simulation {
         },
         connect: (output) => {
           const clientId = output.connection;
-          this.queue.after(this.faults.delayMs, () => this.#open(device, clientId));
+          this.queue.after(this.faults.delayMs, () => {
+            if (alive()) this.#open(device, clientId);
+          });
         },
         close: (output) => {
-          this.closes.push({ at: this.now, deviceId: device.deviceId, by: "client", reason: device.client.status });
+          this.closes.push({ at: this.now, deviceId: device.deviceId, by: "client", reason: client.status });
           if (device.connection?.clientId === output.connection) this.#closeEnd(device.connection, "client");
         },
         // Simulated links carry frames of any size: FRM-5 limits are the real transports' to keep, and tested there.
         "frame-limit": () => {},
         app: (output) => this.#record(device, output.event),
+        // CLI-1: a durable write the process cannot die in the middle of; a restart reads what the last one left.
+        persist: (output) => device.store.put(output.state),
       },
       afterBatch: () => device.checkCursor(this.violations),
-      nextWakeup: () => device.client.nextWakeup(),
-      tick: (now) => device.client.tick(now),
+      nextWakeup: () => (alive() ? client.nextWakeup() : undefined),
+      tick: (now) => {
+        if (alive()) client.tick(now);
+      },
       now: () => this.now,
       timer: virtualTimers(this.queue),
     });
@@ -504,6 +558,7 @@ export class Simulation {
   #closeEnd(connection: SimConnection, end: "client" | "server"): void {
     const server = this.server;
     const device = connection.device;
+    const client = device.client;
     if (end === "client") {
       if (!connection.clientOpen) return;
       connection.clientOpen = false;
@@ -525,7 +580,8 @@ export class Simulation {
         connection.clientOpen = false;
         this.#connections.delete(connection.id);
         if (device.connection === connection) device.connection = undefined;
-        device.client.disconnected(connection.clientId, this.now);
+        if (device.client !== client) return;
+        client.disconnected(connection.clientId, this.now);
         this.#driveClient(device);
       }
     });

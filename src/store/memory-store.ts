@@ -7,7 +7,7 @@ import { ConversationKind, HistoryVisibility } from "../gen/imwire/v1/conversati
 import { compareCodePoints as compareUtf8 } from "../machines/server/ids.js";
 import { editTarget, threadRoot, tombstone } from "./tombstone.js";
 const FROM_JOIN: StoredHistoryVisibility = { visibility: HistoryVisibility.UNSPECIFIED, events: 0 };
-import type { StoredHistoryVisibility } from "./store.js";
+import type { StoredHistoryVisibility, StoredPushRegistration } from "./store.js";
 import type { DedupKey, DedupRecord, NewConversation, NewEvent, Store, StoredConversation, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "./store.js";
 
 /** Whether an event can hold bytes fields: text messages and membership events hold only strings and numbers. */
@@ -67,6 +67,7 @@ export class MemoryStore implements Store {
   readonly #dedup = new Map<string, DedupRecord>();
   readonly #presenceHidden = new Set<string>();
   readonly #history = new Map<string, StoredHistoryVisibility>();
+  readonly #pushes = new Map<string, Map<string, StoredPushRegistration>>();
   readonly #epoch: string;
   /** The last cursor handed out, server-wide: stored entries and published events share it (CUR-7). */
   #position = 0;
@@ -363,6 +364,21 @@ export class MemoryStore implements Store {
     this.#restoring(modes, conversationId);
     if (mode === ReceiveMode.UNSPECIFIED) modes.delete(conversationId);
     else modes.set(conversationId, mode);
+  }
+
+  pushRegistrations(userId: string): StoredPushRegistration[] {
+    return [...(this.#pushes.get(userId)?.values() ?? [])];
+  }
+
+  setPushRegistration(userId: string, registration: StoredPushRegistration): void {
+    this.#user(userId);
+    let devices = this.#pushes.get(userId);
+    if (!devices) {
+      this.#restoring(this.#pushes, userId);
+      this.#pushes.set(userId, (devices = new Map()));
+    }
+    this.#restoring(devices, registration.deviceId);
+    devices.set(registration.deviceId, { deviceId: registration.deviceId, pushService: registration.pushService, pushToken: registration.pushToken });
   }
 
   historyVisibility(conversationId: string): StoredHistoryVisibility {

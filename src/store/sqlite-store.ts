@@ -8,7 +8,7 @@ import { ConversationEventSchema, type ConversationEvent } from "../gen/imwire/v
 import { ReceiveMode, ReceiveSettingsSchema } from "../gen/imwire/v1/settings_pb.js";
 import { decodeConversationEvent, encodeConversationEvent } from "../gen/imwire/v1/message_fast.js";
 import { editTarget, threadRoot, tombstone } from "./tombstone.js";
-import type { DedupKey, DedupRecord, NewConversation, NewEvent, Store, StoredConversation, StoredHistoryVisibility, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "./store.js";
+import type { DedupKey, DedupRecord, NewConversation, NewEvent, Store, StoredConversation, StoredHistoryVisibility, StoredMembership, StoredPushRegistration, StoredUserEntry, StoredUserEntryBody } from "./store.js";
 
 export interface SqliteStoreOptions {
   /** Wall-clock time for the created time of dedup records (for an operator; expiry goes by the server's time). */
@@ -116,6 +116,14 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
     db.exec(`
       ALTER TABLE conversations ADD COLUMN history_visibility INTEGER NOT NULL DEFAULT 0;
       ALTER TABLE conversations ADD COLUMN history_events INTEGER NOT NULL DEFAULT 0;
+    `),
+  // PSH-1: devices' push registrations, kept while they are away.
+  (db) =>
+    db.exec(`
+      CREATE TABLE push_registrations (
+        user_id TEXT NOT NULL, device_id TEXT NOT NULL, push_service TEXT NOT NULL, push_token TEXT NOT NULL,
+        PRIMARY KEY (user_id, device_id)
+      ) STRICT, WITHOUT ROWID;
     `),
 ];
 
@@ -538,6 +546,17 @@ export class SqliteStore implements Store {
     });
   }
 
+  pushRegistrations(userId: string): StoredPushRegistration[] {
+    return this.#sql.pushRegistrations.all(userId);
+  }
+
+  setPushRegistration(userId: string, registration: StoredPushRegistration): void {
+    this.#atomic(() => {
+      this.#sql.addUser.run(userId);
+      this.#sql.setPushRegistration.run(userId, registration.deviceId, registration.pushService, registration.pushToken);
+    });
+  }
+
   historyVisibility(conversationId: string): StoredHistoryVisibility {
     const row = this.#sql.historyVisibility.get(conversationId);
     return { visibility: (row?.visibility ?? 0) as HistoryVisibility, events: row?.events ?? 0 };
@@ -678,6 +697,10 @@ function prepare(db: Database.Database) {
     insertEvent: write<[string, number, Uint8Array, number | null, number | null]>("INSERT INTO events (conversation_id, seq, event, edit_target, thread_root) VALUES (?, ?, ?, ?, ?)"),
     threadEvents: value<[string, number, number, number, number, number], Buffer>(
       "SELECT event FROM events WHERE conversation_id = ? AND (seq = ? OR thread_root = ?) AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+    ),
+    pushRegistrations: one<[string], StoredPushRegistration>("SELECT device_id AS deviceId, push_service AS pushService, push_token AS pushToken FROM push_registrations WHERE user_id = ? ORDER BY device_id"),
+    setPushRegistration: write<[string, string, string, string]>(
+      "INSERT INTO push_registrations VALUES (?, ?, ?, ?) ON CONFLICT (user_id, device_id) DO UPDATE SET push_service = excluded.push_service, push_token = excluded.push_token",
     ),
     historyVisibility: one<[string], { visibility: number; events: number }>("SELECT history_visibility AS visibility, history_events AS events FROM conversations WHERE conversation_id = ?"),
     setHistoryVisibility: write<[number, number, string]>("UPDATE conversations SET history_visibility = ?, history_events = ? WHERE conversation_id = ?"),

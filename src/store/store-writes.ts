@@ -1,6 +1,6 @@
 import type { ConversationEvent } from "../gen/imwire/v1/message_pb.js";
 import type { ReceiveMode } from "../gen/imwire/v1/settings_pb.js";
-import type { DedupKey, DedupRecord, NewConversation, Store, StoredHistoryVisibility, StoredMembership, StoredUserEntryBody } from "./store.js";
+import type { DedupKey, DedupRecord, NewConversation, Store, StoredHistoryVisibility, StoredMembership, StoredPushRegistration, StoredUserEntryBody } from "./store.js";
 
 /**
  * One write to a Store, as data: what a write-behind store records while
@@ -24,6 +24,7 @@ export type StoreWrite =
   | { readonly op: "recordDedup"; readonly key: DedupKey; readonly record: DedupRecord }
   | { readonly op: "forgetDedupBefore"; readonly timeMs: number; readonly limit: number; readonly forgotten: number }
   | { readonly op: "setReceiveMode"; readonly userId: string; readonly conversationId: string; readonly mode: ReceiveMode }
+  | { readonly op: "setPushRegistration"; readonly userId: string; readonly registration: StoredPushRegistration }
   | { readonly op: "setHistoryVisibility"; readonly conversationId: string; readonly setting: StoredHistoryVisibility }
   | { readonly op: "setPresenceHidden"; readonly userId: string; readonly hidden: boolean }
   | { readonly op: "setReadMarker"; readonly userId: string; readonly conversationId: string; readonly seq: number };
@@ -66,6 +67,8 @@ export function applyWrite(store: Store, write: StoreWrite): void {
       return expectSame("forgotten", store.forgetDedupBefore(write.timeMs, write.limit), write.forgotten, write);
     case "setReceiveMode":
       return store.setReceiveMode(write.userId, write.conversationId, write.mode);
+    case "setPushRegistration":
+      return store.setPushRegistration(write.userId, write.registration);
     case "setHistoryVisibility":
       return store.setHistoryVisibility(write.conversationId, write.setting);
     case "setPresenceHidden":

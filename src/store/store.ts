@@ -108,12 +108,22 @@ export interface Store {
   /** HIS-1: a group's history visibility; FROM_JOIN (as UNSPECIFIED) with 0 events until set. */
   historyVisibility(conversationId: string): StoredHistoryVisibility;
   setHistoryVisibility(conversationId: string, setting: StoredHistoryVisibility): void;
+  /** PSH-1: the push registrations of a user's devices, as last set by each. */
+  pushRegistrations(userId: string): StoredPushRegistration[];
+  setPushRegistration(userId: string, registration: StoredPushRegistration): void;
   /** EPH-5: whether the user hides its presence (false until set). */
   presenceHidden(userId: string): boolean;
   setPresenceHidden(userId: string, hidden: boolean): void;
   /** READ-1; THR-3: a thread's marker is kept under threadMarkerKey(conversationId, rootSeq). */
   readMarker(userId: string, conversationId: string): number;
   setReadMarker(userId: string, conversationId: string, seq: number): void;
+}
+
+/** PSH-1: where a device asked to be alerted while it is away. */
+export interface StoredPushRegistration {
+  readonly deviceId: string;
+  readonly pushService: string;
+  readonly pushToken: string;
 }
 
 /** HIS-1: what new members of a group may read from before they joined. */

@@ -1,7 +1,7 @@
 import type { ConversationEvent } from "../gen/imwire/v1/message_pb.js";
 import type { ReceiveMode } from "../gen/imwire/v1/settings_pb.js";
 import { MemoryStore } from "./memory-store.js";
-import type { DedupKey, DedupRecord, NewConversation, NewEvent, Store, StoredConversation, StoredMembership, StoredHistoryVisibility, StoredUserEntry, StoredUserEntryBody } from "./store.js";
+import type { DedupKey, DedupRecord, NewConversation, NewEvent, Store, StoredConversation, StoredMembership, StoredHistoryVisibility, StoredPushRegistration, StoredUserEntry, StoredUserEntryBody } from "./store.js";
 import type { StoreWrite } from "./store-writes.js";
 
 /**
@@ -223,6 +223,15 @@ export class WriteBehindStore implements Store {
   setReceiveMode(userId: string, conversationId: string, mode: ReceiveMode): void {
     this.#memory.setReceiveMode(userId, conversationId, mode);
     this.#record({ op: "setReceiveMode", userId, conversationId, mode });
+  }
+
+  pushRegistrations(userId: string): StoredPushRegistration[] {
+    return this.#memory.pushRegistrations(userId);
+  }
+
+  setPushRegistration(userId: string, registration: StoredPushRegistration): void {
+    this.#memory.setPushRegistration(userId, registration);
+    this.#record({ op: "setPushRegistration", userId, registration: { deviceId: registration.deviceId, pushService: registration.pushService, pushToken: registration.pushToken } });
   }
 
   historyVisibility(conversationId: string): StoredHistoryVisibility {

@@ -18,6 +18,7 @@ import { MemberLists } from "./member-lists.js";
 import { Operations } from "./operations.js";
 import { defaultClientOptions, type ClientDeps, type ClientOptions } from "./options.js";
 import type { RequestBody } from "./outbox.js";
+import { PERSISTED_STATE_VERSION, type PersistedClientState, type PersistedConversation, type PersistedOperation, type PersistedStream } from "./persisted-state.js";
 import { correctPolicy, type ClientPolicy } from "./policy.js";
 import { Replies } from "./replies.js";
 import { mayRequest } from "./states.js";
@@ -57,6 +58,11 @@ export class ClientMachine {
   #deviceState = DeviceState.FOREGROUND;
   #pushService = "";
   #pushToken = "";
+  /** CLI-1: restore() was called: durable state changes go out as "persist" outputs. */
+  #persisting = false;
+  /** The state last handed out in a "persist" output (or restored). */
+  #persisted: PersistedClientState | undefined;
+  #started = false;
 
   readonly #connection: Connection;
   readonly #conversations: ConversationSync;
@@ -102,8 +108,30 @@ export class ClientMachine {
 
   // ---- inputs from the runner -------------------------------------------
 
+  /**
+   * CLI-1, CLI-5: before start, take back what a previous run of this device
+   * persisted (undefined: nothing, a first run), and from now on hand out
+   * "persist" outputs whenever the durable state changes. A machine on which
+   * restore() is never called persists nothing. Throws for a state of
+   * another device or an unknown layout: starting without it would lose its
+   * outbox silently.
+   */
+  restore(state: PersistedClientState | undefined, now: number): void {
+    if (this.#started) throw new Error("restore() comes before start()");
+    this.#now = now;
+    this.#persisting = true;
+    if (state === undefined) return;
+    if (state.version !== PERSISTED_STATE_VERSION) throw new Error(`persisted client state of version ${String(state.version)}; this client reads version ${PERSISTED_STATE_VERSION}`);
+    if (state.deviceId !== this.options.deviceId) throw new Error(`persisted client state of device ${state.deviceId}, not ${this.options.deviceId}`);
+    if (state.stream) this.#stream.restore(state.stream);
+    this.#conversations.restore(state.conversations, state.defaultReceiveMode);
+    this.#operations.restore(state.outbox);
+    this.#persisted = state;
+  }
+
   /** Begin: ask for a connection. After UNAUTHENTICATED, start again with a new token. */
   start(now: number): void {
+    this.#started = true;
     this.#now = now;
     this.#connection.start(now);
     if (this.#connection.state === "OFFLINE") this.tick(now);
@@ -200,6 +228,7 @@ export class ClientMachine {
   }
 
   takeOutputs(): ClientOutput[] {
+    this.#checkpoint();
     const outputs = this.#outputs;
     this.#outputs = [];
     return outputs;
@@ -333,6 +362,23 @@ export class ClientMachine {
     return this.#stream.acknowledged && !this.#conversations.anyNeedsPull;
   }
 
+  /** CLI-1: a "persist" output, if the durable state changed since the last one. */
+  #checkpoint(): void {
+    if (!this.#persisting) return;
+    const stream = this.#stream.persisted();
+    const state: PersistedClientState = {
+      version: PERSISTED_STATE_VERSION,
+      deviceId: this.options.deviceId,
+      ...(stream && { stream }),
+      defaultReceiveMode: this.#conversations.defaultMode,
+      conversations: this.#conversations.persisted(),
+      outbox: this.#operations.persisted(),
+    };
+    if (this.#persisted && samePersistedState(this.#persisted, state)) return;
+    this.#persisted = state;
+    this.#outputs.push({ kind: "persist", state });
+  }
+
   #operation(id: string, body: RequestBody, now: number): string {
     this.#now = now;
     return this.#operations.add(id, body);
@@ -377,6 +423,7 @@ export class ClientMachine {
       },
       send: (frame) => this.#send(frame),
       emit: (event) => this.#emit(event),
+      checkpoint: () => this.#checkpoint(),
       deferSync: () => {
         this.#syncDeferred = true;
       },
@@ -385,4 +432,36 @@ export class ClientMachine {
       },
     };
   }
+}
+
+/** Whether two persisted states hold the same (the parts' objects are never mutated, so identity stands for equality). */
+function samePersistedState(a: PersistedClientState, b: PersistedClientState): boolean {
+  return (
+    a.defaultReceiveMode === b.defaultReceiveMode &&
+    sameStream(a.stream, b.stream) &&
+    sameList(a.conversations, b.conversations, sameConversation) &&
+    sameList(a.outbox, b.outbox, (x: PersistedOperation, y: PersistedOperation) => x.id === y.id && x.body === y.body && x.createdAt === y.createdAt)
+  );
+}
+
+function sameStream(a: PersistedStream | undefined, b: PersistedStream | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.epoch === b.epoch && a.cursor === b.cursor && sameList(a.describedAt, b.describedAt, (x, y) => x[0] === y[0] && x[1] === y[1]);
+}
+
+function sameConversation(a: PersistedConversation, b: PersistedConversation): boolean {
+  return (
+    a.meta === b.meta &&
+    a.metaSeq === b.metaSeq &&
+    a.mode === b.mode &&
+    a.readSeq === b.readSeq &&
+    a.held === b.held &&
+    a.knownHead === b.knownHead &&
+    sameList(a.members, b.members, (x, y) => x === y) &&
+    sameList(a.membershipLog, b.membershipLog, (x, y) => x === y)
+  );
+}
+
+function sameList<T>(a: readonly T[], b: readonly T[], same: (x: T, y: T) => boolean): boolean {
+  return a.length === b.length && a.every((x, i) => same(x, b[i]!));
 }

@@ -25,6 +25,13 @@ export interface ClientContext {
   emit(event: ClientEvent): void;
   /** FLOW-1: a sync found no free slot, and is asked again when an answer frees one. */
   deferSync(): void;
+  /**
+   * CLI-2, CLI-3: when the machine persists (restore() was called), hand out
+   * a "persist" output now if the durable state changed since the last one:
+   * what follows it (a request's first frame, an acknowledgement) may rely
+   * on it.
+   */
+  checkpoint(): void;
   /** Move through the transition table (states.ts). */
   transition(input: ClientInput): void;
 }

@@ -1,6 +1,7 @@
 import { ConversationKind, type Conversation } from "../../gen/imwire/v1/conversation_pb.js";
 import { MembershipAction, type ConversationEvent } from "../../gen/imwire/v1/message_pb.js";
 import { ReceiveMode } from "../../gen/imwire/v1/settings_pb.js";
+import type { PersistedConversation } from "./persisted-state.js";
 import { Timeline } from "./timeline.js";
 
 const MEMBERSHIP_LOG_MAX = 1_024;
@@ -26,14 +27,39 @@ export class ConversationState {
   #membershipLog: ConversationEvent[] = [];
   syncInFlight = false;
 
-  constructor(meta: Conversation) {
+  /** From a description, or (CLI-4) from what a previous run persisted. */
+  constructor(meta: Conversation, restored?: PersistedConversation) {
     this.meta = meta;
+    if (restored) {
+      this.timeline = new Timeline(restored.held);
+      this.timeline.noteHead(restored.knownHead);
+      this.members = new Set(restored.members);
+      this.mode = restored.mode;
+      this.readSeq = restored.readSeq;
+      this.#metaSeq = restored.metaSeq;
+      this.#membershipLog = [...restored.membershipLog];
+      return;
+    }
     this.timeline = new Timeline(meta.firstVisibleSeq > 0n ? meta.firstVisibleSeq - 1n : 0n);
     this.members = new Set(meta.memberUserIds);
     this.mode = meta.receiveMode;
     this.readSeq = meta.readSeq;
     this.#metaSeq = meta.lastSeq;
     this.timeline.noteHead(meta.lastSeq);
+  }
+
+  /** CLI-4: what survives a restart. Events buffered after a gap do not: the gap's pull fetches them again. */
+  persisted(): PersistedConversation {
+    return {
+      meta: this.meta,
+      metaSeq: this.#metaSeq,
+      members: [...this.members],
+      mode: this.mode,
+      readSeq: this.readSeq,
+      held: this.timeline.held,
+      knownHead: this.timeline.knownHead,
+      membershipLog: [...this.#membershipLog],
+    };
   }
 
   /** A newer description (joined entry or snapshot). Returns events it made deliverable. */

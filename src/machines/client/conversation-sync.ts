@@ -6,6 +6,7 @@ import type { ConversationPage } from "../../gen/imwire/v1/sync_pb.js";
 import { errorCodeInfo } from "../../errors.js";
 import type { ClientContext } from "./context.js";
 import { ConversationState, viewOf, type ConversationView } from "./conversation-state.js";
+import type { PersistedConversation } from "./persisted-state.js";
 import { mayRequest } from "./states.js";
 
 const NEVER = Infinity;
@@ -42,6 +43,17 @@ export class ConversationSync {
 
   get nextWakeup(): number {
     return this.#gapAt;
+  }
+
+  /** CLI-4: every conversation, as it is to survive a restart. */
+  persisted(): PersistedConversation[] {
+    return [...this.#conversations.values()].map((state) => state.persisted());
+  }
+
+  /** CLI-4: the conversations of a previous run; pulled where events are known to be missing once a connection allows. */
+  restore(conversations: readonly PersistedConversation[], defaultMode: ReceiveMode): void {
+    this.defaultMode = defaultMode;
+    for (const persisted of conversations) this.#conversations.set(persisted.meta.conversationId, new ConversationState(persisted.meta, persisted));
   }
 
   /** A conversation described by a joined entry or a snapshot page. */

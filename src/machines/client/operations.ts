@@ -8,6 +8,7 @@ import type { ClientContext } from "./context.js";
 import { featureName, requiredFeature } from "./features.js";
 import type { Link } from "./link.js";
 import { Outbox, type Operation, type RequestBody } from "./outbox.js";
+import type { PersistedOperation } from "./persisted-state.js";
 import { mayRequest } from "./states.js";
 
 /** A part of the machine that takes an operation's outcome instead of the application (member-lists.ts). */
@@ -43,6 +44,35 @@ export class Operations {
     this.#outbox.add(id, body, this.#ctx.now);
     this.flush();
     return id;
+  }
+
+  /**
+   * CLI-2: what the outbox must keep across a restart — every operation the
+   * application asked for and has not heard the outcome of, with its body
+   * as first built (its idempotency key inside). Operations a part of the
+   * machine owns (member listings: reads, asked again by whoever needs them)
+   * die with the process.
+   */
+  persisted(): PersistedOperation[] {
+    const kept: PersistedOperation[] = [];
+    for (const operation of this.#outbox.all()) {
+      if (!this.#owners.has(operation.id)) kept.push({ id: operation.id, body: operation.body, createdAt: operation.createdAt });
+    }
+    return kept;
+  }
+
+  /**
+   * CLI-2: take back the operations of a previous run. Each may have been
+   * sent before the process died, so it counts as attempted once: it goes
+   * again with the same body (IDEM-1), and the dedup window still runs from
+   * when it was first asked for (IDEM-4).
+   */
+  restore(operations: readonly PersistedOperation[]): void {
+    const { policy, deps, now } = this.#ctx;
+    for (const { id, body, createdAt } of operations) {
+      const restored = policy.restoredBody(body, deps.newId);
+      if (restored) this.#outbox.add(id, restored, now, createdAt, 1);
+    }
   }
 
   /** Send what is due, within the in-flight limit; give up what outlived the dedup window. */
@@ -132,6 +162,8 @@ export class Operations {
 
   #attempt(operation: Operation): void {
     const { policy, deps, now } = this.#ctx;
+    // CLI-2: an operation's first frame goes only once the operation is persisted.
+    if (operation.attempts === 0) this.#ctx.checkpoint();
     const body = operation.attempts > 0 ? policy.retryBody(operation.body, operation.attempts, deps.newId) : operation.body;
     const requestId = this.#ctx.request(body, { kind: "operation", operationId: operation.id });
     this.#outbox.markSent(operation, requestId, now);

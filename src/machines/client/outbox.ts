@@ -42,10 +42,16 @@ export class Outbox {
     return this.#operations.size;
   }
 
-  add(id: string, body: RequestBody, now: number): Operation {
-    const operation: Operation = { id, body, createdAt: now, attempts: 0, notBefore: now, requestId: 0, sentAt: 0 };
+  /** `attempts` above 0 for an operation that may have been sent already (one restored: CLI-2). */
+  add(id: string, body: RequestBody, now: number, createdAt = now, attempts = 0): Operation {
+    const operation: Operation = { id, body, createdAt, attempts, notBefore: now, requestId: 0, sentAt: 0 };
     this.#operations.set(id, operation);
     return operation;
+  }
+
+  /** Every operation, oldest first. */
+  all(): IterableIterator<Operation> {
+    return this.#operations.values();
   }
 
   get(id: string): Operation | undefined {

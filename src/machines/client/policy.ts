@@ -26,6 +26,8 @@ export interface ClientPolicy {
   deliverable(timeline: Timeline, event: ConversationEvent): readonly ConversationEvent[];
   /** IDEM-1: the body of attempt `attempt` (1 for the first retry) of a request first built as `body`. */
   retryBody(body: RequestBody, attempt: number, newId: () => string): RequestBody;
+  /** CLI-2: the body an operation restored from a previous run goes with; undefined forgets the operation. */
+  restoredBody(body: RequestBody, newId: () => string): RequestBody | undefined;
   /** SEQ-3, CUR-3, CUR-6: whether missing events and stream entries are fetched. */
   readonly fetchesGaps: boolean;
 }
@@ -36,5 +38,7 @@ export const correctPolicy: ClientPolicy = {
   deliverable: (timeline, event) => timeline.accept(event),
   // The same idempotency key on every attempt, so the server answers a retry with the first answer (IDEM-2).
   retryBody: (body) => body,
+  // The body as persisted, key and all: a send the dead process made is answered with its first answer, not stored again.
+  restoredBody: (body) => body,
   fetchesGaps: true,
 };

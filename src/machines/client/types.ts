@@ -4,6 +4,7 @@ import type { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
 import type { Frame } from "../../gen/imwire/v1/frame_pb.js";
 import type { ConversationEvent, SendAck } from "../../gen/imwire/v1/message_pb.js";
 import type { ReceiveSettings } from "../../gen/imwire/v1/settings_pb.js";
+import type { PersistedClientState } from "./persisted-state.js";
 
 /** The client's view of its connection: SPEC.md §5.1's states, as states.ts maps them. */
 export type ClientStatus =
@@ -71,4 +72,12 @@ export type ClientOutput =
   | { readonly kind: "close"; readonly connection: number }
   /** FRM-5: accept frames up to this size on the connection from now on. */
   | { readonly kind: "frame-limit"; readonly connection: number; readonly maxFrameSize: number }
-  | { readonly kind: "app"; readonly event: ClientEvent };
+  | { readonly kind: "app"; readonly event: ClientEvent }
+  /**
+   * CLI-1: only once restore() was called. Write this state durably,
+   * replacing the one before, before carrying out any output after it (a
+   * store whose writes are asynchronous holds back the outputs that follow
+   * until the write completes); outputs before it are already reflected in
+   * it.
+   */
+  | { readonly kind: "persist"; readonly state: PersistedClientState };

@@ -4,6 +4,7 @@ import { FrameSchema } from "../../gen/imwire/v1/frame_pb.js";
 import type { UserPage } from "../../gen/imwire/v1/sync_pb.js";
 import type { ClientContext } from "./context.js";
 import type { ConversationSync } from "./conversation-sync.js";
+import type { PersistedStream } from "./persisted-state.js";
 import { mayRequest } from "./states.js";
 import { StreamCursor } from "./stream-cursor.js";
 
@@ -72,6 +73,24 @@ export class UserStream {
   /** AUTH-5: what authenticate.resume carries; none without state, or while a snapshot is cut off between pages (SYNC-7). */
   resumeFrom(): { epoch: string; cursor: bigint } | undefined {
     return this.#epoch === undefined || this.#snapshotPaging ? undefined : { epoch: this.#epoch, cursor: this.#cursor.held };
+  }
+
+  /**
+   * CLI-3: the position to survive a restart — what resumeFrom() would
+   * offer, so none while a paged snapshot is half taken (SYNC-7): a restart
+   * then asks for a whole snapshot again.
+   */
+  persisted(): PersistedStream | undefined {
+    const from = this.resumeFrom();
+    return from && { ...from, describedAt: [...this.#describedAt] };
+  }
+
+  /** CLI-3: the position of a previous run, before any connection. */
+  restore(stream: PersistedStream): void {
+    this.#epoch = stream.epoch;
+    this.#cursor.reset(stream.cursor);
+    this.#describedAt.clear();
+    for (const [conversationId, cursor] of stream.describedAt) this.#describedAt.set(conversationId, cursor);
   }
 
   /** AUTH-5: resumed, the server set the position to what is held. */
@@ -160,6 +179,8 @@ export class UserStream {
     this.#appliedSinceAck = 0;
     const cursor = this.#ctx.policy.ackCursor(this.#cursor);
     if (!force && cursor <= this.#lastAckSent) return;
+    // CLI-3: what is acknowledged is not sent again (ACK-1): it must be persisted first.
+    this.#ctx.checkpoint();
     this.#lastAckSent = cursor;
     this.#ctx.send(create(FrameSchema, { body: { case: "deliveryAck", value: { cursor } } }));
   }

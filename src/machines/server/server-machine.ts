@@ -101,6 +101,10 @@ export class ServerMachine implements ServerCore {
   readonly #fanOut: PushFanOut;
   /** EPH-1 to EPH-5: typing and presence. */
   readonly #ephemeral: EphemeralSignals;
+  /** PSH-1: stream entries made for users whose away devices may need an alert, checked once the input is handled. */
+  #awayAlerts: { userId: string; conversationId: string; seq: number }[] = [];
+  /** PSH-3: by device, the conversations it was alerted of since it last connected: one alert each until it comes back. */
+  readonly #alerted = new Map<string, Set<string>>();
   #wakeup = Infinity;
   /** The time of the latest input: when pushes left over from it are due (at once). */
   #lastInputAt = 0;
@@ -298,6 +302,7 @@ export class ServerMachine implements ServerCore {
   appendUserEntry(userId: string, body: StoredUserEntryBody): number {
     const cursor = this.store.appendUserEntry(userId, body);
     this.#grownStreams.add(userId);
+    if (body.case === "eventRef") this.#awayAlerts.push({ userId, conversationId: body.conversationId, seq: body.seq });
     return cursor;
   }
 
@@ -382,6 +387,7 @@ export class ServerMachine implements ServerCore {
     connection.state = "ready";
     connection.rate = new TokenBucket(options.rateLimits.connection, now);
     this.#byDevice.set(connection.deviceKey, connection);
+    this.#alerted.delete(connection.deviceKey); // PSH-3: back, so the next time it is away it is alerted again
     let devices = this.#byUser.get(check.userId);
     if (!devices) this.#byUser.set(check.userId, (devices = new Set()));
     const firstDevice = devices.size === 0;
@@ -484,7 +490,7 @@ export class ServerMachine implements ServerCore {
       case "setReceiveSettings":
         return { case: "receiveSettings", value: setReceiveSettings(this, connection, body.value) };
       case "setDeviceState": {
-        const answer = setDeviceState(connection, body.value);
+        const answer = setDeviceState(this, connection, body.value);
         this.#ephemeral.view(connection, body.value.viewingConversationId);
         return { case: "deviceStateSet", value: answer };
       }
@@ -549,8 +555,37 @@ export class ServerMachine implements ServerCore {
     return bucket;
   }
 
+  /**
+   * PSH-1 to PSH-3: alert the registered devices that are away (no
+   * connection) of the events their users' streams gained — never of the
+   * user's own, never for a muted conversation, once per conversation until
+   * the device comes back. Checked after the input: an entry whose request
+   * was refused (rolled back) has no event to alert of.
+   */
+  #alertAwayDevices(): void {
+    const alerts = this.#awayAlerts;
+    if (alerts.length === 0) return;
+    this.#awayAlerts = [];
+    for (const { userId, conversationId, seq } of alerts) {
+      const registrations = this.store.pushRegistrations(userId);
+      if (registrations.length === 0) continue;
+      const event = this.store.event(conversationId, seq);
+      if (!event || event.senderUserId === userId || effectiveMode(this.store, userId, conversationId) === ReceiveMode.MUTED) continue;
+      for (const registration of registrations) {
+        const key = deviceKey(userId, registration.deviceId);
+        if (this.#byDevice.has(key)) continue; // connected: RECV-5 applies instead
+        let alerted = this.#alerted.get(key);
+        if (!alerted) this.#alerted.set(key, (alerted = new Set()));
+        if (alerted.has(conversationId)) continue;
+        alerted.add(conversationId);
+        this.#outputs.push({ kind: "push-handoff", userId, deviceId: registration.deviceId, pushService: registration.pushService, pushToken: registration.pushToken, conversationId, seq });
+      }
+    }
+  }
+
   /** Pump the devices of users whose streams grew, a bounded number of users per turn (the rest on the next ticks). */
   #pumpGrownStreams(): void {
+    this.#alertAwayDevices();
     let budget = USERS_PUMPED_PER_TURN;
     // Events read for one pass are shared by every device it pushes them to; the pass ends before any other input.
     const events = new Map<string, ConversationEvent>();

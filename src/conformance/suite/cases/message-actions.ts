@@ -5,7 +5,7 @@ import { MessageContentSchema, type MessageContent } from "../../../gen/imwire/v
 import type { UserEvent } from "../../../gen/imwire/v1/delivery_pb.js";
 import { ErrorCode } from "../../../gen/imwire/v1/error_pb.js";
 import { ConversationEventSchema, type ConversationEvent, type SendAck } from "../../../gen/imwire/v1/message_pb.js";
-import { ConversationView, type MessageState } from "../../../view/conversation-view.js";
+import { MessageView, type MessageState } from "../../../view/message-view.js";
 import type { Session, TestContext } from "../context.js";
 import type { FrameBody } from "../scripted-connection.js";
 import { Unsupported, type ConformanceTest } from "../types.js";
@@ -95,7 +95,7 @@ function fieldNumbers(event: ConversationEvent): number[] {
 const V1_0_FIELDS = new Set([1, 2, 3, 4, 5, 6, 7]);
 
 /** A view as one line per message, content as bytes, reactions sorted: two views compare equal when they show the same (ACT-7). */
-function shown(view: ConversationView): string[] {
+function shown(view: MessageView): string[] {
   return view.messages().map((m: MessageState) =>
     json({
       seq: m.seq,
@@ -109,13 +109,13 @@ function shown(view: ConversationView): string[] {
   );
 }
 
-function viewOf(events: readonly ConversationEvent[]): ConversationView {
-  const view = new ConversationView();
+function viewOf(events: readonly ConversationEvent[]): MessageView {
+  const view = new MessageView();
   for (const event of events) view.apply(event);
   return view;
 }
 
-const reactionsOf = (view: ConversationView, seq: bigint) => json([...(view.message(Number(seq))?.reactions ?? new Map<string, ReadonlySet<string>>())].map(([e, u]) => [e, [...u].sort()]).sort(([x], [y]) => ((x as string) < (y as string) ? -1 : 1)));
+const reactionsOf = (view: MessageView, seq: bigint) => json([...(view.message(Number(seq))?.reactions ?? new Map<string, ReadonlySet<string>>())].map(([e, u]) => [e, [...u].sort()]).sort(([x], [y]) => ((x as string) < (y as string) ? -1 : 1)));
 const sameAck = (x: SendAck, y: SendAck) => x.conversationId === y.conversationId && x.clientMessageId === y.clientMessageId && x.seq === y.seq && x.messageId === y.messageId && x.serverTimeMs === y.serverTimeMs;
 
 export const messageActionTests: ConformanceTest[] = [
@@ -464,7 +464,7 @@ export const messageActionTests: ConformanceTest[] = [
       for (const [session, target, action] of steps) last = (await act(t, session, id, target, action, "ACT-7")).seq;
 
       // b's device as it was pushed: whole events applied in order; a notify entry read from sync_conversation, as a device does (RECV-2).
-      const live = new ConversationView();
+      const live = new MessageView();
       for (let applied = 0n; applied < last; ) {
         const entry = await nextPush(t, b!, id, applied, "ACT-6");
         const seq = entry.body.case === "event" || entry.body.case === "notify" ? entry.body.value.seq : applied;

@@ -322,7 +322,7 @@ export enum Feature {
   THREADS = 5,
 
   /**
-   * Version 1.1 history visibility (HIS-1 to HIS-4): what a group's new
+   * Version 1.1 history visibility (HIS-1 to HIS-3): what a group's new
    * members may read from before they joined.
    *
    * @generated from enum value: FEATURE_HISTORY_VISIBILITY = 6;

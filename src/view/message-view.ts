@@ -33,7 +33,7 @@ interface MutableMessage {
  * afterwards); both give the same view. Events must be applied in seq
  * order (SEQ-3 gives a device exactly that); one applied twice is ignored.
  */
-export class ConversationView {
+export class MessageView {
   readonly #messages = new Map<number, MutableMessage>();
   #last = 0;
 
