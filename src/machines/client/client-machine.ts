@@ -1,10 +1,10 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import type { OpenConversationSchema } from "../../gen/imwire/v1/conversation_pb.js";
+import type { HistoryVisibility, OpenConversationSchema } from "../../gen/imwire/v1/conversation_pb.js";
 import type { MessageContentSchema } from "../../gen/imwire/v1/content_pb.js";
 import type { ActOnMessageSchema } from "../../gen/imwire/v1/message_pb.js";
 import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
 import { FrameSchema, type Frame } from "../../gen/imwire/v1/frame_pb.js";
-import type { Feature } from "../../gen/imwire/v1/connection_pb.js";
+import { Feature } from "../../gen/imwire/v1/connection_pb.js";
 import { DeviceState, ReceiveMode } from "../../gen/imwire/v1/settings_pb.js";
 import { errorFrameFor } from "../../codec/error-frame.js";
 import { maySend } from "../../codec/frame-catalogue.js";
@@ -58,6 +58,8 @@ export class ClientMachine {
   #deviceState = DeviceState.FOREGROUND;
   #pushService = "";
   #pushToken = "";
+  /** EPH-2: the conversation the application shows ("" for none), announced with the device state. */
+  #viewing = "";
   /** CLI-1: restore() was called: durable state changes go out as "persist" outputs. */
   #persisting = false;
   /** The state last handed out in a "persist" output (or restored). */
@@ -100,7 +102,7 @@ export class ClientMachine {
       conversations: this.#conversations,
       operations: this.#operations,
       authenticated: () => {
-        if (this.#deviceState !== DeviceState.FOREGROUND || this.#pushService !== "") this.#announceDeviceState();
+        if (this.#deviceState !== DeviceState.FOREGROUND || this.#pushService !== "" || this.#viewing !== "") this.#announceDeviceState();
         this.#conversations.pullAll();
       },
     });
@@ -181,6 +183,13 @@ export class ClientMachine {
       case "goAway":
         this.#connection.goAway(body.value.reconnectDelayMs, now);
         return;
+      // EPH-1: ephemeral notices go to the application as they come; nothing is kept or acknowledged.
+      case "typing":
+        this.#outputs.push({ kind: "app", event: { kind: "typing", conversationId: body.value.conversationId, userId: body.value.userId, typing: body.value.typing, expiresInMs: body.value.expiresInMs } });
+        return;
+      case "presence":
+        this.#outputs.push({ kind: "app", event: { kind: "presence", userId: body.value.userId, online: body.value.online, lastSeenMs: body.value.lastSeenMs } });
+        return;
     }
     if (body.case === "error" && body.value.code === ErrorCode.SESSION_REPLACED) return this.#connection.end("session_replaced", now, true); // AUTH-4
     const pending = link.take(frame.requestId);
@@ -237,9 +246,11 @@ export class ClientMachine {
   // ---- application commands ---------------------------------------------
 
   /** Send a message; returns its client_message_id, which "sent" or "failed" events name. */
-  send(conversationId: string, content: MessageInitShape<typeof MessageContentSchema>, now: number, extra: { replyToSeq?: bigint } = {}): string {
+  send(conversationId: string, content: MessageInitShape<typeof MessageContentSchema>, now: number, extra: { replyToSeq?: bigint; threadRootSeq?: bigint } = {}): string {
     const clientMessageId = this.#deps.newId();
-    return this.#operation(clientMessageId, { case: "sendMessage", value: { conversationId, clientMessageId, content, replyToSeq: extra.replyToSeq ?? 0n } }, now);
+    // THR-1: a reply into a thread carries its root.
+    const thread = extra.threadRootSeq ? { threadRootSeq: extra.threadRootSeq } : {};
+    return this.#operation(clientMessageId, { case: "sendMessage", value: { conversationId, clientMessageId, content, replyToSeq: extra.replyToSeq ?? 0n, ...thread } }, now);
   }
 
   /**
@@ -252,6 +263,38 @@ export class ClientMachine {
   act(conversationId: string, targetSeq: bigint, action: MessageInitShape<typeof ActOnMessageSchema>["action"], now: number): string {
     const clientMessageId = this.#deps.newId();
     return this.#operation(clientMessageId, { case: "actOnMessage", value: { conversationId, clientMessageId, targetSeq, action } }, now);
+  }
+
+  /**
+   * EPH-2: tell the members viewing the conversation that the user is (or
+   * stopped) typing. A notice, never retried or kept; dropped unless
+   * FEATURE_EPHEMERAL is in force on a ready connection.
+   */
+  setTyping(conversationId: string, typing: boolean, now: number): boolean {
+    this.#now = now;
+    if (this.#connection.state !== "READY" || !this.features.has(Feature.EPHEMERAL)) return false;
+    this.#send(create(FrameSchema, { body: { case: "setTyping", value: { conversationId, typing } } }));
+    return true;
+  }
+
+  /** EPH-5: hide or share the user's presence (an operation, answered presence_sharing in a "done" event). */
+  setPresenceSharing(hidden: boolean, now: number): string {
+    return this.#operation(this.#deps.newId(), { case: "setPresenceSharing", value: { hidden } }, now);
+  }
+
+  /** THR-2: one page of a thread (its root and replies after `afterSeq`); the page comes in a "done" event. */
+  fetchThread(conversationId: string, rootSeq: bigint, now: number, extra: { afterSeq?: bigint; limit?: number } = {}): string {
+    return this.#operation(this.#deps.newId(), { case: "syncConversation", value: { conversationId, threadRootSeq: rootSeq, afterSeq: extra.afterSeq ?? 0n, limit: extra.limit ?? 0 } }, now);
+  }
+
+  /** THR-3: move the user's marker of a thread. */
+  markThreadRead(conversationId: string, rootSeq: bigint, seq: bigint, now: number): string {
+    return this.#operation(this.#deps.newId(), { case: "markRead", value: { conversationId, seq, threadRootSeq: rootSeq } }, now);
+  }
+
+  /** HIS-2: an owner changes what a group's new members may read from before they joined. */
+  setHistoryVisibility(conversationId: string, visibility: HistoryVisibility, now: number, historyEvents = 0): string {
+    return this.#operation(this.#deps.newId(), { case: "setHistoryVisibility", value: { conversationId, visibility, historyEvents } }, now);
   }
 
   /** Open, create or add members to a conversation; creation gets an idempotency key (IDEM-6). */
@@ -299,9 +342,10 @@ export class ClientMachine {
   }
 
   /** RECV-5. Remembered across connections; returning to the foreground pulls what notify entries announced. */
-  setDeviceState(state: DeviceState, now: number, push?: { service: string; token: string }): void {
+  setDeviceState(state: DeviceState, now: number, push?: { service: string; token: string }, viewing?: string): void {
     this.#now = now;
     this.#deviceState = state;
+    if (viewing !== undefined) this.#viewing = viewing;
     if (push) {
       this.#pushService = push.service;
       this.#pushToken = push.token;
@@ -386,7 +430,9 @@ export class ClientMachine {
 
   #announceDeviceState(): void {
     const push = this.#pushService === "" ? {} : { pushService: this.#pushService, pushToken: this.#pushToken };
-    this.#operations.add(this.#deps.newId(), { case: "setDeviceState", value: { state: this.#deviceState, ...push } });
+    // EPH-2: which conversation the device shows, for its typing indicators; only where the feature is in force.
+    const viewing = this.features.has(Feature.EPHEMERAL) ? { viewingConversationId: this.#viewing } : {};
+    this.#operations.add(this.#deps.newId(), { case: "setDeviceState", value: { state: this.#deviceState, ...push, ...viewing } });
   }
 
   #send(frame: Frame): void {

@@ -2,7 +2,14 @@ import { Feature, type Welcome } from "../../gen/imwire/v1/connection_pb.js";
 import type { Frame } from "../../gen/imwire/v1/frame_pb.js";
 
 /** EXT-5: every feature this client implements, offered in hello unless ClientOptions.features says otherwise. */
-export const implementedFeatures: readonly Feature[] = [Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS];
+export const implementedFeatures: readonly Feature[] = [
+  Feature.CONVERSATION_SUMMARIES,
+  Feature.MEMBER_PAGES,
+  Feature.MESSAGE_ACTIONS,
+  Feature.EPHEMERAL,
+  Feature.THREADS,
+  Feature.HISTORY_VISIBILITY,
+];
 
 /** The spec's name of a feature, for messages: FEATURE_MEMBER_PAGES. */
 export function featureName(feature: Feature): string {
@@ -24,5 +31,7 @@ export function featureProblem(welcome: Welcome, offered: readonly Feature[]): s
 export function requiredFeature(request: Frame["body"]["case"]): Feature | undefined {
   if (request === "listMembers") return Feature.MEMBER_PAGES;
   if (request === "actOnMessage") return Feature.MESSAGE_ACTIONS;
+  if (request === "setPresenceSharing") return Feature.EPHEMERAL;
+  if (request === "setHistoryVisibility") return Feature.HISTORY_VISIBILITY;
   return undefined;
 }

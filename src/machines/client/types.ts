@@ -60,7 +60,11 @@ export type ClientEvent =
   | { readonly kind: "read-receipt"; readonly receipt: ReadReceipt }
   /** The device replaced its view with a snapshot (SYNC-4), for example after an epoch change. */
   | { readonly kind: "resynced"; readonly epoch: string }
-  | { readonly kind: "status"; readonly status: ClientStatus };
+  | { readonly kind: "status"; readonly status: ClientStatus }
+  /** EPH-2: a member is typing in a conversation this device views, or stopped; show it at most expiresInMs. */
+  | { readonly kind: "typing"; readonly conversationId: string; readonly userId: string; readonly typing: boolean; readonly expiresInMs: number }
+  /** EPH-4: a contact came online or went offline. */
+  | { readonly kind: "presence"; readonly userId: string; readonly online: boolean; readonly lastSeenMs: bigint };
 
 /** What the client machine asks its runner to do, or tells the application. */
 export type ClientOutput =
