@@ -12,6 +12,7 @@ import { conversationVectors } from "./valid-conversations.js";
 import { messageActionVectors } from "./valid-message-actions.js";
 import { ephemeralVectors } from "./valid-ephemeral.js";
 import { threadVectors } from "./valid-threads.js";
+import { historyVisibilityVectors } from "./valid-history-visibility.js";
 import { laterVersionVectors, unknownEnumVectors, unknownFieldVectors } from "./valid-extensions.js";
 import { noncanonicalVectors } from "./valid-noncanonical.js";
 import { mistypedFieldInvalidVectors, mistypedFieldVectors } from "./valid-mistyped.js";
@@ -28,7 +29,7 @@ import { derivedMissingFieldVectors, explicitDefaultVectors } from "./missing-fi
  * descriptions, minor for added vectors, major for changed or removed ones
  * (ids are stable: a changed expectation gets a new id).
  */
-export const SUITE_VERSION = "4.1.0";
+export const SUITE_VERSION = "4.2.0";
 
 /** What every valid vector exercises: a framed payload (FRM-1), one body (ENV-1), canonical JSON (EXT-4). */
 const BASE_REQUIREMENTS = ["FRM-1", "ENV-1", "EXT-4"];
@@ -41,6 +42,7 @@ export const validDefinitions: readonly ValidDefinition[] = [
   ...messageActionVectors,
   ...ephemeralVectors,
   ...threadVectors,
+  ...historyVisibilityVectors,
   ...unknownFieldVectors,
   ...unknownEnumVectors,
   ...laterVersionVectors,
