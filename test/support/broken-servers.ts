@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { Feature } from "../../src/gen/imwire/v1/connection_pb.js";
+import { HistoryVisibility } from "../../src/gen/imwire/v1/conversation_pb.js";
 import { ErrorCode } from "../../src/gen/imwire/v1/error_pb.js";
 import { FrameSchema, type Frame } from "../../src/gen/imwire/v1/frame_pb.js";
 import { SnapshotSchema, UserPageSchema } from "../../src/gen/imwire/v1/sync_pb.js";
@@ -374,5 +375,70 @@ class EphemeralBrokenMachine extends ServerMachine {
       else this.#viewing.set(id, body.value.viewingConversationId);
     }
     super.frameReceived(id, frame, now, payloadSize);
+  }
+}
+
+// ---- The conformance runner's thread and history-visibility self-tests (THR-1 to THR-4, HIS-1 to HIS-3) ----
+// Kept apart from Breakage: a server without the features, and bugs only the THR and HIS tests look for.
+
+export interface ThreadHistoryBreakage {
+  /** Strip FEATURE_THREADS and FEATURE_HISTORY_VISIBILITY from every hello's offer: a server without them (not a broken one: EXT-5). */
+  readonly withoutFeatures?: boolean;
+  /** Answer a thread page with every event in its bounds, the thread's or not (breaks THR-2). */
+  readonly threadIncludesUnrelated?: boolean;
+  /** Move the conversation's read marker along with a thread's (breaks THR-3). */
+  readonly threadMarkerMovesConversation?: boolean;
+  /** Add members under LAST_EVENTS as if it were FROM_JOIN (breaks HIS-3). */
+  readonly lastEventsAsFromJoin?: boolean;
+}
+
+/** A factory for a server machine without threads and history visibility, or with them broken, as `breakage` says. */
+export function brokenThreadsHistory(breakage: ThreadHistoryBreakage): ServerMachineFactory {
+  return (deps, options) => new ThreadHistoryBrokenMachine(deps, options, breakage);
+}
+
+class ThreadHistoryBrokenMachine extends ServerMachine {
+  readonly #breakage: ThreadHistoryBreakage;
+  /** While members are added: the setting's reads say FROM_JOIN for LAST_EVENTS. */
+  readonly #adding: { on: boolean };
+
+  constructor(deps: ServerDeps, options: Partial<ServerOptions>, breakage: ThreadHistoryBreakage) {
+    const adding = { on: false };
+    const store = new Proxy(deps.store, {
+      get(target, property, receiver) {
+        if (breakage.threadIncludesUnrelated && property === "threadEvents") {
+          return (conversationId: string, _root: number, afterSeq: number, untilSeq: number, limit: number) => target.events(conversationId, afterSeq, untilSeq, limit);
+        }
+        if (breakage.threadMarkerMovesConversation && property === "setReadMarker") {
+          return (userId: string, key: string, seq: number) => {
+            target.setReadMarker(userId, key, seq);
+            const conversationId = key.split("\u0000")[0]!;
+            if (conversationId !== key && target.readMarker(userId, conversationId) < seq) target.setReadMarker(userId, conversationId, seq);
+          };
+        }
+        if (breakage.lastEventsAsFromJoin && property === "historyVisibility") {
+          return (conversationId: string) => {
+            const setting = target.historyVisibility(conversationId);
+            return adding.on && setting.visibility === HistoryVisibility.LAST_EVENTS ? { visibility: HistoryVisibility.FROM_JOIN, events: 0 } : setting;
+          };
+        }
+        const value = Reflect.get(target, property, receiver) as unknown;
+        return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    }) as Store;
+    super({ ...deps, store }, options);
+    this.#breakage = breakage;
+    this.#adding = adding;
+  }
+
+  override frameReceived(id: ConnectionId, frame: Frame, now: number, payloadSize = 0): void {
+    const body = frame.body;
+    if (this.#breakage.withoutFeatures && body.case === "hello") body.value.features = body.value.features.filter((f) => f !== Feature.THREADS && f !== Feature.HISTORY_VISIBILITY);
+    this.#adding.on = body.case === "openConversation" && body.value.conversationId !== "" && body.value.userIds.length > 0;
+    try {
+      super.frameReceived(id, frame, now, payloadSize);
+    } finally {
+      this.#adding.on = false;
+    }
   }
 }

@@ -10,6 +10,8 @@ import { handshakeTests } from "./cases/handshake.js";
 import { heartbeatTests } from "./cases/heartbeat.js";
 import { idempotencyTests } from "./cases/idempotency.js";
 import { ephemeralTests } from "./cases/ephemeral.js";
+import { historyVisibilityTests } from "./cases/history-visibility.js";
+import { threadTests } from "./cases/threads.js";
 import { errorTests } from "./cases/errors.js";
 import { lifecycleTests } from "./cases/lifecycle.js";
 import { largeConversationTests } from "./cases/large-conversations.js";
@@ -42,6 +44,8 @@ export const allTests: readonly ConformanceTest[] = [
   ...largeConversationTests,
   ...messageActionTests,
   ...ephemeralTests,
+  ...threadTests,
+  ...historyVisibilityTests,
   ...settingsTests,
   ...heartbeatTests,
   ...flowControlTests,
@@ -77,9 +81,15 @@ export const allTests: readonly ConformanceTest[] = [
  * presence (protocol version 1.1, §15.1): EPH-1 to EPH-5 where
  * FEATURE_EPHEMERAL is in force (unsupported elsewhere), and the referee
  * taught the ephemeral notices (request_id 0, sent only where the feature is
- * in force) and presence_sharing's answer.
+ * in force) and presence_sharing's answer. 1.9: threads and history
+ * visibility (protocol version 1.1, §8.2 and §7.1): THR-1 to THR-4 where
+ * FEATURE_THREADS is in force (THR-4 with FEATURE_MESSAGE_ACTIONS too), HIS-1
+ * to HIS-3 where FEATURE_HISTORY_VISIBILITY is (unsupported elsewhere); the
+ * referee taught thread pages (the root and its replies, not consecutive),
+ * thread read markers, set_history_visibility's answer and joined entries
+ * whose interval opens before the ADDED event, and the ledger replies' roots.
  */
-export const SUITE_VERSION = "1.8.0";
+export const SUITE_VERSION = "1.9.0";
 
 /** Tests selected by --only and --skip: each a test id, an id prefix ("CONN-2/"), a requirement id or a group. */
 export function select(tests: readonly ConformanceTest[], only: readonly string[], skip: readonly string[]): ConformanceTest[] {

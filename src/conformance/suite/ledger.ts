@@ -8,7 +8,8 @@ import type { Foul } from "./referee.js";
  * that tie them together: every member sees the same event at the same seq,
  * byte for byte (SEQ-1, MSG-7), or its tombstone once it is redacted (ACT-4);
  * a send_ack names the event that holds its message or action (MSG-1, ACT-1,
- * IDEM-2); message ids are unique (MSG-1); and a user's
+ * IDEM-2); message ids are unique (MSG-1); a thread page's replies are
+ * replies of its root, whichever form they were seen in (THR-2, THR-4); and a user's
  * stream is one sequence, so every device of the user finds the same entry at
  * the same cursor (CUR-1, CUR-2).
  */
@@ -26,6 +27,10 @@ export class Ledger {
    * kind of event.
    */
   readonly #messages = new Map<string, { readonly messageId: string; readonly clientMessageId: string | undefined } | undefined>();
+  /** `conversation#seq` → the thread_root_seq of the message there (0 for none: THR-1). */
+  readonly #threads = new Map<string, bigint>();
+  /** `conversation#seq` → the thread a thread page placed the event in, and where (THR-2). */
+  readonly #placed = new Map<string, { readonly root: bigint; readonly where: string }>();
   /** `user epoch cursor` → what the entry is, and where it was first seen. */
   readonly #entries = new Map<string, { readonly what: string; readonly where: string }>();
 
@@ -43,11 +48,33 @@ export class Ledger {
       if (!redacted) this.#foul("SEQ-1", `${key} differs between ${seen.where} and ${where}: every member sees the same event at the same seq (MSG-7: byte for byte; ACT-4: or its tombstone)`);
       else if (form.tombstone) this.#events.set(key, form);
     }
+    if (event.body.case === "message" && !this.#threads.has(key)) {
+      this.#threads.set(key, event.body.value.threadRootSeq);
+      const placed = this.#placed.get(key);
+      if (placed) this.#inThread(key, placed.root, placed.where, where);
+    }
     if (this.#messages.has(key)) return;
     this.#messages.set(key, message);
     if (message) this.#messageId(message.messageId, key);
     const ack = this.#acks.get(key);
     if (ack) this.#matches(ack, key);
+  }
+
+  /**
+   * An event a page of the thread rooted at `root` holds as one of its
+   * replies (THR-2): the message there, in whatever form the test's
+   * connections saw it, is a reply of that root (a tombstone says nothing of
+   * its thread; the message it was does: THR-4).
+   */
+  threadReply(event: ConversationEvent, root: bigint, where: string): void {
+    const key = `${event.conversationId}#${event.seq}`;
+    if (!this.#placed.has(key)) this.#placed.set(key, { root, where });
+    if (this.#threads.has(key)) this.#inThread(key, root, where, this.#events.get(key)?.where ?? where);
+  }
+
+  #inThread(key: string, root: bigint, placedBy: string, seenBy: string): void {
+    const actual = this.#threads.get(key)!;
+    if (actual !== root) this.#foul("THR-2", `${placedBy} places ${key} in the thread of #${root}, yet ${seenBy} saw it as a message with thread_root_seq ${actual}: a thread page holds the root and its replies only`);
   }
 
   /** A send_ack (the sender's device and key scope it: IDEM-2). */
@@ -120,7 +147,7 @@ function describeEntry(entry: UserEvent): string {
     case "receiveSettings":
       return `receive_settings ${body.value.conversationId || "(account)"}=${body.value.mode}`;
     case "readMarker":
-      return `read_marker ${body.value.conversationId}@${body.value.seq}`;
+      return `read_marker ${body.value.conversationId}${body.value.threadRootSeq !== 0n ? ` thread #${body.value.threadRootSeq}` : ""}@${body.value.seq}`;
     case "readReceipt":
       return `read_receipt ${body.value.conversationId} ${body.value.userId}@${body.value.seq}`;
     default:

@@ -1,5 +1,5 @@
 import { Feature, type Welcome } from "../../gen/imwire/v1/connection_pb.js";
-import type { ListMembers, MemberPage } from "../../gen/imwire/v1/conversation_pb.js";
+import { ConversationKind, HistoryVisibility, type Conversation, type ListMembers, type MemberPage } from "../../gen/imwire/v1/conversation_pb.js";
 import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
 import type { Frame } from "../../gen/imwire/v1/frame_pb.js";
 import type { ConversationPage, SyncConversation, SyncUser, UserPage } from "../../gen/imwire/v1/sync_pb.js";
@@ -320,12 +320,26 @@ export class Referee {
     }
   }
 
-  /** CONV-7: a joined entry comes before the event that made the user a member, and describes the conversation after it. */
-  #joined(conversation: { readonly conversationId: string; readonly firstVisibleSeq: bigint; readonly lastSeq: bigint }): void {
+  /**
+   * CONV-7: a joined entry comes before the event that made the user a
+   * member, and describes the conversation after it. Under HIS-3 the interval
+   * may open before that event: the event is then first_visible_seq + N under
+   * LAST_EVENTS N (when above 1), and unknown under FULL (bounded by last_seq).
+   */
+  #joined(conversation: Conversation): void {
     const { conversationId, firstVisibleSeq, lastSeq } = conversation;
     if (lastSeq < firstVisibleSeq) this.#foul("CONV-7", `joined ${conversationId} with last_seq ${lastSeq} below its first_visible_seq ${firstVisibleSeq}: it describes the conversation before the event that made the user a member`);
+    const opened = conversation.kind === ConversationKind.GROUP ? conversation.historyVisibility : HistoryVisibility.UNSPECIFIED;
+    const event =
+      opened === HistoryVisibility.LAST_EVENTS && firstVisibleSeq > 1n
+        ? firstVisibleSeq + BigInt(conversation.historyEvents)
+        : opened === HistoryVisibility.LAST_EVENTS || opened === HistoryVisibility.FULL
+          ? undefined
+          : firstVisibleSeq;
     const pushed = this.#pushedSeq.get(conversationId);
-    if (pushed !== undefined && pushed >= firstVisibleSeq) this.#foul("CONV-7", `joined ${conversationId} (from #${firstVisibleSeq}) pushed after its event #${pushed}`);
+    if (pushed === undefined) return;
+    if (event !== undefined && pushed >= event) this.#foul("CONV-7", `joined ${conversationId} (its event #${event}) pushed after #${pushed}`);
+    else if (event === undefined && pushed > lastSeq) this.#foul("CONV-7", `joined ${conversationId} (last_seq ${lastSeq}) pushed after #${pushed}`);
   }
 
   /** What every positive answer must say about its request. */
@@ -348,6 +362,8 @@ export class Referee {
         if (request.case !== "markRead") return;
         if (answer.value.conversationId !== request.value.conversationId) this.#foul("READ-1", `read_marker for ${answer.value.conversationId}, asked ${request.value.conversationId}`);
         if (answer.value.seq < request.value.seq) this.#foul("READ-1", `read_marker ${answer.value.seq} below the ${request.value.seq} marked: the marker moves to the greater`);
+        // THR-3: a thread's marker is answered with its thread_root_seq, the conversation's with 0 (only sent non-zero where threads are implemented).
+        if (answer.value.threadRootSeq !== request.value.threadRootSeq) this.#foul("THR-3", `read_marker with thread_root_seq ${answer.value.threadRootSeq}, asked ${request.value.threadRootSeq}`);
         break;
       case "receiveSettings":
         if (request.case !== "setReceiveSettings") return;
@@ -368,6 +384,16 @@ export class Referee {
         if (request.case === "leaveConversation" && answer.value.conversationId !== request.value.conversationId) this.#foul("CONV-5", `conversation_left for ${answer.value.conversationId}, asked ${request.value.conversationId}`);
         break;
       case "conversationOpened": {
+        if (request.case === "setHistoryVisibility") {
+          const conversation = answer.value.conversation!;
+          const { conversationId, visibility, historyEvents } = request.value;
+          if (conversation.conversationId !== conversationId || conversation.kind !== ConversationKind.GROUP) {
+            this.#foul("HIS-2", `set_history_visibility for ${conversationId} answered with ${conversation.conversationId} of kind ${conversation.kind}: only groups have a setting`);
+          } else if (unspecifiedAsFromJoin(conversation.historyVisibility) !== unspecifiedAsFromJoin(visibility) || (visibility === HistoryVisibility.LAST_EVENTS && conversation.historyEvents !== historyEvents)) {
+            this.#foul("HIS-2", `set_history_visibility ${visibility}/${historyEvents} answered with a group described ${conversation.historyVisibility}/${conversation.historyEvents}: the answer describes the group after it`);
+          }
+          return;
+        }
         if (request.case !== "openConversation") return;
         const conversation = answer.value.conversation!;
         if (request.value.conversationId !== "" && conversation.conversationId !== request.value.conversationId) {
@@ -382,8 +408,12 @@ export class Referee {
 
   /** SYNC-1, SYNC-2: consecutive events within the request's bounds, from the right start, has_more truthful. */
   #conversationPage(request: SyncConversation, page: ConversationPage): void {
-    const where = `conversation_page of ${request.conversationId} (after_seq ${request.afterSeq}${request.untilSeq ? `, until_seq ${request.untilSeq}` : ""}${request.limit ? `, limit ${request.limit}` : ""})`;
+    const where = `conversation_page of ${request.conversationId} (after_seq ${request.afterSeq}${request.untilSeq ? `, until_seq ${request.untilSeq}` : ""}${request.limit ? `, limit ${request.limit}` : ""}${request.threadRootSeq ? `, thread_root_seq ${request.threadRootSeq}` : ""})`;
     if (page.conversationId !== request.conversationId) this.#foul("SYNC-1", `${where} names ${page.conversationId}`);
+    if (request.threadRootSeq !== 0n) {
+      this.#threadPage(request, page, where);
+      return;
+    }
     const seqs = page.events.map((e) => e.seq);
     const start = request.afterSeq + 1n > page.firstVisibleSeq ? request.afterSeq + 1n : page.firstVisibleSeq;
     if (seqs.length > 0 && seqs[0] !== start) this.#foul("SYNC-1", `${where} starts at ${seqs[0]}, not max(after_seq + 1, first_visible_seq) = ${start}`);
@@ -397,6 +427,40 @@ export class Referee {
     const reached = last ?? (start - 1n);
     if (page.hasMore && seqs.length === 0) this.#foul("SYNC-2", `${where}: has_more with no events`);
     if (!page.hasMore && reached < bound) this.#foul("SYNC-2", `${where}: has_more false, yet events ${reached + 1n}..${bound} lie within the bounds`);
+    if (page.hasMore && last !== undefined && last >= bound) this.#foul("SYNC-2", `${where}: has_more, yet the page reached ${bound}`);
+  }
+
+  /**
+   * THR-2: a thread page holds the root and the thread's replies only, in
+   * ascending seq within the request's bounds, under SYNC-1 and SYNC-2's other
+   * rules — but not consecutive seqs, and has_more is about the thread, which
+   * the referee cannot see whole (the tests check it). A tombstone stands for
+   * a redacted reply (THR-4): the ledger checks it against the message it was.
+   * Only requests sent where the server implements threads carry
+   * thread_root_seq (the THR tests are unsupported elsewhere).
+   */
+  #threadPage(request: SyncConversation, page: ConversationPage, where: string): void {
+    const root = request.threadRootSeq;
+    const seqs = page.events.map((e) => e.seq);
+    const bound = request.untilSeq !== 0n && request.untilSeq < page.lastSeq ? request.untilSeq : page.lastSeq;
+    const low = request.afterSeq + 1n > page.firstVisibleSeq ? request.afterSeq + 1n : page.firstVisibleSeq;
+    if (seqs.some((s, i) => i > 0 && s <= seqs[i - 1]!)) this.#foul("THR-2", `${where}: seqs ${seqs.join(",")} are not ascending`);
+    if (seqs.length > 0 && seqs[0]! < low) this.#foul("THR-2", `${where} starts at ${seqs[0]}, below max(after_seq + 1, first_visible_seq) = ${low}`);
+    if (seqs.some((s) => s < root)) this.#foul("THR-2", `${where}: events before the root (#${seqs.filter((s) => s < root).join(",")})`);
+    if (low <= root && root <= bound && seqs[0] !== root) this.#foul("THR-2", `${where}: the root #${root} lies within the bounds, yet the page starts at ${seqs[0] ?? "nothing"}`);
+    if (page.events.some((e) => e.conversationId !== request.conversationId)) this.#foul("SYNC-1", `${where} holds events of another conversation`);
+    for (const event of page.events) {
+      this.ledger?.event(event, `${this.name}'s ${where}`);
+      if (event.seq === root) continue;
+      const body = event.body;
+      const reply = body.case === "message" ? body.value.threadRootSeq === root : body.case === "redacted" && body.value.editOf === 0n;
+      if (!reply) this.#foul("THR-2", `${where}: #${event.seq} (${body.case}${body.case === "message" ? ` with thread_root_seq ${body.value.threadRootSeq}` : ""}) is neither the root nor one of its replies`);
+      else this.ledger?.threadReply(event, root, `${this.name}'s ${where}`);
+    }
+    if (request.limit !== 0 && seqs.length > request.limit) this.#foul("SYNC-2", `${where}: ${seqs.length} events, over the limit`);
+    const last = seqs.at(-1);
+    if (last !== undefined && last > bound) this.#foul("SYNC-1", `${where}: event ${last} beyond ${request.untilSeq !== 0n ? "until_seq or " : ""}last_seq (${bound})`);
+    if (page.hasMore && seqs.length === 0) this.#foul("SYNC-2", `${where}: has_more with no events`);
     if (page.hasMore && last !== undefined && last >= bound) this.#foul("SYNC-2", `${where}: has_more, yet the page reached ${bound}`);
   }
 
@@ -443,4 +507,9 @@ export class Referee {
     if (prev > page.headCursor) this.#foul("SYNC-3", `${where}: entry ${prev} beyond head_cursor ${page.headCursor}`);
     if (page.hasMore && page.events.length === 0) this.#foul("SYNC-3", `${where}: has_more with no entries`);
   }
+}
+
+/** HIS-1: UNSPECIFIED means FROM_JOIN. */
+function unspecifiedAsFromJoin(visibility: HistoryVisibility): HistoryVisibility {
+  return visibility === HistoryVisibility.UNSPECIFIED ? HistoryVisibility.FROM_JOIN : visibility;
 }
