@@ -24,8 +24,18 @@ export interface ClientBreakage {
 
 export const clientBreakages: readonly (keyof ClientBreakage)[] = ["noReorderBuffer", "noDuplicateCheck", "noGapSync", "ackAheadOfGap", "ackBeyondHeld", "newIdPerRetry"];
 
+/** Clients that get restarts wrong (CLI-2), caught by test/client-persistence.test.ts under scenarios that restart devices. */
+export interface PersistenceBreakage {
+  /** Restore the outbox empty: what the dead process had not heard back about is lost (breaks CLI-2: property 5). */
+  readonly forgetOutboxOnRestore?: boolean;
+  /** Give each restored send a new client_message_id: one the dead process sent is stored twice (breaks CLI-2, IDEM-1: property 4). */
+  readonly rekeyOnRestore?: boolean;
+}
+
+export const persistenceBreakages: readonly (keyof PersistenceBreakage)[] = ["forgetOutboxOnRestore", "rekeyOnRestore"];
+
 /** A factory of policies with `breakage` planted: one per machine, since some broken decisions remember what they did. */
-export function brokenClient(breakage: ClientBreakage): () => ClientPolicy {
+export function brokenClient(breakage: ClientBreakage & PersistenceBreakage): () => ClientPolicy {
   return () => {
     const policy: { -readonly [K in keyof ClientPolicy]: ClientPolicy[K] } = { ...correctPolicy };
     if (breakage.noReorderBuffer) policy.deliverable = deliverOnArrival();
@@ -35,6 +45,10 @@ export function brokenClient(breakage: ClientBreakage): () => ClientPolicy {
     if (breakage.ackBeyondHeld) policy.ackCursor = (position) => position.held + 1n;
     if (breakage.newIdPerRetry) {
       policy.retryBody = (body, _attempt, newId) => (body.case === "sendMessage" ? { case: "sendMessage", value: { ...body.value, clientMessageId: newId() } } : body);
+    }
+    if (breakage.forgetOutboxOnRestore) policy.restoredBody = () => undefined;
+    if (breakage.rekeyOnRestore) {
+      policy.restoredBody = (body, newId) => (body.case === "sendMessage" ? { case: "sendMessage", value: { ...body.value, clientMessageId: newId() } } : body);
     }
     return policy;
   };

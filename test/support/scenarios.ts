@@ -31,6 +31,8 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("partition" as const), ...who, ms: fc.integer({ min: 100, max: 10_000 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("blackhole" as const), ...who }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("restartServer" as const), loseState: fc.constant(false) }) },
+  // CLI-5: a device's process killed at any point, and restarted from what it persisted.
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("restartClient" as const), ...who }) },
   // ACT-1 to ACT-5: edits, redactions and reactions of earlier messages, as often as a quarter of the sends.
   { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom("edit" as const, "redact" as const), ...who, conversation: index, message: fc.nat({ max: 20 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("react" as const), ...who, conversation: index, message: fc.nat({ max: 20 }), remove: fc.boolean() }) },
