@@ -1,6 +1,6 @@
 import { MessageView } from "../view/message-view.js";
 import { toBinary } from "@bufbuild/protobuf";
-import { ConversationKind, Role } from "../gen/imwire/v1/conversation_pb.js";
+import { ConversationKind, HistoryVisibility, Role } from "../gen/imwire/v1/conversation_pb.js";
 import { ConversationEventSchema, MembershipAction, type ConversationEvent } from "../gen/imwire/v1/message_pb.js";
 import type { SimDevice, Simulation } from "./simulation.js";
 
@@ -45,8 +45,37 @@ export function checkOrderAndDuplicates(sim: Simulation): string[] {
 /** A jump is allowed onto the event that added the device's user again (CONV-8). */
 function startsNewInterval(sim: Simulation, device: SimDevice, conversationId: string, seq: bigint): boolean {
   const event = sim.store.event(conversationId, Number(seq));
-  return event?.body.case === "membership" && event.body.value.action === MembershipAction.ADDED && event.body.value.userIds.includes(device.userId);
+  if (event?.body.case === "membership" && event.body.value.action === MembershipAction.ADDED && event.body.value.userIds.includes(device.userId)) return true;
+  // HIS-3: an interval opened before its ADDED event starts where the history visibility put it.
+  if (sim.store.conversation(conversationId)?.kind !== ConversationKind.GROUP) return false;
+  return (membershipIntervals(sim, conversationId).get(device.userId) ?? []).some(([from]) => from === Number(seq));
 }
+
+/**
+ * Each user's membership intervals of a group, read from its log: from the
+ * CREATED or ADDED event that lists the user — or earlier, by the history
+ * visibility in force when it was added (HIS-3) — to the LEFT event that does.
+ */
+function membershipIntervals(sim: Simulation, conversationId: string): Map<string, [number, number][]> {
+  const intervals = new Map<string, [number, number][]>();
+  // HIS-3: the history visibility in force when a user is added opens its interval earlier.
+  let visibility: { visibility: HistoryVisibility; events: number } = { visibility: HistoryVisibility.FROM_JOIN, events: 0 };
+  for (const event of sim.store.events(conversationId, 0, Infinity, Infinity)) {
+    if (event.body.case === "historyVisibility") visibility = { visibility: event.body.value.visibility, events: event.body.value.historyEvents };
+    if (event.body.case !== "membership") continue;
+    const { action, userIds } = event.body.value;
+    const seq = Number(event.seq);
+    const from = action !== MembershipAction.ADDED ? seq : visibility.visibility === HistoryVisibility.FULL ? 1 : visibility.visibility === HistoryVisibility.LAST_EVENTS ? Math.max(1, seq - visibility.events) : seq;
+    for (const userId of userIds) {
+      const list = intervals.get(userId) ?? [];
+      intervals.set(userId, list);
+      if (action === MembershipAction.CREATED || action === MembershipAction.ADDED) list.push([from, Infinity]);
+      else if (action === MembershipAction.LEFT && list.length > 0) list[list.length - 1]![1] = seq;
+    }
+  }
+  return intervals;
+}
+
 
 /**
  * Property 3 (DLV-1, SYNC-5, CONV-8): once the network has healed and the
@@ -235,18 +264,7 @@ export function checkIntervals(sim: Simulation): string[] {
   const violations: string[] = [];
   for (const conversationId of sim.conversationIds()) {
     if (sim.store.conversation(conversationId)?.kind !== ConversationKind.GROUP) continue;
-    const intervals = new Map<string, [number, number][]>();
-    for (const event of sim.store.events(conversationId, 0, Infinity, Infinity)) {
-      if (event.body.case !== "membership") continue;
-      const { action, userIds } = event.body.value;
-      const seq = Number(event.seq);
-      for (const userId of userIds) {
-        const list = intervals.get(userId) ?? [];
-        intervals.set(userId, list);
-        if (action === MembershipAction.CREATED || action === MembershipAction.ADDED) list.push([seq, Infinity]);
-        else if (action === MembershipAction.LEFT && list.length > 0) list[list.length - 1]![1] = seq;
-      }
-    }
+    const intervals = membershipIntervals(sim, conversationId);
     for (const device of sim.devices) {
       const mine = intervals.get(device.userId) ?? [];
       const outside = (device.delivered.get(conversationId) ?? []).map((e) => Number(e.seq)).filter((seq) => !mine.some(([from, to]) => seq >= from && seq <= to));

@@ -30,6 +30,10 @@ export type Action =
   | { readonly kind: "restartServer"; readonly loseState: boolean }
   /** CLI-5: the device's process is killed wherever it is and restarts from what it persisted. */
   | { readonly kind: "restartClient"; readonly user: number; readonly device: number }
+  /** HIS-2: a group's history visibility (only its owner succeeds). */
+  | { readonly kind: "setHistory"; readonly user: number; readonly device: number; readonly conversation: number; readonly visibility: number; readonly events: number }
+  /** THR-1: a reply into the thread of the `message`-th message of a conversation. */
+  | { readonly kind: "threadReply"; readonly user: number; readonly device: number; readonly conversation: number; readonly message: number }
   /** ACT-1: edit (own messages only), redact or react to the `message`-th message of a conversation; refusals are part of the game. */
   | { readonly kind: "edit" | "redact"; readonly user: number; readonly device: number; readonly conversation: number; readonly message: number }
   | { readonly kind: "react"; readonly user: number; readonly device: number; readonly conversation: number; readonly message: number; readonly remove: boolean };
@@ -196,6 +200,21 @@ function performOn(sim: Simulation, devices: readonly SimDevice[], device: SimDe
       const id = pick(mine(), action.conversation);
       if (!id) return;
       for (let i = 0; i < action.count; i++) device.sends.push(client.send(id, { kind: { case: "text", value: { text: `${device.deviceId} says ${device.sends.length}` } } }, now));
+      return;
+    }
+    case "setHistory": {
+      const groups = mine().filter((id) => sim.store.conversation(id)?.kind === ConversationKind.GROUP);
+      const id = pick(groups, action.conversation);
+      if (id) client.setHistoryVisibility(id, action.visibility, now, action.events); // answered with a "done" event, not a send's
+      return;
+    }
+    case "threadReply": {
+      const id = pick(mine(), action.conversation);
+      if (!id) return;
+      const roots = sim.store.events(id, 0, Infinity, Infinity).filter((e) => e.body.case === "message" && e.body.value.threadRootSeq === 0n);
+      const root = roots.length === 0 ? undefined : roots[action.message % roots.length]!;
+      if (!root) return;
+      device.sends.push(client.send(id, { kind: { case: "text", value: { text: `${device.deviceId} replies ${device.sends.length}` } } }, now, { threadRootSeq: root.seq }));
       return;
     }
     case "edit":
