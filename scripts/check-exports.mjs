@@ -29,15 +29,15 @@ async function loadImwire(subpath) {
 const expected = {
   ".": ["frame", "decodeFrame", "encodeFrame", "parseFrame", "validateFrame", "FrameReader", "FrameSplitter", "encodeFramed", "ImwireError", "isImwireError", "FrameSchema", "ErrorCode", "frameCatalogue", "PROTOCOL_VERSION"],
   "./fast": ["decodeFrame", "encodeFrame", "sizeFrame", "missingInFrame", "decodeConversationEvent", "encodeConversationEvent"],
-  "./client": ["ClientMachine", "defaultClientOptions", "ClientDriver", "clockTimers", "virtualTimers"],
-  "./server": ["ServerMachine", "newServerMachine", "defaultServerOptions", "MemoryStore"],
+  "./client": ["ClientMachine", "defaultClientOptions", "ClientDriver", "clockTimers", "virtualTimers", "MessageView", "MemoryClientStore"],
+  "./server": ["ServerMachine", "newServerMachine", "defaultServerOptions", "MemoryStore", "WriteBehindStore", "applyWrite"],
   "./sim": ["Simulation", "runScenario", "checkOrderAndDuplicates", "checkNoLoss", "perfectLink", "Random"],
   "./transports": ["connectWebSocket", "memoryLink", "MemoryTransport"],
 };
 const nodeOnly = {
-  "./client": ["ClientRunner"],
+  "./client": ["ClientRunner", "FileClientStore"],
   "./transports": ["dial", "SCHEMES", "StreamTransport", "WebSocketTransport", "WS_CLOSE"],
-  "./node-server": ["startReferenceServer", "ServerRunner", "SqliteStore", "issueToken", "verifyToken"],
+  "./node-server": ["startReferenceServer", "ServerRunner", "SqliteStore", "FileJournal", "JournalCorrupt", "issueToken", "verifyToken"],
 };
 // Internals: test oracles and allocator plumbing, not API.
 const internals = ["SlabAllocator", "findMissingField", "referenceParseFrame"];

@@ -216,7 +216,7 @@ export function readFrame(r: WireReader, end: number, depth: number, target?: Fr
         m.body = { case: "presenceSharing", value: readPresenceSharing(r, stop, depth + 1, m.body.case === "presenceSharing" ? m.body.value : undefined) };
         break;
       }
-      case 322: {
+      case 330: {
         const stop = r.message(end, depth);
         m.body = { case: "setHistoryVisibility", value: readSetHistoryVisibility(r, stop, depth + 1, m.body.case === "setHistoryVisibility" ? m.body.value : undefined) };
         break;
@@ -731,7 +731,7 @@ export function writeFrame(w: WireWriter, m: Frame): void {
       break;
     }
     case "setHistoryVisibility": {
-      w.byte(194); w.byte(2);
+      w.byte(202); w.byte(2);
       w.length();
       writeSetHistoryVisibility(w, m.body.value);
       break;
