@@ -1,11 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { conformanceCommand } from "../src/cli/conformance-command.js";
-import type { CliIO } from "../src/cli/io.js";
 import type { ServerMachineFactory } from "../src/machines/server/server-machine.js";
 import { allTests, select } from "../src/conformance/suite/catalogue.js";
+import { ofStatus, runConformance } from "./support/conformance-run.js";
 import { brokenEphemeral } from "./support/broken-servers.js";
 
 /**
@@ -16,32 +12,7 @@ import { brokenEphemeral } from "./support/broken-servers.js";
  * breaks.
  */
 
-interface Result {
-  readonly id: string;
-  readonly target: string;
-  readonly outcome: { readonly status: string; readonly message?: string; readonly reason?: string };
-}
-
-async function run(machine?: ServerMachineFactory): Promise<{ status: number; output: string; results: Result[] }> {
-  const dir = mkdtempSync(join(tmpdir(), "imwire-eph-"));
-  const chunks: string[] = [];
-  const io: CliIO = {
-    writeOut: (d) => void chunks.push(String(d)),
-    writeErr: (d) => void chunks.push(d),
-    readStdin: async () => new Uint8Array(),
-    readFile: async () => new Uint8Array(),
-    stdinIsTTY: true,
-  };
-  try {
-    const status = await conformanceCommand(["--seed", "7", "--json", join(dir, "r.json"), "--concurrency", "10", "--only", "EPH"], io, machine ? { embeddedMachine: machine } : {});
-    const results = JSON.parse(readFileSync(join(dir, "r.json"), "utf8")).results as Result[];
-    return { status, output: chunks.join(""), results };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-const ofStatus = (results: readonly Result[], status: string) => results.filter((r) => r.outcome.status === status).map((r) => `${r.target.split(":")[0]} ${r.id}`);
+const run = (machine?: ServerMachineFactory) => runConformance(["--only", "EPH"], machine);
 const ephTests = select(allTests, ["EPH"], []);
 
 describe("the conformance runner's typing and presence tests (EPH-1 to EPH-5)", () => {

@@ -8,7 +8,7 @@ import type { Connection } from "./connection.js";
 import type { ServerCore } from "./core.js";
 import { appendConversationEvent } from "./events.js";
 import { checkId, toNumber } from "./ids.js";
-import { ack, checkContent } from "./messaging.js";
+import { ack, checkContent, messageKey, rememberedAck } from "./messaging.js";
 import { RequestError } from "./request-error.js";
 
 /** ACT-5: an emoji is one short string; bytes of UTF-8. */
@@ -29,14 +29,9 @@ export function actOnMessage(core: ServerCore, connection: Connection, request: 
     const size = sizeActOnMessage(request);
     if (size > limit) throw new RequestError(ErrorCode.INVALID_ARGUMENT, `act_on_message of ${size} bytes is larger than ${limit}`, "LIM-3");
   }
-  const dedupKey = { scope: "message", userId: connection.userId, deviceId: connection.deviceId, key: request.clientMessageId } as const;
-  const earlier = store.dedup(dedupKey);
-  if (earlier) {
-    if (earlier.conversationId !== request.conversationId) {
-      throw new RequestError(ErrorCode.INVALID_ARGUMENT, `client_message_id ${request.clientMessageId} was used for another conversation`, "IDEM-7");
-    }
-    return ack(earlier, request.clientMessageId);
-  }
+  const dedupKey = messageKey(connection, request.clientMessageId);
+  const earlier = rememberedAck(core, dedupKey, request.conversationId);
+  if (earlier) return earlier;
 
   const conversation = store.conversation(request.conversationId);
   if (!conversation) throw new RequestError(ErrorCode.NOT_FOUND, `no conversation ${request.conversationId}`, "ACT-1");

@@ -6,7 +6,7 @@ import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
 import { SendAckSchema, type SendAck, type SendMessage } from "../../gen/imwire/v1/message_pb.js";
 import { sizeSendMessage } from "../../gen/imwire/v1/message_fast.js";
 import { MAX_LIST_ENTRIES, maxSendMessageSize } from "../../limits.js";
-import { threadMarkerKey, type DedupRecord } from "../../store/store.js";
+import { threadMarkerKey, type DedupKey, type DedupRecord } from "../../store/store.js";
 import type { Connection } from "./connection.js";
 import type { ServerCore } from "./core.js";
 import { appendConversationEvent } from "./events.js";
@@ -25,16 +25,9 @@ export function sendMessage(core: ServerCore, connection: Connection, request: S
   // Before any lookup: the size and list bounds cap the work one request can cost (LIM-3, LIM-8).
   checkSize(request, payloadSize, options.maxFrameSize);
   checkListSize(request.mentions.length, "mentions");
-  const dedupKey = { scope: "message", userId: connection.userId, deviceId: connection.deviceId, key: request.clientMessageId } as const;
-  // IDEM-2: a remembered key gets the first answer, whatever has changed since.
-  const earlier = store.dedup(dedupKey);
-  if (earlier) {
-    // IDEM-7: a key names one send; reused for another conversation it is a client bug, not a retry.
-    if (earlier.conversationId !== request.conversationId) {
-      throw new RequestError(ErrorCode.INVALID_ARGUMENT, `client_message_id ${request.clientMessageId} was used for another conversation`, "IDEM-7");
-    }
-    return ack(earlier, request.clientMessageId);
-  }
+  const dedupKey = messageKey(connection, request.clientMessageId);
+  const earlier = rememberedAck(core, dedupKey, request.conversationId);
+  if (earlier) return earlier;
 
   const conversation = store.conversation(request.conversationId);
   if (!conversation) throw new RequestError(ErrorCode.NOT_FOUND, `no conversation ${request.conversationId}`, "MSG-1");
@@ -83,6 +76,25 @@ export function checkThreadRoot(core: ServerCore, conversationId: string, firstV
   if (body?.case !== "message") throw new RequestError(ErrorCode.INVALID_ARGUMENT, `thread_root_seq ${rootSeq} is not a message the user may read`, requirement);
   if (body.value.threadRootSeq !== 0n) throw new RequestError(ErrorCode.INVALID_ARGUMENT, `thread_root_seq ${rootSeq} is itself a reply: threads are one level deep`, requirement);
   return root;
+}
+
+/** IDEM-1: the key of a send or a message action, in one space per device. */
+export function messageKey(connection: Connection, clientMessageId: string): DedupKey {
+  return { scope: "message", userId: connection.userId, deviceId: connection.deviceId, key: clientMessageId };
+}
+
+/**
+ * IDEM-2: a remembered key gets the first answer, whatever has changed
+ * since; undefined for a key not seen. IDEM-7: a key names one request, so
+ * one reused for another conversation is a client bug, not a retry.
+ */
+export function rememberedAck(core: ServerCore, key: DedupKey, conversationId: string): SendAck | undefined {
+  const earlier = core.store.dedup(key);
+  if (!earlier) return undefined;
+  if (earlier.conversationId !== conversationId) {
+    throw new RequestError(ErrorCode.INVALID_ARGUMENT, `client_message_id ${key.key} was used for another conversation`, "IDEM-7");
+  }
+  return ack(earlier, key.key);
 }
 
 export function ack(record: DedupRecord, clientMessageId: string): SendAck {
