@@ -3,19 +3,12 @@ import { Feature } from "../src/gen/imwire/v1/connection_pb.js";
 import { ConversationKind } from "../src/gen/imwire/v1/conversation_pb.js";
 import type { Frame } from "../src/gen/imwire/v1/frame_pb.js";
 import { DeviceState } from "../src/gen/imwire/v1/settings_pb.js";
-import { MemoryStore } from "../src/store/memory-store.js";
-import { SqliteStore } from "../src/store/sqlite-store.js";
-import type { Store } from "../src/store/store.js";
 import { ServerHarness } from "./support/server-harness.js";
-import { replayedWriteBehindStore } from "./support/write-behind-stores.js";
+import { MACHINE_STORES } from "./support/write-behind-stores.js";
 
 /** Typing indicators and presence on the server machine (SPEC.md §15.1, EPH-1 to EPH-5). */
 
-const STORES: [string, () => Store][] = [
-  ["MemoryStore", () => new MemoryStore()],
-  ["SqliteStore", () => new SqliteStore(":memory:")],
-  ["WriteBehindStore, read back from its batches", replayedWriteBehindStore],
-];
+const STORES = MACHINE_STORES;
 
 const kinds = (frames: Frame[]) => frames.map((f) => f.body.case);
 const typingOf = (frames: Frame[]) => frames.flatMap((f) => (f.body.case === "typing" ? [[f.body.value.userId, f.body.value.typing]] : []));

@@ -3,19 +3,12 @@ import { Feature } from "../src/gen/imwire/v1/connection_pb.js";
 import { ConversationKind, HistoryVisibility } from "../src/gen/imwire/v1/conversation_pb.js";
 import { ErrorCode } from "../src/gen/imwire/v1/error_pb.js";
 import type { Frame } from "../src/gen/imwire/v1/frame_pb.js";
-import { MemoryStore } from "../src/store/memory-store.js";
-import { SqliteStore } from "../src/store/sqlite-store.js";
-import type { Store } from "../src/store/store.js";
 import { ServerHarness } from "./support/server-harness.js";
-import { replayedWriteBehindStore } from "./support/write-behind-stores.js";
+import { MACHINE_STORES } from "./support/write-behind-stores.js";
 
 /** History visibility for new members of a group (SPEC.md §7.1, HIS-1 to HIS-3), on every store. */
 
-const STORES: [string, () => Store][] = [
-  ["MemoryStore", () => new MemoryStore()],
-  ["SqliteStore", () => new SqliteStore(":memory:")],
-  ["WriteBehindStore, read back from its batches", replayedWriteBehindStore],
-];
+const STORES = MACHINE_STORES;
 const text = (t: string) => ({ kind: { case: "text" as const, value: { text: t } } });
 const errorOf = (frame: Frame) => (frame.body.case === "error" ? [frame.body.value.code, frame.body.value.requirement] : frame.body.case);
 

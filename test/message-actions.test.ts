@@ -5,23 +5,16 @@ import { ErrorCode } from "../src/gen/imwire/v1/error_pb.js";
 import type { Frame } from "../src/gen/imwire/v1/frame_pb.js";
 import type { ActOnMessageSchema, ConversationEvent } from "../src/gen/imwire/v1/message_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { MemoryStore } from "../src/store/memory-store.js";
-import { SqliteStore } from "../src/store/sqlite-store.js";
-import type { Store } from "../src/store/store.js";
 import { MessageView } from "../src/view/message-view.js";
 import { ServerHarness } from "./support/server-harness.js";
-import { replayedWriteBehindStore } from "./support/write-behind-stores.js";
+import { MACHINE_STORES } from "./support/write-behind-stores.js";
 
 /** Version 1.1 message actions on the server machine (ACT-1 to ACT-7), driven frame by frame, on every store. */
 
 const text = (t: string) => ({ kind: { case: "text" as const, value: { text: t } } });
 type Action = NonNullable<MessageInitShape<typeof ActOnMessageSchema>["action"]>;
 
-const STORES: [string, () => Store][] = [
-  ["MemoryStore", () => new MemoryStore()],
-  ["SqliteStore", () => new SqliteStore(":memory:")],
-  ["WriteBehindStore, read back from its batches", replayedWriteBehindStore],
-];
+const STORES = MACHINE_STORES;
 
 for (const [name, newStore] of STORES) {
   describe(`message actions (ACT-1 to ACT-7) on ${name}`, () => {

@@ -3,20 +3,13 @@ import { Feature } from "../src/gen/imwire/v1/connection_pb.js";
 import { ConversationKind } from "../src/gen/imwire/v1/conversation_pb.js";
 import { ErrorCode } from "../src/gen/imwire/v1/error_pb.js";
 import type { Frame } from "../src/gen/imwire/v1/frame_pb.js";
-import { MemoryStore } from "../src/store/memory-store.js";
-import { SqliteStore } from "../src/store/sqlite-store.js";
-import type { Store } from "../src/store/store.js";
 import { ServerHarness } from "./support/server-harness.js";
-import { replayedWriteBehindStore } from "./support/write-behind-stores.js";
+import { MACHINE_STORES } from "./support/write-behind-stores.js";
 
 /** Threads on the server machine (SPEC.md §8.2, THR-1 to THR-4), on every store. */
 
 const text = (t: string) => ({ kind: { case: "text" as const, value: { text: t } } });
-const STORES: [string, () => Store][] = [
-  ["MemoryStore", () => new MemoryStore()],
-  ["SqliteStore", () => new SqliteStore(":memory:")],
-  ["WriteBehindStore, read back from its batches", replayedWriteBehindStore],
-];
+const STORES = MACHINE_STORES;
 const errorOf = (frame: Frame) => (frame.body.case === "error" ? [frame.body.value.code, frame.body.value.requirement] : frame.body.case);
 
 for (const [name, newStore] of STORES) {

@@ -3,6 +3,7 @@ import { applyWrite, type StoreWrite } from "../../src/store/store-writes.js";
 import { WriteBehindStore } from "../../src/store/write-behind-store.js";
 import { decodeBatch, encodeBatch } from "../../src/store/journal/journal-codec.js";
 import type { Store } from "../../src/store/store.js";
+import { SqliteStore } from "../../src/store/sqlite-store.js";
 
 /** A WriteBehindStore behind a gate that never commits: its working set is what the contract reads. */
 export function writeBehindStore(): WriteBehindStore {
@@ -70,3 +71,10 @@ export function replayedWriteBehindStore(): Store {
     },
   });
 }
+
+/** Every store a machine-level test runs on: what it is called, and how to open an empty one. */
+export const MACHINE_STORES: readonly (readonly [string, () => Store])[] = [
+  ["MemoryStore", () => new MemoryStore()],
+  ["SqliteStore", () => new SqliteStore(":memory:")],
+  ["WriteBehindStore, read back from its batches", replayedWriteBehindStore],
+];
