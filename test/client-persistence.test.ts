@@ -363,7 +363,7 @@ function restartingArb(): fc.Arbitrary<Scenario> {
 const RUNS = Number(process.env.SIM_RUNS ?? 150);
 
 describe("CLI-5: devices killed and restarted anywhere lose nothing and send nothing twice (the simulation's properties)", () => {
-  it("order, no duplicates, no loss, idempotent sends, liveness, state equivalence hold with client restarts", () => {
+  it("CLI-2 CLI-4 CLI-5: order, no duplicates (no event handed out again after a restart), no loss, idempotent sends, liveness, state equivalence hold with client restarts", () => {
     fc.assert(
       fc.property(restartingArb(), (scenario) => {
         const report = runScenario(scenario, { checkEquivalence: true });
