@@ -28,6 +28,8 @@ export interface ServerRunnerOptions {
  */
 export class ServerRunner {
   readonly machine: ServerMachine;
+  /** After shutdown or abort: transport events no longer reach the machine (its store may be closed). */
+  #detached = false;
   readonly #transports = new Map<ConnectionId, FrameTransport>();
   readonly #now: () => number;
   readonly #log: Logger;
@@ -108,19 +110,23 @@ export class ServerRunner {
     const id = this.#nextId++;
     this.#transports.set(id, transport);
     transport.onFrame = (frame, size) => {
+      if (this.#detached) return;
       this.machine.frameReceived(id, frame, this.#now(), size);
       this.#carryOut();
     };
     transport.onInputError = (error) => {
+      if (this.#detached) return;
       this.machine.inputError(id, error, this.#now());
       this.#carryOut();
     };
     // HB-3, HB-4: bytes arriving are life, whole frames or not.
     transport.onProgress = () => {
+      if (this.#detached) return;
       this.machine.peerActive(id, this.#now());
       this.#carryOut();
     };
     transport.onClose = () => {
+      if (this.#detached) return;
       this.#transports.delete(id);
       this.#heldBack.delete(id);
       this.machine.connectionClosed(id, this.#now());
@@ -140,11 +146,16 @@ export class ServerRunner {
     const timeoutMs = this.machine.options.drainTimeoutMs + 1_000;
     this.machine.shutdown(this.#now(), reason);
     this.#carryOut();
-    if (this.#transports.size === 0) return;
+    if (this.#transports.size === 0) {
+      this.#detached = true;
+      return;
+    }
     await new Promise<void>((resolve) => {
       this.#allClosed = resolve;
       setTimeout(resolve, timeoutMs).unref();
     });
+    // What comes after the drain is not the machine's business: the store behind it may be closed next.
+    this.#detached = true;
     for (const transport of this.#transports.values()) transport.close();
     this.#loop.cancel();
     clearInterval(this.#heldBackPoll);
@@ -152,6 +163,7 @@ export class ServerRunner {
 
   /** Stop as a crash would: every connection cut at once, nothing more written, no timer left. */
   abort(): void {
+    this.#detached = true;
     this.#loop.cancel();
     clearInterval(this.#heldBackPoll);
     for (const transport of this.#transports.values()) transport.destroy();
