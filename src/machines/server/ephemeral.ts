@@ -135,12 +135,12 @@ export class EphemeralSignals {
   #remember(key: string, now: number): void {
     this.#lastTyping.delete(key);
     this.#lastTyping.set(key, now);
-    // Oldest first (insertion order): sweep what is past the interval once the map is large.
     if (this.#lastTyping.size <= TYPING_RECORDS_MAX) return;
-    for (const [k, at] of this.#lastTyping) {
-      if (now - at < TYPING_INTERVAL_MS && this.#lastTyping.size <= TYPING_RECORDS_MAX) break;
-      this.#lastTyping.delete(k);
+    // Oldest first (insertion order): forgetting one early lets at most one extra `typing` through (EPH-3 is a bound, not a count).
+    for (const oldest of this.#lastTyping.keys()) {
       if (this.#lastTyping.size <= TYPING_RECORDS_MAX / 2) break;
+      this.#lastTyping.delete(oldest);
     }
   }
+
 }
