@@ -26,7 +26,7 @@ import { unassigned, type FrameTransport } from "../src/transport/frame-transpor
 type Member = MessageInitShape<typeof MemberSchema>;
 
 const WELCOME = { version: 1, maxFrameSize: 1_048_576, heartbeatIntervalMs: 30_000, maxInFlight: 100, receiveWindow: 100, dedupWindowS: 86_400 };
-const BOTH = [Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS, Feature.EPHEMERAL, Feature.THREADS, Feature.HISTORY_VISIBILITY];
+const BOTH = [Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS, Feature.EPHEMERAL, Feature.THREADS, Feature.HISTORY_VISIBILITY, Feature.DELETE_FOR_ME];
 
 function newClient(options: Partial<ClientOptions> = {}): ClientMachine {
   let ids = 0;
@@ -78,7 +78,7 @@ function ready(client: ClientMachine, features: Feature[], conversations = [conv
 // ---- EXT-5, CONN-3: the handshake -------------------------------------------
 
 describe("EXT-5: features offered in hello", () => {
-  it("EXT-5: by default hello offers every feature the client implements (summaries, member pages, message actions, ephemeral, threads, history visibility), and the welcome's are in force", () => {
+  it("EXT-5: by default hello offers every feature the client implements (summaries, member pages, message actions, ephemeral, threads, history visibility, delete for me), and the welcome's are in force", () => {
     const client = newClient();
     const { hello, outputs } = welcomed(client, [Feature.MEMBER_PAGES]);
     expect([...hello.features].sort()).toEqual(BOTH);

@@ -376,6 +376,22 @@ function storeContract(name: string, factory: StoreFactory): void {
         expect(store.historyVisibility("g1")).toEqual({ visibility: HistoryVisibility.LAST_EVENTS, events: 7 });
       });
 
+      it("HID-1: hidden seqs per user and conversation, ascending, within bounds, once each; undone by a throwing transaction", () => {
+        group();
+        store.hide("a", "g1", 5);
+        store.hide("a", "g1", 2);
+        store.hide("a", "g1", 5);
+        store.hide("b", "g1", 3);
+        expect([store.hiddenSeqs("a", "g1", 0, 100), store.hiddenSeqs("a", "g1", 2, 100), store.hiddenSeqs("a", "g1", 0, 4), store.hiddenSeqs("b", "g1", 0, 100), store.hiddenSeqs("a", "g2", 0, 100)]).toEqual([[2, 5], [5], [2], [3], []]);
+        expect(() =>
+          store.transaction(() => {
+            store.hide("a", "g1", 9);
+            fail();
+          }),
+        ).toThrow();
+        expect(store.hiddenSeqs("a", "g1", 0, 100)).toEqual([2, 5]);
+      });
+
       it("EPH-5: presence is shared until hidden, per user; a throwing transaction undoes the change", () => {
         store.addUser("a");
         expect(store.presenceHidden("a")).toBe(false);

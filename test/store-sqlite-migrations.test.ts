@@ -126,7 +126,7 @@ describe("SqliteStore schema migrations", () => {
     }
   });
 
-  it("CUR-7 CONV-9 CUR-2 CUR-4: brings a version-2 file up to date (3: read fan-out; 4: edit targets; 5: presence sharing; 6: threads; 7: history visibility; 8: push registrations), keeping its data, backfilling member counts, and going on above its cursors", () => {
+  it("CUR-7 CONV-9 CUR-2 CUR-4: brings a version-2 file up to date (3: read fan-out; 4: edit targets; 5: presence sharing; 6: threads; 7: history visibility; 8: push registrations; 9: hidden events), keeping its data, backfilling member counts, and going on above its cursors", () => {
     const event = (seq: number) => toBinary(ConversationEventSchema, create(ConversationEventSchema, { seq: BigInt(seq), senderUserId: "alice", body: { case: "message", value: { messageId: `g.${seq}` } } }));
     const eventField = UserEventSchema.field.event!.number;
     releasedFile(2, (db) => {
@@ -142,7 +142,7 @@ describe("SqliteStore schema migrations", () => {
     });
     const store = openStore();
     expect(version()).toBe(SCHEMA_VERSION);
-    expect(SCHEMA_VERSION).toBe(8);
+    expect(SCHEMA_VERSION).toBe(9);
     expect(store.epoch("alice")).toBe("released-epoch"); // CUR-4: the same stream, so the same epoch
     expect(store.conversation("g")).toEqual({ conversationId: "g", kind: ConversationKind.GROUP, title: "team", ownerUserId: "alice", readFanOutFromSeq: 0 });
     expect([store.memberCount("g"), store.memberCount("h")]).toEqual([2, 0]);

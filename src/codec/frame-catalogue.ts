@@ -50,6 +50,8 @@ export const frameCatalogue: Readonly<Record<FrameCase, FrameCatalogueEntry>> = 
   setPresenceSharing: { sender: "client", kind: "request", answer: "presenceSharing" },
   presenceSharing: { sender: "server", kind: "answer" },
   setHistoryVisibility: { sender: "client", kind: "request", answer: "conversationOpened" },
+  hideMessage: { sender: "client", kind: "request", answer: "messageHidden" },
+  messageHidden: { sender: "server", kind: "answer" },
 };
 
 /** May `sender` send a frame with this body? Unknown bodies are ENV-4's business, not this. */

@@ -156,6 +156,8 @@ export function deviceState(device: SimDevice, sim?: Simulation): unknown {
         (device.delivered.get(view.conversationId) ?? []).filter((e) => e.seq >= view.firstVisibleSeq),
         sim ? redactedAfter(sim, view.conversationId, Number(view.lastVisibleSeq)) : new Set(),
       ),
+      // HID-2, HID-3: what the user hid of the events this device holds, learnt from the stream or from pages.
+      hidden: (device.delivered.get(view.conversationId) ?? []).filter((e) => e.seq >= view.firstVisibleSeq && device.hidden.has(`${view.conversationId}#${e.seq}`)).map((e) => Number(e.seq)),
     }))
     .sort((a, b) => (a.conversationId < b.conversationId ? -1 : 1));
   return { defaultReceiveMode: device.client.defaultReceiveMode, conversations };

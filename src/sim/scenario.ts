@@ -32,6 +32,8 @@ export type Action =
   | { readonly kind: "restartClient"; readonly user: number; readonly device: number }
   /** HIS-2: a group's history visibility (only its owner succeeds). */
   | { readonly kind: "setHistory"; readonly user: number; readonly device: number; readonly conversation: number; readonly visibility: number; readonly events: number }
+  /** HID-1: the device hides the `message`-th event it holds of a conversation. */
+  | { readonly kind: "hide"; readonly user: number; readonly device: number; readonly conversation: number; readonly message: number }
   /** THR-1: a reply into the thread of the `message`-th message of a conversation. */
   | { readonly kind: "threadReply"; readonly user: number; readonly device: number; readonly conversation: number; readonly message: number }
   /** ACT-1: edit (own messages only), redact or react to the `message`-th message of a conversation; refusals are part of the game. */
@@ -206,6 +208,13 @@ function performOn(sim: Simulation, devices: readonly SimDevice[], device: SimDe
       const groups = mine().filter((id) => sim.store.conversation(id)?.kind === ConversationKind.GROUP);
       const id = pick(groups, action.conversation);
       if (id) client.setHistoryVisibility(id, action.visibility, now, action.events); // answered with a "done" event, not a send's
+      return;
+    }
+    case "hide": {
+      const id = pick(mine(), action.conversation);
+      const held = id ? (device.delivered.get(id) ?? []) : [];
+      if (!id || held.length === 0) return;
+      client.hideMessage(id, held[action.message % held.length]!.seq, now); // answered with a "done" event
       return;
     }
     case "threadReply": {

@@ -123,6 +123,8 @@ export class SimDevice {
   partitionedUntil = 0;
   /** Events handed to the application, per conversation, in the order handed. */
   readonly delivered = new Map<string, ConversationEvent[]>();
+  /** HID-2, HID-3: "conversation#seq" of every event the application was told its user hid. */
+  readonly hidden = new Set<string>();
   /** Every send the application made, in order. */
   readonly sends: string[] = [];
   readonly acked = new Map<string, SendAck>();
@@ -637,6 +639,9 @@ export class Simulation {
         break;
       case "failed":
         device.failed.set(event.operationId, event.code);
+        break;
+      case "hidden":
+        device.hidden.add(`${event.conversationId}#${event.seq}`);
         break;
       case "done":
         device.done.add(event.operationId);

@@ -68,6 +68,8 @@ export class MemoryStore implements Store {
   readonly #presenceHidden = new Set<string>();
   readonly #history = new Map<string, StoredHistoryVisibility>();
   readonly #pushes = new Map<string, Map<string, StoredPushRegistration>>();
+  /** HID-1: by "user\0conversation", the seqs the user hid. */
+  readonly #hidden = new Map<string, Set<number>>();
   readonly #epoch: string;
   /** The last cursor handed out, server-wide: stored entries and published events share it (CUR-7). */
   #position = 0;
@@ -364,6 +366,24 @@ export class MemoryStore implements Store {
     this.#restoring(modes, conversationId);
     if (mode === ReceiveMode.UNSPECIFIED) modes.delete(conversationId);
     else modes.set(conversationId, mode);
+  }
+
+  hide(userId: string, conversationId: string, seq: number): void {
+    this.#user(userId);
+    const key = `${userId}\u0000${conversationId}`;
+    let seqs = this.#hidden.get(key);
+    if (!seqs) {
+      this.#restoring(this.#hidden, key);
+      this.#hidden.set(key, (seqs = new Set()));
+    }
+    if (seqs.has(seq)) return;
+    seqs.add(seq);
+    this.#undo?.push(() => void seqs.delete(seq));
+  }
+
+  hiddenSeqs(userId: string, conversationId: string, afterSeq: number, untilSeq: number): number[] {
+    const seqs = this.#hidden.get(`${userId}\u0000${conversationId}`);
+    return seqs ? [...seqs].filter((s) => s > afterSeq && s <= untilSeq).sort((a, b) => a - b) : [];
   }
 
   pushRegistrations(userId: string): StoredPushRegistration[] {

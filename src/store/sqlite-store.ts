@@ -3,7 +3,7 @@ import { closeSync, constants, fsync, openSync } from "node:fs";
 import { create, fromBinary, toBinary, type DescMessage, type Message } from "@bufbuild/protobuf";
 import Database from "better-sqlite3";
 import { ConversationKind, ConversationLeftSchema, ConversationOpenedSchema, HistoryVisibility, type Role } from "../gen/imwire/v1/conversation_pb.js";
-import { ReadMarkerSchema, ReadReceiptSchema, UserEventSchema } from "../gen/imwire/v1/delivery_pb.js";
+import { MessageHiddenSchema, ReadMarkerSchema, ReadReceiptSchema, UserEventSchema } from "../gen/imwire/v1/delivery_pb.js";
 import { ConversationEventSchema, type ConversationEvent } from "../gen/imwire/v1/message_pb.js";
 import { ReceiveMode, ReceiveSettingsSchema } from "../gen/imwire/v1/settings_pb.js";
 import { decodeConversationEvent, encodeConversationEvent } from "../gen/imwire/v1/message_fast.js";
@@ -125,6 +125,14 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
         PRIMARY KEY (user_id, device_id)
       ) STRICT, WITHOUT ROWID;
     `),
+  // HID-1: events a user hid from its own devices.
+  (db) =>
+    db.exec(`
+      CREATE TABLE hidden_events (
+        user_id TEXT NOT NULL, conversation_id TEXT NOT NULL, seq INTEGER NOT NULL,
+        PRIMARY KEY (user_id, conversation_id, seq)
+      ) STRICT, WITHOUT ROWID;
+    `),
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -139,6 +147,7 @@ const BODY_SCHEMAS: Record<OtherCase, DescMessage> = {
   receiveSettings: ReceiveSettingsSchema,
   readMarker: ReadMarkerSchema,
   readReceipt: ReadReceiptSchema,
+  hidden: MessageHiddenSchema,
 };
 const EVENT_FIELD = UserEventSchema.field.event!.number;
 const FIELD_OF = new Map((Object.keys(BODY_SCHEMAS) as OtherCase[]).map((c) => [c, UserEventSchema.field[c]!.number]));
@@ -546,6 +555,17 @@ export class SqliteStore implements Store {
     });
   }
 
+  hide(userId: string, conversationId: string, seq: number): void {
+    this.#atomic(() => {
+      this.#sql.addUser.run(userId);
+      this.#sql.hide.run(userId, conversationId, seq);
+    });
+  }
+
+  hiddenSeqs(userId: string, conversationId: string, afterSeq: number, untilSeq: number): number[] {
+    return this.#sql.hiddenSeqs.all(userId, conversationId, bound(afterSeq), bound(untilSeq));
+  }
+
   pushRegistrations(userId: string): StoredPushRegistration[] {
     return this.#sql.pushRegistrations.all(userId);
   }
@@ -698,6 +718,8 @@ function prepare(db: Database.Database) {
     threadEvents: value<[string, number, number, number, number, number], Buffer>(
       "SELECT event FROM events WHERE conversation_id = ? AND (seq = ? OR thread_root = ?) AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
     ),
+    hide: write<[string, string, number]>("INSERT INTO hidden_events VALUES (?, ?, ?) ON CONFLICT DO NOTHING"),
+    hiddenSeqs: value<[string, string, number, number], number>("SELECT seq FROM hidden_events WHERE user_id = ? AND conversation_id = ? AND seq > ? AND seq <= ? ORDER BY seq"),
     pushRegistrations: one<[string], StoredPushRegistration>("SELECT device_id AS deviceId, push_service AS pushService, push_token AS pushToken FROM push_registrations WHERE user_id = ? ORDER BY device_id"),
     setPushRegistration: write<[string, string, string, string]>(
       "INSERT INTO push_registrations VALUES (?, ?, ?, ?) ON CONFLICT (user_id, device_id) DO UPDATE SET push_service = excluded.push_service, push_token = excluded.push_token",

@@ -24,6 +24,7 @@ export type StoreWrite =
   | { readonly op: "recordDedup"; readonly key: DedupKey; readonly record: DedupRecord }
   | { readonly op: "forgetDedupBefore"; readonly timeMs: number; readonly limit: number; readonly forgotten: number }
   | { readonly op: "setReceiveMode"; readonly userId: string; readonly conversationId: string; readonly mode: ReceiveMode }
+  | { readonly op: "hide"; readonly userId: string; readonly conversationId: string; readonly seq: number }
   | { readonly op: "setPushRegistration"; readonly userId: string; readonly registration: StoredPushRegistration }
   | { readonly op: "setHistoryVisibility"; readonly conversationId: string; readonly setting: StoredHistoryVisibility }
   | { readonly op: "setPresenceHidden"; readonly userId: string; readonly hidden: boolean }
@@ -67,6 +68,8 @@ export function applyWrite(store: Store, write: StoreWrite): void {
       return expectSame("forgotten", store.forgetDedupBefore(write.timeMs, write.limit), write.forgotten, write);
     case "setReceiveMode":
       return store.setReceiveMode(write.userId, write.conversationId, write.mode);
+    case "hide":
+      return store.hide(write.userId, write.conversationId, write.seq);
     case "setPushRegistration":
       return store.setPushRegistration(write.userId, write.registration);
     case "setHistoryVisibility":

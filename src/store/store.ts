@@ -108,6 +108,10 @@ export interface Store {
   /** HIS-1: a group's history visibility; FROM_JOIN (as UNSPECIFIED) with 0 events until set. */
   historyVisibility(conversationId: string): StoredHistoryVisibility;
   setHistoryVisibility(conversationId: string, setting: StoredHistoryVisibility): void;
+  /** HID-1: hide an event of a conversation from the user's devices (again: nothing changes). */
+  hide(userId: string, conversationId: string, seq: number): void;
+  /** HID-3: the seqs the user hid in a conversation, afterSeq < seq <= untilSeq, ascending. */
+  hiddenSeqs(userId: string, conversationId: string, afterSeq: number, untilSeq: number): number[];
   /** PSH-1: the push registrations of a user's devices, as last set by each. */
   pushRegistrations(userId: string): StoredPushRegistration[];
   setPushRegistration(userId: string, registration: StoredPushRegistration): void;

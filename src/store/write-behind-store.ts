@@ -225,6 +225,15 @@ export class WriteBehindStore implements Store {
     this.#record({ op: "setReceiveMode", userId, conversationId, mode });
   }
 
+  hide(userId: string, conversationId: string, seq: number): void {
+    this.#memory.hide(userId, conversationId, seq);
+    this.#record({ op: "hide", userId, conversationId, seq });
+  }
+
+  hiddenSeqs(userId: string, conversationId: string, afterSeq: number, untilSeq: number): number[] {
+    return this.#memory.hiddenSeqs(userId, conversationId, afterSeq, untilSeq);
+  }
+
   pushRegistrations(userId: string): StoredPushRegistration[] {
     return this.#memory.pushRegistrations(userId);
   }

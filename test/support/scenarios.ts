@@ -35,6 +35,7 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("restartClient" as const), ...who }) },
   // HIS-2, THR-1: history visibility changes (FROM_JOIN, LAST_EVENTS, FULL) and thread replies.
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("setHistory" as const), ...who, conversation: index, visibility: fc.constantFrom(1, 2, 3), events: fc.integer({ min: 1, max: 5 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("hide" as const), ...who, conversation: index, message: fc.nat({ max: 20 }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("threadReply" as const), ...who, conversation: index, message: fc.nat({ max: 20 }) }) },
   // ACT-1 to ACT-5: edits, redactions and reactions of earlier messages, as often as a quarter of the sends.
   { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom("edit" as const, "redact" as const), ...who, conversation: index, message: fc.nat({ max: 20 }) }) },

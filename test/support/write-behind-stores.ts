@@ -13,10 +13,10 @@ export function writeBehindStore(): WriteBehindStore {
 }
 
 /** Store methods that may write (epoch makes the user on first use), called on the write-behind store itself. */
-const WRITES = new Set(["addUser", "redact", "setPresenceHidden", "setHistoryVisibility", "setPushRegistration", "createConversation", "setMembership", "appendEvent", "startReadFanOut", "publishEvent", "appendUserEntry", "recordDedup", "forgetDedupBefore", "setReceiveMode", "setReadMarker", "epoch"]);
+const WRITES = new Set(["addUser", "redact", "setPresenceHidden", "setHistoryVisibility", "setPushRegistration", "hide", "createConversation", "setMembership", "appendEvent", "startReadFanOut", "publishEvent", "appendUserEntry", "recordDedup", "forgetDedupBefore", "setReceiveMode", "setReadMarker", "epoch"]);
 
 /** Store methods that only read, answered by the replay. A method in neither list is refused, so a new one cannot slip through unclassified. */
-const READS = new Set(["hasUser", "conversation", "directConversation", "membership", "members", "memberCount", "membersPage", "membershipsOf", "lastSeq", "events", "event", "threadEvents", "headCursor", "userEntries", "storedEntriesAfter", "dedup", "receiveMode", "readMarker", "presenceHidden", "historyVisibility", "pushRegistrations"]);
+const READS = new Set(["hasUser", "conversation", "directConversation", "membership", "members", "memberCount", "membersPage", "membershipsOf", "lastSeq", "events", "event", "threadEvents", "headCursor", "userEntries", "storedEntriesAfter", "dedup", "receiveMode", "readMarker", "presenceHidden", "historyVisibility", "pushRegistrations", "hiddenSeqs"]);
 
 /**
  * A store whose writes go to a WriteBehindStore and whose reads, outside a

@@ -35,6 +35,7 @@ const ANSWERS: Readonly<Record<RequestCase, Case>> = {
   actOnMessage: "sendAck",
   setPresenceSharing: "presenceSharing",
   setHistoryVisibility: "conversationOpened",
+  hideMessage: "messageHidden",
 };
 
 /** Bodies only a client sends (ENV-7). */

@@ -15,7 +15,8 @@ export type RequestCase =
   | "listMembers"
   | "actOnMessage"
   | "setPresenceSharing"
-  | "setHistoryVisibility";
+  | "setHistoryVisibility"
+  | "hideMessage";
 
 /**
  * ERR-4, SPEC.md §19.1 as data (a test holds the two equal): the codes a
@@ -36,6 +37,7 @@ export const REQUEST_ERRORS: Readonly<Record<RequestCase, readonly ErrorCode[]>>
   actOnMessage: [ErrorCode.NOT_FOUND, ErrorCode.PERMISSION_DENIED, ErrorCode.FAILED_PRECONDITION],
   setPresenceSharing: [],
   setHistoryVisibility: [ErrorCode.NOT_FOUND, ErrorCode.PERMISSION_DENIED],
+  hideMessage: [ErrorCode.NOT_FOUND, ErrorCode.PERMISSION_DENIED],
 };
 
 /**

@@ -292,6 +292,11 @@ export class ClientMachine {
     return this.#operation(this.#deps.newId(), { case: "markRead", value: { conversationId, seq, threadRootSeq: rootSeq } }, now);
   }
 
+  /** HID-1: delete for me: hide an event from every device of this user (not from anyone else). */
+  hideMessage(conversationId: string, seq: bigint, now: number): string {
+    return this.#operation(this.#deps.newId(), { case: "hideMessage", value: { conversationId, seq } }, now);
+  }
+
   /** HIS-2: an owner changes what a group's new members may read from before they joined. */
   setHistoryVisibility(conversationId: string, visibility: HistoryVisibility, now: number, historyEvents = 0): string {
     return this.#operation(this.#deps.newId(), { case: "setHistoryVisibility", value: { conversationId, visibility, historyEvents } }, now);

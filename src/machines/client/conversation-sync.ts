@@ -110,6 +110,8 @@ export class ConversationSync {
     this.#deliver(state, state.timeline.startAt(page.firstVisibleSeq));
     const before = state.timeline.held;
     for (const event of page.events) this.#deliver(state, state.timeline.accept(event));
+    // HID-3: what the user hid among these events, told once they are handed out.
+    for (const seq of page.hiddenSeqs) if (seq <= state.timeline.held) this.#ctx.emit({ kind: "hidden", conversationId: page.conversationId, seq });
     // A page only ever adds to what is known to exist: a newer notify may already know more than it.
     state.timeline.noteHead(page.lastSeq);
     if (!state.needsPull) return;

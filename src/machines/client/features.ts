@@ -9,6 +9,7 @@ export const implementedFeatures: readonly Feature[] = [
   Feature.EPHEMERAL,
   Feature.THREADS,
   Feature.HISTORY_VISIBILITY,
+  Feature.DELETE_FOR_ME,
 ];
 
 /** The spec's name of a feature, for messages: FEATURE_MEMBER_PAGES. */
@@ -33,5 +34,6 @@ export function requiredFeature(request: Frame["body"]["case"]): Feature | undef
   if (request === "actOnMessage") return Feature.MESSAGE_ACTIONS;
   if (request === "setPresenceSharing") return Feature.EPHEMERAL;
   if (request === "setHistoryVisibility") return Feature.HISTORY_VISIBILITY;
+  if (request === "hideMessage") return Feature.DELETE_FOR_ME;
   return undefined;
 }

@@ -63,6 +63,8 @@ export type ClientEvent =
   | { readonly kind: "status"; readonly status: ClientStatus }
   /** EPH-2: a member is typing in a conversation this device views, or stopped; show it at most expiresInMs. */
   | { readonly kind: "typing"; readonly conversationId: string; readonly userId: string; readonly typing: boolean; readonly expiresInMs: number }
+  /** HID-2, HID-3: the user hid this event (on any of its devices): show it no more. */
+  | { readonly kind: "hidden"; readonly conversationId: string; readonly seq: bigint }
   /** EPH-4: a contact came online or went offline. */
   | { readonly kind: "presence"; readonly userId: string; readonly online: boolean; readonly lastSeenMs: bigint };
 

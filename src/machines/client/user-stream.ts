@@ -263,6 +263,10 @@ export class UserStream {
       case "readReceipt":
         this.#ctx.emit({ kind: "read-receipt", receipt: body.value });
         return;
+      case "hidden":
+        // HID-2: the user hid an event on one of its devices; every device hides it.
+        this.#ctx.emit({ kind: "hidden", conversationId: body.value.conversationId, seq: body.value.seq });
+        return;
     }
   }
 

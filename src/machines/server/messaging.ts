@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { MessageContent } from "../../gen/imwire/v1/content_pb.js";
 import { ConversationKind, Role } from "../../gen/imwire/v1/conversation_pb.js";
-import { ReadMarkerSchema, type MarkRead, type ReadMarker } from "../../gen/imwire/v1/delivery_pb.js";
+import { MessageHiddenSchema, ReadMarkerSchema, type HideMessage, type MarkRead, type MessageHidden, type ReadMarker } from "../../gen/imwire/v1/delivery_pb.js";
 import { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
 import { SendAckSchema, type SendAck, type SendMessage } from "../../gen/imwire/v1/message_pb.js";
 import { sizeSendMessage } from "../../gen/imwire/v1/message_fast.js";
@@ -179,4 +179,25 @@ function markThreadRead(core: ServerCore, connection: Connection, conversationId
     core.appendUserEntry(connection.userId, { case: "readMarker", value: create(ReadMarkerSchema, { conversationId, seq: BigInt(seq), threadRootSeq }) });
   }
   return create(ReadMarkerSchema, { conversationId, seq: BigInt(Math.max(seq, current)), threadRootSeq });
+}
+
+/** HideMessage (HID-1, HID-2): an event the user may read, hidden from its own devices; the stream tells them. */
+export function hideMessage(core: ServerCore, connection: Connection, request: HideMessage): MessageHidden {
+  const { store } = core;
+  checkId(request.conversationId, "conversation_id");
+  const conversation = store.conversation(request.conversationId);
+  if (!conversation) throw new RequestError(ErrorCode.NOT_FOUND, `no conversation ${request.conversationId}`, "HID-1");
+  const { conversationId } = conversation;
+  const membership = store.membership(conversationId, connection.userId);
+  if (!membership) throw new RequestError(ErrorCode.PERMISSION_DENIED, "not a member", "HID-1");
+  const firstVisible = conversation.kind === ConversationKind.CHANNEL ? 1 : membership.firstVisibleSeq;
+  const readable = membership.lastVisibleSeq || store.lastSeq(conversationId);
+  const seq = toNumber(request.seq);
+  if (seq < firstVisible || seq > readable) throw new RequestError(ErrorCode.INVALID_ARGUMENT, `seq ${request.seq} is not one the user may read (${firstVisible} to ${readable})`, "HID-1");
+  const hidden = create(MessageHiddenSchema, { conversationId, seq: request.seq });
+  if (store.hiddenSeqs(connection.userId, conversationId, seq - 1, seq).length === 0) {
+    store.hide(connection.userId, conversationId, seq);
+    core.appendUserEntry(connection.userId, { case: "hidden", value: hidden });
+  }
+  return hidden;
 }

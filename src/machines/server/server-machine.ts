@@ -21,7 +21,7 @@ import { leaveConversation, openConversation, setHistoryVisibility } from "./con
 import type { ServerCore } from "./core.js";
 import { effectiveMode, materialize } from "./delivery.js";
 import { checkId, isValidId, toNumber } from "./ids.js";
-import { markRead, sendMessage } from "./messaging.js";
+import { hideMessage, markRead, sendMessage } from "./messaging.js";
 import { serverOptions, type ServerOptions } from "./options.js";
 import { RequestError } from "./request-error.js";
 import { setDeviceState, setReceiveSettings } from "./settings.js";
@@ -58,7 +58,7 @@ function pushSize(frame: Frame, event: UserEvent): number {
 }
 
 /** EXT-5: the features this server implements, offered to every client that asks. */
-const SERVER_FEATURES: ReadonlySet<Feature> = new Set([Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS, Feature.EPHEMERAL, Feature.THREADS, Feature.HISTORY_VISIBILITY]);
+const SERVER_FEATURES: ReadonlySet<Feature> = new Set([Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS, Feature.EPHEMERAL, Feature.THREADS, Feature.HISTORY_VISIBILITY, Feature.DELETE_FOR_ME]);
 
 /**
  * Users whose devices one input or tick pushes to at most: the rest wait for
@@ -504,6 +504,8 @@ export class ServerMachine implements ServerCore {
       }
       case "listMembers":
         return { case: "memberPage", value: listMembers(this, connection, body.value) };
+      case "hideMessage":
+        return { case: "messageHidden", value: hideMessage(this, connection, body.value) };
       case "setHistoryVisibility":
         return { case: "conversationOpened", value: setHistoryVisibility(this, connection, body.value, now) };
       case "actOnMessage":

@@ -57,10 +57,14 @@ export function syncConversation(core: ServerCore, connection: Connection, reque
   const lastReturned = events.length > 0 ? Number(events[events.length - 1]!.seq) : after;
   // A thread page may end before `until` with nothing more in the thread: it has more only if it was cut short.
   const hasMore = thread > 0 ? events.length < candidates.length : lastReturned < until;
+  // HID-3: which of these the requester hid, so that a device reading history learns it with the events.
+  const first = events.length > 0 ? Number(events[0]!.seq) - 1 : 0;
+  const hiddenSeqs = events.length > 0 ? store.hiddenSeqs(connection.userId, conversationId, first, lastReturned).map(BigInt) : [];
   return create(ConversationPageSchema, {
     conversationId,
     events,
     hasMore,
+    hiddenSeqs,
     lastSeq: BigInt(lastReadable),
     firstVisibleSeq: BigInt(firstVisible),
   });

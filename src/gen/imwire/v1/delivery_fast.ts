@@ -2,7 +2,7 @@
 // @generated from file imwire/v1/delivery.proto (package imwire.v1, syntax proto3)
 /* eslint-disable */
 
-import type { ConversationAck, DeliveryAck, MarkRead, Notify, ReadMarker, ReadReceipt, UserEvent } from "./delivery_pb.js";
+import type { ConversationAck, DeliveryAck, HideMessage, MarkRead, MessageHidden, Notify, ReadMarker, ReadReceipt, UserEvent } from "./delivery_pb.js";
 import { WireReader } from "../../../codec/fast/wire-reader.js";
 import type { WireWriter } from "../../../codec/fast/wire-writer.js";
 import { encodeMessage, messageSize, uint64Size, unknownSize, utf8Size, varintSize } from "../../../codec/fast/wire-writer.js";
@@ -79,6 +79,11 @@ export function readUserEvent(r: WireReader, end: number, depth: number, target?
         m.body = { case: "readReceipt", value: readReadReceipt(r, stop, depth + 1, m.body.case === "readReceipt" ? m.body.value : undefined) };
         break;
       }
+      case 90: {
+        const stop = r.message(end, depth);
+        m.body = { case: "hidden", value: readMessageHidden(r, stop, depth + 1, m.body.case === "hidden" ? m.body.value : undefined) };
+        break;
+      }
       default:
         (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
     }
@@ -152,6 +157,14 @@ export function measureUserEvent(m: UserEvent, lengths: number[]): number {
       n += 1 + varintSize(l) + l;
       break;
     }
+    case "hidden": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measureMessageHidden(m.body.value, lengths);
+      lengths[slot] = l;
+      n += 1 + varintSize(l) + l;
+      break;
+    }
   }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
@@ -209,6 +222,12 @@ export function writeUserEvent(w: WireWriter, m: UserEvent): void {
       writeReadReceipt(w, m.body.value);
       break;
     }
+    case "hidden": {
+      w.byte(90);
+      w.length();
+      writeMessageHidden(w, m.body.value);
+      break;
+    }
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }
@@ -248,6 +267,11 @@ export function missingInUserEvent(m: UserEvent): string | undefined {
     case "readReceipt": {
       const missing = missingInReadReceipt(m.body.value);
       if (missing !== undefined) return "read_receipt." + missing;
+      break;
+    }
+    case "hidden": {
+      const missing = missingInMessageHidden(m.body.value);
+      if (missing !== undefined) return "hidden." + missing;
       break;
     }
   }
@@ -745,6 +769,158 @@ export function writeReadReceipt(w: WireWriter, m: ReadReceipt): void {
 export function missingInReadReceipt(m: ReadReceipt): string | undefined {
   if (m.conversationId === "") return "conversation_id";
   if (m.userId === "") return "user_id";
+  if (m.seq === 0n) return "seq";
+  return undefined;
+}
+
+/**
+ * Decode imwire.v1.HideMessage from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
+ */
+export function decodeHideMessage(bytes: Uint8Array): HideMessage {
+  return readHideMessage(new WireReader(bytes), bytes.length, 1);
+}
+
+/**
+ * Encode imwire.v1.HideMessage to the bytes protobuf-es toBinary writes, after a length prefix when `prefixed` (FRM-2).
+ */
+export function encodeHideMessage(message: HideMessage, prefixed = false): Uint8Array {
+  return encodeMessage(message, measureHideMessage, writeHideMessage, prefixed);
+}
+
+/**
+ * The size of imwire.v1.HideMessage encoded (without a length prefix), computed without encoding it.
+ */
+export function sizeHideMessage(message: HideMessage): number {
+  return messageSize(message, measureHideMessage);
+}
+
+export function readHideMessage(r: WireReader, end: number, depth: number, target?: HideMessage): HideMessage {
+  const m: HideMessage = target ?? { $typeName: "imwire.v1.HideMessage", conversationId: "", seq: 0n };
+  let unknown: UnknownField[] | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        m.conversationId = r.string(end);
+        break;
+      case 16:
+        m.seq = r.uint64(end);
+        break;
+      default:
+        (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
+    }
+  }
+  if (unknown !== undefined) m.$unknown = unknown;
+  return m;
+}
+
+export function measureHideMessage(m: HideMessage, lengths: number[]): number {
+  let n = 0;
+  if (m.conversationId !== "") {
+    const l = utf8Size(m.conversationId);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.seq !== 0n) {
+    n += 1 + uint64Size(m.seq);
+  }
+  if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
+  return n;
+}
+
+export function writeHideMessage(w: WireWriter, m: HideMessage): void {
+  if (m.conversationId !== "") {
+    w.byte(10);
+    w.string(m.conversationId);
+  }
+  if (m.seq !== 0n) {
+    w.byte(16);
+    w.uint64(m.seq);
+  }
+  if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.HideMessage that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInHideMessage(m: HideMessage): string | undefined {
+  if (m.conversationId === "") return "conversation_id";
+  if (m.seq === 0n) return "seq";
+  return undefined;
+}
+
+/**
+ * Decode imwire.v1.MessageHidden from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
+ */
+export function decodeMessageHidden(bytes: Uint8Array): MessageHidden {
+  return readMessageHidden(new WireReader(bytes), bytes.length, 1);
+}
+
+/**
+ * Encode imwire.v1.MessageHidden to the bytes protobuf-es toBinary writes, after a length prefix when `prefixed` (FRM-2).
+ */
+export function encodeMessageHidden(message: MessageHidden, prefixed = false): Uint8Array {
+  return encodeMessage(message, measureMessageHidden, writeMessageHidden, prefixed);
+}
+
+/**
+ * The size of imwire.v1.MessageHidden encoded (without a length prefix), computed without encoding it.
+ */
+export function sizeMessageHidden(message: MessageHidden): number {
+  return messageSize(message, measureMessageHidden);
+}
+
+export function readMessageHidden(r: WireReader, end: number, depth: number, target?: MessageHidden): MessageHidden {
+  const m: MessageHidden = target ?? { $typeName: "imwire.v1.MessageHidden", conversationId: "", seq: 0n };
+  let unknown: UnknownField[] | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        m.conversationId = r.string(end);
+        break;
+      case 16:
+        m.seq = r.uint64(end);
+        break;
+      default:
+        (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
+    }
+  }
+  if (unknown !== undefined) m.$unknown = unknown;
+  return m;
+}
+
+export function measureMessageHidden(m: MessageHidden, lengths: number[]): number {
+  let n = 0;
+  if (m.conversationId !== "") {
+    const l = utf8Size(m.conversationId);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.seq !== 0n) {
+    n += 1 + uint64Size(m.seq);
+  }
+  if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
+  return n;
+}
+
+export function writeMessageHidden(w: WireWriter, m: MessageHidden): void {
+  if (m.conversationId !== "") {
+    w.byte(10);
+    w.string(m.conversationId);
+  }
+  if (m.seq !== 0n) {
+    w.byte(16);
+    w.uint64(m.seq);
+  }
+  if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.MessageHidden that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInMessageHidden(m: MessageHidden): string | undefined {
+  if (m.conversationId === "") return "conversation_id";
   if (m.seq === 0n) return "seq";
   return undefined;
 }

@@ -8,7 +8,7 @@ import type { WireWriter } from "../../../codec/fast/wire-writer.js";
 import { encodeMessage, messageSize, unknownSize, varintSize } from "../../../codec/fast/wire-writer.js";
 import type { UnknownField } from "@bufbuild/protobuf";
 import { measureActOnMessage, measureSendAck, measureSendMessage, missingInActOnMessage, missingInSendAck, missingInSendMessage, readActOnMessage, readSendAck, readSendMessage, writeActOnMessage, writeSendAck, writeSendMessage } from "./message_fast.js";
-import { measureDeliveryAck, measureMarkRead, measureReadMarker, measureUserEvent, missingInDeliveryAck, missingInMarkRead, missingInReadMarker, missingInUserEvent, readDeliveryAck, readMarkRead, readReadMarker, readUserEvent, writeDeliveryAck, writeMarkRead, writeReadMarker, writeUserEvent } from "./delivery_fast.js";
+import { measureDeliveryAck, measureHideMessage, measureMarkRead, measureMessageHidden, measureReadMarker, measureUserEvent, missingInDeliveryAck, missingInHideMessage, missingInMarkRead, missingInMessageHidden, missingInReadMarker, missingInUserEvent, readDeliveryAck, readHideMessage, readMarkRead, readMessageHidden, readReadMarker, readUserEvent, writeDeliveryAck, writeHideMessage, writeMarkRead, writeMessageHidden, writeReadMarker, writeUserEvent } from "./delivery_fast.js";
 import { measureGoAway, measureHello, measurePing, measurePong, measureWelcome, missingInHello, missingInWelcome, readGoAway, readHello, readPing, readPong, readWelcome, writeGoAway, writeHello, writePing, writePong, writeWelcome } from "./connection_fast.js";
 import { measureError, missingInError, readError, writeError } from "./error_fast.js";
 import { measureConversationPage, measureSyncConversation, measureSyncUser, measureUserPage, missingInConversationPage, missingInSyncConversation, missingInUserPage, readConversationPage, readSyncConversation, readSyncUser, readUserPage, writeConversationPage, writeSyncConversation, writeSyncUser, writeUserPage } from "./sync_fast.js";
@@ -219,6 +219,16 @@ export function readFrame(r: WireReader, end: number, depth: number, target?: Fr
       case 330: {
         const stop = r.message(end, depth);
         m.body = { case: "setHistoryVisibility", value: readSetHistoryVisibility(r, stop, depth + 1, m.body.case === "setHistoryVisibility" ? m.body.value : undefined) };
+        break;
+      }
+      case 338: {
+        const stop = r.message(end, depth);
+        m.body = { case: "hideMessage", value: readHideMessage(r, stop, depth + 1, m.body.case === "hideMessage" ? m.body.value : undefined) };
+        break;
+      }
+      case 346: {
+        const stop = r.message(end, depth);
+        m.body = { case: "messageHidden", value: readMessageHidden(r, stop, depth + 1, m.body.case === "messageHidden" ? m.body.value : undefined) };
         break;
       }
       default:
@@ -515,6 +525,22 @@ export function measureFrame(m: Frame, lengths: number[]): number {
       n += 2 + varintSize(l) + l;
       break;
     }
+    case "hideMessage": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measureHideMessage(m.body.value, lengths);
+      lengths[slot] = l;
+      n += 2 + varintSize(l) + l;
+      break;
+    }
+    case "messageHidden": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measureMessageHidden(m.body.value, lengths);
+      lengths[slot] = l;
+      n += 2 + varintSize(l) + l;
+      break;
+    }
   }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
@@ -736,6 +762,18 @@ export function writeFrame(w: WireWriter, m: Frame): void {
       writeSetHistoryVisibility(w, m.body.value);
       break;
     }
+    case "hideMessage": {
+      w.byte(210); w.byte(2);
+      w.length();
+      writeHideMessage(w, m.body.value);
+      break;
+    }
+    case "messageHidden": {
+      w.byte(218); w.byte(2);
+      w.length();
+      writeMessageHidden(w, m.body.value);
+      break;
+    }
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }
@@ -879,6 +917,16 @@ export function missingInFrame(m: Frame): string | undefined {
     case "setHistoryVisibility": {
       const missing = missingInSetHistoryVisibility(m.body.value);
       if (missing !== undefined) return "set_history_visibility." + missing;
+      break;
+    }
+    case "hideMessage": {
+      const missing = missingInHideMessage(m.body.value);
+      if (missing !== undefined) return "hide_message." + missing;
+      break;
+    }
+    case "messageHidden": {
+      const missing = missingInMessageHidden(m.body.value);
+      if (missing !== undefined) return "message_hidden." + missing;
       break;
     }
   }

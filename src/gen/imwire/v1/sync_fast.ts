@@ -138,7 +138,7 @@ export function sizeConversationPage(message: ConversationPage): number {
 }
 
 export function readConversationPage(r: WireReader, end: number, depth: number, target?: ConversationPage): ConversationPage {
-  const m: ConversationPage = target ?? { $typeName: "imwire.v1.ConversationPage", conversationId: "", events: [], hasMore: false, lastSeq: 0n, firstVisibleSeq: 0n };
+  const m: ConversationPage = target ?? { $typeName: "imwire.v1.ConversationPage", conversationId: "", events: [], hasMore: false, lastSeq: 0n, firstVisibleSeq: 0n, hiddenSeqs: [] };
   let unknown: UnknownField[] | undefined;
   while (r.pos < end) {
     const tag = r.tag(end);
@@ -160,6 +160,14 @@ export function readConversationPage(r: WireReader, end: number, depth: number, 
       case 40:
         m.firstVisibleSeq = r.uint64(end);
         break;
+      case 48:
+        m.hiddenSeqs.push(r.uint64(end));
+        break;
+      case 50: {
+        const stop = r.length(end);
+        while (r.pos < stop) m.hiddenSeqs.push(r.uint64(stop));
+        break;
+      }
       default:
         (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
     }
@@ -191,6 +199,12 @@ export function measureConversationPage(m: ConversationPage, lengths: number[]):
   if (m.firstVisibleSeq !== 0n) {
     n += 1 + uint64Size(m.firstVisibleSeq);
   }
+  if (m.hiddenSeqs.length !== 0) {
+    let run = 0;
+    for (const item of m.hiddenSeqs) run += uint64Size(item);
+    lengths.push(run);
+    n += 1 + varintSize(run) + run;
+  }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
 }
@@ -216,6 +230,11 @@ export function writeConversationPage(w: WireWriter, m: ConversationPage): void 
   if (m.firstVisibleSeq !== 0n) {
     w.byte(40);
     w.uint64(m.firstVisibleSeq);
+  }
+  if (m.hiddenSeqs.length !== 0) {
+    w.byte(50);
+    w.length();
+    for (const item of m.hiddenSeqs) w.uint64(item);
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }
