@@ -11,6 +11,7 @@ import { heartbeatTests } from "./cases/heartbeat.js";
 import { idempotencyTests } from "./cases/idempotency.js";
 import { ephemeralTests } from "./cases/ephemeral.js";
 import { historyVisibilityTests } from "./cases/history-visibility.js";
+import { deleteForMeTests } from "./cases/delete-for-me.js";
 import { threadTests } from "./cases/threads.js";
 import { errorTests } from "./cases/errors.js";
 import { lifecycleTests } from "./cases/lifecycle.js";
@@ -46,6 +47,7 @@ export const allTests: readonly ConformanceTest[] = [
   ...ephemeralTests,
   ...threadTests,
   ...historyVisibilityTests,
+  ...deleteForMeTests,
   ...settingsTests,
   ...heartbeatTests,
   ...flowControlTests,
@@ -88,8 +90,10 @@ export const allTests: readonly ConformanceTest[] = [
  * referee taught thread pages (the root and its replies, not consecutive),
  * thread read markers, set_history_visibility's answer and joined entries
  * whose interval opens before the ADDED event, and the ledger replies' roots.
+ * 1.10: delete for me (protocol version 1.1, §8.3): HID-1 to HID-3 where
+ * FEATURE_DELETE_FOR_ME is in force (unsupported elsewhere).
  */
-export const SUITE_VERSION = "1.9.0";
+export const SUITE_VERSION = "1.10.0";
 
 /** Tests selected by --only and --skip: each a test id, an id prefix ("CONN-2/"), a requirement id or a group. */
 export function select(tests: readonly ConformanceTest[], only: readonly string[], skip: readonly string[]): ConformanceTest[] {
