@@ -13,6 +13,7 @@ import { messageActionVectors } from "./valid-message-actions.js";
 import { ephemeralVectors } from "./valid-ephemeral.js";
 import { threadVectors } from "./valid-threads.js";
 import { historyVisibilityVectors } from "./valid-history-visibility.js";
+import { deleteForMeVectors } from "./valid-delete-for-me.js";
 import { laterVersionVectors, unknownEnumVectors, unknownFieldVectors } from "./valid-extensions.js";
 import { noncanonicalVectors } from "./valid-noncanonical.js";
 import { mistypedFieldInvalidVectors, mistypedFieldVectors } from "./valid-mistyped.js";
@@ -29,7 +30,7 @@ import { derivedMissingFieldVectors, explicitDefaultVectors } from "./missing-fi
  * descriptions, minor for added vectors, major for changed or removed ones
  * (ids are stable: a changed expectation gets a new id).
  */
-export const SUITE_VERSION = "4.2.0";
+export const SUITE_VERSION = "4.3.0";
 
 /** What every valid vector exercises: a framed payload (FRM-1), one body (ENV-1), canonical JSON (EXT-4). */
 const BASE_REQUIREMENTS = ["FRM-1", "ENV-1", "EXT-4"];
@@ -43,6 +44,7 @@ export const validDefinitions: readonly ValidDefinition[] = [
   ...ephemeralVectors,
   ...threadVectors,
   ...historyVisibilityVectors,
+  ...deleteForMeVectors,
   ...unknownFieldVectors,
   ...unknownEnumVectors,
   ...laterVersionVectors,
