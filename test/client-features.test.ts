@@ -26,7 +26,7 @@ import { unassigned, type FrameTransport } from "../src/transport/frame-transpor
 type Member = MessageInitShape<typeof MemberSchema>;
 
 const WELCOME = { version: 1, maxFrameSize: 1_048_576, heartbeatIntervalMs: 30_000, maxInFlight: 100, receiveWindow: 100, dedupWindowS: 86_400 };
-const BOTH = [Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS, Feature.EPHEMERAL, Feature.THREADS, Feature.HISTORY_VISIBILITY, Feature.DELETE_FOR_ME];
+const BOTH = [Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS, Feature.EPHEMERAL, Feature.THREADS, Feature.HISTORY_VISIBILITY, Feature.DELETE_FOR_ME, Feature.RECEIPTS];
 
 function newClient(options: Partial<ClientOptions> = {}): ClientMachine {
   let ids = 0;
@@ -78,7 +78,7 @@ function ready(client: ClientMachine, features: Feature[], conversations = [conv
 // ---- EXT-5, CONN-3: the handshake -------------------------------------------
 
 describe("EXT-5: features offered in hello", () => {
-  it("EXT-5: by default hello offers every feature the client implements (summaries, member pages, message actions, ephemeral, threads, history visibility, delete for me), and the welcome's are in force", () => {
+  it("EXT-5: by default hello offers every feature the client implements (summaries, member pages, message actions, ephemeral, threads, history visibility, delete for me, receipts), and the welcome's are in force", () => {
     const client = newClient();
     const { hello, outputs } = welcomed(client, [Feature.MEMBER_PAGES]);
     expect([...hello.features].sort()).toEqual(BOTH);
@@ -199,8 +199,12 @@ describe("SYNC-8: a user_page of summaries", () => {
     const log = play(client, first, conversationServer(heads));
     expect(delivered(log)).toEqual({ c1: range(47), c2: range(3), c3: range(120) });
     expect(client.conversations().get("c3")!.held).toBe(120n);
-    // The summaries themselves are entries held and acknowledged (CUR-3, ACK-1).
+    // The summaries themselves are entries held and acknowledged (CUR-3, ACK-1); what the pulls brought is told once due (RCPT-1).
     expect(framesOf(sent(log), "deliveryAck").map((f) => f.value.cursor)).toEqual([31n]);
+    // Not settled while what the pulls brought is unreported (RCPT-1); the acknowledgement delay sends it.
+    expect(client.settled).toBe(false);
+    client.tick(1_000);
+    expect(framesOf(sent(client.takeOutputs()), "deliveryAck").map((f) => f.value.conversations.map((c) => [c.conversationId, c.seq]))).toEqual([[["c1", 47n], ["c2", 3n], ["c3", 120n]]]);
     expect(client.settled).toBe(true);
   });
 
@@ -223,6 +227,47 @@ describe("SYNC-8: a user_page of summaries", () => {
     expect(framesOf(sent(again), "syncConversation")).toEqual([]);
     expect(delivered(again)).toEqual({});
     expect(client.cursor).toBe(15n);
+  });
+});
+
+// ---- RCPT-1: what the device holds of each conversation ----------------------
+
+describe("RCPT-1: delivery_ack reports each conversation's contiguous position where FEATURE_RECEIPTS is in force", () => {
+  const event = (cursor: number, seq: number): FrameInit => ({
+    body: { case: "deliver", value: { cursor: BigInt(cursor), prevCursor: BigInt(cursor - 1), body: { case: "event", value: { conversationId: "c1", seq: BigInt(seq), body: { case: "message", value: { messageId: `m${seq}` } } } } } },
+  });
+  const acks = (outputs: readonly ClientOutput[]) => framesOf(sent(outputs), "deliveryAck").map((f) => [f.value.cursor, f.value.conversations.map((c) => [c.conversationId, c.seq])]);
+
+  it("RCPT-1: pushed events are reported with the cursor, up to the gap and not past it", () => {
+    const client = newClient();
+    ready(client, [Feature.RECEIPTS]);
+    receive(client, 1, event(11, 1));
+    receive(client, 1, event(12, 2));
+    client.tick(200);
+    expect(acks(client.takeOutputs())).toEqual([[12n, [["c1", 2n]]]]);
+    // seq 4 without 3: held, not handed out; the position reported stays at 2, so it is not repeated.
+    receive(client, 201, event(13, 4));
+    client.tick(400);
+    expect(acks(client.takeOutputs())).toEqual([[13n, []]]);
+  });
+
+  it("RCPT-1: without the feature in force, acknowledgements carry the cursor alone", () => {
+    const client = newClient();
+    ready(client, [Feature.MEMBER_PAGES]);
+    receive(client, 1, event(11, 1));
+    client.tick(200);
+    expect(acks(client.takeOutputs())).toEqual([[11n, []]]);
+  });
+
+  it("RCPT-1: events pulled with sync_conversation (the cursor unmoved) are reported by a conversations-only acknowledgement within the delay", () => {
+    const client = newClient();
+    const first = ready(client, [Feature.RECEIPTS, Feature.CONVERSATION_SUMMARIES], [conversation("c1")], [notifyEntry(11, 10, "c1", 3)]);
+    const log = play(client, first, conversationServer({ c1: 3 }));
+    expect(delivered(log)).toEqual({ c1: [1, 2, 3] });
+    expect(acks(log)).toEqual([[11n, []]]);
+    client.tick(1_000);
+    // ACK-6: a cursor of 0 beside conversations is no stream part.
+    expect(acks(client.takeOutputs())).toEqual([[0n, [["c1", 3n]]]]);
   });
 });
 

@@ -8,7 +8,7 @@ import { ReceiveMode, ReceiveSettingsSchema } from "../src/gen/imwire/v1/setting
 import { MemoryStore } from "../src/store/memory-store.js";
 import { SqliteStore } from "../src/store/sqlite-store.js";
 import { replayedWriteBehindStore, writeBehindStore } from "./support/write-behind-stores.js";
-import type { NewEvent, Store, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "../src/store/store.js";
+import { deliveredMarkerKey, type NewEvent, type Store, type StoredMembership, type StoredUserEntry, type StoredUserEntryBody } from "../src/store/store.js";
 
 /** How the contract gets a fresh, empty store, and gives it back. */
 interface StoreFactory {
@@ -374,6 +374,26 @@ function storeContract(name: string, factory: StoreFactory): void {
           }),
         ).toThrow();
         expect(store.historyVisibility("g1")).toEqual({ visibility: HistoryVisibility.LAST_EVENTS, events: 7 });
+      });
+
+      it("RCPT-4: receipt counts over current members who may read the seq, without the excluded; delivered by position or read marker", () => {
+        group();
+        const member = (userId: string, firstVisibleSeq: number, lastVisibleSeq = 0) =>
+          store.setMembership({ conversationId: "g1", userId, role: Role.MEMBER, firstVisibleSeq, lastVisibleSeq });
+        member("a", 1);
+        member("b", 1);
+        member("c", 1);
+        member("late", 6);
+        member("gone", 1, 4);
+        store.setReadMarker("b", deliveredMarkerKey("g1"), 5);
+        store.setReadMarker("c", "g1", 5);
+        store.setReadMarker("gone", "g1", 9);
+        store.setReadMarker("a", deliveredMarkerKey("g2"), 9); // another conversation's position counts for nothing here
+        expect(store.receiptCounts("g1", 5, ["a"], false)).toEqual({ eligible: 2, delivered: 2, read: 1 });
+        expect(store.receiptCounts("g1", 5, ["a", "b"], false)).toEqual({ eligible: 1, delivered: 1, read: 1 });
+        expect(store.receiptCounts("g1", 6, [], false)).toEqual({ eligible: 4, delivered: 0, read: 0 });
+        expect(store.receiptCounts("g1", 3, ["c"], true)).toEqual({ eligible: 3, delivered: 1, read: 0 });
+        expect(store.receiptCounts("none", 1, [], false)).toEqual({ eligible: 0, delivered: 0, read: 0 });
       });
 
       it("HID-1: hidden seqs per user and conversation, ascending, within bounds, once each; undone by a throwing transaction", () => {

@@ -52,6 +52,8 @@ export const frameCatalogue: Readonly<Record<FrameCase, FrameCatalogueEntry>> = 
   setHistoryVisibility: { sender: "client", kind: "request", answer: "conversationOpened" },
   hideMessage: { sender: "client", kind: "request", answer: "messageHidden" },
   messageHidden: { sender: "server", kind: "answer" },
+  listReceipts: { sender: "client", kind: "request", answer: "receipts" },
+  receipts: { sender: "server", kind: "answer" },
 };
 
 /** May `sender` send a frame with this body? Unknown bodies are ENV-4's business, not this. */

@@ -2,6 +2,8 @@ import { MessageView } from "../view/message-view.js";
 import { toBinary } from "@bufbuild/protobuf";
 import { ConversationKind, HistoryVisibility, Role } from "../gen/imwire/v1/conversation_pb.js";
 import { ConversationEventSchema, MembershipAction, type ConversationEvent } from "../gen/imwire/v1/message_pb.js";
+import { Feature } from "../gen/imwire/v1/connection_pb.js";
+import { deliveredMarkerKey } from "../store/store.js";
 import type { SimDevice, Simulation } from "./simulation.js";
 
 /**
@@ -94,6 +96,37 @@ export function checkNoLoss(sim: Simulation): string[] {
       if (missing.length > 0) {
         violations.push(`property 3 (DLV-1): ${device.deviceId} lacks ${conversationId}#${missing.slice(0, 8).join(",")}${missing.length > 8 ? ` (+${missing.length - 8})` : ""} of ${firstVisibleSeq}..${last}`);
       }
+    }
+  }
+  return violations;
+}
+
+/**
+ * Property 12 (RCPT-1, RCPT-2): the server's delivered position of a member
+ * is sound — every seq of the current interval up to it was handed to the
+ * application of one of the user's devices — and, in a quiet world, complete
+ * for a user with a device that reports (FEATURE_RECEIPTS offered): it has
+ * reached the last seq the user may read.
+ */
+export function checkDeliveredPositions(sim: Simulation, quiet: boolean): string[] {
+  const violations: string[] = [];
+  const users = new Set(sim.devices.map((d) => d.userId));
+  for (const userId of users) {
+    const devices = sim.devicesOf(userId);
+    const reports = devices.some((d) => d.client.options.features.includes(Feature.RECEIPTS));
+    for (const membership of sim.store.membershipsOf(userId)) {
+      if (membership.lastVisibleSeq !== 0) continue;
+      const { conversationId, firstVisibleSeq } = membership;
+      const position = sim.store.readMarker(userId, deliveredMarkerKey(conversationId));
+      const held = new Set(devices.flatMap((d) => (d.delivered.get(conversationId) ?? []).map((e) => Number(e.seq))));
+      for (let seq = firstVisibleSeq; seq <= position; seq++) {
+        if (!held.has(seq)) {
+          violations.push(`property 12 (RCPT-2): ${userId}'s delivered position in ${conversationId} is ${position}, but no device of it was handed #${seq}`);
+          break;
+        }
+      }
+      const last = sim.store.lastSeq(conversationId);
+      if (quiet && reports && last >= firstVisibleSeq && position < last) violations.push(`property 12 (RCPT-1): ${userId}'s delivered position in ${conversationId} is ${position} of ${last} in a quiet world`);
     }
   }
   return violations;

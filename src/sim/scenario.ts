@@ -5,7 +5,7 @@ import type { Transition } from "../machines/client/states.js";
 import type { ServerMachineFactory } from "../machines/server/server-machine.js";
 import type { Store } from "../store/store.js";
 import type { DurabilityModel } from "./sim-durability.js";
-import { checkIdempotentSends, checkIntervals, checkRedactions, checkLiveness, checkNoLoss, checkOrderAndDuplicates, checkPushLatency, checkStateEquivalence } from "./checks.js";
+import { checkDeliveredPositions, checkIdempotentSends, checkIntervals, checkRedactions, checkLiveness, checkNoLoss, checkOrderAndDuplicates, checkPushLatency, checkStateEquivalence } from "./checks.js";
 import { Simulation, type LinkFaults, type SimDevice } from "./simulation.js";
 
 /**
@@ -128,8 +128,11 @@ export function runScenario(scenario: Scenario, options: ScenarioOptions = {}): 
   });
   const devicesAtStart = [...sim.devices];
   sim.run(300);
+  // Property 12's soundness is checked along the way too: by the end every device holds everything, which would hide a position claimed too early.
+  const along: string[] = [];
   for (const step of scenario.steps) {
     sim.run(sim.now + step.after);
+    if (!options.serverLosesState) along.push(...checkDeliveredPositions(sim, false));
     perform(sim, devicesAtStart, step.action);
   }
   sim.run(sim.now + 1_000);
@@ -142,8 +145,9 @@ export function runScenario(scenario: Scenario, options: ScenarioOptions = {}): 
   const beforeProbe = [...storeChecks(), ...checkLiveness(sim)];
   // Property 10 probes a quiet world only: until then, property 5 says what is wrong.
   const latency = settled ? checkPushLatency(sim) : [];
-  sim.runUntilSettled(sim.now + (options.settleWithinMs ?? DEFAULT_SETTLE_MS));
-  const violations = [...new Set([...sim.violations, ...beforeProbe, ...latency, ...storeChecks(), ...checkLiveness(sim)])];
+  const quiet = sim.runUntilSettled(sim.now + (options.settleWithinMs ?? DEFAULT_SETTLE_MS));
+  const delivered = options.serverLosesState ? [] : [...along, ...checkDeliveredPositions(sim, quiet)];
+  const violations = [...new Set([...sim.violations, ...beforeProbe, ...latency, ...storeChecks(), ...checkLiveness(sim), ...delivered])];
   if (options.checkEquivalence && violations.length === 0) violations.push(...checkStateEquivalence(sim, sim.now + (options.settleWithinMs ?? DEFAULT_SETTLE_MS)));
   const events = sim.devices.reduce((sum, d) => sum + [...d.delivered.values()].reduce((s, list) => s + list.length, 0), 0);
   const sends = sim.devices.reduce((sum, d) => sum + d.sends.length, 0);

@@ -46,6 +46,11 @@ export class SimDurability implements BatchSink {
     this.#model = model;
   }
 
+  /** Nothing is waiting to become durable, and nothing is held behind a commit. */
+  get idle(): boolean {
+    return this.#held.length === 0 && this.#inFlight === undefined && !this.#sealScheduled && this.#committed === this.#durableBatch;
+  }
+
   /** The store after a start or a crash: the durable batches replayed into a new working set. */
   open(epoch: string): WriteBehindStore {
     const memory = new MemoryStore(epoch);

@@ -178,6 +178,8 @@ export class Simulation {
   /** The last frames and events, for explaining a failure. */
   readonly trace: string[] = [];
   framesCarried = 0;
+  /** Frames on the wire, not yet arrived (or lost on arrival): a world with any is not quiet. */
+  #inTransit = 0;
   /** Every connection close the machines asked for. */
   readonly closes: CloseRecord[] = [];
   /** At each restart that lost state: what every device held then. */
@@ -297,6 +299,9 @@ export class Simulation {
    * next pong (CUR-6), so its own "settled" is not enough.
    */
   quiescent(): boolean {
+    // Nothing on the wire and no commit pending: a frame a settled device just sent (a conversation
+    // acknowledgement, RCPT-1) may still make the server write, and a commit delays what follows it.
+    if (this.#inTransit > 0 || !(this.durability?.idle ?? true)) return false;
     return this.devices.every(
       (d) => d.client.settled && d.client.epoch === this.store.epoch(d.userId) && d.client.cursor === BigInt(this.store.headCursor(d.userId)),
     );
@@ -602,7 +607,11 @@ export class Simulation {
     for (let i = 0; i < copies; i++) {
       if (random.chance(faults.loss)) continue;
       const delay = faults.delayMs + random.next() * faults.jitterMs;
-      this.queue.after(delay, () => this.#arrive(connection, direction, payload));
+      this.#inTransit++;
+      this.queue.after(delay, () => {
+        this.#inTransit--;
+        this.#arrive(connection, direction, payload);
+      });
     }
   }
 

@@ -7,7 +7,7 @@ import { ConversationKind, HistoryVisibility } from "../gen/imwire/v1/conversati
 import { compareCodePoints as compareUtf8 } from "../machines/server/ids.js";
 import { editTarget, threadRoot, tombstone } from "./tombstone.js";
 const FROM_JOIN: StoredHistoryVisibility = { visibility: HistoryVisibility.UNSPECIFIED, events: 0 };
-import type { StoredHistoryVisibility, StoredPushRegistration } from "./store.js";
+import { deliveredMarkerKey, type ReceiptCounts, type StoredHistoryVisibility, type StoredPushRegistration } from "./store.js";
 import type { DedupKey, DedupRecord, NewConversation, NewEvent, Store, StoredConversation, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "./store.js";
 
 /** Whether an event can hold bytes fields: text messages and membership events hold only strings and numbers. */
@@ -430,6 +430,25 @@ export class MemoryStore implements Store {
     const markers = this.#user(userId).readMarkers;
     this.#restoring(markers, conversationId);
     markers.set(conversationId, seq);
+  }
+
+  receiptCounts(conversationId: string, seq: number, exclude: readonly string[], everyoneSees: boolean): ReceiptCounts {
+    const state = this.#conversations.get(conversationId);
+    let eligible = 0;
+    let delivered = 0;
+    let read = 0;
+    if (!state) return { eligible, delivered, read };
+    const deliveredKey = deliveredMarkerKey(conversationId);
+    for (const membership of state.memberships.values()) {
+      if (membership.lastVisibleSeq !== 0 || exclude.includes(membership.userId)) continue;
+      if (!everyoneSees && membership.firstVisibleSeq > seq) continue;
+      eligible++;
+      const markers = this.#users.get(membership.userId)?.readMarkers;
+      const readSeq = markers?.get(conversationId) ?? 0;
+      if (readSeq >= seq) read++;
+      if (readSeq >= seq || (markers?.get(deliveredKey) ?? 0) >= seq) delivered++;
+    }
+    return { eligible, delivered, read };
   }
 
   #user(userId: string): UserState {

@@ -3,11 +3,12 @@ import { closeSync, constants, fsync, openSync } from "node:fs";
 import { create, fromBinary, toBinary, type DescMessage, type Message } from "@bufbuild/protobuf";
 import Database from "better-sqlite3";
 import { ConversationKind, ConversationLeftSchema, ConversationOpenedSchema, HistoryVisibility, type Role } from "../gen/imwire/v1/conversation_pb.js";
-import { MessageHiddenSchema, ReadMarkerSchema, ReadReceiptSchema, UserEventSchema } from "../gen/imwire/v1/delivery_pb.js";
+import { DeliveryReceiptSchema, MessageHiddenSchema, ReadMarkerSchema, ReadReceiptSchema, UserEventSchema } from "../gen/imwire/v1/delivery_pb.js";
 import { ConversationEventSchema, type ConversationEvent } from "../gen/imwire/v1/message_pb.js";
 import { ReceiveMode, ReceiveSettingsSchema } from "../gen/imwire/v1/settings_pb.js";
 import { decodeConversationEvent, encodeConversationEvent } from "../gen/imwire/v1/message_fast.js";
 import { editTarget, threadRoot, tombstone } from "./tombstone.js";
+import { deliveredMarkerKey, type ReceiptCounts } from "./store.js";
 import type { DedupKey, DedupRecord, NewConversation, NewEvent, Store, StoredConversation, StoredHistoryVisibility, StoredMembership, StoredPushRegistration, StoredUserEntry, StoredUserEntryBody } from "./store.js";
 
 export interface SqliteStoreOptions {
@@ -148,6 +149,7 @@ const BODY_SCHEMAS: Record<OtherCase, DescMessage> = {
   readMarker: ReadMarkerSchema,
   readReceipt: ReadReceiptSchema,
   hidden: MessageHiddenSchema,
+  deliveryReceipt: DeliveryReceiptSchema,
 };
 const EVENT_FIELD = UserEventSchema.field.event!.number;
 const FIELD_OF = new Map((Object.keys(BODY_SCHEMAS) as OtherCase[]).map((c) => [c, UserEventSchema.field[c]!.number]));
@@ -608,6 +610,14 @@ export class SqliteStore implements Store {
     });
   }
 
+  receiptCounts(conversationId: string, seq: number, exclude: readonly string[], everyoneSees: boolean): ReceiptCounts {
+    if (exclude.length > 2) throw new RangeError("receiptCounts excludes at most two users (the requester and the sender)");
+    // User ids are never empty (LIM-2), so "" pads the two excluded places without matching anyone.
+    const firstVisibleBound = everyoneSees ? Number.MAX_SAFE_INTEGER : seq;
+    const row = this.#sql.receiptCounts.get(seq, seq, seq, deliveredMarkerKey(conversationId), conversationId, exclude[0] ?? "", exclude[1] ?? "", firstVisibleBound)!;
+    return { eligible: row.eligible, delivered: row.delivered ?? 0, read: row.read ?? 0 };
+  }
+
   /**
    * Several statements as one write. Inside the caller's transaction they already are (and a savepoint per
    * call would cost two more statements on the fan-out path); outside one, they get their own.
@@ -764,6 +774,14 @@ function prepare(db: Database.Database) {
     ),
     clearReceiveMode: write<[string, string]>("DELETE FROM receive_modes WHERE user_id = ? AND conversation_id = ?"),
     readMarker: value<[string, string], number>("SELECT seq FROM read_markers WHERE user_id = ? AND conversation_id = ?"),
+    // RCPT-4: one pass over the conversation's current members, their read marker and delivered position beside.
+    receiptCounts: one<[number, number, number, string, string, string, string, number], { eligible: number; delivered: number | null; read: number | null }>(
+      `SELECT COUNT(*) AS eligible, SUM(COALESCE(r.seq, 0) >= ? OR COALESCE(d.seq, 0) >= ?) AS delivered, SUM(COALESCE(r.seq, 0) >= ?) AS read
+       FROM memberships m
+       LEFT JOIN read_markers r ON r.user_id = m.user_id AND r.conversation_id = m.conversation_id
+       LEFT JOIN read_markers d ON d.user_id = m.user_id AND d.conversation_id = ?
+       WHERE m.conversation_id = ? AND m.last_visible_seq = 0 AND m.user_id NOT IN (?, ?) AND m.first_visible_seq <= ?`,
+    ),
     setReadMarker: write<[string, string, number]>(
       "INSERT INTO read_markers (user_id, conversation_id, seq) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET seq = excluded.seq",
     ),

@@ -121,6 +121,21 @@ export interface Store {
   /** READ-1; THR-3: a thread's marker is kept under threadMarkerKey(conversationId, rootSeq). */
   readMarker(userId: string, conversationId: string): number;
   setReadMarker(userId: string, conversationId: string, seq: number): void;
+  /**
+   * RCPT-4: among the current members of a conversation other than `exclude`
+   * who may read `seq` (everyone when `everyoneSees`, as in channels; else
+   * those whose interval starts at or before it), how many there are, how
+   * many hold it (delivered position, kept under deliveredMarkerKey, or read
+   * marker at or above seq: RCPT-2) and how many have read it.
+   */
+  receiptCounts(conversationId: string, seq: number, exclude: readonly string[], everyoneSees: boolean): ReceiptCounts;
+}
+
+/** RCPT-4: a conversation's receipts for one seq, counted. */
+export interface ReceiptCounts {
+  readonly eligible: number;
+  readonly delivered: number;
+  readonly read: number;
 }
 
 /** PSH-1: where a device asked to be alerted while it is away. */
@@ -190,6 +205,11 @@ export interface DedupRecord {
   readonly seq: number;
   readonly messageId: string;
   readonly serverTimeMs: number;
+}
+
+/** RCPT-2: the key a member's delivered position is kept under, beside its read marker (ids never hold NUL: LIM-2). */
+export function deliveredMarkerKey(conversationId: string): string {
+  return `${conversationId}\u0000delivered`;
 }
 
 /** THR-3: the key a thread's read marker is kept under, beside its conversation's (ids never hold NUL: LIM-2). */

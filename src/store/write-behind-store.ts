@@ -1,6 +1,7 @@
 import type { ConversationEvent } from "../gen/imwire/v1/message_pb.js";
 import type { ReceiveMode } from "../gen/imwire/v1/settings_pb.js";
 import { MemoryStore } from "./memory-store.js";
+import type { ReceiptCounts } from "./store.js";
 import type { DedupKey, DedupRecord, NewConversation, NewEvent, Store, StoredConversation, StoredMembership, StoredHistoryVisibility, StoredPushRegistration, StoredUserEntry, StoredUserEntryBody } from "./store.js";
 import type { StoreWrite } from "./store-writes.js";
 
@@ -263,6 +264,10 @@ export class WriteBehindStore implements Store {
 
   readMarker(userId: string, conversationId: string): number {
     return this.#memory.readMarker(userId, conversationId);
+  }
+
+  receiptCounts(conversationId: string, seq: number, exclude: readonly string[], everyoneSees: boolean): ReceiptCounts {
+    return this.#memory.receiptCounts(conversationId, seq, exclude, everyoneSees);
   }
 
   setReadMarker(userId: string, conversationId: string, seq: number): void {

@@ -43,6 +43,10 @@ export interface Breakage {
   readonly summaryOldestSeq?: boolean;
   /** Let a late joiner of a read-fan-out group read it from the move on, before it joined (breaks CONV-8). */
   readonly joinerSeesEarlier?: boolean;
+  /** Set a member's delivered position to the conversation's last seq on any report (breaks RCPT-2: claims what no device holds). */
+  readonly deliveredToLast?: boolean;
+  /** Keep no delivered position at all (breaks RCPT-1, RCPT-2: reports are lost). */
+  readonly forgetDelivered?: boolean;
 }
 
 /** The StoredUserEntry list userEntries returns. */
@@ -81,6 +85,13 @@ function lyingDeps(deps: ServerDeps, breakage: Breakage, helloDevice: () => stri
   const store = new Proxy(deps.store, {
     get(target, property, receiver) {
       if (breakage.skipDedup && property === "dedup") return () => undefined;
+      if ((breakage.deliveredToLast || breakage.forgetDelivered) && property === "setReadMarker") {
+        return (userId: string, key: string, seq: number) => {
+          const [conversationId, kind] = key.split("\u0000");
+          if (kind !== "delivered") return target.setReadMarker(userId, key, seq);
+          if (breakage.deliveredToLast) target.setReadMarker(userId, key, Math.max(seq, target.lastSeq(conversationId!)));
+        };
+      }
       if ((breakage.dropFirstPublished || breakage.summaryOldestSeq) && property === "userEntries") return lyingUserEntries(target, breakage);
       if (breakage.joinerSeesEarlier && property === "membership") {
         return (conversationId: string, userId: string) => {

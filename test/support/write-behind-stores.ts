@@ -16,7 +16,7 @@ export function writeBehindStore(): WriteBehindStore {
 const WRITES = new Set(["addUser", "redact", "setPresenceHidden", "setHistoryVisibility", "setPushRegistration", "hide", "createConversation", "setMembership", "appendEvent", "startReadFanOut", "publishEvent", "appendUserEntry", "recordDedup", "forgetDedupBefore", "setReceiveMode", "setReadMarker", "epoch"]);
 
 /** Store methods that only read, answered by the replay. A method in neither list is refused, so a new one cannot slip through unclassified. */
-const READS = new Set(["hasUser", "conversation", "directConversation", "membership", "members", "memberCount", "membersPage", "membershipsOf", "lastSeq", "events", "event", "threadEvents", "headCursor", "userEntries", "storedEntriesAfter", "dedup", "receiveMode", "readMarker", "presenceHidden", "historyVisibility", "pushRegistrations", "hiddenSeqs"]);
+const READS = new Set(["hasUser", "conversation", "directConversation", "membership", "members", "memberCount", "membersPage", "membershipsOf", "lastSeq", "events", "event", "threadEvents", "headCursor", "userEntries", "storedEntriesAfter", "dedup", "receiveMode", "readMarker", "presenceHidden", "historyVisibility", "pushRegistrations", "hiddenSeqs", "receiptCounts"]);
 
 /**
  * A store whose writes go to a WriteBehindStore and whose reads, outside a

@@ -36,6 +36,7 @@ const ANSWERS: Readonly<Record<RequestCase, Case>> = {
   setPresenceSharing: "presenceSharing",
   setHistoryVisibility: "conversationOpened",
   hideMessage: "messageHidden",
+  listReceipts: "receipts",
 };
 
 /** Bodies only a client sends (ENV-7). */

@@ -16,7 +16,8 @@ export type RequestCase =
   | "actOnMessage"
   | "setPresenceSharing"
   | "setHistoryVisibility"
-  | "hideMessage";
+  | "hideMessage"
+  | "listReceipts";
 
 /**
  * ERR-4, SPEC.md §19.1 as data (a test holds the two equal): the codes a
@@ -38,6 +39,7 @@ export const REQUEST_ERRORS: Readonly<Record<RequestCase, readonly ErrorCode[]>>
   setPresenceSharing: [],
   setHistoryVisibility: [ErrorCode.NOT_FOUND, ErrorCode.PERMISSION_DENIED],
   hideMessage: [ErrorCode.NOT_FOUND, ErrorCode.PERMISSION_DENIED],
+  listReceipts: [ErrorCode.NOT_FOUND, ErrorCode.PERMISSION_DENIED],
 };
 
 /**

@@ -292,6 +292,11 @@ export class ClientMachine {
     return this.#operation(this.#deps.newId(), { case: "markRead", value: { conversationId, seq, threadRootSeq: rootSeq } }, now);
   }
 
+  /** RCPT-4: who of the other members holds and has read the event at seq; answered by a "done" event carrying `receipts`. */
+  listReceipts(conversationId: string, seq: bigint, now: number): string {
+    return this.#operation(this.#deps.newId(), { case: "listReceipts", value: { conversationId, seq } }, now);
+  }
+
   /** HID-1: delete for me: hide an event from every device of this user (not from anyone else). */
   hideMessage(conversationId: string, seq: bigint, now: number): string {
     return this.#operation(this.#deps.newId(), { case: "hideMessage", value: { conversationId, seq } }, now);
@@ -408,7 +413,7 @@ export class ClientMachine {
   get settled(): boolean {
     const link = this.#connection.link;
     if (!link || this.#connection.state !== "READY" || link.pending.size > 0 || this.#operations.size > 0 || this.#stream.hasGap) return false;
-    return this.#stream.acknowledged && !this.#conversations.anyNeedsPull;
+    return this.#stream.acknowledged && !this.#conversations.anyNeedsPull && !this.#conversations.unreported;
   }
 
   /** CLI-1: a "persist" output, if the durable state changed since the last one. */
@@ -475,6 +480,7 @@ export class ClientMachine {
       send: (frame) => this.#send(frame),
       emit: (event) => this.#emit(event),
       checkpoint: () => this.#checkpoint(),
+      conversationHeld: () => this.#stream.ackSoon(),
       deferSync: () => {
         this.#syncDeferred = true;
       },

@@ -32,6 +32,8 @@ export interface ClientContext {
    * on it.
    */
   checkpoint(): void;
+  /** RCPT-1: a conversation's contiguous position moved: an acknowledgement reporting it is due. */
+  conversationHeld(): void;
   /** Move through the transition table (states.ts). */
   transition(input: ClientInput): void;
 }

@@ -1,3 +1,4 @@
+import { Feature } from "../../gen/imwire/v1/connection_pb.js";
 import type { Conversation } from "../../gen/imwire/v1/conversation_pb.js";
 import type { Error as ErrorBody } from "../../gen/imwire/v1/error_pb.js";
 import type { ConversationEvent } from "../../gen/imwire/v1/message_pb.js";
@@ -23,6 +24,8 @@ export class ConversationSync {
   defaultMode = ReceiveMode.UNSPECIFIED;
   /** When the gaps found are pulled (SEQ-3: reordered frames get gapWaitMs to arrive). */
   #gapAt = NEVER;
+  /** RCPT-1: conversations whose contiguous position moved since the last acknowledgement took them. */
+  readonly #heldMoved = new Set<string>();
 
   constructor(ctx: ClientContext) {
     this.#ctx = ctx;
@@ -139,7 +142,29 @@ export class ConversationSync {
     this.#gapAt = NEVER;
   }
 
+  /**
+   * RCPT-1: where each conversation whose contiguous position moved now
+   * stands, for the next delivery_ack; taking them clears the list.
+   */
+  get unreported(): boolean {
+    return this.#heldMoved.size > 0;
+  }
+
+  takeHeld(): { conversationId: string; seq: bigint }[] {
+    const held = [];
+    for (const conversationId of this.#heldMoved) {
+      const state = this.#conversations.get(conversationId);
+      if (state && state.timeline.held > 0n) held.push({ conversationId, seq: state.timeline.held });
+    }
+    this.#heldMoved.clear();
+    return held;
+  }
+
   #deliver(state: ConversationState, events: readonly ConversationEvent[]): void {
+    if (events.length > 0 && this.#ctx.link?.features.has(Feature.RECEIPTS)) {
+      if (this.#heldMoved.size === 0) this.#ctx.conversationHeld();
+      this.#heldMoved.add(state.meta.conversationId);
+    }
     for (const event of events) {
       state.applied(event);
       this.#ctx.emit({ kind: "event", conversationId: state.meta.conversationId, event });

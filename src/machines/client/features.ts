@@ -10,6 +10,7 @@ export const implementedFeatures: readonly Feature[] = [
   Feature.THREADS,
   Feature.HISTORY_VISIBILITY,
   Feature.DELETE_FOR_ME,
+  Feature.RECEIPTS,
 ];
 
 /** The spec's name of a feature, for messages: FEATURE_MEMBER_PAGES. */
@@ -35,5 +36,6 @@ export function requiredFeature(request: Frame["body"]["case"]): Feature | undef
   if (request === "setPresenceSharing") return Feature.EPHEMERAL;
   if (request === "setHistoryVisibility") return Feature.HISTORY_VISIBILITY;
   if (request === "hideMessage") return Feature.DELETE_FOR_ME;
+  if (request === "listReceipts") return Feature.RECEIPTS;
   return undefined;
 }

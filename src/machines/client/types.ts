@@ -1,5 +1,5 @@
 import type { Conversation, Member } from "../../gen/imwire/v1/conversation_pb.js";
-import type { ReadMarker, ReadReceipt } from "../../gen/imwire/v1/delivery_pb.js";
+import type { DeliveryReceipt, ReadMarker, ReadReceipt } from "../../gen/imwire/v1/delivery_pb.js";
 import type { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
 import type { Frame } from "../../gen/imwire/v1/frame_pb.js";
 import type { ConversationEvent, SendAck } from "../../gen/imwire/v1/message_pb.js";
@@ -58,6 +58,8 @@ export type ClientEvent =
   | { readonly kind: "receive-settings"; readonly settings: ReceiveSettings }
   | { readonly kind: "read-marker"; readonly marker: ReadMarker }
   | { readonly kind: "read-receipt"; readonly receipt: ReadReceipt }
+  /** RCPT-3: a device of another member holds the conversation up to receipt.seq (told to senders). */
+  | { readonly kind: "delivery-receipt"; readonly receipt: DeliveryReceipt }
   /** The device replaced its view with a snapshot (SYNC-4), for example after an epoch change. */
   | { readonly kind: "resynced"; readonly epoch: string }
   | { readonly kind: "status"; readonly status: ClientStatus }

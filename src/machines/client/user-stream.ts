@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import { Feature } from "../../gen/imwire/v1/connection_pb.js";
 import type { UserEvent } from "../../gen/imwire/v1/delivery_pb.js";
 import { FrameSchema } from "../../gen/imwire/v1/frame_pb.js";
 import type { UserPage } from "../../gen/imwire/v1/sync_pb.js";
@@ -173,16 +174,32 @@ export class UserStream {
     this.#gapAt = NEVER;
   }
 
+  /** RCPT-1: something other than the stream moved (a conversation's page): acknowledge within the usual delay. */
+  ackSoon(): void {
+    if (this.#ackDueAt === NEVER) this.#ackDueAt = this.#ctx.now + this.#ctx.options.ackDelayMs;
+  }
+
   sendAck(force = false): void {
-    if (!this.#ctx.link || !this.#positionSet) return;
+    const link = this.#ctx.link;
+    if (!link || !this.#positionSet) return;
     this.#ackDueAt = NEVER;
     this.#appliedSinceAck = 0;
     const cursor = this.#ctx.policy.ackCursor(this.#cursor);
-    if (!force && cursor <= this.#lastAckSent) return;
-    // CLI-3: what is acknowledged is not sent again (ACK-1): it must be persisted first.
-    this.#ctx.checkpoint();
-    this.#lastAckSent = cursor;
-    this.#ctx.send(create(FrameSchema, { body: { case: "deliveryAck", value: { cursor } } }));
+    // RCPT-1: what the device holds of each conversation, told with the cursor where receipts are in force.
+    // Taken either way: positions noted under a connection with the feature are not owed to one without it.
+    const held = this.#conversations.takeHeld();
+    const conversations = link.features.has(Feature.RECEIPTS) ? held : [];
+    const moved = force || cursor > this.#lastAckSent;
+    if (!moved && conversations.length === 0) return;
+    if (moved) {
+      // CLI-3: what is acknowledged is not sent again (ACK-1): it must be persisted first.
+      this.#ctx.checkpoint();
+      this.#lastAckSent = cursor;
+    }
+    // ACK-6: beside conversations a cursor of 0 is no stream part, so setting the position at 0 goes alone.
+    if (moved && cursor === 0n && conversations.length > 0) this.#ctx.send(create(FrameSchema, { body: { case: "deliveryAck", value: { cursor } } }));
+    const stream = moved && (cursor !== 0n || conversations.length === 0) ? { cursor } : {};
+    this.#ctx.send(create(FrameSchema, { body: { case: "deliveryAck", value: { ...stream, conversations } } }));
   }
 
   #page(page: UserPage): void {
@@ -262,6 +279,9 @@ export class UserStream {
       }
       case "readReceipt":
         this.#ctx.emit({ kind: "read-receipt", receipt: body.value });
+        return;
+      case "deliveryReceipt":
+        this.#ctx.emit({ kind: "delivery-receipt", receipt: body.value });
         return;
       case "hidden":
         // HID-2: the user hid an event on one of its devices; every device hides it.

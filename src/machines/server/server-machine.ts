@@ -22,6 +22,7 @@ import type { ServerCore } from "./core.js";
 import { effectiveMode, materialize } from "./delivery.js";
 import { checkId, isValidId, toNumber } from "./ids.js";
 import { hideMessage, markRead, sendMessage } from "./messaging.js";
+import { listReceipts, noteDelivered } from "./receipts.js";
 import { serverOptions, type ServerOptions } from "./options.js";
 import { RequestError } from "./request-error.js";
 import { setDeviceState, setReceiveSettings } from "./settings.js";
@@ -58,7 +59,7 @@ function pushSize(frame: Frame, event: UserEvent): number {
 }
 
 /** EXT-5: the features this server implements, offered to every client that asks. */
-const SERVER_FEATURES: ReadonlySet<Feature> = new Set([Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS, Feature.EPHEMERAL, Feature.THREADS, Feature.HISTORY_VISIBILITY, Feature.DELETE_FOR_ME]);
+const SERVER_FEATURES: ReadonlySet<Feature> = new Set([Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS, Feature.EPHEMERAL, Feature.THREADS, Feature.HISTORY_VISIBILITY, Feature.DELETE_FOR_ME, Feature.RECEIPTS]);
 
 /**
  * Users whose devices one input or tick pushes to at most: the rest wait for
@@ -506,6 +507,8 @@ export class ServerMachine implements ServerCore {
         return { case: "memberPage", value: listMembers(this, connection, body.value) };
       case "hideMessage":
         return { case: "messageHidden", value: hideMessage(this, connection, body.value) };
+      case "listReceipts":
+        return { case: "receipts", value: listReceipts(this, connection, body.value) };
       case "setHistoryVisibility":
         return { case: "conversationOpened", value: setHistoryVisibility(this, connection, body.value, now) };
       case "actOnMessage":
@@ -534,6 +537,8 @@ export class ServerMachine implements ServerCore {
         return;
       }
     }
+    // RCPT-2, RCPT-3: what the device holds of each conversation; a write, so in a transaction of its own.
+    if (ack.conversations.length > 0) this.store.transaction(() => noteDelivered(this, connection.userId, ack.conversations));
     // A cursor of 0 beside conversation acknowledgements says nothing about the stream.
     if (ack.cursor === 0n && ack.conversations.length > 0) return;
     const cursor = toNumber(ack.cursor);

@@ -2,7 +2,7 @@
 // @generated from file imwire/v1/delivery.proto (package imwire.v1, syntax proto3)
 /* eslint-disable */
 
-import type { ConversationAck, DeliveryAck, HideMessage, MarkRead, MessageHidden, Notify, ReadMarker, ReadReceipt, UserEvent } from "./delivery_pb.js";
+import type { ConversationAck, DeliveryAck, DeliveryReceipt, HideMessage, ListReceipts, MarkRead, MemberReceipt, MessageHidden, Notify, ReadMarker, ReadReceipt, Receipts, UserEvent } from "./delivery_pb.js";
 import { WireReader } from "../../../codec/fast/wire-reader.js";
 import type { WireWriter } from "../../../codec/fast/wire-writer.js";
 import { encodeMessage, messageSize, uint64Size, unknownSize, utf8Size, varintSize } from "../../../codec/fast/wire-writer.js";
@@ -82,6 +82,11 @@ export function readUserEvent(r: WireReader, end: number, depth: number, target?
       case 90: {
         const stop = r.message(end, depth);
         m.body = { case: "hidden", value: readMessageHidden(r, stop, depth + 1, m.body.case === "hidden" ? m.body.value : undefined) };
+        break;
+      }
+      case 98: {
+        const stop = r.message(end, depth);
+        m.body = { case: "deliveryReceipt", value: readDeliveryReceipt(r, stop, depth + 1, m.body.case === "deliveryReceipt" ? m.body.value : undefined) };
         break;
       }
       default:
@@ -165,6 +170,14 @@ export function measureUserEvent(m: UserEvent, lengths: number[]): number {
       n += 1 + varintSize(l) + l;
       break;
     }
+    case "deliveryReceipt": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measureDeliveryReceipt(m.body.value, lengths);
+      lengths[slot] = l;
+      n += 1 + varintSize(l) + l;
+      break;
+    }
   }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
@@ -228,6 +241,12 @@ export function writeUserEvent(w: WireWriter, m: UserEvent): void {
       writeMessageHidden(w, m.body.value);
       break;
     }
+    case "deliveryReceipt": {
+      w.byte(98);
+      w.length();
+      writeDeliveryReceipt(w, m.body.value);
+      break;
+    }
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }
@@ -272,6 +291,11 @@ export function missingInUserEvent(m: UserEvent): string | undefined {
     case "hidden": {
       const missing = missingInMessageHidden(m.body.value);
       if (missing !== undefined) return "hidden." + missing;
+      break;
+    }
+    case "deliveryReceipt": {
+      const missing = missingInDeliveryReceipt(m.body.value);
+      if (missing !== undefined) return "delivery_receipt." + missing;
       break;
     }
   }
@@ -922,6 +946,393 @@ export function writeMessageHidden(w: WireWriter, m: MessageHidden): void {
 export function missingInMessageHidden(m: MessageHidden): string | undefined {
   if (m.conversationId === "") return "conversation_id";
   if (m.seq === 0n) return "seq";
+  return undefined;
+}
+
+/**
+ * Decode imwire.v1.DeliveryReceipt from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
+ */
+export function decodeDeliveryReceipt(bytes: Uint8Array): DeliveryReceipt {
+  return readDeliveryReceipt(new WireReader(bytes), bytes.length, 1);
+}
+
+/**
+ * Encode imwire.v1.DeliveryReceipt to the bytes protobuf-es toBinary writes, after a length prefix when `prefixed` (FRM-2).
+ */
+export function encodeDeliveryReceipt(message: DeliveryReceipt, prefixed = false): Uint8Array {
+  return encodeMessage(message, measureDeliveryReceipt, writeDeliveryReceipt, prefixed);
+}
+
+/**
+ * The size of imwire.v1.DeliveryReceipt encoded (without a length prefix), computed without encoding it.
+ */
+export function sizeDeliveryReceipt(message: DeliveryReceipt): number {
+  return messageSize(message, measureDeliveryReceipt);
+}
+
+export function readDeliveryReceipt(r: WireReader, end: number, depth: number, target?: DeliveryReceipt): DeliveryReceipt {
+  const m: DeliveryReceipt = target ?? { $typeName: "imwire.v1.DeliveryReceipt", conversationId: "", userId: "", seq: 0n };
+  let unknown: UnknownField[] | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        m.conversationId = r.string(end);
+        break;
+      case 18:
+        m.userId = r.string(end);
+        break;
+      case 24:
+        m.seq = r.uint64(end);
+        break;
+      default:
+        (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
+    }
+  }
+  if (unknown !== undefined) m.$unknown = unknown;
+  return m;
+}
+
+export function measureDeliveryReceipt(m: DeliveryReceipt, lengths: number[]): number {
+  let n = 0;
+  if (m.conversationId !== "") {
+    const l = utf8Size(m.conversationId);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.userId !== "") {
+    const l = utf8Size(m.userId);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.seq !== 0n) {
+    n += 1 + uint64Size(m.seq);
+  }
+  if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
+  return n;
+}
+
+export function writeDeliveryReceipt(w: WireWriter, m: DeliveryReceipt): void {
+  if (m.conversationId !== "") {
+    w.byte(10);
+    w.string(m.conversationId);
+  }
+  if (m.userId !== "") {
+    w.byte(18);
+    w.string(m.userId);
+  }
+  if (m.seq !== 0n) {
+    w.byte(24);
+    w.uint64(m.seq);
+  }
+  if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.DeliveryReceipt that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInDeliveryReceipt(m: DeliveryReceipt): string | undefined {
+  if (m.conversationId === "") return "conversation_id";
+  if (m.userId === "") return "user_id";
+  if (m.seq === 0n) return "seq";
+  return undefined;
+}
+
+/**
+ * Decode imwire.v1.ListReceipts from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
+ */
+export function decodeListReceipts(bytes: Uint8Array): ListReceipts {
+  return readListReceipts(new WireReader(bytes), bytes.length, 1);
+}
+
+/**
+ * Encode imwire.v1.ListReceipts to the bytes protobuf-es toBinary writes, after a length prefix when `prefixed` (FRM-2).
+ */
+export function encodeListReceipts(message: ListReceipts, prefixed = false): Uint8Array {
+  return encodeMessage(message, measureListReceipts, writeListReceipts, prefixed);
+}
+
+/**
+ * The size of imwire.v1.ListReceipts encoded (without a length prefix), computed without encoding it.
+ */
+export function sizeListReceipts(message: ListReceipts): number {
+  return messageSize(message, measureListReceipts);
+}
+
+export function readListReceipts(r: WireReader, end: number, depth: number, target?: ListReceipts): ListReceipts {
+  const m: ListReceipts = target ?? { $typeName: "imwire.v1.ListReceipts", conversationId: "", seq: 0n };
+  let unknown: UnknownField[] | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        m.conversationId = r.string(end);
+        break;
+      case 16:
+        m.seq = r.uint64(end);
+        break;
+      default:
+        (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
+    }
+  }
+  if (unknown !== undefined) m.$unknown = unknown;
+  return m;
+}
+
+export function measureListReceipts(m: ListReceipts, lengths: number[]): number {
+  let n = 0;
+  if (m.conversationId !== "") {
+    const l = utf8Size(m.conversationId);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.seq !== 0n) {
+    n += 1 + uint64Size(m.seq);
+  }
+  if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
+  return n;
+}
+
+export function writeListReceipts(w: WireWriter, m: ListReceipts): void {
+  if (m.conversationId !== "") {
+    w.byte(10);
+    w.string(m.conversationId);
+  }
+  if (m.seq !== 0n) {
+    w.byte(16);
+    w.uint64(m.seq);
+  }
+  if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.ListReceipts that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInListReceipts(m: ListReceipts): string | undefined {
+  if (m.conversationId === "") return "conversation_id";
+  if (m.seq === 0n) return "seq";
+  return undefined;
+}
+
+/**
+ * Decode imwire.v1.Receipts from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
+ */
+export function decodeReceipts(bytes: Uint8Array): Receipts {
+  return readReceipts(new WireReader(bytes), bytes.length, 1);
+}
+
+/**
+ * Encode imwire.v1.Receipts to the bytes protobuf-es toBinary writes, after a length prefix when `prefixed` (FRM-2).
+ */
+export function encodeReceipts(message: Receipts, prefixed = false): Uint8Array {
+  return encodeMessage(message, measureReceipts, writeReceipts, prefixed);
+}
+
+/**
+ * The size of imwire.v1.Receipts encoded (without a length prefix), computed without encoding it.
+ */
+export function sizeReceipts(message: Receipts): number {
+  return messageSize(message, measureReceipts);
+}
+
+export function readReceipts(r: WireReader, end: number, depth: number, target?: Receipts): Receipts {
+  const m: Receipts = target ?? { $typeName: "imwire.v1.Receipts", conversationId: "", seq: 0n, members: [], membersListed: false, eligibleCount: 0, deliveredCount: 0, readCount: 0 };
+  let unknown: UnknownField[] | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        m.conversationId = r.string(end);
+        break;
+      case 16:
+        m.seq = r.uint64(end);
+        break;
+      case 26: {
+        const stop = r.message(end, depth);
+        m.members.push(readMemberReceipt(r, stop, depth + 1));
+        break;
+      }
+      case 32:
+        m.membersListed = r.bool(end);
+        break;
+      case 40:
+        m.eligibleCount = r.uint32(end);
+        break;
+      case 48:
+        m.deliveredCount = r.uint32(end);
+        break;
+      case 56:
+        m.readCount = r.uint32(end);
+        break;
+      default:
+        (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
+    }
+  }
+  if (unknown !== undefined) m.$unknown = unknown;
+  return m;
+}
+
+export function measureReceipts(m: Receipts, lengths: number[]): number {
+  let n = 0;
+  if (m.conversationId !== "") {
+    const l = utf8Size(m.conversationId);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.seq !== 0n) {
+    n += 1 + uint64Size(m.seq);
+  }
+  for (const item of m.members) {
+    const slot = lengths.length;
+    lengths.push(0);
+    const l = measureMemberReceipt(item, lengths);
+    lengths[slot] = l;
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.membersListed) {
+    n += 1 + 1;
+  }
+  if (m.eligibleCount !== 0) {
+    n += 1 + varintSize(m.eligibleCount);
+  }
+  if (m.deliveredCount !== 0) {
+    n += 1 + varintSize(m.deliveredCount);
+  }
+  if (m.readCount !== 0) {
+    n += 1 + varintSize(m.readCount);
+  }
+  if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
+  return n;
+}
+
+export function writeReceipts(w: WireWriter, m: Receipts): void {
+  if (m.conversationId !== "") {
+    w.byte(10);
+    w.string(m.conversationId);
+  }
+  if (m.seq !== 0n) {
+    w.byte(16);
+    w.uint64(m.seq);
+  }
+  for (const item of m.members) {
+    w.byte(26);
+    w.length();
+    writeMemberReceipt(w, item);
+  }
+  if (m.membersListed) {
+    w.byte(32);
+    w.bool(m.membersListed);
+  }
+  if (m.eligibleCount !== 0) {
+    w.byte(40);
+    w.varint(m.eligibleCount);
+  }
+  if (m.deliveredCount !== 0) {
+    w.byte(48);
+    w.varint(m.deliveredCount);
+  }
+  if (m.readCount !== 0) {
+    w.byte(56);
+    w.varint(m.readCount);
+  }
+  if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.Receipts that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInReceipts(m: Receipts): string | undefined {
+  if (m.conversationId === "") return "conversation_id";
+  if (m.seq === 0n) return "seq";
+  for (let i = 0; i < m.members.length; i++) {
+    const missing = missingInMemberReceipt(m.members[i]!);
+    if (missing !== undefined) return `members[${i}].${missing}`;
+  }
+  return undefined;
+}
+
+/**
+ * Decode imwire.v1.MemberReceipt from the bytes of one message. Throws ImwireError MALFORMED_FRAME (ENV-3).
+ */
+export function decodeMemberReceipt(bytes: Uint8Array): MemberReceipt {
+  return readMemberReceipt(new WireReader(bytes), bytes.length, 1);
+}
+
+/**
+ * Encode imwire.v1.MemberReceipt to the bytes protobuf-es toBinary writes, after a length prefix when `prefixed` (FRM-2).
+ */
+export function encodeMemberReceipt(message: MemberReceipt, prefixed = false): Uint8Array {
+  return encodeMessage(message, measureMemberReceipt, writeMemberReceipt, prefixed);
+}
+
+/**
+ * The size of imwire.v1.MemberReceipt encoded (without a length prefix), computed without encoding it.
+ */
+export function sizeMemberReceipt(message: MemberReceipt): number {
+  return messageSize(message, measureMemberReceipt);
+}
+
+export function readMemberReceipt(r: WireReader, end: number, depth: number, target?: MemberReceipt): MemberReceipt {
+  const m: MemberReceipt = target ?? { $typeName: "imwire.v1.MemberReceipt", userId: "", deliveredSeq: 0n, readSeq: 0n };
+  let unknown: UnknownField[] | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        m.userId = r.string(end);
+        break;
+      case 16:
+        m.deliveredSeq = r.uint64(end);
+        break;
+      case 24:
+        m.readSeq = r.uint64(end);
+        break;
+      default:
+        (unknown ??= m.$unknown ?? []).push(r.unknown(tag, end, depth));
+    }
+  }
+  if (unknown !== undefined) m.$unknown = unknown;
+  return m;
+}
+
+export function measureMemberReceipt(m: MemberReceipt, lengths: number[]): number {
+  let n = 0;
+  if (m.userId !== "") {
+    const l = utf8Size(m.userId);
+    lengths.push(l);
+    n += 1 + varintSize(l) + l;
+  }
+  if (m.deliveredSeq !== 0n) {
+    n += 1 + uint64Size(m.deliveredSeq);
+  }
+  if (m.readSeq !== 0n) {
+    n += 1 + uint64Size(m.readSeq);
+  }
+  if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
+  return n;
+}
+
+export function writeMemberReceipt(w: WireWriter, m: MemberReceipt): void {
+  if (m.userId !== "") {
+    w.byte(10);
+    w.string(m.userId);
+  }
+  if (m.deliveredSeq !== 0n) {
+    w.byte(16);
+    w.uint64(m.deliveredSeq);
+  }
+  if (m.readSeq !== 0n) {
+    w.byte(24);
+    w.uint64(m.readSeq);
+  }
+  if (m.$unknown !== undefined) w.unknown(m.$unknown);
+}
+
+/**
+ * The first field of imwire.v1.MemberReceipt that ENV-5 requires and is missing, as a path of Protobuf field names ("send_message.content.kind"), or undefined when every rule is met.
+ */
+export function missingInMemberReceipt(m: MemberReceipt): string | undefined {
+  if (m.userId === "") return "user_id";
   return undefined;
 }
 

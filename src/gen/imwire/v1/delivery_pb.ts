@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file imwire/v1/delivery.proto.
  */
 export const file_imwire_v1_delivery: GenFile = /*@__PURE__*/
-  fileDesc("ChhpbXdpcmUvdjEvZGVsaXZlcnkucHJvdG8SCWltd2lyZS52MSK4AwoJVXNlckV2ZW50EhQKBmN1cnNvchgBIAEoBEIEiLUYARITCgtwcmV2X2N1cnNvchgCIAEoBBItCgVldmVudBgDIAEoCzIcLmltd2lyZS52MS5Db252ZXJzYXRpb25FdmVudEgAEiMKBm5vdGlmeRgEIAEoCzIRLmltd2lyZS52MS5Ob3RpZnlIABIvCgZqb2luZWQYBSABKAsyHS5pbXdpcmUudjEuQ29udmVyc2F0aW9uT3BlbmVkSAASKwoEbGVmdBgGIAEoCzIbLmltd2lyZS52MS5Db252ZXJzYXRpb25MZWZ0SAASNgoQcmVjZWl2ZV9zZXR0aW5ncxgHIAEoCzIaLmltd2lyZS52MS5SZWNlaXZlU2V0dGluZ3NIABIsCgtyZWFkX21hcmtlchgIIAEoCzIVLmltd2lyZS52MS5SZWFkTWFya2VySAASLgoMcmVhZF9yZWNlaXB0GAkgASgLMhYuaW13aXJlLnYxLlJlYWRSZWNlaXB0SAASKgoGaGlkZGVuGAsgASgLMhguaW13aXJlLnYxLk1lc3NhZ2VIaWRkZW5IAEIMCgRib2R5EgSQtRgBIjoKBk5vdGlmeRIdCg9jb252ZXJzYXRpb25faWQYASABKAlCBIi1GAESEQoDc2VxGAIgASgEQgSItRgBIlAKC0RlbGl2ZXJ5QWNrEg4KBmN1cnNvchgBIAEoBBIxCg1jb252ZXJzYXRpb25zGAIgAygLMhouaW13aXJlLnYxLkNvbnZlcnNhdGlvbkFjayJDCg9Db252ZXJzYXRpb25BY2sSHQoPY29udmVyc2F0aW9uX2lkGAEgASgJQgSItRgBEhEKA3NlcRgCIAEoBEIEiLUYASJVCghNYXJrUmVhZBIdCg9jb252ZXJzYXRpb25faWQYASABKAlCBIi1GAESEQoDc2VxGAIgASgEQgSItRgBEhcKD3RocmVhZF9yb290X3NlcRgDIAEoBCJRCgpSZWFkTWFya2VyEh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYARILCgNzZXEYAiABKAQSFwoPdGhyZWFkX3Jvb3Rfc2VxGAMgASgEIlYKC1JlYWRSZWNlaXB0Eh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYARIVCgd1c2VyX2lkGAIgASgJQgSItRgBEhEKA3NlcRgDIAEoBEIEiLUYASI/CgtIaWRlTWVzc2FnZRIdCg9jb252ZXJzYXRpb25faWQYASABKAlCBIi1GAESEQoDc2VxGAIgASgEQgSItRgBIkEKDU1lc3NhZ2VIaWRkZW4SHQoPY29udmVyc2F0aW9uX2lkGAEgASgJQgSItRgBEhEKA3NlcRgCIAEoBEIEiLUYAWIGcHJvdG8z", [file_imwire_v1_conversation, file_imwire_v1_message, file_imwire_v1_options, file_imwire_v1_settings]);
+  fileDesc("ChhpbXdpcmUvdjEvZGVsaXZlcnkucHJvdG8SCWltd2lyZS52MSLwAwoJVXNlckV2ZW50EhQKBmN1cnNvchgBIAEoBEIEiLUYARITCgtwcmV2X2N1cnNvchgCIAEoBBItCgVldmVudBgDIAEoCzIcLmltd2lyZS52MS5Db252ZXJzYXRpb25FdmVudEgAEiMKBm5vdGlmeRgEIAEoCzIRLmltd2lyZS52MS5Ob3RpZnlIABIvCgZqb2luZWQYBSABKAsyHS5pbXdpcmUudjEuQ29udmVyc2F0aW9uT3BlbmVkSAASKwoEbGVmdBgGIAEoCzIbLmltd2lyZS52MS5Db252ZXJzYXRpb25MZWZ0SAASNgoQcmVjZWl2ZV9zZXR0aW5ncxgHIAEoCzIaLmltd2lyZS52MS5SZWNlaXZlU2V0dGluZ3NIABIsCgtyZWFkX21hcmtlchgIIAEoCzIVLmltd2lyZS52MS5SZWFkTWFya2VySAASLgoMcmVhZF9yZWNlaXB0GAkgASgLMhYuaW13aXJlLnYxLlJlYWRSZWNlaXB0SAASKgoGaGlkZGVuGAsgASgLMhguaW13aXJlLnYxLk1lc3NhZ2VIaWRkZW5IABI2ChBkZWxpdmVyeV9yZWNlaXB0GAwgASgLMhouaW13aXJlLnYxLkRlbGl2ZXJ5UmVjZWlwdEgAQgwKBGJvZHkSBJC1GAEiOgoGTm90aWZ5Eh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYARIRCgNzZXEYAiABKARCBIi1GAEiUAoLRGVsaXZlcnlBY2sSDgoGY3Vyc29yGAEgASgEEjEKDWNvbnZlcnNhdGlvbnMYAiADKAsyGi5pbXdpcmUudjEuQ29udmVyc2F0aW9uQWNrIkMKD0NvbnZlcnNhdGlvbkFjaxIdCg9jb252ZXJzYXRpb25faWQYASABKAlCBIi1GAESEQoDc2VxGAIgASgEQgSItRgBIlUKCE1hcmtSZWFkEh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYARIRCgNzZXEYAiABKARCBIi1GAESFwoPdGhyZWFkX3Jvb3Rfc2VxGAMgASgEIlEKClJlYWRNYXJrZXISHQoPY29udmVyc2F0aW9uX2lkGAEgASgJQgSItRgBEgsKA3NlcRgCIAEoBBIXCg90aHJlYWRfcm9vdF9zZXEYAyABKAQiVgoLUmVhZFJlY2VpcHQSHQoPY29udmVyc2F0aW9uX2lkGAEgASgJQgSItRgBEhUKB3VzZXJfaWQYAiABKAlCBIi1GAESEQoDc2VxGAMgASgEQgSItRgBIj8KC0hpZGVNZXNzYWdlEh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYARIRCgNzZXEYAiABKARCBIi1GAEiQQoNTWVzc2FnZUhpZGRlbhIdCg9jb252ZXJzYXRpb25faWQYASABKAlCBIi1GAESEQoDc2VxGAIgASgEQgSItRgBIloKD0RlbGl2ZXJ5UmVjZWlwdBIdCg9jb252ZXJzYXRpb25faWQYASABKAlCBIi1GAESFQoHdXNlcl9pZBgCIAEoCUIEiLUYARIRCgNzZXEYAyABKARCBIi1GAEiQAoMTGlzdFJlY2VpcHRzEh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYARIRCgNzZXEYAiABKARCBIi1GAEixAEKCFJlY2VpcHRzEh0KD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIEiLUYARIRCgNzZXEYAiABKARCBIi1GAESKQoHbWVtYmVycxgDIAMoCzIYLmltd2lyZS52MS5NZW1iZXJSZWNlaXB0EhYKDm1lbWJlcnNfbGlzdGVkGAQgASgIEhYKDmVsaWdpYmxlX2NvdW50GAUgASgNEhcKD2RlbGl2ZXJlZF9jb3VudBgGIAEoDRISCgpyZWFkX2NvdW50GAcgASgNIk8KDU1lbWJlclJlY2VpcHQSFQoHdXNlcl9pZBgBIAEoCUIEiLUYARIVCg1kZWxpdmVyZWRfc2VxGAIgASgEEhAKCHJlYWRfc2VxGAMgASgEYgZwcm90bzM", [file_imwire_v1_conversation, file_imwire_v1_message, file_imwire_v1_options, file_imwire_v1_settings]);
 
 /**
  * One entry of a user's stream: everything that happened that the user's
@@ -117,6 +117,15 @@ export type UserEvent = Message<"imwire.v1.UserEvent"> & {
      */
     value: MessageHidden;
     case: "hidden";
+  } | {
+    /**
+     * Version 1.1 (FEATURE_RECEIPTS): another member's device holds the
+     * conversation up to seq (RCPT-3).
+     *
+     * @generated from field: imwire.v1.DeliveryReceipt delivery_receipt = 12;
+     */
+    value: DeliveryReceipt;
+    case: "deliveryReceipt";
   } | { case: undefined; value?: undefined };
 };
 
@@ -353,4 +362,150 @@ export type MessageHidden = Message<"imwire.v1.MessageHidden"> & {
  */
 export const MessageHiddenSchema: GenMessage<MessageHidden> = /*@__PURE__*/
   messageDesc(file_imwire_v1_delivery, 8);
+
+/**
+ * Another member holds every event of a conversation up to seq on at least
+ * one of its devices (RCPT-2, RCPT-3). FEATURE_RECEIPTS.
+ *
+ * @generated from message imwire.v1.DeliveryReceipt
+ */
+export type DeliveryReceipt = Message<"imwire.v1.DeliveryReceipt"> & {
+  /**
+   * @generated from field: string conversation_id = 1;
+   */
+  conversationId: string;
+
+  /**
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: uint64 seq = 3;
+   */
+  seq: bigint;
+};
+
+/**
+ * Describes the message imwire.v1.DeliveryReceipt.
+ * Use `create(DeliveryReceiptSchema)` to create a new message.
+ */
+export const DeliveryReceiptSchema: GenMessage<DeliveryReceipt> = /*@__PURE__*/
+  messageDesc(file_imwire_v1_delivery, 9);
+
+/**
+ * ListReceipts asks who holds and who has read the event at seq (RCPT-4);
+ * answered with Receipts. FEATURE_RECEIPTS.
+ *
+ * @generated from message imwire.v1.ListReceipts
+ */
+export type ListReceipts = Message<"imwire.v1.ListReceipts"> & {
+  /**
+   * @generated from field: string conversation_id = 1;
+   */
+  conversationId: string;
+
+  /**
+   * @generated from field: uint64 seq = 2;
+   */
+  seq: bigint;
+};
+
+/**
+ * Describes the message imwire.v1.ListReceipts.
+ * Use `create(ListReceiptsSchema)` to create a new message.
+ */
+export const ListReceiptsSchema: GenMessage<ListReceipts> = /*@__PURE__*/
+  messageDesc(file_imwire_v1_delivery, 10);
+
+/**
+ * What the other members hold and have read of a conversation (RCPT-4,
+ * RCPT-5): each of them in conversations small enough (members_listed),
+ * counts always.
+ *
+ * @generated from message imwire.v1.Receipts
+ */
+export type Receipts = Message<"imwire.v1.Receipts"> & {
+  /**
+   * @generated from field: string conversation_id = 1;
+   */
+  conversationId: string;
+
+  /**
+   * @generated from field: uint64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * Every current member other than the requester, by user id in UTF-8
+   * byte order, when members_listed; empty otherwise.
+   *
+   * @generated from field: repeated imwire.v1.MemberReceipt members = 3;
+   */
+  members: MemberReceipt[];
+
+  /**
+   * @generated from field: bool members_listed = 4;
+   */
+  membersListed: boolean;
+
+  /**
+   * Among the current members other than the requester and the event's
+   * sender that may read seq (CONV-8): how many there are, how many hold it,
+   * how many have read it.
+   *
+   * @generated from field: uint32 eligible_count = 5;
+   */
+  eligibleCount: number;
+
+  /**
+   * @generated from field: uint32 delivered_count = 6;
+   */
+  deliveredCount: number;
+
+  /**
+   * @generated from field: uint32 read_count = 7;
+   */
+  readCount: number;
+};
+
+/**
+ * Describes the message imwire.v1.Receipts.
+ * Use `create(ReceiptsSchema)` to create a new message.
+ */
+export const ReceiptsSchema: GenMessage<Receipts> = /*@__PURE__*/
+  messageDesc(file_imwire_v1_delivery, 11);
+
+/**
+ * One member's positions in a conversation (RCPT-4).
+ *
+ * @generated from message imwire.v1.MemberReceipt
+ */
+export type MemberReceipt = Message<"imwire.v1.MemberReceipt"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * The member holds every event up to this seq on some device (RCPT-2).
+   *
+   * @generated from field: uint64 delivered_seq = 2;
+   */
+  deliveredSeq: bigint;
+
+  /**
+   * The member's read marker (READ-1).
+   *
+   * @generated from field: uint64 read_seq = 3;
+   */
+  readSeq: bigint;
+};
+
+/**
+ * Describes the message imwire.v1.MemberReceipt.
+ * Use `create(MemberReceiptSchema)` to create a new message.
+ */
+export const MemberReceiptSchema: GenMessage<MemberReceipt> = /*@__PURE__*/
+  messageDesc(file_imwire_v1_delivery, 12);
 

@@ -8,7 +8,7 @@ import type { WireWriter } from "../../../codec/fast/wire-writer.js";
 import { encodeMessage, messageSize, unknownSize, varintSize } from "../../../codec/fast/wire-writer.js";
 import type { UnknownField } from "@bufbuild/protobuf";
 import { measureActOnMessage, measureSendAck, measureSendMessage, missingInActOnMessage, missingInSendAck, missingInSendMessage, readActOnMessage, readSendAck, readSendMessage, writeActOnMessage, writeSendAck, writeSendMessage } from "./message_fast.js";
-import { measureDeliveryAck, measureHideMessage, measureMarkRead, measureMessageHidden, measureReadMarker, measureUserEvent, missingInDeliveryAck, missingInHideMessage, missingInMarkRead, missingInMessageHidden, missingInReadMarker, missingInUserEvent, readDeliveryAck, readHideMessage, readMarkRead, readMessageHidden, readReadMarker, readUserEvent, writeDeliveryAck, writeHideMessage, writeMarkRead, writeMessageHidden, writeReadMarker, writeUserEvent } from "./delivery_fast.js";
+import { measureDeliveryAck, measureHideMessage, measureListReceipts, measureMarkRead, measureMessageHidden, measureReadMarker, measureReceipts, measureUserEvent, missingInDeliveryAck, missingInHideMessage, missingInListReceipts, missingInMarkRead, missingInMessageHidden, missingInReadMarker, missingInReceipts, missingInUserEvent, readDeliveryAck, readHideMessage, readListReceipts, readMarkRead, readMessageHidden, readReadMarker, readReceipts, readUserEvent, writeDeliveryAck, writeHideMessage, writeListReceipts, writeMarkRead, writeMessageHidden, writeReadMarker, writeReceipts, writeUserEvent } from "./delivery_fast.js";
 import { measureGoAway, measureHello, measurePing, measurePong, measureWelcome, missingInHello, missingInWelcome, readGoAway, readHello, readPing, readPong, readWelcome, writeGoAway, writeHello, writePing, writePong, writeWelcome } from "./connection_fast.js";
 import { measureError, missingInError, readError, writeError } from "./error_fast.js";
 import { measureConversationPage, measureSyncConversation, measureSyncUser, measureUserPage, missingInConversationPage, missingInSyncConversation, missingInUserPage, readConversationPage, readSyncConversation, readSyncUser, readUserPage, writeConversationPage, writeSyncConversation, writeSyncUser, writeUserPage } from "./sync_fast.js";
@@ -229,6 +229,16 @@ export function readFrame(r: WireReader, end: number, depth: number, target?: Fr
       case 346: {
         const stop = r.message(end, depth);
         m.body = { case: "messageHidden", value: readMessageHidden(r, stop, depth + 1, m.body.case === "messageHidden" ? m.body.value : undefined) };
+        break;
+      }
+      case 354: {
+        const stop = r.message(end, depth);
+        m.body = { case: "listReceipts", value: readListReceipts(r, stop, depth + 1, m.body.case === "listReceipts" ? m.body.value : undefined) };
+        break;
+      }
+      case 362: {
+        const stop = r.message(end, depth);
+        m.body = { case: "receipts", value: readReceipts(r, stop, depth + 1, m.body.case === "receipts" ? m.body.value : undefined) };
         break;
       }
       default:
@@ -541,6 +551,22 @@ export function measureFrame(m: Frame, lengths: number[]): number {
       n += 2 + varintSize(l) + l;
       break;
     }
+    case "listReceipts": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measureListReceipts(m.body.value, lengths);
+      lengths[slot] = l;
+      n += 2 + varintSize(l) + l;
+      break;
+    }
+    case "receipts": {
+      const slot = lengths.length;
+      lengths.push(0);
+      const l = measureReceipts(m.body.value, lengths);
+      lengths[slot] = l;
+      n += 2 + varintSize(l) + l;
+      break;
+    }
   }
   if (m.$unknown !== undefined) n += unknownSize(m.$unknown);
   return n;
@@ -774,6 +800,18 @@ export function writeFrame(w: WireWriter, m: Frame): void {
       writeMessageHidden(w, m.body.value);
       break;
     }
+    case "listReceipts": {
+      w.byte(226); w.byte(2);
+      w.length();
+      writeListReceipts(w, m.body.value);
+      break;
+    }
+    case "receipts": {
+      w.byte(234); w.byte(2);
+      w.length();
+      writeReceipts(w, m.body.value);
+      break;
+    }
   }
   if (m.$unknown !== undefined) w.unknown(m.$unknown);
 }
@@ -927,6 +965,16 @@ export function missingInFrame(m: Frame): string | undefined {
     case "messageHidden": {
       const missing = missingInMessageHidden(m.body.value);
       if (missing !== undefined) return "message_hidden." + missing;
+      break;
+    }
+    case "listReceipts": {
+      const missing = missingInListReceipts(m.body.value);
+      if (missing !== undefined) return "list_receipts." + missing;
+      break;
+    }
+    case "receipts": {
+      const missing = missingInReceipts(m.body.value);
+      if (missing !== undefined) return "receipts." + missing;
       break;
     }
   }
