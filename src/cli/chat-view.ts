@@ -1,13 +1,14 @@
 import picocolors from "picocolors";
 import type { MessageContent } from "../gen/imwire/v1/content_pb.js";
-import { ConversationKind } from "../gen/imwire/v1/conversation_pb.js";
+import { ConversationKind, HistoryVisibility } from "../gen/imwire/v1/conversation_pb.js";
 import type { ConversationEvent } from "../gen/imwire/v1/message_pb.js";
 import type { ConversationView } from "../machines/client/conversation-state.js";
+import type { Presence } from "./chat-state.js";
 import { membershipActionName } from "./event-record.js";
 
 /**
- * The chat screen's logic as pure functions: what a typed line means, and
- * how each thing that happens is shown. The readline wiring lives in
+ * The chat screen's logic as pure functions: how each thing that happens is
+ * shown (chat-messages.ts shows messages, chat-commands.ts parses lines). The readline wiring lives in
  * chat-command.ts; tests call these directly.
  */
 
@@ -15,61 +16,7 @@ export type Colors = ReturnType<typeof picocolors.createColors>;
 
 export const plainColors: Colors = picocolors.createColors(false);
 
-export type ChatCommand =
-  | { readonly kind: "say"; readonly text: string }
-  | { readonly kind: "open"; readonly target: string }
-  | { readonly kind: "group"; readonly title: string; readonly users: readonly string[] }
-  | { readonly kind: "list" }
-  | { readonly kind: "read" }
-  | { readonly kind: "help" }
-  | { readonly kind: "quit" }
-  | { readonly kind: "nothing" }
-  /** A command typed wrongly: show `message`. */
-  | { readonly kind: "mistake"; readonly message: string };
-
-export const chatCommandsHelp = `Commands:
-  /open USER            talk to USER (the one-to-one conversation, created if needed)
-  /open ID|NAME         switch to a conversation by id, peer or group title
-  /group TITLE USER...  create a group with these users and switch to it
-  /list                 conversations: id, who, unread
-  /read                 mark the open conversation read
-  /help                 this help
-  /quit                 leave (Ctrl-D too)
-  anything else         sent to the open conversation ("//text" sends "/text")`;
-
-/** What a line typed at the prompt asks for. */
-export function parseChatLine(line: string): ChatCommand {
-  const trimmed = line.trim();
-  if (trimmed === "") return { kind: "nothing" };
-  if (trimmed.startsWith("//")) return { kind: "say", text: trimmed.slice(1) };
-  if (!trimmed.startsWith("/")) return { kind: "say", text: trimmed };
-  const [word, ...args] = trimmed.slice(1).split(/\s+/);
-  switch (word) {
-    case "open":
-    case "o":
-      return args.length === 1 ? { kind: "open", target: args[0]! } : { kind: "mistake", message: "usage: /open USER, or /open CONVERSATION-ID (/group for several users)" };
-    case "group":
-    case "g":
-      return args.length >= 2 ? { kind: "group", title: args[0]!, users: args.slice(1) } : { kind: "mistake", message: "usage: /group TITLE USER... (at least one other user)" };
-    case "list":
-    case "ls":
-    case "l":
-      return { kind: "list" };
-    case "read":
-    case "r":
-      return { kind: "read" };
-    case "help":
-    case "h":
-    case "?":
-      return { kind: "help" };
-    case "quit":
-    case "exit":
-    case "q":
-      return { kind: "quit" };
-    default:
-      return { kind: "mistake", message: `unknown command /${word}: try /help` };
-  }
-}
+export { chatCommandsHelp, parseChatLine, type ChatCommand } from "./chat-commands.js";
 
 /** What a conversation's name is made of: the machine's view has it, and so does a conversation_opened answer. */
 export type LabelSource = Pick<ConversationView, "kind" | "title" | "members">;
@@ -103,12 +50,31 @@ export function formatEvent(event: ConversationEvent, label: string, self: strin
     const title = body.value.title !== "" ? ` "${body.value.title}"` : "";
     return colors.dim(`[${label}] * ${event.senderUserId || "server"} ${membershipActionName(body.value.action)}${title}: ${body.value.userIds.join(", ")}`);
   }
+  if (body.case === "historyVisibility") {
+    return colors.dim(`[${label}] * ${event.senderUserId || "server"} let new members read ${historyText(body.value.visibility, body.value.historyEvents)}`);
+  }
   if (body.case !== "message") return colors.dim(`[${label}] (an event this client cannot show, seq ${event.seq})`);
-  const sender = event.senderUserId === self ? colors.green(event.senderUserId) : colors.bold(colors.yellow(event.senderUserId));
-  return `${tag} ${sender}: ${contentText(body.value.content?.kind)}`;
+  return `${tag} ${senderName(event.senderUserId, self, colors)}: ${contentText(body.value.content?.kind)}`;
 }
 
-function contentText(kind: MessageContent["kind"] | undefined): string {
+/** HIS-1: what new members of a group may read. */
+export function historyText(visibility: HistoryVisibility, events: number): string {
+  if (visibility === HistoryVisibility.FULL) return "the whole history";
+  if (visibility === HistoryVisibility.LAST_EVENTS) return `the last ${events} events before they join`;
+  return "only from when they join";
+}
+
+/** "#7 [team] * alice added: carol": a membership change (or an event this client cannot show) with its seq, which /hide takes. */
+export function formatNotice(event: ConversationEvent, label: string, self: string, colors: Colors = plainColors): string {
+  return `${colors.dim(`#${event.seq}`)} ${formatEvent(event, label, self, colors)}`;
+}
+
+/** The user's own name in green, others' in bold yellow. */
+export function senderName(userId: string, self: string, colors: Colors = plainColors): string {
+  return userId === self ? colors.green(userId) : colors.bold(colors.yellow(userId));
+}
+
+export function contentText(kind: MessageContent["kind"] | undefined): string {
   switch (kind?.case) {
     case "text":
       return kind.value.text;
@@ -150,7 +116,33 @@ export function formatConversationList(views: ReadonlyMap<string, ConversationVi
   return rows;
 }
 
-/** The prompt: the open conversation's label. */
-export function promptFor(label: string | undefined, colors: Colors = plainColors): string {
-  return label === undefined ? "> " : `${colors.cyan(label)}> `;
+/** The prompt: the open conversation's label, after who is typing there. */
+export function promptFor(label: string | undefined, colors: Colors = plainColors, typing?: string): string {
+  const prompt = label === undefined ? "> " : `${colors.cyan(label)}> `;
+  return typing === undefined ? prompt : `${colors.dim(`(${typing})`)} ${prompt}`;
+}
+
+/** EPH-2: "alice is typing…", "alice and bob are typing…"; undefined when no one is. */
+export function formatTyping(users: readonly string[]): string | undefined {
+  if (users.length === 0) return undefined;
+  if (users.length === 1) return `${users[0]} is typing…`;
+  if (users.length <= 3) return `${users.slice(0, -1).join(", ")} and ${users.at(-1)} are typing…`;
+  return `${users.length} people are typing…`;
+}
+
+/** EPH-4, EPH-5: "bob is online", "bob was last seen 5 min ago" (relative to `nowMs`), "bob is offline" when the time is not shared. */
+export function formatPresence(userId: string, presence: Presence, nowMs: number): string {
+  if (presence.online) return `${userId} is online`;
+  if (presence.lastSeenMs <= 0) return `${userId} is offline`;
+  return `${userId} was last seen ${timeAgo(Math.max(0, nowMs - presence.lastSeenMs))}`;
+}
+
+function timeAgo(ms: number): string {
+  const minutes = Math.floor(ms / 60_000);
+  if (minutes < 1) return "just now";
+  if (minutes < 60) return `${minutes} min ago`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return `${hours} h ago`;
+  const days = Math.floor(hours / 24);
+  return `${days} day${days === 1 ? "" : "s"} ago`;
 }

@@ -173,6 +173,22 @@ export class ClientSession {
     return event;
   }
 
+  /** Wait up to `graceMs` for the operations under way (sends above all) to be answered; how many are left unanswered. */
+  async settle(graceMs: number): Promise<number> {
+    const deadline = Date.now() + graceMs;
+    while (this.machine.pendingOperations > 0 && this.machine.status !== "stopped") {
+      const left = deadline - Date.now();
+      if (left <= 0) return this.machine.pendingOperations;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.next((e) => e.kind === "sent" || e.kind === "failed" || e.kind === "done").catch(() => {}),
+        new Promise((resolve) => (timer = setTimeout(resolve, left))),
+      ]);
+      clearTimeout(timer);
+    }
+    return 0;
+  }
+
   #onEvent(event: ClientEvent): void {
     if (event.kind === "status") this.#statusChanged(event.status);
     for (const listener of this.#listeners) listener(event);
