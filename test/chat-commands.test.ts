@@ -13,6 +13,12 @@ import { startReferenceServer, type ReferenceServer } from "../src/server/refere
 import { MemoryStore } from "../src/store/memory-store.js";
 
 describe("parseChatLine: the protocol 1.1 commands", () => {
+  it("/receipts SEQ (RCPT-4)", () => {
+    expect(parseChatLine("/receipts #7")).toEqual({ kind: "receipts", seq: 7n });
+    expect(parseChatLine("/receipts").kind).toBe("mistake");
+    expect(parseChatLine("/receipts 7 8").kind).toBe("mistake");
+  });
+
   it.each([
     ["/edit 12 new  text kept", { kind: "edit", seq: 12n, text: "new  text kept" }],
     ["/edit #12 fixed", { kind: "edit", seq: 12n, text: "fixed" }],
@@ -254,6 +260,13 @@ describe("imwire chat with protocol 1.1, against the reference server", () => {
     bob.type("/open team");
     bob.type("/history full");
     await bob.until(/^! \/history: PERMISSION_DENIED/m);
+    // RCPT-1, RCPT-3, RCPT-4: bob's device reports what it holds, alice (the sender) is told, and asks who holds her message.
+    alice.type("hi team");
+    await bob.until(/^#3 \[team\] alice: hi team$/m);
+    await alice.until(/^\[team\] bob has up to 3$/m);
+    const before = alice.mark;
+    alice.type("/receipts 3");
+    await alice.until(/^#3: delivered to 1 of 1, read by 0\n {2}bob: delivered$/m, before);
     bob.type("/invisible on");
     await bob.until(/^invisible: your contacts see you offline/m);
     bob.type("/invisible off");

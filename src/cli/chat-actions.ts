@@ -1,7 +1,7 @@
 import { HistoryVisibility } from "../gen/imwire/v1/conversation_pb.js";
 import type { ConversationEvent } from "../gen/imwire/v1/message_pb.js";
 import type { ChatCommand, HistorySetting } from "./chat-commands.js";
-import { renderThread } from "./chat-messages.js";
+import { renderReceipts, renderThread } from "./chat-messages.js";
 import type { ChatState } from "./chat-state.js";
 import { historyText, type Colors } from "./chat-view.js";
 import { CliError } from "./io.js";
@@ -29,7 +29,7 @@ export interface ChatContext {
   track(operationId: string, what: string): void;
 }
 
-export type MessageCommand = Extract<ChatCommand, { kind: "edit" | "delete" | "hide" | "react" | "reply" | "thread" | "history" | "invisible" }>;
+export type MessageCommand = Extract<ChatCommand, { kind: "edit" | "delete" | "hide" | "react" | "reply" | "thread" | "history" | "invisible" | "receipts" }>;
 
 /** Threads longer than this many pages are cut short rather than read for ever. */
 const MAX_THREAD_PAGES = 50;
@@ -68,6 +68,8 @@ export async function runMessageCommand(ctx: ChatContext, command: MessageComman
       return setHistory(ctx, command.setting);
     case "invisible":
       return setInvisible(ctx, command.hidden);
+    case "receipts":
+      return showReceipts(ctx, command.seq);
   }
 }
 
@@ -109,6 +111,15 @@ async function setHistory(ctx: ChatContext, setting: HistorySetting): Promise<vo
   const operation = ctx.session.runner.act((machine, now) => machine.setHistoryVisibility(conversationId, visibilityOf[setting.kind], now, events));
   await answer(ctx, operation, "/history");
   ctx.print(ctx.colors.dim(`[${ctx.label(conversationId)}] new members now read ${historyText(visibilityOf[setting.kind], events)}`));
+}
+
+/** RCPT-4, RCPT-5: each other member's state in small conversations, the counts always. */
+async function showReceipts(ctx: ChatContext, seq: bigint): Promise<void> {
+  const conversationId = ctx.openConversation();
+  const operation = ctx.session.runner.act((machine, now) => machine.listReceipts(conversationId, seq, now));
+  const done = await answer(ctx, operation, `/receipts #${seq}`);
+  if (done.answer.case !== "receipts") throw new CliError(`/receipts #${seq}: the server answered ${done.answer.case ?? "nothing"}`);
+  for (const line of renderReceipts(done.answer.value)) ctx.print(ctx.colors.dim(line));
 }
 
 async function setInvisible(ctx: ChatContext, hidden: boolean): Promise<void> {

@@ -31,6 +31,8 @@ export type ChatCommand =
   | { readonly kind: "history"; readonly setting: HistorySetting }
   /** EPH-5 */
   | { readonly kind: "invisible"; readonly hidden: boolean }
+  /** RCPT-4 */
+  | { readonly kind: "receipts"; readonly seq: bigint }
   /** A command typed wrongly: show `message`. */
   | { readonly kind: "mistake"; readonly message: string };
 
@@ -48,6 +50,7 @@ export const chatCommandsHelp = `Commands (SEQ is the #number shown before a mes
   /thread SEQ           show the thread of message SEQ
   /history from-join|last N|full   what new members of a group may read (owners)
   /invisible on|off     hide your online status (and stop seeing others')
+  /receipts SEQ         who holds and who has read message SEQ
   /help                 this help
   /quit                 leave (Ctrl-D too)
   anything else         sent to the open conversation ("//text" sends "/text")`;
@@ -106,6 +109,8 @@ export function parseChatLine(line: string): ChatCommand {
       return withSeq(args, 1, "/thread SEQ", (rootSeq) => (args.length === 1 ? { kind: "thread", rootSeq } : mistake("usage: /thread SEQ")));
     case "history":
       return history(args);
+    case "receipts":
+      return withSeq(args, 1, "/receipts SEQ", (seq) => (args.length === 1 ? { kind: "receipts", seq } : mistake("usage: /receipts SEQ")));
     case "invisible":
       if (args.length === 1 && (args[0] === "on" || args[0] === "off")) return { kind: "invisible", hidden: args[0] === "on" };
       return mistake("usage: /invisible on|off");

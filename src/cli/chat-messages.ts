@@ -1,3 +1,4 @@
+import type { Receipts } from "../gen/imwire/v1/delivery_pb.js";
 import type { ConversationEvent } from "../gen/imwire/v1/message_pb.js";
 import { MessageView, type MessageState } from "../view/message-view.js";
 import type { ConversationLog } from "./chat-state.js";
@@ -97,4 +98,16 @@ export function renderThread(rootSeq: number, page: readonly ConversationEvent[]
       : formatMessage({ message: root, label, self, replies: replies.length }, colors);
   const lines = replies.map((seq) => formatMessage({ message: state(seq)!, label, self, rootSeq, indented: true }, colors));
   return [head, ...(lines.length > 0 ? lines : [colors.dim("    no replies yet")])];
+}
+
+/** RCPT-4, RCPT-5: a receipts answer as lines: the counts, then each listed member's state for that seq. */
+export function renderReceipts(receipts: Receipts): string[] {
+  const seq = receipts.seq;
+  const lines = [`#${seq}: delivered to ${receipts.deliveredCount} of ${receipts.eligibleCount}, read by ${receipts.readCount}`];
+  if (!receipts.membersListed) return lines;
+  for (const member of receipts.members) {
+    const state = member.readSeq >= seq ? "read" : member.deliveredSeq >= seq ? "delivered" : "not yet delivered";
+    lines.push(`  ${member.userId}: ${state}`);
+  }
+  return lines;
 }

@@ -214,6 +214,9 @@ export class Chat {
       case "read-receipt":
         if (event.receipt.userId === this.#self) return;
         return this.#print(colors.dim(`[${this.#conversations.label(event.receipt.conversationId)}] ${event.receipt.userId} has read up to ${event.receipt.seq}`));
+      case "delivery-receipt":
+        // RCPT-3: told to the sender of the messages it covers.
+        return this.#print(colors.dim(`[${this.#conversations.label(event.receipt.conversationId)}] ${event.receipt.userId} has up to ${event.receipt.seq}`));
       case "left":
         return this.#print(colors.dim(`[${this.#conversations.label(event.conversationId)}] you left`));
       case "sent":
