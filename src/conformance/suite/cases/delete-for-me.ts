@@ -1,4 +1,5 @@
 import { Feature as WireFeature } from "../../../gen/imwire/v1/connection_pb.js";
+import type { UserEvent } from "../../../gen/imwire/v1/delivery_pb.js";
 import { ErrorCode } from "../../../gen/imwire/v1/error_pb.js";
 import type { Session, TestContext } from "../context.js";
 import { Unsupported, type ConformanceTest } from "../types.js";
@@ -45,6 +46,11 @@ export const deleteForMeTests: ConformanceTest[] = [
       check(theirs.hiddenSeqs.length === 0, "HID-1", "another member's page lists nothing hidden", () => `[${theirs.hiddenSeqs.join(", ")}]`);
       check(theirs.events.map((e) => e.seq).join(",") === before.events.map((e) => e.seq).join(","), "HID-1", "the other member's events unchanged", () => theirs.events.map((e) => e.seq).join(","));
       check(mine.events.length === theirs.events.length && mine.lastSeq === theirs.lastSeq, "HID-1", "the hider still reads every event (hidden is the device's business)", () => `${mine.events.length} events, last_seq ${mine.lastSeq}`);
+      // HID-3: hidden_seqs lists seqs among the page's events only: none in a page after the hidden one, none in an empty page.
+      for (const [afterSeq, what] of [[first.seq, `a page after #${first.seq}`], [mine.lastSeq, "an empty page after last_seq"]] as const) {
+        const later = await t.ask(a!, { case: "syncConversation", value: { conversationId: id, afterSeq } }, "conversationPage", "SYNC-1");
+        check(later.hiddenSeqs.length === 0, "HID-3", `${what}: hidden_seqs empty (#${first.seq} is not among its events)`, () => `[${later.hiddenSeqs.join(", ")}] with events #${later.events.map((e) => e.seq).join(",")}`);
+      }
     },
   },
   {
@@ -59,7 +65,15 @@ export const deleteForMeTests: ConformanceTest[] = [
       const sent = await send(t, b!, id, text("from b"));
       const other = await t.connect(a!.userId, "d2", { features: [HIDE] });
       await t.ask(a!, { case: "hideMessage", value: { conversationId: id, seq: sent.seq } }, "messageHidden", "HID-1");
-      await push(t, other, (e) => e.body.case === "hidden" && e.body.value.conversationId === id && e.body.value.seq === sent.seq, "HID-2", `a hidden entry for ${id}#${sent.seq}`);
+      const hiddenEntry = (e: UserEvent) => e.body.case === "hidden" && e.body.value.conversationId === id;
+      await push(t, other, (e) => hiddenEntry(e) && e.body.case === "hidden" && e.body.value.seq === sent.seq, "HID-2", `a hidden entry for ${id}#${sent.seq}`);
+      // Hiding it again hides nothing new: no second entry; the next one the other device sees is for the next event hidden.
+      const again = await t.ask(a!, { case: "hideMessage", value: { conversationId: id, seq: sent.seq } }, "messageHidden", "HID-1");
+      check(again.seq === sent.seq, "HID-1", `message_hidden for ${id}#${sent.seq} again`, () => `${again.conversationId}#${again.seq}`);
+      const next = await send(t, b!, id, text("also from b"));
+      await t.ask(a!, { case: "hideMessage", value: { conversationId: id, seq: next.seq } }, "messageHidden", "HID-1");
+      const entry = await push(t, other, hiddenEntry, "HID-2", `a hidden entry for ${id}#${next.seq}`);
+      check(entry.body.case === "hidden" && entry.body.value.seq === next.seq, "HID-2", `the next hidden entry is for #${next.seq}: hiding #${sent.seq} again appended nothing`, () => (entry.body.case === "hidden" ? `#${entry.body.value.seq}` : entry.body.case ?? "none"));
     },
   },
   {
@@ -79,6 +93,11 @@ export const deleteForMeTests: ConformanceTest[] = [
       await refuse(a!, id, sent.seq + 10n, ErrorCode.INVALID_ARGUMENT);
       await refuse(outsider!, id, sent.seq, ErrorCode.PERMISSION_DENIED);
       await refuse(a!, `no-such-${id}`, 1n, ErrorCode.NOT_FOUND);
+      // A member added later may not hide what came before its first_visible_seq (CONV-8), whatever the group's setting.
+      const late = (await featured(t, "late"))[0]!;
+      await t.ask(a!, { case: "openConversation", value: { conversationId: id, userIds: [late.userId] } }, "conversationOpened", "CONV-4");
+      const view = (await t.ask(late, { case: "openConversation", value: { conversationId: id } }, "conversationOpened", "CONV-4")).conversation!;
+      if (view.firstVisibleSeq > 1n) await refuse(late, id, view.firstVisibleSeq - 1n, ErrorCode.INVALID_ARGUMENT);
     },
   },
 ];

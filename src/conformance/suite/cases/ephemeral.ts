@@ -170,6 +170,8 @@ export const ephemeralTests: ConformanceTest[] = [
       type(z!, id);
       type(gone!, id);
       type(a!, `${id}-nowhere`);
+      // A member typing where no device views the conversation: passed on to no one, the connection kept.
+      type(a!, await newGroup(t, a!, [c!]));
       await Promise.all([barrier(t, z!, "EPH-2"), barrier(t, gone!, "EPH-2"), barrier(t, a!, "EPH-2")]);
 
       type(a!, id, true);
@@ -252,6 +254,9 @@ export const ephemeralTests: ConformanceTest[] = [
         check(offline.lastSeenMs > 0n, "EPH-4", `presence of ${b!.userId} offline to ${name(s)} with last_seen_ms above 0`, () => `last_seen_ms ${offline.lastSeenMs}`);
       }
       await t.expectNothing(g!.conn, anyPresence, "EPH-4", `no presence to ${name(g!)}, which shares no DIRECT conversation with anyone`);
+      // Offline now: a device of its contact that authenticates is not told it is online.
+      const a3 = await device(t, a!.userId, "d3");
+      await nothingOn(t, [a3], presenceOf(b!.userId, true), "EPH-4", (s) => `no presence of ${b!.userId} online to ${name(s)}: it has no connection`);
     },
   },
   {
@@ -289,8 +294,10 @@ export const ephemeralTests: ConformanceTest[] = [
         nothingOn(t, [a2], presenceOf(b!.userId), "EPH-5", (s) => `no presence of ${b!.userId} to ${name(s)}: the user's setting holds for every device, across connections`),
       ]);
 
+      const oldB = await device(t, b!.userId, "old", false);
       await hide(b3, false);
       await presenceTo(t, a2, b!.userId, true, "EPH-5");
+      await nothingOn(t, [oldB], anyPresence, "EPH-1", (s) => `no presence to ${name(s)}, which did not offer FEATURE_EPHEMERAL, when its user shares again`);
     },
   },
 ];

@@ -35,6 +35,7 @@ const setBody = (conversationId: string, visibility: HistoryVisibility, historyE
 /** set_history_visibility answered with conversation_opened (HIS-2). */
 async function setVisibility(t: TestContext, session: Session, conversationId: string, visibility: HistoryVisibility, historyEvents = 0): Promise<Conversation> {
   const opened = await t.ask(session, setBody(conversationId, visibility, historyEvents), "conversationOpened", "HIS-2");
+  check(!opened.created, "HIS-2", "conversation_opened with created false: the group existed before the change", () => "created true");
   return opened.conversation!;
 }
 
@@ -137,6 +138,12 @@ export const historyVisibilityTests: ConformanceTest[] = [
       for (const session of [b!, gone!, outsider!]) await refused(t, session, setBody(id, FULL), [ErrorCode.PERMISSION_DENIED], "HIS-2");
       await refused(t, a!, setBody(`${id}-nowhere`, FULL), [ErrorCode.NOT_FOUND], "HIS-2");
       for (const events of [0, 1001, 100_000]) await refused(t, a!, setBody(id, LAST_EVENTS, events), [ErrorCode.INVALID_ARGUMENT], "HIS-2");
+      // HIS-1 names three settings (and UNSPECIFIED for the default): a number of none of them is no setting.
+      await refused(t, a!, setBody(id, 7 as HistoryVisibility), [ErrorCode.INVALID_ARGUMENT], "HIS-1");
+      // A former owner is no owner: it left the group (CONV-5) and may change nothing of it.
+      const left = await newGroup(t, a!, [b!]);
+      await t.ask(a!, { case: "leaveConversation", value: { conversationId: left } }, "conversationLeft", "CONV-5");
+      await refused(t, a!, setBody(left, FULL), [ErrorCode.PERMISSION_DENIED], "HIS-2");
       const now = await lastSeqOf(t, a!, id);
       check(now === before, "IDEM-5", `last_seq still ${before}: refused changes append nothing`, () => `last_seq ${now}`);
       // Neither member of a one-to-one conversation is its owner; it has no setting either way (HIS-1).
@@ -165,6 +172,18 @@ export const historyVisibilityTests: ConformanceTest[] = [
       await send(t, b!, id, text("hello"));
       const steps: [HistoryVisibility, number][] = [[LAST_EVENTS, 3], [LAST_EVENTS, 7], [FULL, 0], [FROM_JOIN, 0]];
       let last = await lastSeqOf(t, a!, id);
+      // A new group is FROM_JOIN already (HIS-1: UNSPECIFIED is the same), and history_events means nothing outside
+      // LAST_EVENTS: setting FROM_JOIN, with or without a count, sets what is set. A count there may also be refused.
+      for (const historyEvents of [0, 5]) {
+        const requestId = a!.conn.send(setBody(id, FROM_JOIN, historyEvents));
+        const frame = await t.nextOrViolation(a!.conn, (f) => f.requestId === requestId, "HIS-2", ["conversation_opened at the group's last_seq, or (with a count) error ERROR_CODE_INVALID_ARGUMENT"]);
+        if (frame.body.case === "error" && historyEvents !== 0) {
+          t.expectError(frame, [ErrorCode.INVALID_ARGUMENT], "HIS-2", false);
+          continue;
+        }
+        const answer = frame.body.case === "conversationOpened" ? frame.body.value.conversation : undefined;
+        check(answer?.lastSeq === last && describes(answer, FROM_JOIN, 0), "HIS-2", `FROM_JOIN (history_events ${historyEvents}) on a new group: answered at last_seq ${last}, FROM_JOIN, nothing appended`, () => (answer ? `last_seq ${answer.lastSeq}, ${described(answer)}` : json(frame.body)));
+      }
       for (const [visibility, events] of steps) {
         const answer = await setVisibility(t, a!, id, visibility, events);
         const seq = last + 1n;
@@ -224,6 +243,22 @@ export const historyVisibilityTests: ConformanceTest[] = [
       await setVisibility(t, a!, id, LAST_EVENTS, 2);
       const again = await add(t, a!, id, c!);
       await expectStart(t, c!, id, again - 2n, `added again at #${again} under LAST_EVENTS 2`);
+
+      // HIS-3: actions, threads and hiding follow the start too — a message exactly at first_visible_seq is one the
+      // newcomer may act on, reply to and hide (each where its feature is in force).
+      await setVisibility(t, a!, id, LAST_EVENTS, 1);
+      const edge = await send(t, a!, id, text("the newcomer's first visible event"));
+      const g = await t.connect(t.user("g"), "d1", { features: [HISTORY, WireFeature.MESSAGE_ACTIONS, WireFeature.THREADS, WireFeature.DELETE_FOR_ME] });
+      const atG = await add(t, a!, id, g);
+      await expectStart(t, g, id, edge.seq, `added at #${atG} under LAST_EVENTS 1`);
+      const inForce = new Set(g.welcome.features);
+      if (inForce.has(WireFeature.MESSAGE_ACTIONS)) {
+        await t.ask(g, { case: "actOnMessage", value: { conversationId: id, clientMessageId: freshKey("react"), targetSeq: edge.seq, action: { case: "react", value: { emoji: "👍", remove: false } } } }, "sendAck", "HIS-3");
+      }
+      if (inForce.has(WireFeature.THREADS)) {
+        await t.ask(g, { case: "sendMessage", value: { conversationId: id, clientMessageId: freshKey("re"), content: text("a reply"), threadRootSeq: edge.seq } }, "sendAck", "HIS-3");
+      }
+      if (inForce.has(WireFeature.DELETE_FOR_ME)) await t.ask(g, { case: "hideMessage", value: { conversationId: id, seq: edge.seq } }, "messageHidden", "HIS-3");
     },
   },
 ];

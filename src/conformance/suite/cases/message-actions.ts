@@ -4,7 +4,9 @@ import { Feature as WireFeature } from "../../../gen/imwire/v1/connection_pb.js"
 import { MessageContentSchema, type MessageContent } from "../../../gen/imwire/v1/content_pb.js";
 import type { UserEvent } from "../../../gen/imwire/v1/delivery_pb.js";
 import { ErrorCode } from "../../../gen/imwire/v1/error_pb.js";
-import { ConversationEventSchema, type ConversationEvent, type SendAck } from "../../../gen/imwire/v1/message_pb.js";
+import { ActOnMessageSchema, ConversationEventSchema, type ActOnMessage, type ConversationEvent, type SendAck } from "../../../gen/imwire/v1/message_pb.js";
+import { sizeActOnMessage } from "../../../gen/imwire/v1/message_fast.js";
+import { maxSendMessageSize } from "../../../limits.js";
 import { MessageView, type MessageState } from "../../../view/message-view.js";
 import type { Session, TestContext } from "../context.js";
 import type { FrameBody } from "../scripted-connection.js";
@@ -60,6 +62,22 @@ async function history(t: TestContext, session: Session, conversationId: string,
     if (!page.hasMore || page.events.length === 0) return { events, lastSeq: page.lastSeq };
     after = page.events.at(-1)!.seq;
   }
+}
+
+/** An act_on_message editing `targetSeq` of exactly `bytes` bytes encoded (LIM-3 measures all of it), text filling the rest. */
+function editOfSize(conversationId: string, clientMessageId: string, targetSeq: bigint, bytes: number): ActOnMessage {
+  const make = (key: string, n: number) => create(ActOnMessageSchema, { conversationId, clientMessageId: key, targetSeq, action: { case: "edit", value: { kind: { case: "text", value: { text: "x".repeat(n) } } } } });
+  // Length varints growing a byte can skip an exact size: step down from the estimate, and with a key one byte shorter if needed.
+  for (const key of [clientMessageId, clientMessageId.slice(1)]) {
+    const base = sizeActOnMessage(make(key, 0));
+    for (let n = Math.max(0, bytes - base); n >= 0 && n > bytes - base - 16; n--) {
+      const action = make(key, n);
+      const size = sizeActOnMessage(action);
+      if (size === bytes) return action;
+      if (size < bytes) break;
+    }
+  }
+  throw new Error(`no act_on_message of exactly ${bytes} bytes`);
 }
 
 const eventAt = (events: readonly ConversationEvent[], seq: bigint) => events.find((e) => e.seq === seq);
@@ -287,6 +305,13 @@ export const messageActionTests: ConformanceTest[] = [
       }
       const view = viewOf(events).message(Number(message.seq));
       check(view !== undefined && contentBytes(view.content) === contentBytes(final) && json(view.edits) === json([Number(first.seq), Number(second.seq)]), "ACT-3", `#${message.seq} shows the newest edit's content, its history #${first.seq}, #${second.seq}`, () => json(view));
+
+      // LIM-3 bounds an edit like a message: one byte over is INVALID_ARGUMENT (first, so that nothing it appended hides), exactly at it accepted.
+      const limit = maxSendMessageSize(b!.welcome.maxFrameSize);
+      const overId = b!.conn.send({ case: "actOnMessage", value: editOfSize(id, freshKey("over"), theirs.seq, limit + 1) });
+      await t.expectErrorFrom(b!.conn, [ErrorCode.INVALID_ARGUMENT], "LIM-3", { requestId: overId, closing: false });
+      const atLimit = await t.ask(b!, { case: "actOnMessage", value: editOfSize(id, freshKey("at"), theirs.seq, limit) }, "sendAck", "LIM-3");
+      check(atLimit.seq === second.seq + 1n, "LIM-3", `an edit of exactly ${limit} bytes accepted at #${second.seq + 1n} (the one over it appended nothing)`, () => json(atLimit));
     },
   },
   {

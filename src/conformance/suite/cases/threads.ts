@@ -205,6 +205,10 @@ export const threadTests: ConformanceTest[] = [
       const answer = await reply(t, late!, id, newer.seq);
       const page = await threadPage(t, late!, id, newer.seq);
       check(seqs(page) === list([newer.seq, answer.seq]), "THR-2", `the late member's thread page: #${newer.seq},${answer.seq}`, () => `#${seqs(page)}`);
+      // A former member reads up to its last_visible_seq (CONV-8): a root sent after it left is not one it may read.
+      await t.ask(b!, { case: "leaveConversation", value: { conversationId: id } }, "conversationLeft", "CONV-5");
+      const afterLeaving = await send(t, a!, id, text("a root after b left"));
+      await refused(t, b!, threadBody(id, afterLeaving.seq), [ErrorCode.INVALID_ARGUMENT], "THR-2");
     },
   },
   {
@@ -228,6 +232,9 @@ export const threadTests: ConformanceTest[] = [
       check(entry.body.case === "readMarker" && entry.body.value.seq === r2.seq, "THR-3", `the other device's read_marker at ${r2.seq}`, () => json(entry.body));
       await t.expectNothing(b!.conn, (f) => f.body.case === "deliver" && f.body.value.body.case === "readReceipt" && f.body.value.body.value.conversationId === id, "THR-3", "no read_receipt for a thread marker");
 
+      // Marking where the marker already is moves nothing, so appends nothing (checked by the next entry below).
+      const same = await mark(r2.seq);
+      check(same.seq === r2.seq && same.threadRootSeq === root.seq, "THR-3", `marking ${r2.seq} again answered with the thread's marker ${r2.seq}`, () => json(same));
       const back = await mark(r1.seq);
       check(back.seq === r2.seq && back.threadRootSeq === root.seq, "THR-3", `marking ${r1.seq} answered with the thread's marker ${r2.seq}: it never moves back`, () => json(back));
       const conversation = (await t.ask(a!, { case: "openConversation", value: { conversationId: id } }, "conversationOpened", "CONV-4")).conversation!;
@@ -241,7 +248,7 @@ export const threadTests: ConformanceTest[] = [
       const further = await reply(t, b!, id, root.seq);
       await mark(further.seq);
       const next = await push(t, other, markerOf(id, root.seq), "THR-3", `a read_marker of thread #${root.seq} at ${further.seq}`);
-      check(next.body.case === "readMarker" && next.body.value.seq === further.seq, "THR-3", `the next thread read_marker the other device sees is at ${further.seq} (marking ${r1.seq} moved nothing, so appended nothing)`, () => json(next.body));
+      check(next.body.case === "readMarker" && next.body.value.seq === further.seq, "THR-3", `the next thread read_marker the other device sees is at ${further.seq} (marking ${r2.seq} again and ${r1.seq} moved nothing, so appended nothing)`, () => json(next.body));
 
       const last = await lastSeqOf(t, a!, id);
       await refused(t, a!, { case: "markRead", value: { conversationId: id, seq: last + 1n, threadRootSeq: root.seq } }, [ErrorCode.INVALID_ARGUMENT], "THR-3");
@@ -263,7 +270,7 @@ export const threadTests: ConformanceTest[] = [
       const gone = await reply(t, b!, id, root.seq, text("a reply to redact"));
       const act = (session: Session, targetSeq: bigint, action: Extract<FrameBody, { case: "actOnMessage" }>["value"]["action"]) =>
         t.ask(session, { case: "actOnMessage", value: { conversationId: id, clientMessageId: freshKey("act"), targetSeq, action } }, "sendAck", "THR-4");
-      await act(b!, kept.seq, { case: "edit", value: text("a reply, edited") });
+      const editOfKept = await act(b!, kept.seq, { case: "edit", value: text("a reply, edited") });
       const redaction = await act(b!, gone.seq, { case: "redact", value: {} });
 
       const page = await threadPage(t, a!, id, root.seq);
@@ -283,6 +290,9 @@ export const threadTests: ConformanceTest[] = [
       check(threadOf(after.events.find((e) => e.seq === later.seq)) === root.seq, "THR-4", `#${later.seq}: a reply with thread_root_seq ${root.seq}`, () => json(after.events.at(-1)));
       const marker = await t.ask(b!, { case: "markRead", value: { conversationId: id, seq: later.seq, threadRootSeq: root.seq } }, "readMarker", "THR-3");
       check(marker.threadRootSeq === root.seq && marker.seq === later.seq, "THR-4", `the redacted root's thread marked read at ${later.seq}`, () => json(marker));
+      // Redacting the edited reply makes its edit a tombstone too (edit_of set): that was an action, never a message, so no root.
+      await act(b!, kept.seq, { case: "redact", value: {} });
+      await refused(t, a!, replyBody(id, editOfKept.seq), [ErrorCode.INVALID_ARGUMENT], "THR-4");
     },
   },
 ];
