@@ -127,7 +127,7 @@ describe("--profile limits (Appendix C)", () => {
 
   it("a limit of another name, or not a positive integer, is a usage error", async () => {
     const unknown = await conformance(["--profile", profile({ readFanOut: 4 })]);
-    expect([unknown.status, unknown.err.split("\n")[0]]).toEqual([2, "imwire conformance: --profile: unknown limit readFanOut; known: maxGroupSize, streamRetentionEntries, readFanOutMembers, maxInlineMembers"]);
+    expect([unknown.status, unknown.err.split("\n")[0]]).toEqual([2, "imwire conformance: --profile: unknown limit readFanOut; known: maxGroupSize, streamRetentionEntries, readFanOutMembers, maxInlineMembers, receiptMembers"]);
     const zero = await conformance(["--profile", profile({ maxInlineMembers: 0 })]);
     expect([zero.status, zero.err.split("\n")[0]]).toEqual([2, "imwire conformance: --profile: limits.maxInlineMembers must be a positive integer, not 0"]);
   });

@@ -50,7 +50,8 @@ Target:
                           {"features": [...], "hooks": {"restart": CMD, "shutdown": CMD
                           or {"pidFile": PATH}, "pushWebhook": "http://127.0.0.1:PORT/path"},
                           "limits": {"maxGroupSize": N, "streamRetentionEntries": N,
-                          "readFanOutMembers": N, "maxInlineMembers": N}};
+                          "readFanOutMembers": N, "maxInlineMembers": N,
+                          "receiptMembers": N}};
                           tests needing an undeclared hook are reported unsupported
 Tokens (the runner names its users; the server must accept them):
   --secret TEXT           sign tokens with the reference scheme and this secret

@@ -20,7 +20,8 @@ import { secretTokens, type TokenSource } from "./suite/tokens.js";
  * that limits, timeouts and flow control are reached in seconds. The limits
  * welcome does not carry are small too, so that groups reach them with a
  * handful of users: a group is under read fan-out above 4 members (CUR-7,
- * CUR-8), paged above 8 (LIM-9, CONV-10), full at 40 (LIM-4).
+ * CUR-8), gets counts only for its receipts above 4 (RCPT-3 to RCPT-5),
+ * paged above 8 (LIM-9, CONV-10), full at 40 (LIM-4).
  */
 export const EMBEDDED_PROTOCOL: Partial<ServerOptions> = {
   heartbeatIntervalMs: 1_000,
@@ -32,6 +33,7 @@ export const EMBEDDED_PROTOCOL: Partial<ServerOptions> = {
   maxGroupSize: 40,
   maxInlineMembers: 8,
   readFanOutMembers: 4,
+  readReceiptMaxMembers: 4,
 };
 
 /**
@@ -139,5 +141,6 @@ function limitsOf(overrides: Partial<ServerOptions>): ProfileLimits {
     streamRetentionEntries: options.snapshotAfterEntries!,
     readFanOutMembers: options.readFanOutMembers!,
     maxInlineMembers: options.maxInlineMembers!,
+    receiptMembers: options.readReceiptMaxMembers!,
   };
 }

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { Feature } from "../../src/gen/imwire/v1/connection_pb.js";
-import { HistoryVisibility } from "../../src/gen/imwire/v1/conversation_pb.js";
+import { ConversationKind, HistoryVisibility } from "../../src/gen/imwire/v1/conversation_pb.js";
 import { ErrorCode } from "../../src/gen/imwire/v1/error_pb.js";
 import { FrameSchema, type Frame } from "../../src/gen/imwire/v1/frame_pb.js";
 import { SnapshotSchema, UserPageSchema } from "../../src/gen/imwire/v1/sync_pb.js";
@@ -451,5 +451,68 @@ class ThreadHistoryBrokenMachine extends ServerMachine {
     } finally {
       this.#adding.on = false;
     }
+  }
+}
+
+// ---- The conformance runner's receipt self-tests (RCPT-2 to RCPT-5) ----
+// Kept apart from Breakage: a server without the feature, and bugs only the RCPT tests look for.
+// Breakage.deliveredToLast and Breakage.forgetDelivered break the delivered positions themselves.
+
+export interface ReceiptBreakage {
+  /** Strip FEATURE_RECEIPTS from every hello's offer: a server without the feature (not a broken one: EXT-5). */
+  readonly withoutFeature?: boolean;
+  /** Take every channel for a group while answering list_receipts: its members listed to anyone who asks (breaks RCPT-5, SEC-7). */
+  readonly channelMembersListed?: boolean;
+  /** Order the listed members by UTF-16 code units, as a plain JavaScript sort does, not UTF-8 bytes (breaks RCPT-4). */
+  readonly utf16Order?: boolean;
+}
+
+/** A factory for a server machine without per-member receipts, or with them broken, as `breakage` says. */
+export function brokenReceipts(breakage: ReceiptBreakage): ServerMachineFactory {
+  return (deps, options) => new ReceiptBrokenMachine(deps, options, breakage);
+}
+
+class ReceiptBrokenMachine extends ServerMachine {
+  readonly #breakage: ReceiptBreakage;
+  /** While a list_receipts is answered: the store's conversations read as groups. */
+  readonly #listing: { on: boolean };
+
+  constructor(deps: ServerDeps, options: Partial<ServerOptions>, breakage: ReceiptBreakage) {
+    const listing = { on: false };
+    const store = new Proxy(deps.store, {
+      get(target, property, receiver) {
+        if (breakage.channelMembersListed && property === "conversation") {
+          return (conversationId: string) => {
+            const conversation = target.conversation(conversationId);
+            return listing.on && conversation ? { ...conversation, kind: ConversationKind.GROUP } : conversation;
+          };
+        }
+        const value = Reflect.get(target, property, receiver) as unknown;
+        return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    }) as Store;
+    super({ ...deps, store }, options);
+    this.#breakage = breakage;
+    this.#listing = listing;
+  }
+
+  override frameReceived(id: ConnectionId, frame: Frame, now: number, payloadSize = 0): void {
+    const body = frame.body;
+    if (this.#breakage.withoutFeature && body.case === "hello") body.value.features = body.value.features.filter((f) => f !== Feature.RECEIPTS);
+    this.#listing.on = body.case === "listReceipts";
+    try {
+      super.frameReceived(id, frame, now, payloadSize);
+    } finally {
+      this.#listing.on = false;
+    }
+  }
+
+  override takeOutputsUnsettled(): ServerOutput[] {
+    const outputs = super.takeOutputsUnsettled();
+    if (!this.#breakage.utf16Order) return outputs;
+    for (const output of outputs) {
+      if (output.kind === "send" && output.frame.body.case === "receipts") output.frame.body.value.members.sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
+    }
+    return outputs;
   }
 }

@@ -14,6 +14,7 @@ import { ephemeralVectors } from "./valid-ephemeral.js";
 import { threadVectors } from "./valid-threads.js";
 import { historyVisibilityVectors } from "./valid-history-visibility.js";
 import { deleteForMeVectors } from "./valid-delete-for-me.js";
+import { receiptVectors } from "./valid-receipts.js";
 import { laterVersionVectors, unknownEnumVectors, unknownFieldVectors } from "./valid-extensions.js";
 import { noncanonicalVectors } from "./valid-noncanonical.js";
 import { mistypedFieldInvalidVectors, mistypedFieldVectors } from "./valid-mistyped.js";
@@ -30,7 +31,7 @@ import { derivedMissingFieldVectors, explicitDefaultVectors } from "./missing-fi
  * descriptions, minor for added vectors, major for changed or removed ones
  * (ids are stable: a changed expectation gets a new id).
  */
-export const SUITE_VERSION = "4.3.0";
+export const SUITE_VERSION = "4.4.0";
 
 /** What every valid vector exercises: a framed payload (FRM-1), one body (ENV-1), canonical JSON (EXT-4). */
 const BASE_REQUIREMENTS = ["FRM-1", "ENV-1", "EXT-4"];
@@ -45,6 +46,7 @@ export const validDefinitions: readonly ValidDefinition[] = [
   ...threadVectors,
   ...historyVisibilityVectors,
   ...deleteForMeVectors,
+  ...receiptVectors,
   ...unknownFieldVectors,
   ...unknownEnumVectors,
   ...laterVersionVectors,

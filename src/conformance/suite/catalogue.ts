@@ -12,6 +12,7 @@ import { idempotencyTests } from "./cases/idempotency.js";
 import { ephemeralTests } from "./cases/ephemeral.js";
 import { historyVisibilityTests } from "./cases/history-visibility.js";
 import { deleteForMeTests } from "./cases/delete-for-me.js";
+import { receiptTests } from "./cases/receipts.js";
 import { threadTests } from "./cases/threads.js";
 import { errorTests } from "./cases/errors.js";
 import { lifecycleTests } from "./cases/lifecycle.js";
@@ -48,6 +49,7 @@ export const allTests: readonly ConformanceTest[] = [
   ...threadTests,
   ...historyVisibilityTests,
   ...deleteForMeTests,
+  ...receiptTests,
   ...settingsTests,
   ...heartbeatTests,
   ...flowControlTests,
@@ -91,9 +93,12 @@ export const allTests: readonly ConformanceTest[] = [
  * thread read markers, set_history_visibility's answer and joined entries
  * whose interval opens before the ADDED event, and the ledger replies' roots.
  * 1.10: delete for me (protocol version 1.1, §8.3): HID-1 to HID-3 where
- * FEATURE_DELETE_FOR_ME is in force (unsupported elsewhere).
+ * FEATURE_DELETE_FOR_ME is in force (unsupported elsewhere). 1.11:
+ * per-member receipts (protocol version 1.1, §16.1): RCPT-2 to RCPT-5 where
+ * FEATURE_RECEIPTS is in force (unsupported elsewhere), RCPT-3 recommended,
+ * and the profile limit receiptMembers for groups above the receipt bound.
  */
-export const SUITE_VERSION = "1.10.0";
+export const SUITE_VERSION = "1.11.0";
 
 /** Tests selected by --only and --skip: each a test id, an id prefix ("CONN-2/"), a requirement id or a group. */
 export function select(tests: readonly ConformanceTest[], only: readonly string[], skip: readonly string[]): ConformanceTest[] {

@@ -43,10 +43,12 @@ export interface ProfileLimits {
   readonly readFanOutMembers?: number;
   /** LIM-9: groups above this many members are paged, and one request brings in at most this many users. */
   readonly maxInlineMembers?: number;
+  /** RCPT-3 to RCPT-5: the receipt bound; direct conversations and groups of at most this many members get receipts and member lists, larger groups counts only. */
+  readonly receiptMembers?: number;
 }
 
 /** The names a profile's "limits" may use (Appendix C). */
-export const PROFILE_LIMITS = ["maxGroupSize", "streamRetentionEntries", "readFanOutMembers", "maxInlineMembers"] as const satisfies readonly (keyof ProfileLimits)[];
+export const PROFILE_LIMITS = ["maxGroupSize", "streamRetentionEntries", "readFanOutMembers", "maxInlineMembers", "receiptMembers"] as const satisfies readonly (keyof ProfileLimits)[];
 
 export interface ConnectOptions {
   /** Connect through this address (a fault proxy's) instead of the target's. */
