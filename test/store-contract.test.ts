@@ -8,6 +8,8 @@ import { ReceiveMode, ReceiveSettingsSchema } from "../src/gen/imwire/v1/setting
 import { MemoryStore } from "../src/store/memory-store.js";
 import { SqliteStore } from "../src/store/sqlite-store.js";
 import { replayedWriteBehindStore, writeBehindStore } from "./support/write-behind-stores.js";
+import { closeTestPostgresStore, openTestPostgresStore, withPostgres } from "./support/postgres.js";
+import type { PostgresStore } from "../src/store/postgres/postgres-store.js";
 import { deliveredMarkerKey, type NewEvent, type Store, type StoredMembership, type StoredUserEntry, type StoredUserEntryBody } from "../src/store/store.js";
 
 /** How the contract gets a fresh, empty store, and gives it back. */
@@ -488,6 +490,10 @@ storeContract("MemoryStore", { open: () => new MemoryStore() });
 storeContract("SqliteStore", { open: () => new SqliteStore(":memory:"), close: (store) => (store as SqliteStore).close() });
 storeContract("WriteBehindStore", { open: writeBehindStore });
 storeContract("WriteBehindStore, read back from its recorded batches", { open: replayedWriteBehindStore });
+// Each store on a fresh schema of its own, dropped when the test ends (IMWIRE_POSTGRES_URL; required on CI).
+withPostgres("Store contract: PostgresStore", () =>
+  storeContract("PostgresStore", { open: () => openTestPostgresStore(), close: (store) => closeTestPostgresStore(store as PostgresStore) }),
+);
 
 function fail(): never {
   throw new Error("fails on purpose");

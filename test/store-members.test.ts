@@ -3,6 +3,8 @@ import { ConversationKind, Role } from "../src/gen/imwire/v1/conversation_pb.js"
 import { MemoryStore } from "../src/store/memory-store.js";
 import { SqliteStore } from "../src/store/sqlite-store.js";
 import { replayedWriteBehindStore, writeBehindStore } from "./support/write-behind-stores.js";
+import { closeTestPostgresStore, openTestPostgresStore, withPostgres } from "./support/postgres.js";
+import { PostgresStore } from "../src/store/postgres/postgres-store.js";
 import type { Store, StoredMembership } from "../src/store/store.js";
 
 /** The Store contract for member counts (CONV-9) and member pages (CONV-10): both stores, the same expectations. */
@@ -12,6 +14,8 @@ const STORES: [string, () => Store][] = [
   ["WriteBehindStore", writeBehindStore],
   ["WriteBehindStore, read back from its recorded batches", replayedWriteBehindStore],
 ];
+// On a fresh schema per store, dropped after each test (IMWIRE_POSTGRES_URL; required on CI).
+withPostgres("Store member contract: PostgresStore", () => STORES.push(["PostgresStore", () => openTestPostgresStore()]));
 
 const member = (userId: string, over: Partial<StoredMembership> = {}): StoredMembership => ({ conversationId: "g", userId, role: Role.MEMBER, firstVisibleSeq: 1, lastVisibleSeq: 0, ...over });
 
@@ -27,6 +31,7 @@ for (const [name, open] of STORES) {
     });
     afterEach(() => {
       if (store instanceof SqliteStore) store.close();
+      if (store instanceof PostgresStore) closeTestPostgresStore(store);
     });
 
     const page = (after: string, limit: number) => store.membersPage("g", after, limit).map((m) => m.userId);

@@ -5,6 +5,8 @@ import { ReadMarkerSchema } from "../src/gen/imwire/v1/delivery_pb.js";
 import { MemoryStore } from "../src/store/memory-store.js";
 import { SqliteStore } from "../src/store/sqlite-store.js";
 import { replayedWriteBehindStore, writeBehindStore } from "./support/write-behind-stores.js";
+import { closeTestPostgresStore, openTestPostgresStore, withPostgres } from "./support/postgres.js";
+import { PostgresStore } from "../src/store/postgres/postgres-store.js";
 import type { NewEvent, Store, StoredMembership, StoredUserEntry, StoredUserEntryBody } from "../src/store/store.js";
 
 /**
@@ -19,6 +21,8 @@ const STORES: [string, () => Store][] = [
   ["WriteBehindStore", writeBehindStore],
   ["WriteBehindStore, read back from its recorded batches", replayedWriteBehindStore],
 ];
+// On a fresh schema per store, dropped after each test (IMWIRE_POSTGRES_URL; required on CI).
+withPostgres("Store read fan-out contract: PostgresStore", () => STORES.push(["PostgresStore", () => openTestPostgresStore()]));
 
 const text = (s: string): NewEvent => ({ senderUserId: "o", senderDeviceId: "d", body: { case: "message", value: { messageId: s, content: { kind: { case: "text", value: { text: s } } } } } });
 const member = (conversationId: string, userId: string, over: Partial<StoredMembership> = {}): StoredMembership => ({ conversationId, userId, role: Role.MEMBER, firstVisibleSeq: 1, lastVisibleSeq: 0, ...over });
@@ -40,6 +44,7 @@ for (const [name, open] of STORES) {
     });
     afterEach(() => {
       if (store instanceof SqliteStore) store.close();
+      if (store instanceof PostgresStore) closeTestPostgresStore(store);
     });
 
     const stream = (user: string, after = 0, limit = Infinity, summarize = false) => store.userEntries(user, after, limit, summarize).map(shown);

@@ -1,5 +1,8 @@
 import { createRequire } from "node:module";
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
+import { StoreUnavailableError } from "../store-errors.js";
+
+export { isStoreUnavailable, StoreUnavailableError } from "../store-errors.js";
 
 /**
  * PostgreSQL, synchronously: the server machine's Store is synchronous (a
@@ -25,7 +28,7 @@ export class SyncPostgres {
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
     const pgPath = createRequire(import.meta.url).resolve("pg");
-    this.#worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { url, pgPath, port: port2, flag: this.#flag }, transferList: [port2] });
+    this.#worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { url, pgPath, port: port2, flag: this.#flag }, transferList: [port2] });
     this.#worker.unref();
     // The first round trip connects; its failure (wrong URL, server down) is the constructor's.
     this.query("SELECT 1");
@@ -70,18 +73,6 @@ export interface QueryResult<R> {
 
 type Reply = QueryResult<unknown> | { readonly error: { readonly message: string; readonly code?: string } };
 
-/** The database cannot be reached or did not answer: a retryable condition for whoever asked (ERR-2's UNAVAILABLE). */
-export class StoreUnavailableError extends Error {
-  readonly storeUnavailable = true;
-  constructor(
-    message: string,
-    readonly code?: string,
-  ) {
-    super(message);
-    this.name = "StoreUnavailableError";
-  }
-}
-
 /** A statement PostgreSQL refused (a constraint, a syntax error): the caller's bug or a conflict, not an outage. */
 export class PostgresError extends Error {
   constructor(
@@ -91,10 +82,6 @@ export class PostgresError extends Error {
     super(message);
     this.name = "PostgresError";
   }
-}
-
-export function isStoreUnavailable(error: unknown): boolean {
-  return typeof error === "object" && error !== null && (error as { storeUnavailable?: unknown }).storeUnavailable === true;
 }
 
 /**
