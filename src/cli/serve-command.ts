@@ -3,6 +3,8 @@ import { ListenError, startReferenceServer, type ListenAddress, type ReferenceSe
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type Logger } from "../server/logger.js";
 import { serverOptions } from "../machines/server/options.js";
 import { MemoryStore } from "../store/memory-store.js";
+import { PostgresStore } from "../store/postgres/postgres-store.js";
+import { RedisBus } from "../cluster/redis-bus.js";
 import type { Store } from "../store/store.js";
 import { CliError, UsageError, type CliIO } from "./io.js";
 import { openJournalStore, openSqliteStore } from "./open-store.js";
@@ -29,6 +31,12 @@ Options:
                          journal file (created if missing, replayed at start): no
                          storage read on any request, so faster than SQLite, but
                          the whole state must fit in memory
+  --store postgres://USER:PASSWORD@HOST:PORT/DB
+                         PostgreSQL 15 as the store (a cluster's system of
+                         record): any number of servers may share one database
+  --bus redis://HOST:PORT  with --store postgres://: a node of a cluster, telling
+                         the others of what it commits over Redis pub/sub (and
+                         hearing theirs); without it, a single node on PostgreSQL
   --group-commit on|off  on (default): the requests of one event-loop turn share one
                          SQLite commit, every answer held until it; off: one commit
                          (one fsync) per request
@@ -79,6 +87,8 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
     db: { type: "string", default: "imwire.sqlite" },
     memory: { type: "boolean", default: false },
     journal: { type: "string" },
+    store: { type: "string" },
+    bus: { type: "string" },
     secret: { type: "string" },
     "secret-file": { type: "string" },
     "heartbeat-ms": { type: "string" },
@@ -143,8 +153,22 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   const secret = await resolveSecret(values, (text) => warnings.push(text.trimEnd()), io.readFile);
   if (values.memory && values.journal !== undefined) throw new UsageError("give --memory or --journal, not both");
   if (values.journal !== undefined && !groupCommit) throw new UsageError("--journal needs --group-commit on: the journal is written only by group commits");
+  const stores = [values.memory && "--memory", values.journal !== undefined && "--journal", values.store !== undefined && "--store"].filter(Boolean);
+  if (stores.length > 1) throw new UsageError(`give one of ${stores.join(", ")}`);
+  if (values.store !== undefined && !/^postgres(ql)?:\/\//.test(values.store)) throw new UsageError(`--store takes a postgres:// URL, not ${values.store}`);
+  if (values.bus !== undefined && values.store === undefined) throw new UsageError("--bus needs --store postgres://…: the nodes of a cluster share one database");
+  if (values.bus !== undefined && !/^rediss?:\/\//.test(values.bus)) throw new UsageError(`--bus takes a redis:// URL, not ${values.bus}`);
   const opened = await openStore(values);
   const store = opened.store;
+  let bus: RedisBus | undefined;
+  if (values.bus !== undefined) {
+    try {
+      bus = await RedisBus.open(values.bus, log);
+    } catch (error) {
+      await opened.close();
+      throw new CliError(`--bus: cannot reach Redis at ${values.bus}: ${(error as Error).message}`);
+    }
+  }
   let server: ReferenceServer;
   try {
     server = await startReferenceServer({
@@ -160,8 +184,10 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
       logFrames: values["log-frames"] || values.verbose,
       groupCommit,
       fsyncAfterCommit,
+      ...(bus ? { bus } : {}),
     });
   } catch (error) {
+    await bus?.close();
     await opened.close();
     if (error instanceof ListenError) throw new CliError(listenFailure(error, error.listener === "tcp" ? values.tcp : values.ws));
     throw error;
@@ -170,13 +196,24 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   for (const warning of warnings) log.warn(warning);
   log.info(opened.description, opened.fields);
   await untilSignalled(server, log);
+  await bus?.close();
   await opened.close();
   return 0;
 }
 
 /** The store the flags name, with how to close it and what to log about it. */
-async function openStore(values: { memory: boolean; journal?: string | undefined; db: string }): Promise<{ store: Store; close: () => Promise<void>; description: string; fields: Readonly<Record<string, string | number | boolean | undefined>> }> {
+async function openStore(values: { memory: boolean; journal?: string | undefined; store?: string | undefined; db: string }): Promise<{ store: Store; close: () => Promise<void>; description: string; fields: Readonly<Record<string, string | number | boolean | undefined>> }> {
   if (values.memory) return { store: new MemoryStore(`memory-${Date.now()}`), close: async () => {}, description: "storing in memory: everything is lost on exit", fields: { event: "store", store: "memory" } };
+  if (values.store !== undefined) {
+    const url = values.store;
+    let postgres: PostgresStore;
+    try {
+      postgres = PostgresStore.open(url);
+    } catch (error) {
+      throw new CliError(`--store: cannot open PostgreSQL at ${redactPassword(url)}: ${(error as Error).message}`);
+    }
+    return { store: postgres, close: async () => postgres.close(), description: `storing in PostgreSQL at ${redactPassword(url)}`, fields: { event: "store", store: "postgres", url: redactPassword(url) } };
+  }
   if (values.journal !== undefined) {
     const opened = await openJournalStore(values.journal);
     const replayed = `${opened.batches} batches replayed${opened.truncatedBytes > 0 ? `, ${opened.truncatedBytes} bytes of an unfinished last write cut off` : ""}`;
@@ -245,4 +282,9 @@ function parseAddress(text: string, flag: string): ListenAddress | undefined {
 /** FLOW-4 buckets from one figure: per connection N/s with bursts of 2N, per user twice that. */
 function rateLimits(perSecond: number) {
   return { connection: { perSecond, burst: 2 * perSecond }, user: { perSecond: 2 * perSecond, burst: 4 * perSecond } };
+}
+
+/** A URL as it may be logged: its password replaced. */
+function redactPassword(url: string): string {
+  return url.replace(/^(\w+:\/\/[^:/@]*:)[^@]*@/, "$1***@");
 }

@@ -126,6 +126,14 @@ export class CommitGate {
     return this.#committed > this.#durable ? this.#committed : 0;
   }
 
+  /** Run `action` once everything written so far is durable: at once when it is (CLU-2: a cluster notice names only durable positions). */
+  afterDurable(action: () => void): void {
+    if (this.#discarded || this.#broken) return;
+    const target = this.waitFor();
+    if (target === 0) action();
+    else this.#waiters.push({ target, resolve: action });
+  }
+
   held(transport: GatedTransport): void {
     this.#holding.add(transport);
   }

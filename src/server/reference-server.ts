@@ -16,6 +16,7 @@ import type { FrameTransport } from "../transport/frame-transport.js";
 import { WebSocketTransport } from "../transport/websocket-transport.js";
 import { FrameLoggingTransport } from "./frame-log.js";
 import { CommitGate, isBatchingStore } from "./commit-gate.js";
+import type { ClusterBus } from "../cluster/cluster-bus.js";
 import { silentLogger, type Logger } from "./logger.js";
 import { PushWebhook } from "./push-webhook.js";
 import { ServerRunner } from "./server-runner.js";
@@ -59,6 +60,11 @@ export interface ReferenceServerOptions {
    * off, each batch's COMMIT fsyncs, blocking the loop.
    */
   readonly fsyncAfterCommit?: boolean;
+  /**
+   * CLU-1, CLU-2: this server is one node of a cluster sharing `store` (PostgreSQL) with the others: it tells
+   * them, on `bus`, of the positions it commits, and pushes to its own devices what they commit.
+   */
+  readonly bus?: ClusterBus;
 }
 
 /** A listener that could not start: which one, where, and the system's code (EADDRINUSE, EACCES, ...). */
@@ -96,13 +102,17 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
       // SEC-6: 96 random bits, 16 characters.
       randomId: () => randomBytes(12).toString("base64url"),
     },
-    options.protocol ?? {},
+    { ...options.protocol, ...(options.bus ? { clusterNotices: true } : {}) },
   );
+  const bus = options.bus;
   const runner = new ServerRunner(machine, {
     log,
     ...(options.pauseReadingAbove !== undefined ? { pauseReadingAbove: options.pauseReadingAbove } : {}),
     ...(options.pushWebhook !== undefined ? { pushWebhook: new PushWebhook(options.pushWebhook, log, options.pushWebhookSecret) } : {}),
+    // CLU-2: a notice names positions, so it goes once they are durable, lest another node read before the commit.
+    ...(bus ? { clusterNotice: (notice) => (gate ? gate.afterDurable(() => bus.publish(notice)) : bus.publish(notice)) } : {}),
   });
+  bus?.subscribe((notice) => runner.remoteNotice(notice));
   const listeners: (NetServer | HttpServer)[] = [];
   const urls: { tcp?: string; ws?: string } = {};
   const secure = options.tls !== undefined;

@@ -4,6 +4,7 @@ import { ErrorCode } from "../gen/imwire/v1/error_pb.js";
 import type { Frame } from "../gen/imwire/v1/frame_pb.js";
 import type { ServerMachine } from "../machines/server/server-machine.js";
 import type { ConnectionId, ServerOutput } from "../machines/server/types.js";
+import type { ClusterNotice } from "../machines/server/cluster-notices.js";
 import { DriveLoop } from "../runtime/drive-loop.js";
 import { clockTimers, type WakeupTimerFactory } from "../runtime/wakeup-timer.js";
 import type { FrameTransport } from "../transport/frame-transport.js";
@@ -18,6 +19,8 @@ export interface ServerRunnerOptions {
   readonly pauseReadingAbove?: number;
   /** Where push hand-offs go (HOOK-3); without one they are only logged. */
   readonly pushWebhook?: PushWebhook;
+  /** CLU-2: where the machine's cluster notices go (a node of a cluster); the caller sends each once what caused it is durable. */
+  readonly clusterNotice?: (notice: ClusterNotice) => void;
   /** The machine's wake-ups (default: setTimeout on `now`'s clock, not holding the process); a test passes virtual time. */
   readonly timer?: WakeupTimerFactory;
 }
@@ -67,6 +70,7 @@ export class ServerRunner {
           transport?.close();
           this.#logClose(transport?.description ?? String(output.connection), output.reason, output.byPeer === true);
         },
+        "cluster-notice": (output) => options.clusterNotice?.(output.notice),
         "frame-limit": (output) => this.#transports.get(output.connection)?.setMaxFrameSize(output.maxFrameSize),
         "push-handoff": (output) => {
           if (this.#pushWebhook) this.#pushWebhook.deliver(output);
@@ -142,6 +146,13 @@ export class ServerRunner {
    * machine closes each at the end of its drain window, so that, with a
    * second for the closes to finish, is as long as this waits.
    */
+  /** CLU-2: another node committed these positions. */
+  remoteNotice(notice: ClusterNotice): void {
+    if (this.#detached) return;
+    this.machine.remoteNotice(notice, this.#now());
+    this.#carryOut();
+  }
+
   async shutdown(reason: string): Promise<void> {
     const timeoutMs = this.machine.options.drainTimeoutMs + 1_000;
     this.machine.shutdown(this.#now(), reason);

@@ -495,6 +495,8 @@ export class Simulation {
     return new DriveLoop<ServerOutput>({
       take: () => server.takeOutputs(),
       handlers: {
+        // One node: nobody to tell.
+        "cluster-notice": () => {},
         send: (output) =>
           this.#released(() => {
             const connection = this.#connections.get(output.connection);

@@ -53,6 +53,8 @@ export interface ServerOptions {
   readonly readReceiptMaxMembers: number;
   /** Welcome.server_agent. */
   readonly serverAgent: string;
+  /** CLU-2: this node is one of a cluster: it hands out a cluster-notice output after inputs that wrote positions. */
+  readonly clusterNotices: boolean;
 }
 
 export const defaultServerOptions: ServerOptions = {
@@ -79,6 +81,7 @@ export const defaultServerOptions: ServerOptions = {
   userPageMax: 1_000,
   snapshotAfterEntries: 10_000,
   readReceiptMaxMembers: 100,
+  clusterNotices: false,
   serverAgent: "imwire-reference",
 };
 

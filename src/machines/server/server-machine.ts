@@ -32,6 +32,8 @@ import { actOnMessage } from "./message-actions.js";
 import { PushFanOut } from "./fan-out.js";
 import { EphemeralSignals } from "./ephemeral.js";
 import type { ConnectionId, ServerDeps, ServerOutput } from "./types.js";
+import { ClusterNotices, type ClusterNotice } from "./cluster-notices.js";
+import { isStoreUnavailable } from "../../store/store-errors.js";
 
 type Body = Frame["body"];
 
@@ -98,6 +100,7 @@ export class ServerMachine implements ServerCore {
   #outputs: ServerOutput[] = [];
   /** Users whose streams grew: their devices are pumped once the input is handled, or on the next ticks when they are many. */
   readonly #grownStreams = new Set<string>();
+  readonly #notices: ClusterNotices;
   /** CUR-7: finds the connected readers of events published under read fan-out. */
   readonly #fanOut: PushFanOut;
   /** EPH-1 to EPH-5: typing and presence. */
@@ -116,6 +119,7 @@ export class ServerMachine implements ServerCore {
     this.deps = deps;
     this.store = deps.store;
     this.options = serverOptions(options);
+    this.#notices = new ClusterNotices(this.options.clusterNotices);
     this.#fanOut = new PushFanOut(this.store, () => this.#byUser, (userId) => this.#grownStreams.add(userId));
     this.#ephemeral = new EphemeralSignals({
       store: this.store,
@@ -141,6 +145,8 @@ export class ServerMachine implements ServerCore {
    * together (FLOW-1): the answers taken stay in flight until settle().
    */
   takeOutputsUnsettled(): ServerOutput[] {
+    const notice = this.#notices.take();
+    if (notice) this.#outputs.push({ kind: "cluster-notice", notice });
     const outputs = this.#outputs;
     this.#outputs = [];
     return outputs;
@@ -303,12 +309,33 @@ export class ServerMachine implements ServerCore {
   appendUserEntry(userId: string, body: StoredUserEntryBody): number {
     const cursor = this.store.appendUserEntry(userId, body);
     this.#grownStreams.add(userId);
+    this.#notices.streamGrew(userId);
     if (body.case === "eventRef") this.#awayAlerts.push({ userId, conversationId: body.conversationId, seq: body.seq });
     return cursor;
   }
 
   eventPublished(conversationId: string, seq: number): void {
     this.#fanOut.published(conversationId, seq);
+    this.#notices.published(conversationId, seq);
+  }
+
+  /**
+   * CLU-2: another node of the cluster committed these positions: the
+   * devices connected here of users whose streams grew are pushed what they
+   * lack (read from the shared store), readers here of a read-fan-out
+   * conversation are walked, and a device that authenticated there replaces
+   * its connection here (AUTH-4).
+   */
+  remoteNotice(notice: ClusterNotice, now: number): void {
+    this.#lastInputAt = now;
+    for (const userId of notice.users) if (this.#byUser.has(userId)) this.#grownStreams.add(userId);
+    for (const [conversationId, seq] of notice.published) this.#fanOut.published(conversationId, seq);
+    for (const key of notice.devices) {
+      const connection = this.#byDevice.get(key);
+      if (connection) this.#fatal(connection, ErrorCode.SESSION_REPLACED, "AUTH-4", "a newer connection of this device authenticated on another node");
+    }
+    this.#fanOut.step();
+    this.#pumpGrownStreams();
   }
 
   noteSent(connection: Connection, cursor: number): void {
@@ -388,6 +415,7 @@ export class ServerMachine implements ServerCore {
     connection.state = "ready";
     connection.rate = new TokenBucket(options.rateLimits.connection, now);
     this.#byDevice.set(connection.deviceKey, connection);
+    this.#notices.authenticated(connection.deviceKey);
     this.#alerted.delete(connection.deviceKey); // PSH-3: back, so the next time it is away it is alerted again
     let devices = this.#byUser.get(check.userId);
     if (!devices) this.#byUser.set(check.userId, (devices = new Set()));
@@ -521,6 +549,11 @@ export class ServerMachine implements ServerCore {
   #answerError(connection: Connection, requestId: number, error: unknown): void {
     if (error instanceof RequestError) {
       this.#send(connection, errorFrame(error.code, { requestId, message: error.message, requirement: error.requirement }));
+      return;
+    }
+    if (isStoreUnavailable(error)) {
+      // ERR-2: the storage is away (a database restarting): nothing was stored, and a retry may succeed.
+      this.#send(connection, errorFrame(ErrorCode.UNAVAILABLE, { requestId, message: "storage unavailable", retryAfterMs: 1_000 }));
       return;
     }
     this.#outputs.push({ kind: "internal-error", connection: connection.id, error });

@@ -1,3 +1,4 @@
+import type { ClusterNotice } from "./cluster-notices.js";
 import type { ErrorCode } from "../../gen/imwire/v1/error_pb.js";
 import type { Frame } from "../../gen/imwire/v1/frame_pb.js";
 
@@ -18,7 +19,9 @@ export type ServerOutput =
   /** RECV-5: hand an alert to the device's external push service. */
   | { readonly kind: "push-handoff"; readonly userId: string; readonly deviceId: string; readonly pushService: string; readonly pushToken: string; readonly conversationId: string; readonly seq: number }
   /** A bug: a request failed unexpectedly and was answered ERROR_CODE_INTERNAL. */
-  | { readonly kind: "internal-error"; readonly connection: ConnectionId; readonly error: unknown };
+  | { readonly kind: "internal-error"; readonly connection: ConnectionId; readonly error: unknown }
+  /** CLU-2 (with options.clusterNotices): positions to tell the other nodes once what caused them is durable. */
+  | { readonly kind: "cluster-notice"; readonly notice: ClusterNotice };
 
 /** What a token says, once verified (AUTH-2). */
 export type TokenCheck =

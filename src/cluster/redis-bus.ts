@@ -1,0 +1,84 @@
+import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import type { ClusterNotice } from "../machines/server/cluster-notices.js";
+import type { Logger } from "../server/logger.js";
+import type { ClusterBus } from "./cluster-bus.js";
+
+const CHANNEL = "imwire:notices";
+
+/**
+ * CLU-2 over Redis pub/sub: fire and forget, as the bus may be. The
+ * publishing connection keeps no offline queue, so while Redis is away
+ * notices are dropped, not piled up in memory; the subscribing connection
+ * reconnects by itself (ioredis) and resubscribes.
+ */
+export class RedisBus implements ClusterBus {
+  readonly #node = randomUUID();
+  readonly #pub: Redis;
+  readonly #sub: Redis;
+  readonly #log: Logger;
+  #handler: ((notice: ClusterNotice) => void) | undefined;
+  #dropped = 0;
+
+  private constructor(url: string, log: Logger) {
+    this.#log = log;
+    this.#pub = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: true });
+    this.#sub = new Redis(url, { lazyConnect: true });
+    for (const connection of [this.#pub, this.#sub]) connection.on("error", (error: Error) => this.#log.warn(`redis bus: ${error.message}`));
+    this.#sub.on("message", (_channel: string, text: string) => this.#received(text));
+  }
+
+  /** Connected and subscribed, or the reason it could not be. */
+  static async open(url: string, log: Logger): Promise<RedisBus> {
+    const bus = new RedisBus(url, log);
+    await bus.#pub.connect();
+    await bus.#sub.connect();
+    await bus.#sub.subscribe(CHANNEL);
+    return bus;
+  }
+
+  /** Notices not sent because Redis was away. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  publish(notice: ClusterNotice): void {
+    if (this.#pub.status !== "ready") {
+      this.#dropped++;
+      return;
+    }
+    this.#pub.publish(CHANNEL, JSON.stringify({ node: this.#node, ...notice })).catch(() => this.#dropped++);
+  }
+
+  subscribe(handler: (notice: ClusterNotice) => void): void {
+    this.#handler = handler;
+  }
+
+  async close(): Promise<void> {
+    this.#handler = undefined;
+    this.#pub.disconnect();
+    this.#sub.disconnect();
+  }
+
+  #received(text: string): void {
+    let message: { node?: unknown } & Partial<ClusterNotice>;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      return this.#log.warn("redis bus: a notice that is not JSON, ignored");
+    }
+    if (message.node === this.#node || !this.#handler) return;
+    const notice = parseNotice(message);
+    if (notice) this.#handler(notice);
+    else this.#log.warn("redis bus: a malformed notice, ignored");
+  }
+}
+
+/** A notice as sent by another node, checked field by field: the bus is shared, and what it carries is not trusted further than its shape. */
+function parseNotice(message: Partial<ClusterNotice>): ClusterNotice | undefined {
+  const strings = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === "string");
+  const { users, published, devices } = message;
+  if (!strings(users) || !strings(devices) || !Array.isArray(published)) return undefined;
+  if (!published.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === "string" && Number.isSafeInteger(p[1]))) return undefined;
+  return { users, published, devices };
+}

@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+import { ConversationKind } from "../src/gen/imwire/v1/conversation_pb.js";
+import { ErrorCode } from "../src/gen/imwire/v1/error_pb.js";
+import { MemoryStore } from "../src/store/memory-store.js";
+import type { Store } from "../src/store/store.js";
+import { StoreUnavailableError } from "../src/store/store-errors.js";
+import { ServerHarness } from "./support/server-harness.js";
+
+/** The server machine's part in a cluster (SPEC.md §12.1): notices out, notices in, and storage that is away. */
+
+const text = (t: string) => ({ kind: { case: "text" as const, value: { text: t } } });
+
+function direct(h: ServerHarness, a: number): string {
+  const open = h.request(a, { case: "openConversation", value: { kind: ConversationKind.DIRECT, userIds: ["b"] } });
+  if (open.body.case !== "conversationOpened") throw new Error(JSON.stringify(open.body));
+  return open.body.value.conversation!.conversationId;
+}
+
+describe("CLU-2: cluster notices", () => {
+  it("a send's notice names the streams it grew and the device that authenticated; none without clusterNotices", () => {
+    for (const clusterNotices of [true, false]) {
+      const h = new ServerHarness({ clusterNotices });
+      const notices: unknown[] = [];
+      const take = h.server.takeOutputs.bind(h.server);
+      h.server.takeOutputs = () => {
+        const outputs = take();
+        for (const o of outputs) if (o.kind === "cluster-notice") notices.push(o.notice);
+        return outputs;
+      };
+      const a = h.loginAndSync("a", "d");
+      h.loginAndSync("b", "d");
+      const id = direct(h, a);
+      notices.length = 0;
+      h.request(a, { case: "sendMessage", value: { conversationId: id, clientMessageId: "m", content: text("hi") } });
+      expect(notices).toEqual(clusterNotices ? [{ users: ["a", "b"], published: [], devices: [] }] : []);
+    }
+  });
+
+  it("a remote notice pushes to the devices here what another node stored; AUTH-4 across nodes", () => {
+    const store = new MemoryStore();
+    const here = new ServerHarness({ clusterNotices: true }, undefined, store);
+    const there = new ServerHarness({ clusterNotices: true }, undefined, store);
+    const b = here.loginAndSync("b", "d");
+    const a = there.loginAndSync("a", "d");
+    const id = direct(there, a);
+    there.request(a, { case: "sendMessage", value: { conversationId: id, clientMessageId: "m", content: text("from there") } });
+    here.take(b);
+    expect(here.take(b)).toEqual([]); // nothing told this node yet
+    here.server.remoteNotice({ users: ["b"], published: [], devices: [] }, here.now);
+    here.advance(0);
+    const pushed = here.take(b).filter((f) => f.body.case === "deliver").map((f) => (f.body.case === "deliver" ? f.body.value.body.case : ""));
+    expect(pushed).toContain("event");
+    here.server.remoteNotice({ users: [], published: [], devices: ["b\u0000d"] }, here.now);
+    here.advance(0);
+    expect(here.closed.get(b)?.reason).toBe(ErrorCode.SESSION_REPLACED);
+  });
+});
+
+describe("CLU-3: storage that cannot be reached", () => {
+  it("a request is answered UNAVAILABLE, retryable, and nothing is acknowledged", () => {
+    let away = false;
+    const store = new Proxy(new MemoryStore() as Store, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          if (away && property === "appendEvent") throw new StoreUnavailableError("database restarting");
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const h = new ServerHarness({}, undefined, store);
+    const a = h.loginAndSync("a", "d");
+    h.loginAndSync("b", "d");
+    const id = direct(h, a);
+    away = true;
+    const answer = h.request(a, { case: "sendMessage", value: { conversationId: id, clientMessageId: "m", content: text("hi") } });
+    expect(answer.body.case === "error" && [answer.body.value.code, answer.body.value.retryable]).toEqual([ErrorCode.UNAVAILABLE, true]);
+    expect(h.internalErrors).toEqual([]);
+    away = false;
+    const retry = h.request(a, { case: "sendMessage", value: { conversationId: id, clientMessageId: "m", content: text("hi") } });
+    expect(retry.body.case).toBe("sendAck");
+  });
+});
