@@ -42,6 +42,10 @@ heartbeat interval makes the heartbeat tests slow: the run says so first.
 Target:
   --target URL            tcp://, tls://, ws:// or wss:// address (not http://); repeat for
                           several transports
+  --node URL              another node of the same server (a cluster), on the
+                          target's transport; repeat for each: every test's
+                          connections are spread over the target and its nodes
+                          in turn, so its devices meet on different nodes (CLU-1)
   --insecure              accept any TLS certificate (self-signed test servers)
   --features LIST         optional features the server has, comma-separated, from:
                           ${FEATURES.join(", ")} (default: all for the embedded
@@ -101,6 +105,7 @@ export interface ConformanceCommandHooks {
 
 const OPTIONS = {
   target: { type: "string", multiple: true },
+  node: { type: "string", multiple: true },
   insecure: { type: "boolean", default: false },
   features: { type: "string" },
   profile: { type: "string" },
@@ -144,6 +149,8 @@ export async function conformanceCommand(args: string[], io: CliIO, hooks_: Conf
   const quietMs = integerOption(values["quiet-ms"], "--quiet-ms", 500);
   const concurrency = integerOption(values.concurrency, "--concurrency", 4, { min: 1, max: 64 });
   const urls = (values.target ?? []).map((url) => serverAddressOption(url, "--target"));
+  const nodes = (values.node ?? []).map((url) => serverAddressOption(url, "--node"));
+  if (nodes.length > 0 && urls.length !== 1) throw new UsageError("--node needs exactly one --target: the nodes are other addresses of that server, on its transport");
   // Said rather than ignored: someone passing a secret expects it to be used.
   if (urls.length === 0 && tokenOptions.length > 0) throw new UsageError(`${tokenOptions[0]} needs --target: the embedded reference server signs its own tokens`);
   const profile = values.profile === undefined ? undefined : await readProfile(values.profile);
@@ -180,7 +187,7 @@ export async function conformanceCommand(args: string[], io: CliIO, hooks_: Conf
   }
   const featureSet = features === "all" ? new Set(FEATURES) : features;
   const runId = `cf${seed.toString(36)}${randomBytes(3).toString("hex")}`;
-  const targets: Target[] = targetUrls.map((url) => ({ url, dial: { tls: values.insecure ? { rejectUnauthorized: false } : {} }, tokens, features: featureSet, runId, hooks, limits }));
+  const targets: Target[] = targetUrls.map((url) => ({ url, dial: { tls: values.insecure ? { rejectUnauthorized: false } : {} }, tokens, features: featureSet, runId, hooks, limits, ...(nodes.length > 0 ? { nodes } : {}) }));
 
   let heartbeatIntervalMs: number | undefined;
   if (!embedded) {

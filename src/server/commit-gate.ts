@@ -66,6 +66,8 @@ export class CommitGate {
   #committed = 0;
   #syncing = false;
   /** flush() callers, each waiting for a batch to be durable (or for the gate to give up). */
+  /** When the open batch opened (performance.now()). */
+  #openedAt = 0;
   readonly #waiters: { target: number; resolve: () => void }[] = [];
   #flushScheduled = false;
   #discarded = false;
@@ -81,9 +83,20 @@ export class CommitGate {
     this.#schedule = schedule;
     const opened = () => {
       this.#batch++;
+      this.#openedAt = performance.now();
       this.#scheduleFlush();
     };
     store.enableGroupCommit(opened, { fsyncAfterCommit });
+  }
+
+  /**
+   * Commit the open batch now if it has been open `ms` or longer. Called
+   * between inputs: a turn that reads many pipelined requests otherwise
+   * holds one batch — and, on PostgreSQL, the cluster's writer lock — for
+   * all of them, and every other node waits that long.
+   */
+  commitIfOpenFor(ms: number): void {
+    if (this.#store.batchOpen && performance.now() - this.#openedAt >= ms) this.#commit();
   }
 
   /** The transport the server runner gets: frames sent through it wait for the batch they may depend on. */

@@ -21,6 +21,9 @@ import { silentLogger, type Logger } from "./logger.js";
 import { PushWebhook } from "./push-webhook.js";
 import { ServerRunner } from "./server-runner.js";
 
+/** How long a node of a cluster keeps a group-commit batch open across inputs (the writer lock is held meanwhile). */
+const MAX_CLUSTER_BATCH_MS = 5;
+
 export interface ListenAddress {
   readonly host?: string;
   /** 0 picks a free port. */
@@ -110,6 +113,8 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
     ...(options.pauseReadingAbove !== undefined ? { pauseReadingAbove: options.pauseReadingAbove } : {}),
     ...(options.pushWebhook !== undefined ? { pushWebhook: new PushWebhook(options.pushWebhook, log, options.pushWebhookSecret) } : {}),
     // CLU-2: a notice names positions, so it goes once they are durable, lest another node read before the commit.
+    // A node of a cluster holds the cluster's writer lock while its batch is open: at most a few milliseconds of requests share one.
+    ...(bus ? { afterInput: () => gate?.commitIfOpenFor(MAX_CLUSTER_BATCH_MS) } : {}),
     ...(bus ? { clusterNotice: (notice) => (gate ? gate.afterDurable(() => bus.publish(notice)) : bus.publish(notice)) } : {}),
   });
   bus?.subscribe((notice) => runner.remoteNotice(notice));

@@ -21,6 +21,8 @@ export interface ServerRunnerOptions {
   readonly pushWebhook?: PushWebhook;
   /** CLU-2: where the machine's cluster notices go (a node of a cluster); the caller sends each once what caused it is durable. */
   readonly clusterNotice?: (notice: ClusterNotice) => void;
+  /** Called after each frame is handled (the reference server bounds how long a group-commit batch stays open). */
+  readonly afterInput?: () => void;
   /** The machine's wake-ups (default: setTimeout on `now`'s clock, not holding the process); a test passes virtual time. */
   readonly timer?: WakeupTimerFactory;
 }
@@ -47,6 +49,7 @@ export class ServerRunner {
   #unsettled: ServerOutput[] = [];
   #settleQueued = false;
   readonly #pushWebhook: PushWebhook | undefined;
+  readonly #afterInput: (() => void) | undefined;
 
   constructor(machine: ServerMachine, options: ServerRunnerOptions) {
     this.machine = machine;
@@ -54,6 +57,7 @@ export class ServerRunner {
     this.#log = options.log;
     this.#pauseReadingAbove = options.pauseReadingAbove ?? 2 * machine.options.maxFrameSize;
     this.#pushWebhook = options.pushWebhook;
+    this.#afterInput = options.afterInput;
     this.#loop = new DriveLoop<ServerOutput>({
       take: () => {
         const outputs = this.machine.takeOutputsUnsettled();
@@ -117,6 +121,7 @@ export class ServerRunner {
       if (this.#detached) return;
       this.machine.frameReceived(id, frame, this.#now(), size);
       this.#carryOut();
+      this.#afterInput?.();
     };
     transport.onInputError = (error) => {
       if (this.#detached) return;

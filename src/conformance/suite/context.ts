@@ -31,6 +31,12 @@ export interface Target {
   readonly pushes?: PushListener;
   /** Limits the profile declares that welcome does not announce (Appendix C). */
   readonly limits?: ProfileLimits;
+  /**
+   * CLU-1: other nodes of the same server, on the same transport: each
+   * test's connections are spread over `url` and these in turn, so that
+   * its devices meet on different nodes.
+   */
+  readonly nodes?: readonly string[];
 }
 
 /** The profile's "limits" (SPEC.md Appendix C). */
@@ -102,6 +108,14 @@ export class TestContext {
     return this.target.url.startsWith("ws");
   }
 
+  /** CLU-1: the test's connections in turn on each node; the target itself when it has none. */
+  #nextNode(): string {
+    const nodes = this.target.nodes ?? [];
+    if (nodes.length === 0) return this.target.url;
+    const all = [this.target.url, ...nodes];
+    return all[this.#names % all.length]!;
+  }
+
   /** A user id of this run's own. */
   user(name: string): string {
     return `${this.target.runId}-${name}`;
@@ -113,7 +127,7 @@ export class TestContext {
 
   /** A new connection with nothing sent yet (through `via`, a proxy's address, when given). */
   async open(via?: string): Promise<ScriptedConnection> {
-    const connection = await ScriptedConnection.open(via ?? this.target.url, `c${++this.#names}`, this.transcript, this.target.dial, this.ledger);
+    const connection = await ScriptedConnection.open(via ?? this.#nextNode(), `c${++this.#names}`, this.transcript, this.target.dial, this.ledger);
     if (via !== undefined && this.#proxies.some((p) => p.url === via && p.lossy)) connection.referee.throughLossyLink();
     this.#connections.push(connection);
     return connection;

@@ -230,6 +230,18 @@ export class ServerMachine implements ServerCore {
       }
       connection.inFlight++;
     }
+    try {
+      this.#dispatch(connection, frame, now, payloadSize);
+    } catch (error) {
+      // CLU-3: storage away outside a request's own handling (authentication, an acknowledgement, a push):
+      // the connection's state may be half made, so it is closed, retryable, and the device comes back.
+      if (!isStoreUnavailable(error)) throw error;
+      if (this.#connections.has(connection.id)) this.#fatal(connection, ErrorCode.UNAVAILABLE, "CLU-3", "storage unavailable", frame.requestId);
+    }
+  }
+
+  #dispatch(connection: Connection, frame: Frame, now: number, payloadSize: number | undefined): void {
+    const body = frame.body;
     switch (connection.state) {
       case "await-hello":
         if (body.case === "hello") this.#hello(connection, frame.requestId, body.value, now);
@@ -266,6 +278,16 @@ export class ServerMachine implements ServerCore {
 
   /** Run the timers due at `now`: handshake (CONN-6), heartbeat (HB-3) and drain (CONN-7) deadlines. */
   tick(now: number): void {
+    try {
+      this.#tick(now);
+    } catch (error) {
+      // CLU-3: storage away: what this tick would have pushed or swept waits for the next one.
+      if (!isStoreUnavailable(error)) throw error;
+      this.#wakeAt(now + 1_000);
+    }
+  }
+
+  #tick(now: number): void {
     if (this.#grownStreams.size > 0 || this.#fanOut.pending) {
       this.#fanOut.step();
       this.#pumpGrownStreams();
@@ -327,6 +349,15 @@ export class ServerMachine implements ServerCore {
    * its connection here (AUTH-4).
    */
   remoteNotice(notice: ClusterNotice, now: number): void {
+    try {
+      this.#remoteNotice(notice, now);
+    } catch (error) {
+      // CLU-3: storage away: the devices here catch up by themselves (CUR-6), as with a lost notice.
+      if (!isStoreUnavailable(error)) throw error;
+    }
+  }
+
+  #remoteNotice(notice: ClusterNotice, now: number): void {
     this.#lastInputAt = now;
     for (const userId of notice.users) if (this.#byUser.has(userId)) this.#grownStreams.add(userId);
     for (const [conversationId, seq] of notice.published) this.#fanOut.published(conversationId, seq);
