@@ -42,7 +42,8 @@ describe("the conformance runner's delete-for-me tests (HID-1 to HID-3)", () => 
     expect(ofStatus(without.results, "unsupported")).toHaveLength(hidTests.length * 2);
 
     const noHiddenSeqs = await run(withStore("hiddenSeqs", () => () => []));
-    expect(ofStatus(noHiddenSeqs.results, "fail")).toEqual(["tcp HID-1/hidden-for-me-only", "ws HID-1/hidden-for-me-only"]);
+    // Pages forget what was hidden (HID-3's part of HID-1), and hiding again looks new, so the stream is told twice (HID-2).
+    expect(ofStatus(noHiddenSeqs.results, "fail")).toEqual(["tcp HID-1/hidden-for-me-only", "tcp HID-2/other-devices-told-by-the-stream", "ws HID-1/hidden-for-me-only", "ws HID-2/other-devices-told-by-the-stream"]);
     expect(noHiddenSeqs.status).toBe(1);
   }, 60_000);
 });

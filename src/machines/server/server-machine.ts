@@ -602,7 +602,15 @@ export class ServerMachine implements ServerCore {
       }
     }
     // RCPT-2, RCPT-3: what the device holds of each conversation; a write, so in a transaction of its own.
-    if (ack.conversations.length > 0) this.store.transaction(() => noteDelivered(this, connection.userId, ack.conversations));
+    // A failure here costs a receipt, not the acknowledgement: the stream part still counts (and storage away is CLU-3's).
+    if (ack.conversations.length > 0) {
+      try {
+        this.store.transaction(() => noteDelivered(this, connection.userId, ack.conversations));
+      } catch (error) {
+        if (isStoreUnavailable(error)) throw error;
+        this.#outputs.push({ kind: "internal-error", connection: connection.id, error });
+      }
+    }
     // A cursor of 0 beside conversation acknowledgements says nothing about the stream.
     if (ack.cursor === 0n && ack.conversations.length > 0) return;
     const cursor = toNumber(ack.cursor);
