@@ -1,14 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { closeSync, constants, fsync, openSync } from "node:fs";
-import { create, fromBinary, toBinary, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import Database from "better-sqlite3";
-import { ConversationKind, ConversationLeftSchema, ConversationOpenedSchema, HistoryVisibility, type Role } from "../gen/imwire/v1/conversation_pb.js";
-import { DeliveryReceiptSchema, MessageHiddenSchema, ReadMarkerSchema, ReadReceiptSchema, UserEventSchema } from "../gen/imwire/v1/delivery_pb.js";
+import { ConversationKind, HistoryVisibility, type Role } from "../gen/imwire/v1/conversation_pb.js";
 import { ConversationEventSchema, type ConversationEvent } from "../gen/imwire/v1/message_pb.js";
-import { ReceiveMode, ReceiveSettingsSchema } from "../gen/imwire/v1/settings_pb.js";
+import { ReceiveMode } from "../gen/imwire/v1/settings_pb.js";
 import { decodeConversationEvent, encodeConversationEvent } from "../gen/imwire/v1/message_fast.js";
 import { editTarget, threadRoot, tombstone } from "./tombstone.js";
 import { deliveredMarkerKey, type ReceiptCounts } from "./store.js";
+import { decodeBody, encodeBody } from "./entry-bodies.js";
 import type { DedupKey, DedupRecord, NewConversation, NewEvent, Store, StoredConversation, StoredHistoryVisibility, StoredMembership, StoredPushRegistration, StoredUserEntry, StoredUserEntryBody } from "./store.js";
 
 export interface SqliteStoreOptions {
@@ -137,23 +137,6 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
-
-type OtherBody = Exclude<StoredUserEntryBody, { case: "eventRef" }>;
-type OtherCase = OtherBody["case"];
-
-/** How each non-event body is encoded: as its own message type, tagged with its UserEvent field number. */
-const BODY_SCHEMAS: Record<OtherCase, DescMessage> = {
-  joined: ConversationOpenedSchema,
-  left: ConversationLeftSchema,
-  receiveSettings: ReceiveSettingsSchema,
-  readMarker: ReadMarkerSchema,
-  readReceipt: ReadReceiptSchema,
-  hidden: MessageHiddenSchema,
-  deliveryReceipt: DeliveryReceiptSchema,
-};
-const EVENT_FIELD = UserEventSchema.field.event!.number;
-const FIELD_OF = new Map((Object.keys(BODY_SCHEMAS) as OtherCase[]).map((c) => [c, UserEventSchema.field[c]!.number]));
-const CASE_OF = new Map([...FIELD_OF].map(([c, n]) => [n, c]));
 
 interface EntryRow {
   readonly cursor: number;
@@ -505,7 +488,7 @@ export class SqliteStore implements Store {
 
   userEntries(userId: string, afterCursor: number, limit: number, summarize = false): StoredUserEntry[] {
     const after = bound(afterCursor);
-    const stored: StoredUserEntry[] = this.#sql.userEntries.all(userId, after, bound(limit)).map((row) => ({ cursor: row.cursor, body: decodeBody(row) }));
+    const stored: StoredUserEntry[] = this.#sql.userEntries.all(userId, after, bound(limit)).map((row) => ({ cursor: row.cursor, body: decodeBody(row.cursor, row) }));
     if (!this.#hasReadFanOut(userId)) return stored;
     const moved = this.#sql.movedReadFanOut.all({ user: userId, after });
     if (moved.length === 0) return stored;
@@ -799,17 +782,4 @@ function pair(a: string, b: string): [string, string] {
  */
 function bound(n: number): number {
   return n === Infinity ? Number.MAX_SAFE_INTEGER : Math.max(0, Math.trunc(n));
-}
-
-function encodeBody(body: StoredUserEntryBody): Pick<EntryRow, "field" | "conversationId" | "seq"> & { body: Uint8Array | null } {
-  if (body.case === "eventRef") return { field: EVENT_FIELD, conversationId: body.conversationId, seq: body.seq, body: null };
-  // The union's cases and schemas correspond by construction of BODY_SCHEMAS; TypeScript cannot follow that.
-  return { field: FIELD_OF.get(body.case)!, conversationId: null, seq: null, body: toBinary(BODY_SCHEMAS[body.case], body.value as Message) };
-}
-
-function decodeBody(row: EntryRow): StoredUserEntryBody {
-  if (row.field === EVENT_FIELD) return { case: "eventRef", conversationId: row.conversationId!, seq: row.seq! };
-  const kind = CASE_OF.get(row.field);
-  if (kind === undefined || row.body === null) throw new Error(`user stream entry ${row.cursor} has unknown body field ${row.field}`);
-  return { case: kind, value: fromBinary(BODY_SCHEMAS[kind], row.body) } as OtherBody;
 }

@@ -7,7 +7,7 @@ import type { BatchingStore } from "../../server/commit-gate.js";
 import { editTarget, threadRoot, tombstone } from "../tombstone.js";
 import { deliveredMarkerKey, type ReceiptCounts } from "../store.js";
 import type { DedupKey, DedupRecord, NewConversation, NewEvent, Store, StoredConversation, StoredHistoryVisibility, StoredMembership, StoredPushRegistration, StoredUserEntry, StoredUserEntryBody } from "../store.js";
-import { decodeBody, encodeBody } from "./entry-bodies.js";
+import { decodeBody, encodeBody } from "../entry-bodies.js";
 import { migrate } from "./postgres-schema.js";
 import { SQL } from "./postgres-sql.js";
 import { PostgresSession, type PostgresSessionOptions } from "./postgres-session.js";

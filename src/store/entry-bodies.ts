@@ -1,12 +1,12 @@
 import { fromBinary, toBinary, type DescMessage, type Message } from "@bufbuild/protobuf";
-import { ConversationLeftSchema, ConversationOpenedSchema } from "../../gen/imwire/v1/conversation_pb.js";
-import { DeliveryReceiptSchema, MessageHiddenSchema, ReadMarkerSchema, ReadReceiptSchema, UserEventSchema } from "../../gen/imwire/v1/delivery_pb.js";
-import { ReceiveSettingsSchema } from "../../gen/imwire/v1/settings_pb.js";
-import type { StoredUserEntryBody } from "../store.js";
+import { ConversationLeftSchema, ConversationOpenedSchema } from "../gen/imwire/v1/conversation_pb.js";
+import { DeliveryReceiptSchema, MessageHiddenSchema, ReadMarkerSchema, ReadReceiptSchema, UserEventSchema } from "../gen/imwire/v1/delivery_pb.js";
+import { ReceiveSettingsSchema } from "../gen/imwire/v1/settings_pb.js";
+import type { StoredUserEntryBody } from "./store.js";
 
 /**
- * How a stream entry's body is kept in user_entries, as SqliteStore keeps it
- * (the same columns, so the two stores' rows read alike): a conversation
+ * How a stream entry's body is kept in the user_entries table of SqliteStore
+ * and PostgresStore (the same columns, so the two stores' rows read alike): a conversation
  * event by reference, anything else as its own message type's encoding,
  * tagged with its UserEvent field number.
  */
