@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { Feature } from "../../../src/gen/imwire/v1/connection_pb.js";
 
 /** Edge values the vectors share, named so definitions read as what they test. */
 
@@ -43,4 +44,22 @@ export function codePointOffset(text: string, needle: string): number {
 
 export function codePointLength(text: string): number {
   return [...text].length;
+}
+
+/**
+ * The welcome of the version 1.1 vectors: version 1's usual values with
+ * `features` in force and the two-day edit window FEATURE_MESSAGE_ACTIONS
+ * needs (every one of them puts it in force).
+ */
+export function featureWelcome(features: readonly Feature[]) {
+  return {
+    version: 1,
+    maxFrameSize: 1_048_576,
+    heartbeatIntervalMs: 30_000,
+    maxInFlight: 100,
+    receiveWindow: 100,
+    dedupWindowS: 86_400,
+    features: [...features],
+    editWindowS: 172_800,
+  };
 }

@@ -1,7 +1,7 @@
 import { Feature } from "../../../src/gen/imwire/v1/connection_pb.js";
 import { DeviceState } from "../../../src/gen/imwire/v1/settings_pb.js";
 import type { ValidFrameDefinition } from "./types.js";
-import { SERVER_TIME_MS } from "./sample-values.js";
+import { SERVER_TIME_MS, featureWelcome } from "./sample-values.js";
 
 /**
  * Version 1.1 typing indicators and presence (SPEC.md §15.1,
@@ -89,16 +89,7 @@ export const ephemeralVectors: ValidFrameDefinition[] = [
       requestId: 1,
       body: {
         case: "welcome",
-        value: {
-          version: 1,
-          maxFrameSize: 1_048_576,
-          heartbeatIntervalMs: 30_000,
-          maxInFlight: 100,
-          receiveWindow: 100,
-          dedupWindowS: 86_400,
-          features: [Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS, Feature.EPHEMERAL],
-          editWindowS: 172_800,
-        },
+        value: featureWelcome([Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS, Feature.EPHEMERAL]),
       },
     },
   },

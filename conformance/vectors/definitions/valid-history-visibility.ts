@@ -1,7 +1,7 @@
 import { Feature } from "../../../src/gen/imwire/v1/connection_pb.js";
 import { ConversationKind, HistoryVisibility, Role } from "../../../src/gen/imwire/v1/conversation_pb.js";
 import type { ValidFrameDefinition } from "./types.js";
-import { SERVER_TIME_MS } from "./sample-values.js";
+import { SERVER_TIME_MS, featureWelcome } from "./sample-values.js";
 
 /**
  * Version 1.1 history visibility (SPEC.md §7.1, FEATURE_HISTORY_VISIBILITY):
@@ -128,16 +128,7 @@ export const historyVisibilityVectors: ValidFrameDefinition[] = [
       requestId: 1,
       body: {
         case: "welcome",
-        value: {
-          version: 1,
-          maxFrameSize: 1_048_576,
-          heartbeatIntervalMs: 30_000,
-          maxInFlight: 100,
-          receiveWindow: 100,
-          dedupWindowS: 86_400,
-          features: [Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS, Feature.EPHEMERAL, Feature.THREADS, Feature.HISTORY_VISIBILITY],
-          editWindowS: 172_800,
-        },
+        value: featureWelcome([Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS, Feature.EPHEMERAL, Feature.THREADS, Feature.HISTORY_VISIBILITY]),
       },
     },
   },

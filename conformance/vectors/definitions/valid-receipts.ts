@@ -1,4 +1,5 @@
 import { Feature } from "../../../src/gen/imwire/v1/connection_pb.js";
+import { featureWelcome } from "./sample-values.js";
 import type { ValidFrameDefinition } from "./types.js";
 
 /**
@@ -78,25 +79,7 @@ export const receiptVectors: ValidFrameDefinition[] = [
       requestId: 1,
       body: {
         case: "welcome",
-        value: {
-          version: 1,
-          maxFrameSize: 1_048_576,
-          heartbeatIntervalMs: 30_000,
-          maxInFlight: 100,
-          receiveWindow: 100,
-          dedupWindowS: 86_400,
-          features: [
-            Feature.CONVERSATION_SUMMARIES,
-            Feature.MEMBER_PAGES,
-            Feature.MESSAGE_ACTIONS,
-            Feature.EPHEMERAL,
-            Feature.THREADS,
-            Feature.HISTORY_VISIBILITY,
-            Feature.DELETE_FOR_ME,
-            Feature.RECEIPTS,
-          ],
-          editWindowS: 172_800,
-        },
+        value: featureWelcome([Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS, Feature.EPHEMERAL, Feature.THREADS, Feature.HISTORY_VISIBILITY, Feature.DELETE_FOR_ME, Feature.RECEIPTS]),
       },
     },
   },

@@ -2,7 +2,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Feature } from "../../../src/gen/imwire/v1/connection_pb.js";
 import type { ConversationEventSchema } from "../../../src/gen/imwire/v1/message_pb.js";
 import type { ValidFrameDefinition } from "./types.js";
-import { SERVER_TIME_MS } from "./sample-values.js";
+import { SERVER_TIME_MS, featureWelcome } from "./sample-values.js";
 
 /**
  * Version 1.1 threads (SPEC.md §8.2, FEATURE_THREADS): send_message into a
@@ -99,16 +99,7 @@ export const threadVectors: ValidFrameDefinition[] = [
       requestId: 1,
       body: {
         case: "welcome",
-        value: {
-          version: 1,
-          maxFrameSize: 1_048_576,
-          heartbeatIntervalMs: 30_000,
-          maxInFlight: 100,
-          receiveWindow: 100,
-          dedupWindowS: 86_400,
-          features: [Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS, Feature.EPHEMERAL, Feature.THREADS],
-          editWindowS: 172_800,
-        },
+        value: featureWelcome([Feature.CONVERSATION_SUMMARIES, Feature.MEMBER_PAGES, Feature.MESSAGE_ACTIONS, Feature.EPHEMERAL, Feature.THREADS]),
       },
     },
   },
