@@ -139,6 +139,24 @@ describe("the commit gate (group commit, SEQ-2): nothing that may depend on a ba
     expect(errors[0]).toMatch(/group commit failed/);
   });
 
+  it("CLU-2: afterDurable runs at once with nothing pending, after the commit otherwise, and never for a batch whose commit failed", () => {
+    const store = new FakeBatches();
+    const flushes: (() => void)[] = [];
+    const gate = new CommitGate(store, silentLogger, { schedule: (flush) => void flushes.push(flush) });
+    const ran: string[] = [];
+    gate.afterDurable(() => void ran.push("idle"));
+    store.write();
+    gate.afterDurable(() => void ran.push("committed"));
+    expect(ran).toEqual(["idle"]);
+    flushes.shift()!();
+    expect(ran).toEqual(["idle", "committed"]);
+    store.write();
+    gate.afterDurable(() => void ran.push("failed"));
+    store.failNext = true;
+    flushes.shift()!();
+    expect(ran).toEqual(["idle", "committed"]);
+  });
+
   it("discard (a crash): what is held is never sent", async () => {
     await listen();
     const store = new FakeBatches();

@@ -66,6 +66,8 @@ export class CommitGate {
   #committed = 0;
   #syncing = false;
   /** flush() callers, each waiting for a batch to be durable (or for the gate to give up). */
+  /** Failed commits so far: an afterDurable action registered before one never runs. */
+  #failures = 0;
   /** When the open batch opened (performance.now()). */
   #openedAt = 0;
   readonly #waiters: { target: number; resolve: () => void }[] = [];
@@ -143,8 +145,10 @@ export class CommitGate {
   afterDurable(action: () => void): void {
     if (this.#discarded || this.#broken) return;
     const target = this.waitFor();
-    if (target === 0) action();
-    else this.#waiters.push({ target, resolve: action });
+    if (target === 0) return action();
+    // A failed commit wakes every waiter: what it held never became durable, so its action is dropped.
+    const failures = this.#failures;
+    this.#waiters.push({ target, resolve: () => failures === this.#failures && !this.#discarded && action() });
   }
 
   held(transport: GatedTransport): void {
@@ -222,6 +226,7 @@ export class CommitGate {
   }
 
   #fail(what: string, error: unknown): void {
+    this.#failures++;
     this.#log.error(`${what}, every connection cut (nothing of the batch was acknowledged): ${(error as Error).message}`);
     try {
       this.#store.rollbackBatch();
