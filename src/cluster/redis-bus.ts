@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
-import type { ClusterNotice } from "../machines/server/cluster-notices.js";
+import { parseClusterNotice, type ClusterNotice } from "../machines/server/cluster-notices.js";
 import type { Logger } from "../server/logger.js";
 import type { ClusterBus } from "./cluster-bus.js";
 
@@ -47,7 +47,7 @@ export class RedisBus implements ClusterBus {
       this.#dropped++;
       return;
     }
-    this.#pub.publish(CHANNEL, JSON.stringify({ node: this.#node, ...notice })).catch(() => this.#dropped++);
+    this.#pub.publish(CHANNEL, JSON.stringify({ from: this.#node, notice })).catch(() => this.#dropped++);
   }
 
   subscribe(handler: (notice: ClusterNotice) => void): void {
@@ -61,24 +61,15 @@ export class RedisBus implements ClusterBus {
   }
 
   #received(text: string): void {
-    let message: { node?: unknown } & Partial<ClusterNotice>;
+    let message: { from?: unknown; notice?: unknown };
     try {
       message = JSON.parse(text);
     } catch {
       return this.#log.warn("redis bus: a notice that is not JSON, ignored");
     }
-    if (message.node === this.#node || !this.#handler) return;
-    const notice = parseNotice(message);
+    if (message.from === this.#node || !this.#handler) return;
+    const notice = parseClusterNotice(message.notice);
     if (notice) this.#handler(notice);
     else this.#log.warn("redis bus: a malformed notice, ignored");
   }
-}
-
-/** A notice as sent by another node, checked field by field: the bus is shared, and what it carries is not trusted further than its shape. */
-function parseNotice(message: Partial<ClusterNotice>): ClusterNotice | undefined {
-  const strings = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === "string");
-  const { users, published, devices } = message;
-  if (!strings(users) || !strings(devices) || !Array.isArray(published)) return undefined;
-  if (!published.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === "string" && Number.isSafeInteger(p[1]))) return undefined;
-  return { users, published, devices };
 }

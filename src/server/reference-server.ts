@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { createServer as createTcpServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
@@ -105,7 +105,7 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
       // SEC-6: 96 random bits, 16 characters.
       randomId: () => randomBytes(12).toString("base64url"),
     },
-    { ...options.protocol, ...(options.bus ? { clusterNotices: true } : {}) },
+    { ...options.protocol, ...(options.bus ? { clusterNotices: true, clusterNodeId: randomUUID() } : {}) },
   );
   const bus = options.bus;
   const runner = new ServerRunner(machine, {

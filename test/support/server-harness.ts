@@ -5,6 +5,7 @@ import { decodeFrame, encodeFrame } from "../../src/codec/frame-codec.js";
 import { newServerMachine, type ServerMachine, type ServerMachineFactory } from "../../src/machines/server/server-machine.js";
 import type { ServerOptions } from "../../src/machines/server/options.js";
 import type { ConnectionId, ServerOutput, TokenCheck } from "../../src/machines/server/types.js";
+import type { ClusterNotice } from "../../src/machines/server/cluster-notices.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import type { Store } from "../../src/store/store.js";
 
@@ -27,6 +28,9 @@ export class ServerHarness {
   readonly inbox = new Map<ConnectionId, Frame[]>();
   readonly closed = new Map<ConnectionId, ServerOutput & { kind: "close" }>();
   readonly internalErrors: unknown[] = [];
+  /** CLU-2: the cluster notices the machine handed out, not yet taken by a test (with clusterNotices on). */
+  readonly notices: ClusterNotice[] = [];
+  readonly pushHandoffs: (ServerOutput & { kind: "push-handoff" })[] = [];
 
   constructor(options: Partial<ServerOptions> = {}, machine: ServerMachineFactory = newServerMachine, store: Store = new MemoryStore()) {
     this.store = store;
@@ -96,6 +100,12 @@ export class ServerHarness {
     return frames;
   }
 
+  /** CLU-2: hand this node a notice from another, as its bus would. */
+  hear(notice: ClusterNotice): void {
+    this.server.remoteNotice(notice, this.now);
+    this.#collect();
+  }
+
   advance(ms: number): void {
     this.now += ms;
     this.server.tick(this.now);
@@ -107,6 +117,8 @@ export class ServerHarness {
       if (output.kind === "send") this.inbox.get(output.connection)?.push(output.frame);
       else if (output.kind === "close") this.closed.set(output.connection, output);
       else if (output.kind === "internal-error") this.internalErrors.push(output.error);
+      else if (output.kind === "cluster-notice") this.notices.push(output.notice);
+      else if (output.kind === "push-handoff") this.pushHandoffs.push(output);
     }
   }
 }

@@ -55,6 +55,8 @@ export interface ServerOptions {
   readonly serverAgent: string;
   /** CLU-2: this node is one of a cluster: it hands out a cluster-notice output after inputs that wrote positions. */
   readonly clusterNotices: boolean;
+  /** CLU-5: this node's name in its notices, unique in the cluster (the runner draws it: the machine has no randomness). */
+  readonly clusterNodeId: string;
 }
 
 export const defaultServerOptions: ServerOptions = {
@@ -82,6 +84,7 @@ export const defaultServerOptions: ServerOptions = {
   snapshotAfterEntries: 10_000,
   readReceiptMaxMembers: 100,
   clusterNotices: false,
+  clusterNodeId: "",
   serverAgent: "imwire-reference",
 };
 

@@ -33,6 +33,7 @@ import { PushFanOut } from "./fan-out.js";
 import { EphemeralSignals } from "./ephemeral.js";
 import type { ConnectionId, ServerDeps, ServerOutput } from "./types.js";
 import { ClusterNotices, type ClusterNotice } from "./cluster-notices.js";
+import { ALIVE_INTERVAL_MS, RemoteDevices, type RemoteChange } from "./remote-devices.js";
 import { isStoreUnavailable } from "../../store/store-errors.js";
 
 type Body = Frame["body"];
@@ -101,6 +102,10 @@ export class ServerMachine implements ServerCore {
   /** Users whose streams grew: their devices are pumped once the input is handled, or on the next ticks when they are many. */
   readonly #grownStreams = new Set<string>();
   readonly #notices: ClusterNotices;
+  /** CLU-5: the devices connected to the other nodes of the cluster. */
+  readonly #remote = new RemoteDevices();
+  /** CLU-5: when this node next lists its devices to the others (never when it runs alone). */
+  #aliveAt = Infinity;
   /** CUR-7: finds the connected readers of events published under read fan-out. */
   readonly #fanOut: PushFanOut;
   /** EPH-1 to EPH-5: typing and presence. */
@@ -119,12 +124,15 @@ export class ServerMachine implements ServerCore {
     this.deps = deps;
     this.store = deps.store;
     this.options = serverOptions(options);
-    this.#notices = new ClusterNotices(this.options.clusterNotices);
+    this.#notices = new ClusterNotices(this.options.clusterNotices, this.options.clusterNodeId);
+    if (this.options.clusterNotices) this.#aliveAt = 0;
     this.#fanOut = new PushFanOut(this.store, () => this.#byUser, (userId) => this.#grownStreams.add(userId));
     this.#ephemeral = new EphemeralSignals({
       store: this.store,
       connectionsOf: (userId) => this.#byUser.get(userId) ?? [],
       send: (connection, frame) => this.#send(connection, frame),
+      notices: this.#notices,
+      remote: this.#remote,
     });
   }
 
@@ -164,7 +172,7 @@ export class ServerMachine implements ServerCore {
   /** When tick() must next be called, or undefined when no timer runs. */
   nextWakeup(): number | undefined {
     const pushesDue = this.#grownStreams.size > 0 || this.#fanOut.pending ? this.#lastInputAt : Infinity;
-    const wakeup = Math.min(this.#wakeup, pushesDue);
+    const wakeup = Math.min(this.#wakeup, pushesDue, this.#aliveAt);
     return wakeup === Infinity ? undefined : wakeup;
   }
 
@@ -288,6 +296,7 @@ export class ServerMachine implements ServerCore {
   }
 
   #tick(now: number): void {
+    if (now >= this.#aliveAt) this.#alive(now);
     if (this.#grownStreams.size > 0 || this.#fanOut.pending) {
       this.#fanOut.step();
       this.#pumpGrownStreams();
@@ -359,14 +368,42 @@ export class ServerMachine implements ServerCore {
 
   #remoteNotice(notice: ClusterNotice, now: number): void {
     this.#lastInputAt = now;
+    const { node } = notice;
+    this.#remote.heard(node, now);
+    // The list was made before the arrivals and departures the same notice names, at the node's tick.
+    if (notice.alive) for (const change of this.#remote.replace(node, notice.alive, now)) this.#remoteChanged(change);
     for (const userId of notice.users) if (this.#byUser.has(userId)) this.#grownStreams.add(userId);
     for (const [conversationId, seq] of notice.published) this.#fanOut.published(conversationId, seq);
     for (const key of notice.devices) {
+      // Counted there before it is replaced here, so that presence sees a device that moved, not one that left.
+      this.#remoteChanged(this.#remote.arrived(node, key));
+      this.#alerted.delete(key); // PSH-3: back, on another node
       const connection = this.#byDevice.get(key);
       if (connection) this.#fatal(connection, ErrorCode.SESSION_REPLACED, "AUTH-4", "a newer connection of this device authenticated on another node");
     }
+    for (const [key, lastSeenMs] of notice.departed) this.#remoteChanged(this.#remote.departed(node, key, lastSeenMs));
+    for (const signal of notice.typing) this.#ephemeral.remoteTyping(signal, now);
+    for (const [userId, hidden] of notice.sharing) this.#ephemeral.remoteSharingChanged(userId, hidden);
+    for (const [key, conversationId] of notice.alerted) this.#alertedOf(key).add(conversationId);
     this.#fanOut.step();
     this.#pumpGrownStreams();
+  }
+
+  #remoteChanged(change: RemoteChange | undefined): void {
+    if (change) this.#ephemeral.remoteChanged(change);
+  }
+
+  #alertedOf(deviceKey: string): Set<string> {
+    let alerted = this.#alerted.get(deviceKey);
+    if (!alerted) this.#alerted.set(deviceKey, (alerted = new Set()));
+    return alerted;
+  }
+
+  /** CLU-5: tell the other nodes every device connected here, and forget the devices of nodes fallen silent. */
+  #alive(now: number): void {
+    this.#aliveAt = now + ALIVE_INTERVAL_MS;
+    this.#notices.alive([...this.#byDevice.keys()]);
+    for (const change of this.#remote.expire(now)) this.#ephemeral.remoteChanged(change);
   }
 
   noteSent(connection: Connection, cursor: number): void {
@@ -652,11 +689,11 @@ export class ServerMachine implements ServerCore {
       if (!event || event.senderUserId === userId || effectiveMode(this.store, userId, conversationId) === ReceiveMode.MUTED) continue;
       for (const registration of registrations) {
         const key = deviceKey(userId, registration.deviceId);
-        if (this.#byDevice.has(key)) continue; // connected: RECV-5 applies instead
-        let alerted = this.#alerted.get(key);
-        if (!alerted) this.#alerted.set(key, (alerted = new Set()));
+        if (this.#byDevice.has(key) || this.#remote.deviceConnected(key)) continue; // connected, here or on another node: RECV-5 applies instead
+        const alerted = this.#alertedOf(key);
         if (alerted.has(conversationId)) continue;
         alerted.add(conversationId);
+        this.#notices.alerted(key, conversationId);
         this.#outputs.push({ kind: "push-handoff", userId, deviceId: registration.deviceId, pushService: registration.pushService, pushToken: registration.pushToken, conversationId, seq });
       }
     }
@@ -727,7 +764,10 @@ export class ServerMachine implements ServerCore {
   #forget(connection: Connection): void {
     this.#connections.delete(connection.id);
     if (connection.userId === "") return;
-    if (this.#byDevice.get(connection.deviceKey) === connection) this.#byDevice.delete(connection.deviceKey);
+    if (this.#byDevice.get(connection.deviceKey) === connection) {
+      this.#byDevice.delete(connection.deviceKey);
+      this.#notices.departed(connection.deviceKey, connection.lastReceivedAt);
+    }
     const devices = this.#byUser.get(connection.userId);
     devices?.delete(connection);
     this.#ephemeral.closed(connection, devices?.size === 0, connection.lastReceivedAt);
