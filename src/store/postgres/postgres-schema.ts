@@ -123,8 +123,8 @@ export function migrate(db: SyncPostgres): void {
         return;
       }
       db.query(MIGRATIONS[version]!);
-      // CUR-4: the epoch is born with the database, so it changes exactly when the stored state is lost. (A restored
-      // older backup keeps it while losing what came later: restoring one must also renew it.)
+      // CUR-4: the epoch is born with the database, so it changes when the stored state is lost. A restored older
+      // backup brings it back while losing what came later: postgres-epoch.ts renews it then (CLU-4).
       if (version === 0) db.query("INSERT INTO meta (key, value) VALUES ('epoch', $1)", [randomUUID()]);
       db.query("INSERT INTO meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [String(version + 1)]);
       db.query("COMMIT");

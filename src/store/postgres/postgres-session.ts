@@ -39,6 +39,8 @@ export class PostgresSession {
   #onBatchOpened: (() => void) | undefined;
   #batchOpen = false;
   #closed = false;
+  /** Changed whenever what the open transaction reads may have changed: at BEGIN, at each write, at ROLLBACK TO SAVEPOINT. */
+  #generation = 0;
 
   /** Connects at once: StoreUnavailableError when the database is not there. */
   constructor(url: string, options: PostgresSessionOptions = {}) {
@@ -74,6 +76,18 @@ export class PostgresSession {
   /** The connection itself, for work that runs its own transactions (migrations, at open). */
   get connection(): SyncPostgres {
     return this.#db ?? this.#connect();
+  }
+
+  /**
+   * What the open transaction reads stays the same while this number does
+   * (undefined outside a transaction, or in one that failed): every
+   * transaction holds the cluster's writer lock, so no other node commits
+   * until it ends, and the number changes at each write of its own
+   * (atomic()) and at each ROLLBACK TO SAVEPOINT. A read made under it may
+   * be answered again, without a round trip, while it stands.
+   */
+  get readGeneration(): number | undefined {
+    return this.#inTransaction && !this.#aborted && !this.#lost ? this.#generation : undefined;
   }
 
   /** One statement's rows. */
@@ -127,7 +141,13 @@ export class PostgresSession {
    */
   atomic<T>(fn: () => T): T {
     this.#openBatch();
-    return this.#inTransaction ? fn() : this.transaction(fn);
+    if (!this.#inTransaction) return this.transaction(fn);
+    this.#generation++;
+    try {
+      return fn();
+    } finally {
+      this.#generation++;
+    }
   }
 
   /** fn's result, unless a statement failed under it, which a swallowing fn must not hide. */
@@ -151,6 +171,7 @@ export class PostgresSession {
     } catch (error) {
       if (!this.#lost) {
         this.query(`ROLLBACK TO SAVEPOINT ${name}`);
+        this.#generation++;
         // The savepoint was made in a healthy transaction (SAVEPOINT succeeded), and is one again.
         this.#aborted = false;
       }
@@ -162,6 +183,7 @@ export class PostgresSession {
 
   /** BEGIN and the writer lock in one round trip (a simple query may hold several statements). */
   #begin(): void {
+    this.#generation++;
     this.#inTransaction = true;
     this.#aborted = false;
     this.#lost = false;

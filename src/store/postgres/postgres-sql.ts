@@ -24,6 +24,11 @@ const VISIBLE_TOP = `CASE WHEN m.last_visible_seq = 0 THEN nullif(c.last_positio
   ELSE (SELECT e.position FROM events e WHERE e.conversation_id = m.conversation_id AND e.seq <= m.last_visible_seq
         AND e.position IS NOT NULL ORDER BY e.seq DESC LIMIT 1) END`;
 
+/** A conversation's row (c), as PostgresStore's ConversationRow. */
+const CONVERSATION_COLUMNS = `c.conversation_id AS "conversationId", c.kind, c.title, c.owner_user_id AS "ownerUserId",
+  c.read_fan_out_from AS "readFanOutFromSeq", c.last_seq AS "lastSeq", c.member_count AS "memberCount",
+  c.history_visibility AS "historyVisibility", c.history_events AS "historyEvents"`;
+
 const MEMBERSHIP_COLUMNS = `conversation_id AS "conversationId", user_id AS "userId", role,
   first_visible_seq AS "firstVisibleSeq", last_visible_seq AS "lastVisibleSeq"`;
 
@@ -76,8 +81,8 @@ export const SQL = {
 
   insertConversation: `INSERT INTO conversations (conversation_id, kind, title, owner_user_id, read_fan_out_from)
     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
-  conversation: `SELECT conversation_id AS "conversationId", kind, title, owner_user_id AS "ownerUserId", read_fan_out_from AS "readFanOutFromSeq"
-    FROM conversations WHERE conversation_id = $1`,
+  // Everything the Store reads of a conversation's row, in one read: conversation(), lastSeq(), memberCount(), historyVisibility().
+  conversationRow: `SELECT ${CONVERSATION_COLUMNS} FROM conversations c WHERE c.conversation_id = $1`,
   conversationExists: "SELECT 1 FROM conversations WHERE conversation_id = $1",
   startReadFanOut: `WITH moved AS (
       UPDATE conversations SET read_fan_out_from = $2 WHERE conversation_id = $1 AND read_fan_out_from = 0 RETURNING conversation_id
@@ -86,7 +91,6 @@ export const SQL = {
       published AS (UPDATE events SET position = next.value FROM next WHERE conversation_id = $1 AND seq = $2),
       latest AS (UPDATE conversations SET last_position = next.value FROM next WHERE conversation_id = $1)
     SELECT value AS position FROM next`,
-  lastSeq: "SELECT last_seq AS seq FROM conversations WHERE conversation_id = $1",
   // SEQ-1: the gapless counter, taken in the transaction that inserts the event.
   nextSeq: "UPDATE conversations SET last_seq = last_seq + 1 WHERE conversation_id = $1 RETURNING last_seq AS seq",
   directPair: `SELECT conversation_id AS "conversationId" FROM direct_pairs WHERE user_low = $1 AND user_high = $2`,
@@ -110,9 +114,21 @@ export const SQL = {
     WHERE conversation_id = $1 AND user_id > $2 AND last_visible_seq = 0 ORDER BY user_id LIMIT $3`,
   membership: `SELECT ${MEMBERSHIP_COLUMNS} FROM memberships WHERE conversation_id = $1 AND user_id = $2`,
   members: `SELECT ${MEMBERSHIP_COLUMNS} FROM memberships WHERE conversation_id = $1 AND last_visible_seq = 0 ORDER BY id`,
-  memberCount: "SELECT member_count AS n FROM conversations WHERE conversation_id = $1",
   firstMembers: `SELECT user_id AS "userId" FROM memberships WHERE conversation_id = $1 ORDER BY id LIMIT 3`,
   membershipsOf: `SELECT ${MEMBERSHIP_COLUMNS} FROM memberships WHERE user_id = $1 ORDER BY id`,
+  // The same, each with its conversation's row, the user's receive mode and read marker in it, and, if the user is
+  // a current member and there are at most $2, the current members in join order (PostgresStore.membershipsOf).
+  membershipViewsOf: `SELECT m.user_id AS "userId", m.role,
+      m.first_visible_seq AS "firstVisibleSeq", m.last_visible_seq AS "lastVisibleSeq", ${CONVERSATION_COLUMNS},
+      coalesce(rm.mode, 0) AS "receiveMode", coalesce(r.seq, 0) AS "readSeq",
+      CASE WHEN m.last_visible_seq = 0 AND c.member_count <= $2 THEN (
+        SELECT json_agg(json_build_object('conversationId', o.conversation_id, 'userId', o.user_id, 'role', o.role,
+          'firstVisibleSeq', o.first_visible_seq, 'lastVisibleSeq', o.last_visible_seq) ORDER BY o.id)
+        FROM memberships o WHERE o.conversation_id = m.conversation_id AND o.last_visible_seq = 0) END AS members
+    FROM memberships m JOIN conversations c ON c.conversation_id = m.conversation_id
+    LEFT JOIN receive_modes rm ON rm.user_id = m.user_id AND rm.conversation_id = m.conversation_id
+    LEFT JOIN read_markers r ON r.user_id = m.user_id AND r.conversation_id = m.conversation_id AND r.marker = ''
+    WHERE m.user_id = $1 ORDER BY m.id`,
 
   insertEvent: "INSERT INTO events (conversation_id, seq, event, edit_target, thread_root) VALUES ($1, $2, $3, $4, $5)",
   threadEvents: `SELECT event FROM events WHERE conversation_id = $1 AND (seq = $2 OR thread_root = $2) AND seq > $3 AND seq <= $4
@@ -128,7 +144,6 @@ export const SQL = {
     FROM push_registrations WHERE user_id = $1 ORDER BY device_id`,
   setPushRegistration: `WITH ${MADE_USER} INSERT INTO push_registrations (user_id, device_id, push_service, push_token) VALUES ($1, $2, $3, $4)
     ON CONFLICT (user_id, device_id) DO UPDATE SET push_service = excluded.push_service, push_token = excluded.push_token`,
-  historyVisibility: "SELECT history_visibility AS visibility, history_events AS events FROM conversations WHERE conversation_id = $1",
   setHistoryVisibility: "UPDATE conversations SET history_visibility = $2, history_events = $3 WHERE conversation_id = $1",
   presenceHidden: `SELECT presence_hidden AS hidden FROM users WHERE user_id = $1`,
   setPresenceHidden: `INSERT INTO users (user_id, presence_hidden) VALUES ($1, $2)

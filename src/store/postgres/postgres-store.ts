@@ -9,8 +9,10 @@ import { deliveredMarkerKey, type ReceiptCounts } from "../store.js";
 import type { DedupKey, DedupRecord, NewConversation, NewEvent, Store, StoredConversation, StoredHistoryVisibility, StoredMembership, StoredPushRegistration, StoredUserEntry, StoredUserEntryBody } from "../store.js";
 import { decodeBody, encodeBody } from "../entry-bodies.js";
 import { migrate } from "./postgres-schema.js";
+import { checkCursorWatermark, checkFingerprint, EPOCH_SQL, type EpochAtOpen, type WatermarkCheck } from "./postgres-epoch.js";
 import { SQL } from "./postgres-sql.js";
 import { PostgresSession, type PostgresSessionOptions } from "./postgres-session.js";
+import { TransactionReads } from "./postgres-reads.js";
 
 export interface PostgresStoreOptions extends PostgresSessionOptions {
   /** Wall-clock time for the created time of dedup records (for an operator; expiry goes by the server's time). */
@@ -57,14 +59,15 @@ export interface PostgresStoreOptions extends PostgresSessionOptions {
 export class PostgresStore implements Store, BatchingStore {
   readonly #session: PostgresSession;
   readonly #clock: () => number;
-  readonly #epoch: string;
+  readonly #opened: EpochAtOpen;
 
   private constructor(url: string, options: PostgresStoreOptions) {
     this.#clock = options.clock ?? Date.now;
     this.#session = new PostgresSession(url, options);
     try {
       migrate(this.#session.connection);
-      this.#epoch = this.#session.query<{ value: string }>(SQL.epoch)[0]!.value;
+      // CUR-4: a database that is not the one the epoch was born in (restored elsewhere) gets a new epoch.
+      this.#opened = checkFingerprint(this.#session);
     } catch (error) {
       this.#session.close();
       throw error;
@@ -74,6 +77,30 @@ export class PostgresStore implements Store, BatchingStore {
   /** Connect to `url` and bring its schema up to date; StoreUnavailableError when the database is not there. */
   static open(url: string, options: PostgresStoreOptions = {}): PostgresStore {
     return new PostgresStore(url, options);
+  }
+
+  /** The epoch as found at open (and whether the fingerprint renewed it), and the schema: for CLU-4's cursor watermark. */
+  get epochAtOpen(): EpochAtOpen {
+    return this.#opened;
+  }
+
+  /**
+   * CLU-4, at a node's start, before it serves: renew the epoch and raise
+   * the cursor counter if it is below `watermark`, the highest cursor the
+   * cluster made durable under `epoch` (postgres-epoch.ts).
+   */
+  checkCursorWatermark(epoch: string, watermark: number): WatermarkCheck {
+    return checkCursorWatermark(this.#session, epoch, watermark);
+  }
+
+  /**
+   * The epoch and the cursor counter as committed, cluster-wide: what the
+   * cursor watermark may be raised to. Undefined while a group-commit batch
+   * is open, whose cursors this connection would see before they are durable.
+   */
+  committedPosition(): { readonly epoch: string; readonly cursor: number } | undefined {
+    if (this.#session.batchOpen) return undefined;
+    return this.#query<{ epoch: string; cursor: number }>(EPOCH_SQL.committedPosition)[0];
   }
 
   /** Close the connection (an open transaction rolls back with it); the store is unusable afterwards. */
@@ -109,6 +136,18 @@ export class PostgresStore implements Store, BatchingStore {
     this.#session.rollbackBatch();
   }
 
+  #transactionReads: TransactionReads | undefined;
+
+  /** Answers kept for the rest of the open transaction (postgres-reads.ts). */
+  get #reads(): TransactionReads {
+    return (this.#transactionReads ??= new TransactionReads(() => this.#session.readGeneration));
+  }
+
+  /** The conversation's row, which answers conversation(), lastSeq(), memberCount() and historyVisibility() alike. */
+  #conversationRow(conversationId: string): ConversationRow | undefined {
+    return this.#reads.get("conversation", [conversationId], () => this.#query<ConversationRow>(SQL.conversationRow, [conversationId])[0]);
+  }
+
   #query<R = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): R[] {
     return this.#session.query<R>(sql, params);
   }
@@ -139,7 +178,8 @@ export class PostgresStore implements Store, BatchingStore {
   }
 
   conversation(conversationId: string): StoredConversation | undefined {
-    return this.#query<StoredConversation>(SQL.conversation, [conversationId])[0];
+    const row = this.#conversationRow(conversationId);
+    return row === undefined ? undefined : storedConversation(row);
   }
 
   directConversation(userA: string, userB: string): string | undefined {
@@ -165,19 +205,22 @@ export class PostgresStore implements Store, BatchingStore {
   }
 
   membership(conversationId: string, userId: string): StoredMembership | undefined {
-    return this.#query<StoredMembership>(SQL.membership, [conversationId, userId])[0];
+    return this.#reads.get("membership", [conversationId, userId], () => this.#query<StoredMembership>(SQL.membership, [conversationId, userId])[0]);
   }
 
   members(conversationId: string): StoredMembership[] {
-    const rows = this.#query<StoredMembership>(SQL.members, [conversationId]);
-    if (rows.length === 0) this.#mustExist(conversationId);
-    return rows;
+    const rows = this.#reads.get("members", [conversationId], () => {
+      const read = this.#query<StoredMembership>(SQL.members, [conversationId]);
+      if (read.length === 0) this.#mustExist(conversationId);
+      return read;
+    });
+    return [...rows];
   }
 
   memberCount(conversationId: string): number {
-    const row = this.#query<{ n: number }>(SQL.memberCount, [conversationId])[0];
+    const row = this.#conversationRow(conversationId);
     if (row === undefined) throw new Error(`no conversation ${conversationId}`);
-    return row.n;
+    return row.memberCount;
   }
 
   membersPage(conversationId: string, afterUserId: string, limit: number): StoredMembership[] {
@@ -186,8 +229,25 @@ export class PostgresStore implements Store, BatchingStore {
     return rows;
   }
 
+  /**
+   * Inside a transaction, one statement answers, beside the memberships,
+   * what the machine asks next of each of them (a snapshot page's
+   * conversation views, SYNC-7; a user's contacts, EPH-3): the
+   * conversation, the membership, the receive mode, the read marker and a
+   * small conversation's members, kept for the rest of the transaction.
+   */
   membershipsOf(userId: string): StoredMembership[] {
-    return this.#query<StoredMembership>(SQL.membershipsOf, [userId]);
+    const reads = this.#reads;
+    if (!reads.keeping) return this.#query<StoredMembership>(SQL.membershipsOf, [userId]);
+    return this.#query<MembershipView>(SQL.membershipViewsOf, [userId, MEMBERS_READ_AHEAD]).map((row) => {
+      const membership: StoredMembership = { conversationId: row.conversationId, userId: row.userId, role: row.role, firstVisibleSeq: row.firstVisibleSeq, lastVisibleSeq: row.lastVisibleSeq };
+      reads.put("membership", [row.conversationId, userId], membership);
+      reads.put("conversation", [row.conversationId], row);
+      reads.put("receiveMode", [userId, row.conversationId], row.receiveMode);
+      reads.put("readMarker", [userId, row.conversationId, ""], row.readSeq);
+      if (row.members !== null) reads.put("members", [row.conversationId], row.members);
+      return membership;
+    });
   }
 
   appendEvent(conversationId: string, event: NewEvent): number {
@@ -220,7 +280,7 @@ export class PostgresStore implements Store, BatchingStore {
   }
 
   lastSeq(conversationId: string): number {
-    return this.#query<{ seq: number }>(SQL.lastSeq, [conversationId])[0]?.seq ?? 0;
+    return this.#conversationRow(conversationId)?.lastSeq ?? 0;
   }
 
   events(conversationId: string, afterSeq: number, untilSeq: number, limit: number): ConversationEvent[] {
@@ -238,9 +298,9 @@ export class PostgresStore implements Store, BatchingStore {
     return row === undefined ? undefined : decodeConversationEvent(row.event);
   }
 
+  /** Read each time, not kept from open: another node may renew it at its start (CLU-4). */
   epoch(userId: string): string {
-    this.addUser(userId);
-    return this.#epoch;
+    return this.#atomic(() => this.#query<{ value: string }>(EPOCH_SQL.epochForUser, [userId])[0]!.value);
   }
 
   appendUserEntry(userId: string, body: StoredUserEntryBody): number {
@@ -281,7 +341,7 @@ export class PostgresStore implements Store, BatchingStore {
   }
 
   receiveMode(userId: string, conversationId: string): ReceiveMode {
-    return this.#query<{ mode: ReceiveMode }>(SQL.receiveMode, [userId, conversationId])[0]?.mode ?? ReceiveMode.UNSPECIFIED;
+    return this.#reads.get("receiveMode", [userId, conversationId], () => this.#query<{ mode: ReceiveMode }>(SQL.receiveMode, [userId, conversationId])[0]?.mode ?? ReceiveMode.UNSPECIFIED);
   }
 
   setReceiveMode(userId: string, conversationId: string, mode: ReceiveMode): void {
@@ -292,8 +352,8 @@ export class PostgresStore implements Store, BatchingStore {
   }
 
   historyVisibility(conversationId: string): StoredHistoryVisibility {
-    const row = this.#query<{ visibility: number; events: number }>(SQL.historyVisibility, [conversationId])[0];
-    return { visibility: (row?.visibility ?? 0) as HistoryVisibility, events: row?.events ?? 0 };
+    const row = this.#conversationRow(conversationId);
+    return { visibility: (row?.historyVisibility ?? 0) as HistoryVisibility, events: row?.historyEvents ?? 0 };
   }
 
   setHistoryVisibility(conversationId: string, setting: StoredHistoryVisibility): void {
@@ -328,7 +388,7 @@ export class PostgresStore implements Store, BatchingStore {
 
   readMarker(userId: string, conversationId: string): number {
     const [conversation, marker] = splitMarkerKey(conversationId);
-    return this.#query<{ seq: number }>(SQL.readMarker, [userId, conversation, marker])[0]?.seq ?? 0;
+    return this.#reads.get("readMarker", [userId, conversation, marker], () => this.#query<{ seq: number }>(SQL.readMarker, [userId, conversation, marker])[0]?.seq ?? 0);
   }
 
   setReadMarker(userId: string, conversationId: string, seq: number): void {
@@ -345,6 +405,34 @@ export class PostgresStore implements Store, BatchingStore {
   #mustExist(conversationId: string): void {
     if (this.#query(SQL.conversationExists, [conversationId]).length === 0) throw new Error(`no conversation ${conversationId}`);
   }
+}
+
+/** A conversation's row: what conversation(), lastSeq(), memberCount() and historyVisibility() answer. */
+interface ConversationRow extends StoredConversation {
+  readonly lastSeq: number;
+  readonly memberCount: number;
+  readonly historyVisibility: number;
+  readonly historyEvents: number;
+}
+
+/** A membership with its conversation's row, the user's receive mode and read marker in it, and perhaps its members. */
+interface MembershipView extends StoredMembership, Omit<ConversationRow, keyof StoredMembership> {
+  readonly receiveMode: ReceiveMode;
+  readonly readSeq: number;
+  /** The current members, when the user is one and they are at most MEMBERS_READ_AHEAD. */
+  readonly members: StoredMembership[] | null;
+}
+
+/**
+ * Up to how many members membershipsOf reads ahead with each conversation
+ * of the user's: a direct conversation's and a small group's, whose members
+ * a snapshot lists (SYNC-4) and whose contacts presence tells (EPH-3),
+ * without making a user of large groups read them all at every sign-in.
+ */
+const MEMBERS_READ_AHEAD = 32;
+
+function storedConversation({ conversationId, kind, title, ownerUserId, readFanOutFromSeq }: ConversationRow): StoredConversation {
+  return { conversationId, kind, title, ownerUserId, readFanOutFromSeq };
 }
 
 interface MembershipBefore {
