@@ -5,6 +5,7 @@ import { serverOptions } from "../machines/server/options.js";
 import { MemoryStore } from "../store/memory-store.js";
 import { PostgresStore } from "../store/postgres/postgres-store.js";
 import { RedisBus } from "../cluster/redis-bus.js";
+import { guardCursorWatermark, type CursorWatermarkKeeper } from "../cluster/cursor-watermark.js";
 import type { Store } from "../store/store.js";
 import { CliError, UsageError, type CliIO } from "./io.js";
 import { openJournalStore, openSqliteStore } from "./open-store.js";
@@ -160,7 +161,10 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   if (values.bus !== undefined && !/^rediss?:\/\//.test(values.bus)) throw new UsageError(`--bus takes a redis:// URL, not ${values.bus}`);
   const opened = await openStore(values);
   const store = opened.store;
+  const renewed = opened.postgres?.epochAtOpen.renewed;
+  if (renewed !== undefined) warnings.push(`the database is not the one its epoch was born in (restored from a backup, promoted, or copied): new epoch ${renewed}, devices resynchronise (CUR-4)`);
   let bus: RedisBus | undefined;
+  let watermark: CursorWatermarkKeeper | undefined;
   if (values.bus !== undefined) {
     try {
       bus = await RedisBus.open(values.bus, log);
@@ -168,6 +172,8 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
       await opened.close();
       throw new CliError(`--bus: cannot reach Redis at ${values.bus}: ${(error as Error).message}`);
     }
+    // CLU-4: before serving, a database restored over the same instance shows as a counter below the cluster's watermark.
+    watermark = await guardCursorWatermark(opened.postgres!, values.bus, log);
   }
   let server: ReferenceServer;
   try {
@@ -185,8 +191,10 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
       groupCommit,
       fsyncAfterCommit,
       ...(bus ? { bus } : {}),
+      ...(watermark ? { afterDurableCursors: () => watermark.committed() } : {}),
     });
   } catch (error) {
+    await watermark?.close();
     await bus?.close();
     await opened.close();
     if (error instanceof ListenError) throw new CliError(listenFailure(error, error.listener === "tcp" ? values.tcp : values.ws));
@@ -196,13 +204,15 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   for (const warning of warnings) log.warn(warning);
   log.info(opened.description, opened.fields);
   await untilSignalled(server, log);
+  // After the drain's last commit: the watermark ends at the final counter.
+  await watermark?.close();
   await bus?.close();
   await opened.close();
   return 0;
 }
 
 /** The store the flags name, with how to close it and what to log about it. */
-async function openStore(values: { memory: boolean; journal?: string | undefined; store?: string | undefined; db: string }): Promise<{ store: Store; close: () => Promise<void>; description: string; fields: Readonly<Record<string, string | number | boolean | undefined>> }> {
+async function openStore(values: { memory: boolean; journal?: string | undefined; store?: string | undefined; db: string }): Promise<{ store: Store; postgres?: PostgresStore; close: () => Promise<void>; description: string; fields: Readonly<Record<string, string | number | boolean | undefined>> }> {
   if (values.memory) return { store: new MemoryStore(`memory-${Date.now()}`), close: async () => {}, description: "storing in memory: everything is lost on exit", fields: { event: "store", store: "memory" } };
   if (values.store !== undefined) {
     const url = values.store;
@@ -212,7 +222,7 @@ async function openStore(values: { memory: boolean; journal?: string | undefined
     } catch (error) {
       throw new CliError(`--store: cannot open PostgreSQL at ${redactPassword(url)}: ${(error as Error).message}`);
     }
-    return { store: postgres, close: async () => postgres.close(), description: `storing in PostgreSQL at ${redactPassword(url)}`, fields: { event: "store", store: "postgres", url: redactPassword(url) } };
+    return { store: postgres, postgres, close: async () => postgres.close(), description: `storing in PostgreSQL at ${redactPassword(url)}`, fields: { event: "store", store: "postgres", url: redactPassword(url) } };
   }
   if (values.journal !== undefined) {
     const opened = await openJournalStore(values.journal);

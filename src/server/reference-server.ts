@@ -17,6 +17,7 @@ import { WebSocketTransport } from "../transport/websocket-transport.js";
 import { FrameLoggingTransport } from "./frame-log.js";
 import { CommitGate, isBatchingStore } from "./commit-gate.js";
 import type { ClusterBus } from "../cluster/cluster-bus.js";
+import type { ClusterNotice } from "../machines/server/cluster-notices.js";
 import { silentLogger, type Logger } from "./logger.js";
 import { PushWebhook } from "./push-webhook.js";
 import { ServerRunner } from "./server-runner.js";
@@ -68,6 +69,8 @@ export interface ReferenceServerOptions {
    * them, on `bus`, of the positions it commits, and pushes to its own devices what they commit.
    */
   readonly bus?: ClusterBus;
+  /** With `bus`: told once a commit that handed out cursors is durable, as its notice goes out (CLU-4: the cursor watermark follows it). */
+  readonly afterDurableCursors?: () => void;
 }
 
 /** A listener that could not start: which one, where, and the system's code (EADDRINUSE, EACCES, ...). */
@@ -108,6 +111,10 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
     { ...options.protocol, ...(options.bus ? { clusterNotices: true, clusterNodeId: randomUUID() } : {}) },
   );
   const bus = options.bus;
+  const published = (notice: ClusterNotice) => {
+    bus!.publish(notice);
+    options.afterDurableCursors?.();
+  };
   const runner = new ServerRunner(machine, {
     log,
     ...(options.pauseReadingAbove !== undefined ? { pauseReadingAbove: options.pauseReadingAbove } : {}),
@@ -115,7 +122,7 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
     // CLU-2: a notice names positions, so it goes once they are durable, lest another node read before the commit.
     // A node of a cluster holds the cluster's writer lock while its batch is open: at most a few milliseconds of requests share one.
     ...(bus ? { afterInput: () => gate?.commitIfOpenFor(MAX_CLUSTER_BATCH_MS) } : {}),
-    ...(bus ? { clusterNotice: (notice) => (gate ? gate.afterDurable(() => bus.publish(notice)) : bus.publish(notice)) } : {}),
+    ...(bus ? { clusterNotice: (notice) => (gate ? gate.afterDurable(() => published(notice)) : published(notice)) } : {}),
   });
   bus?.subscribe((notice) => runner.remoteNotice(notice));
   const listeners: (NetServer | HttpServer)[] = [];
