@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { Feature } from "../src/gen/imwire/v1/connection_pb.js";
 import { ConversationKind } from "../src/gen/imwire/v1/conversation_pb.js";
 import { ErrorCode } from "../src/gen/imwire/v1/error_pb.js";
 import type { ClusterNotice } from "../src/machines/server/cluster-notices.js";
@@ -83,5 +84,45 @@ describe("CLU-3: storage that cannot be reached", () => {
     away = false;
     const retry = h.request(a, { case: "sendMessage", value: { conversationId: id, clientMessageId: "m", content: text("hi") } });
     expect(retry.body.case).toBe("sendAck");
+  });
+
+  it("no input throws while every store call fails: closes, ticks, notices, frames of every state; the machine serves again once storage returns", () => {
+    let away = false;
+    const store = new Proxy(new MemoryStore() as Store, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          if (away) throw new StoreUnavailableError("database restarting");
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const h = new ServerHarness({ clusterNotices: true, clusterNodeId: "n" }, undefined, store);
+    h.features = [Feature.EPHEMERAL];
+    const a = h.loginAndSync("a", "d");
+    const b = h.loginAndSync("b", "d");
+    const a2 = h.login("a", "d2");
+    const id = direct(h, a);
+    away = true;
+    expect(() => {
+      h.send(a, { case: "setTyping", value: { conversationId: id, typing: true } }, 0);
+      h.send(a, { case: "deliveryAck", value: { cursor: 1n } }, 0);
+      h.send(b, { case: "ping", value: { nonce: 1n } }, 0);
+      h.server.connectionClosed(a2, h.now); // a's other device leaves: presence reads the store
+      h.advance(0);
+      h.hear(notice({ node: "m", users: ["a"], devices: ["c\u0000d"], departed: [["c\u0000d", 1]], alive: ["b\u0000x"] }));
+      h.advance(10_000);
+      const fresh = h.open();
+      h.send(fresh, { case: "hello", value: { versions: [1], deviceId: "d", features: [] } });
+      h.send(fresh, { case: "authenticate", value: { token: "c|d" } });
+      h.server.shutdown(h.now, "test");
+      h.advance(0);
+    }).not.toThrow();
+    expect(h.internalErrors).toEqual([]);
+    away = false;
+    const later = new ServerHarness({}, undefined, store);
+    const c = later.loginAndSync("c", "d");
+    expect(later.send(c, { case: "ping", value: { nonce: 2n } }, 0).map((f) => f.body.case)).toContain("pong");
   });
 });

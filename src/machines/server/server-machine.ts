@@ -770,7 +770,13 @@ export class ServerMachine implements ServerCore {
     }
     const devices = this.#byUser.get(connection.userId);
     devices?.delete(connection);
-    this.#ephemeral.closed(connection, devices?.size === 0, connection.lastReceivedAt);
+    try {
+      this.#ephemeral.closed(connection, devices?.size === 0, connection.lastReceivedAt);
+    } catch (error) {
+      // CLU-3: storage away while a connection goes (a close is an input of its own, outside any request):
+      // the contacts miss one offline signal, which is ephemeral; the connection is forgotten all the same.
+      if (!isStoreUnavailable(error)) throw error;
+    }
     // A reconnect must not refill a user's bucket: it is dropped only once full again, on a later close.
     if (devices?.size === 0 && this.#userRates.get(connection.userId)?.full(connection.lastReceivedAt)) this.#userRates.delete(connection.userId);
   }
