@@ -289,7 +289,7 @@ withPostgres("a restored PostgreSQL database changes the epoch (CUR-4, CLU-4)", 
       /** A node as `imwire serve --store … --bus …` runs it: the watermark checked before it serves, raised after durable commits. */
       const start = async () => {
         const store = node();
-        const bus = await RedisBus.open(REDIS_URL!, silentLogger);
+        const bus = await RedisBus.open(REDIS_URL!, silentLogger, `imwire:test:${schema}`);
         const { keeper, time } = await guard(store);
         time.run(); // the watermark starts at the counter; from here on only durable commits schedule a raise
         await keeper.settled();

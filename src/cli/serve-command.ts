@@ -167,7 +167,9 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   let watermark: CursorWatermarkKeeper | undefined;
   if (values.bus !== undefined) {
     try {
-      bus = await RedisBus.open(values.bus, log);
+      // One channel per store: clusters over other databases or schemas on the same Redis never hear each other.
+      const database = decodeURIComponent(new URL(values.store!).pathname.slice(1));
+      bus = await RedisBus.open(values.bus, log, `imwire:notices:${database}:${opened.postgres!.epochAtOpen.schema}`);
     } catch (error) {
       await opened.close();
       throw new CliError(`--bus: cannot reach Redis at ${values.bus}: ${(error as Error).message}`);

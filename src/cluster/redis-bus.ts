@@ -4,7 +4,8 @@ import { parseClusterNotice, type ClusterNotice } from "../machines/server/clust
 import type { Logger } from "../server/logger.js";
 import type { ClusterBus } from "./cluster-bus.js";
 
-const CHANNEL = "imwire:notices";
+/** The channel of a cluster whose caller names none; nodes over different stores must use different channels. */
+export const DEFAULT_CHANNEL = "imwire:notices";
 
 /**
  * CLU-2 over Redis pub/sub: fire and forget, as the bus may be. The
@@ -17,11 +18,14 @@ export class RedisBus implements ClusterBus {
   readonly #pub: Redis;
   readonly #sub: Redis;
   readonly #log: Logger;
+  /** One cluster's notices: another cluster on the same Redis (its users named alike) must never hear them. */
+  readonly #channel: string;
   #handler: ((notice: ClusterNotice) => void) | undefined;
   #dropped = 0;
 
-  private constructor(url: string, log: Logger) {
+  private constructor(url: string, log: Logger, channel: string) {
     this.#log = log;
+    this.#channel = channel;
     this.#pub = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: true });
     this.#sub = new Redis(url, { lazyConnect: true });
     for (const connection of [this.#pub, this.#sub]) connection.on("error", (error: Error) => this.#log.warn(`redis bus: ${error.message}`));
@@ -29,11 +33,11 @@ export class RedisBus implements ClusterBus {
   }
 
   /** Connected and subscribed, or the reason it could not be. */
-  static async open(url: string, log: Logger): Promise<RedisBus> {
-    const bus = new RedisBus(url, log);
+  static async open(url: string, log: Logger, channel = DEFAULT_CHANNEL): Promise<RedisBus> {
+    const bus = new RedisBus(url, log, channel);
     await bus.#pub.connect();
     await bus.#sub.connect();
-    await bus.#sub.subscribe(CHANNEL);
+    await bus.#sub.subscribe(channel);
     return bus;
   }
 
@@ -47,7 +51,7 @@ export class RedisBus implements ClusterBus {
       this.#dropped++;
       return;
     }
-    this.#pub.publish(CHANNEL, JSON.stringify({ from: this.#node, notice })).catch(() => this.#dropped++);
+    this.#pub.publish(this.#channel, JSON.stringify({ from: this.#node, notice })).catch(() => this.#dropped++);
   }
 
   subscribe(handler: (notice: ClusterNotice) => void): void {

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { LocalBusHub, type ClusterBus } from "../../src/cluster/cluster-bus.js";
 import { RedisBus } from "../../src/cluster/redis-bus.js";
@@ -71,7 +72,13 @@ const buses: [string, () => () => Promise<ClusterBus>][] = [
     return async () => hub.node();
   }],
 ];
-if (REDIS_URL) buses.push(["Redis pub/sub", () => async () => RedisBus.open(REDIS_URL, silentLogger)]);
+if (REDIS_URL) {
+  buses.push(["Redis pub/sub", () => {
+    // A channel of this cluster's own: other test files run clusters on the same Redis at the same time.
+    const channel = `imwire:test:${randomUUID()}`;
+    return async () => RedisBus.open(REDIS_URL, silentLogger, channel);
+  }]);
+}
 else if (process.env.CI) throw new Error("IMWIRE_REDIS_URL is not set: CI must run the cluster tests on Redis too");
 
 withPostgres("a cluster of reference servers over PostgreSQL (CLU-1, CLU-2)", () => {
