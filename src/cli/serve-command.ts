@@ -50,6 +50,11 @@ Options:
   --max-inline-members N groups up to N list their members in each conversation,
                          larger ones are paged (default 1000, fewer under 133 KB
                          frames; LIM-9)
+  --stream-retention N   a device more than N entries behind its stream's head is
+                         sent a snapshot instead (default 10000; CUR-5, SYNC-4)
+  --receipt-members N    read and delivery receipts name each member in
+                         conversations of up to N members, counts above
+                         (default 100; READ-3, RCPT-3)
   --secret TEXT          token secret (default: IMWIRE_SECRET, else the development secret)
   --secret-file PATH     ${SECRET_FILE_HELP}
   --heartbeat-ms N       welcome.heartbeat_interval_ms (default 30000)
@@ -107,6 +112,8 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
     "read-fan-out-members": { type: "string" },
     "max-group-size": { type: "string" },
     "max-inline-members": { type: "string" },
+    "stream-retention": { type: "string" },
+    "receipt-members": { type: "string" },
     verbose: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   });
@@ -129,6 +136,8 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   const readFanOutMembers = integerOption(values["read-fan-out-members"], "--read-fan-out-members", undefined, POSITIVE);
   const maxGroupSize = integerOption(values["max-group-size"], "--max-group-size", undefined, POSITIVE);
   const maxInlineMembers = integerOption(values["max-inline-members"], "--max-inline-members", undefined, POSITIVE);
+  const snapshotAfterEntries = integerOption(values["stream-retention"], "--stream-retention", undefined, POSITIVE);
+  const readReceiptMaxMembers = integerOption(values["receipt-members"], "--receipt-members", undefined, POSITIVE);
   const protocol = {
     ...(heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs } : {}),
     ...(maxFrameSize !== undefined ? { maxFrameSize } : {}),
@@ -138,6 +147,8 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
     ...(readFanOutMembers !== undefined ? { readFanOutMembers } : {}),
     ...(maxGroupSize !== undefined ? { maxGroupSize } : {}),
     ...(maxInlineMembers !== undefined ? { maxInlineMembers } : {}),
+    ...(snapshotAfterEntries !== undefined ? { snapshotAfterEntries } : {}),
+    ...(readReceiptMaxMembers !== undefined ? { readReceiptMaxMembers } : {}),
   };
   try {
     serverOptions(protocol); // refused before anything is opened: a server that cannot send a valid Welcome
