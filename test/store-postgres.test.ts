@@ -9,6 +9,7 @@ import { PostgresError, PostgresStore, StoreUnavailableError } from "../src/stor
 import { POSTGRES_SCHEMA_VERSION } from "../src/store/postgres/postgres-schema.js";
 import { SyncPostgres } from "../src/store/postgres/sync-postgres.js";
 import type { NewEvent, StoredUserEntry } from "../src/store/store.js";
+import { CuttableProxy } from "./support/cuttable-proxy.js";
 import { dropSchema, freshSchema, openTestPostgresStore, POSTGRES_URL, withPostgres } from "./support/postgres.js";
 
 /**
@@ -203,6 +204,40 @@ withPostgres("PostgresStore on PostgreSQL", () => {
       expect(() => store.addUser("nul\u0000user")).toThrow(PostgresError);
       expect(() => store.commitBatch()).toThrow(PostgresError);
       expect([store.batchOpen, store.hasUser("d"), other.hasUser("d")]).toEqual([false, false, false]);
+    });
+
+    it("CLU-3: with the database refusing connections, a failed attempt to connect makes the next wait, statements failing at once meanwhile; once it is back the store connects again by itself", async () => {
+      // Through a proxy in a worker thread: the store blocks this thread for every statement.
+      const direct = new URL(POSTGRES_URL!);
+      const proxy = await CuttableProxy.start({ host: direct.hostname, port: Number(direct.port || 5432) });
+      const schema = fresh();
+      const store = PostgresStore.open(proxy.via(POSTGRES_URL!), { schema });
+      try {
+        store.addUser("a");
+        await proxy.cut();
+        expect(() => store.hasUser("a")).toThrow(StoreUnavailableError); // the connection is gone
+        expect(() => store.hasUser("a")).toThrow(/ECONNREFUSED/); // an attempt to connect, refused
+        // The next waits (an attempt blocks the thread ~100 ms): refused at once, without trying.
+        expect(() => store.hasUser("a")).toThrow(/next attempt to connect is in \d+ ms/);
+        await proxy.restore();
+        const deadline = Date.now() + 5_000;
+        for (;;) {
+          try {
+            expect(store.hasUser("a")).toBe(true);
+            break;
+          } catch (error) {
+            if (!(error instanceof StoreUnavailableError) || Date.now() > deadline) throw error;
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+        }
+        // Connected again, it starts afresh: the attempt after the next loss is made at once.
+        await proxy.cut();
+        expect(() => store.hasUser("a")).toThrow(StoreUnavailableError);
+        expect(() => store.hasUser("a")).toThrow(/ECONNREFUSED/);
+      } finally {
+        store.close();
+        await proxy.close();
+      }
     });
 
     it("a database that is not there fails the open with StoreUnavailableError", async () => {

@@ -7,6 +7,17 @@ export interface PostgresSessionOptions {
   readonly timeoutMs?: number;
 }
 
+/**
+ * After a connection attempt fails, the next one waits: this long at first, doubling up to the most.
+ * An attempt blocks the node's event loop (a worker thread started and a connect, about 100 ms even when
+ * refused at once): while the database is away, a node that tried at every request would spend its
+ * time starting threads, every request it serves waiting behind them. Meanwhile a statement fails at
+ * once. The most is the retry_after_ms UNAVAILABLE answers carry (1 s), so a client that waits as told
+ * finds the node connected again.
+ */
+const RECONNECT_FIRST_DELAY_MS = 100;
+const RECONNECT_MAX_DELAY_MS = 1_000;
+
 /** The cluster writer lock: the one cursor counter row, locked first by every writing transaction (see PostgresStore). */
 const WRITER_LOCK = "SELECT value FROM counters WHERE name = 'cursor' FOR UPDATE";
 
@@ -21,7 +32,9 @@ const WRITER_LOCK = "SELECT value FROM counters WHERE name = 'cursor' FOR UPDATE
  * refused at its commit, never committed short of what failed (COMMIT of an
  * aborted transaction would quietly roll back). After the connection is
  * lost, the next statement outside a transaction connects again; inside
- * one, everything fails until it ends.
+ * one, everything fails until it ends. A connection attempt that fails
+ * makes the next wait (RECONNECT_FIRST_DELAY_MS, doubling to
+ * RECONNECT_MAX_DELAY_MS), statements failing at once meanwhile.
  */
 export class PostgresSession {
   readonly #url: string;
@@ -41,6 +54,9 @@ export class PostgresSession {
   #closed = false;
   /** Changed whenever what the open transaction reads may have changed: at BEGIN, at each write, at ROLLBACK TO SAVEPOINT. */
   #generation = 0;
+  /** After a failed connection attempt: no other before this time (performance.now()), and the delay that set it. */
+  #reconnectAt = 0;
+  #reconnectDelayMs = 0;
 
   /** Connects at once: StoreUnavailableError when the database is not there. */
   constructor(url: string, options: PostgresSessionOptions = {}) {
@@ -58,17 +74,26 @@ export class PostgresSession {
 
   #connect(): SyncPostgres {
     if (this.#closed) throw new StoreUnavailableError("the PostgreSQL store is closed");
+    const wait = this.#reconnectAt - performance.now();
+    if (wait > 0) throw new StoreUnavailableError(`PostgreSQL could not be reached; the next attempt to connect is in ${Math.ceil(wait)} ms`);
     const { schema, timeoutMs } = this.#options;
-    const db = new SyncPostgres(this.#url, timeoutMs === undefined ? {} : { timeoutMs });
+    let db: SyncPostgres | undefined;
     try {
+      db = new SyncPostgres(this.#url, timeoutMs === undefined ? {} : { timeoutMs });
       if (schema !== undefined) {
         db.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`);
         db.query(`SET search_path TO ${quoteIdentifier(schema)}`);
       }
     } catch (error) {
-      db.close();
+      db?.close();
+      if (error instanceof StoreUnavailableError) {
+        this.#reconnectDelayMs = Math.min(RECONNECT_MAX_DELAY_MS, this.#reconnectDelayMs === 0 ? RECONNECT_FIRST_DELAY_MS : 2 * this.#reconnectDelayMs);
+        this.#reconnectAt = performance.now() + this.#reconnectDelayMs;
+      }
       throw error;
     }
+    this.#reconnectAt = 0;
+    this.#reconnectDelayMs = 0;
     this.#db = db;
     return db;
   }
