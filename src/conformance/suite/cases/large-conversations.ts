@@ -81,7 +81,8 @@ const shapeOf = (entries: readonly UserEvent[]) => entries.map((e) => (e.body.ca
 async function pushesUntil(t: TestContext, session: Session, conversationId: string, last: bigint, requirement: string): Promise<UserEvent[]> {
   const entries: UserEvent[] = [];
   const match = (f: { body: { case?: string; value?: unknown } }) => f.body.case === "deliver" && refersTo(conversationId)(f.body.value as UserEvent);
-  while (!entries.some((e) => seqOf(e) === last)) {
+  // A summary (notify #n) stands for every event up to n, so it may cover `last` without naming it (SYNC-8).
+  while (!entries.some((e) => (seqOf(e) ?? 0n) >= last)) {
     const frame = await t.nextOrViolation(session.conn, match, requirement, [`the push of ${conversationId}#${last}`]);
     entries.push(frame.body.value as UserEvent);
   }
