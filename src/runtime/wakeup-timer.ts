@@ -72,7 +72,19 @@ export class ClockTimer implements WakeupTimer {
     // Work due now (pushes left over from an input) runs after the I/O already waiting — a commit's fsync, the
     // next requests — and not a millisecond later, as setTimeout(0) would.
     this.#immediate = delay <= 0 && host.setImmediate !== undefined;
-    this.#handle = this.#immediate ? host.setImmediate!(fire) : host.setTimeout(fire, Math.max(0, delay));
+    if (this.#immediate) this.#handle = host.setImmediate!(fire);
+    else {
+      // A deadline met late, after the loop was busy (a long input, storage waits), is judged after the I/O that
+      // came in meanwhile: Node runs timers before reading sockets, so a peer whose ping waits unread would be
+      // taken for silent (HB-3, HB-4). The hop through setImmediate lets the loop read it first.
+      const hop = () => {
+        if (host.setImmediate === undefined) return fire();
+        this.#immediate = true;
+        this.#handle = host.setImmediate(fire);
+        if (this.options.holdsProcess !== true) (this.#handle as { unref?: () => void }).unref?.();
+      };
+      this.#handle = host.setTimeout(hop, Math.max(0, delay));
+    }
     if (this.options.holdsProcess !== true) (this.#handle as { unref?: () => void }).unref?.();
   }
 
