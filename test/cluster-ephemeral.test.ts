@@ -184,8 +184,8 @@ describe("CLU-5: ephemeral signals across the nodes of a cluster", () => {
   });
 
   it("CLU-5: a notice from the bus is taken only in its shape; older nodes' notices (fewer fields) read as empty", () => {
-    expect(parseClusterNotice({ node: "n", users: ["u"], published: [["c", 3]], devices: [] })).toEqual({ node: "n", users: ["u"], published: [["c", 3]], devices: [], departed: [], typing: [], sharing: [], alerted: [] });
-    for (const bad of [null, "x", { users: [] }, { node: 1 }, { node: "n", published: [["c", "3"]] }, { node: "n", typing: [{ conversationId: "c", userId: "u" }] }, { node: "n", alive: [1] }, { node: "n", departed: [["k"]] }]) {
+    expect(parseClusterNotice({ node: "n", users: ["u"], published: [["c", 3]], devices: [] })).toEqual({ node: "n", users: ["u"], published: [["c", 3]], devices: [], openedAt: [], departed: [], typing: [], sharing: [], alerted: [] });
+    for (const bad of [null, "x", { users: [] }, { node: 1 }, { node: "n", published: [["c", "3"]] }, { node: "n", typing: [{ conversationId: "c", userId: "u" }] }, { node: "n", alive: [1] }, { node: "n", departed: [["k"]] }, { node: "n", openedAt: [["k", "1"]] }]) {
       expect(parseClusterNotice(bad)).toBeUndefined();
     }
   });

@@ -11,7 +11,7 @@ import { ServerHarness } from "./support/server-harness.js";
 /** The server machine's part in a cluster (SPEC.md §12.1): notices out, notices in, and storage that is away. */
 
 /** A notice naming only `fields`, as the machine hands them out (node "" when it is given no name). */
-const notice = (fields: Partial<ClusterNotice>): ClusterNotice => ({ node: "", users: [], published: [], devices: [], departed: [], typing: [], sharing: [], alerted: [], ...fields });
+const notice = (fields: Partial<ClusterNotice>): ClusterNotice => ({ node: "", users: [], published: [], devices: [], openedAt: [], departed: [], typing: [], sharing: [], alerted: [], ...fields });
 const text = (t: string) => ({ kind: { case: "text" as const, value: { text: t } } });
 
 function direct(h: ServerHarness, a: number): string {
@@ -57,6 +57,36 @@ describe("CLU-2: cluster notices", () => {
     here.server.remoteNotice(notice({ devices: ["b\u0000d"] }), here.now);
     here.advance(0);
     expect(here.closed.get(b)?.reason).toBe(ErrorCode.SESSION_REPLACED);
+  });
+});
+
+describe("AUTH-4 across nodes: the connection opened later stays", () => {
+  it("a notice of an older connection elsewhere replaces nothing here and names this one again; a connection older than one elsewhere is refused", () => {
+    const here = new ServerHarness({ clusterNotices: true });
+    const notices: ClusterNotice[] = [];
+    const take = here.server.takeOutputs.bind(here.server);
+    here.server.takeOutputs = () => {
+      const outputs = take();
+      for (const o of outputs) if (o.kind === "cluster-notice") notices.push(o.notice);
+      return outputs;
+    };
+    here.advance(10_000);
+    const b = here.login("b", "d");
+    const opened = here.now;
+    notices.length = 0;
+    // Another node authenticated, late, a connection of this device opened before this one.
+    here.hear(notice({ node: "n2", devices: ["b\u0000d"], openedAt: [["b\u0000d", opened - 5_000]] }));
+    expect(here.closed.has(b)).toBe(false);
+    expect(notices.flatMap((n) => n.openedAt)).toEqual([["b\u0000d", opened]]); // so that the other node closes its older one
+    // A newer one there replaces this one.
+    here.hear(notice({ node: "n2", devices: ["b\u0000d"], openedAt: [["b\u0000d", opened + 1]] }));
+    expect(here.closed.get(b)?.reason).toBe(ErrorCode.SESSION_REPLACED);
+    // A connection opened here before the one now open there is refused when it authenticates.
+    const stale = here.open();
+    here.request(stale, { case: "hello", value: { versions: [1], deviceId: "d", features: here.features } });
+    here.hear(notice({ node: "n3", devices: ["b\u0000d"], openedAt: [["b\u0000d", here.now + 1]] }));
+    const answer = here.request(stale, { case: "authenticate", value: { token: "b|d" } });
+    expect(answer.body.case === "error" && answer.body.value.code).toBe(ErrorCode.SESSION_REPLACED);
   });
 });
 

@@ -152,6 +152,22 @@ describe("authentication", () => {
     expect(h.closed.has(laptop) || h.closed.has(phoneAgain)).toBe(false);
   });
 
+  it("AUTH-4: the connection opened later stays, whichever authenticates last (a late handshake of one the device gave up on replaces nothing)", () => {
+    const h = new ServerHarness();
+    const stale = h.open();
+    h.request(stale, { case: "hello", value: { versions: [1], deviceId: "phone", features: h.features } });
+    h.advance(2_000); // the device gave up on it and dialled again; its authenticate is read only now
+    const fresh = h.login("u", "phone");
+    const late = h.request(stale, { case: "authenticate", value: { token: "u|phone" } });
+    expect(errorOf(late)).toMatchObject({ code: ErrorCode.SESSION_REPLACED, closing: true });
+    expect(h.closed.get(stale)?.reason).toBe(ErrorCode.SESSION_REPLACED);
+    expect(h.closed.has(fresh)).toBe(false);
+    // Opened in the same order as they authenticate, the second replaces the first, as before.
+    const again = h.login("u", "phone");
+    expect(h.closed.get(fresh)?.reason).toBe(ErrorCode.SESSION_REPLACED);
+    expect(h.closed.has(again)).toBe(false);
+  });
+
   it("AUTH-5 DLV-3: a resume with the current epoch continues after the cursor, re-sending what was not acknowledged", () => {
     const h = new ServerHarness();
     const a = h.loginAndSync("a", "d");

@@ -16,6 +16,11 @@ export interface ClusterNotice {
   readonly published: readonly (readonly [conversationId: string, seq: number])[];
   /** "user\0device" keys of devices that authenticated (AUTH-4: an older connection elsewhere is replaced). */
   readonly devices: readonly string[];
+  /**
+   * AUTH-4: when each of `devices`' connections was opened (the node's clock, ms): of two connections of one
+   * device the one opened later is kept. A device missing here (a node of an older version) counts as newest.
+   */
+  readonly openedAt: readonly (readonly [deviceKey: string, openedAtMs: number])[];
   /** Devices whose connection here ended (and none of theirs replaced it), with when they were last heard. */
   readonly departed: readonly (readonly [deviceKey: string, lastSeenMs: number])[];
   /** EPH-2: typing changes this node passed on (members checked, EPH-3's rate applied). */
@@ -38,7 +43,7 @@ export interface TypingNotice {
 export class ClusterNotices {
   readonly #users = new Set<string>();
   readonly #published = new Map<string, number>();
-  readonly #devices = new Set<string>();
+  readonly #devices = new Map<string, number>();
   readonly #departed = new Map<string, number>();
   #typing: TypingNotice[] = [];
   readonly #sharing = new Map<string, boolean>();
@@ -58,9 +63,9 @@ export class ClusterNotices {
     if (this.enabled && seq > (this.#published.get(conversationId) ?? 0)) this.#published.set(conversationId, seq);
   }
 
-  authenticated(deviceKey: string): void {
+  authenticated(deviceKey: string, openedAt: number): void {
     if (!this.enabled) return;
-    this.#devices.add(deviceKey);
+    this.#devices.set(deviceKey, openedAt);
     this.#departed.delete(deviceKey); // replaced here in the same notice: it stays
   }
 
@@ -92,7 +97,8 @@ export class ClusterNotices {
       node: this.node,
       users: [...this.#users],
       published: [...this.#published],
-      devices: [...this.#devices],
+      devices: [...this.#devices.keys()],
+      openedAt: [...this.#devices],
       departed: [...this.#departed],
       typing: this.#typing,
       sharing: [...this.#sharing],
@@ -127,12 +133,13 @@ export function parseClusterNotice(value: unknown): ClusterNotice | undefined {
   const typing = orEmpty(message.typing);
   const sharing = orEmpty(message.sharing);
   const alerted = orEmpty(message.alerted);
+  const openedAt = orEmpty(message.openedAt);
   if (typeof node !== "string" || !strings(users) || !strings(devices)) return undefined;
   if (!pairs(published, isString, isSafeInteger) || !pairs(departed, isString, isFiniteNumber)) return undefined;
-  if (!pairs(sharing, isString, isBoolean) || !pairs(alerted, isString, isString)) return undefined;
+  if (!pairs(sharing, isString, isBoolean) || !pairs(alerted, isString, isString) || !pairs(openedAt, isString, isFiniteNumber)) return undefined;
   if (!Array.isArray(typing) || !typing.every(isTypingNotice)) return undefined;
   if (message.alive !== undefined && !strings(message.alive)) return undefined;
-  return { node, users, published, devices, departed, typing, sharing, alerted, ...(message.alive !== undefined ? { alive: message.alive as string[] } : {}) };
+  return { node, users, published, devices, openedAt, departed, typing, sharing, alerted, ...(message.alive !== undefined ? { alive: message.alive as string[] } : {}) };
 }
 
 function orEmpty(value: unknown): unknown {

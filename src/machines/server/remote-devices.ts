@@ -13,7 +13,8 @@ export interface RemoteChange {
 
 interface NodeDevices {
   heardAt: number;
-  readonly devices: Set<string>;
+  /** Each device connected there, with when its connection was opened (-Infinity: not told, as in a full list). */
+  readonly devices: Map<string, number>;
 }
 
 /**
@@ -39,16 +40,31 @@ export class RemoteDevices {
     return this.#perDevice.has(deviceKey);
   }
 
+  /**
+   * AUTH-4 across nodes: the latest time a connection of the device still open on another node was opened,
+   * or -Infinity. A connection opened before it is the older one, whatever order they authenticated in.
+   */
+  newestOpenedAt(deviceKey: string): number {
+    let newest = -Infinity;
+    if (!this.#perDevice.has(deviceKey)) return newest;
+    for (const { devices } of this.#nodes.values()) newest = Math.max(newest, devices.get(deviceKey) ?? -Infinity);
+    return newest;
+  }
+
   /** A notice from `node` arrived at `now`: it is alive. */
   heard(node: string, now: number): void {
     this.#node(node).heardAt = now;
   }
 
   /** The device authenticated on `node`; a change when its user was online nowhere else before. */
-  arrived(node: string, deviceKey: string): RemoteChange | undefined {
+  arrived(node: string, deviceKey: string, openedAt = -Infinity): RemoteChange | undefined {
     const devices = this.#node(node).devices;
-    if (devices.has(deviceKey)) return undefined;
-    devices.add(deviceKey);
+    const known = devices.get(deviceKey);
+    if (known !== undefined) {
+      if (openedAt > known) devices.set(deviceKey, openedAt);
+      return undefined;
+    }
+    devices.set(deviceKey, openedAt);
     return this.#count(deviceKey, +1, 0);
   }
 
@@ -63,7 +79,7 @@ export class RemoteDevices {
   replace(node: string, deviceKeys: readonly string[], now: number): RemoteChange[] {
     const listed = new Set(deviceKeys);
     const changes: RemoteChange[] = [];
-    for (const key of [...this.#node(node).devices]) if (!listed.has(key)) push(changes, this.departed(node, key, now));
+    for (const key of [...this.#node(node).devices.keys()]) if (!listed.has(key)) push(changes, this.departed(node, key, now));
     for (const key of listed) push(changes, this.arrived(node, key));
     return changes;
   }
@@ -73,7 +89,7 @@ export class RemoteDevices {
     const changes: RemoteChange[] = [];
     for (const [node, entry] of this.#nodes) {
       if (now - entry.heardAt < NODE_SILENCE_MS) continue;
-      for (const key of [...entry.devices]) push(changes, this.departed(node, key, entry.heardAt));
+      for (const key of [...entry.devices.keys()]) push(changes, this.departed(node, key, entry.heardAt));
       this.#nodes.delete(node);
     }
     return changes;
@@ -81,7 +97,7 @@ export class RemoteDevices {
 
   #node(node: string): NodeDevices {
     let entry = this.#nodes.get(node);
-    if (!entry) this.#nodes.set(node, (entry = { heardAt: -Infinity, devices: new Set() }));
+    if (!entry) this.#nodes.set(node, (entry = { heardAt: -Infinity, devices: new Map() }));
     return entry;
   }
 

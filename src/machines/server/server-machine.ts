@@ -22,7 +22,7 @@ import type { ServerCore } from "./core.js";
 import { effectiveMode, materialize } from "./delivery.js";
 import { checkId, isValidId, toNumber } from "./ids.js";
 import { hideMessage, markRead, sendMessage } from "./messaging.js";
-import { listReceipts, noteDelivered } from "./receipts.js";
+import { advancingAcks, listReceipts, noteDelivered } from "./receipts.js";
 import { serverOptions, type ServerOptions } from "./options.js";
 import { RequestError } from "./request-error.js";
 import { setDeviceState, setReceiveSettings } from "./settings.js";
@@ -374,12 +374,20 @@ export class ServerMachine implements ServerCore {
     if (notice.alive) for (const change of this.#remote.replace(node, notice.alive, now)) this.#remoteChanged(change);
     for (const userId of notice.users) if (this.#byUser.has(userId)) this.#grownStreams.add(userId);
     for (const [conversationId, seq] of notice.published) this.#fanOut.published(conversationId, seq);
+    const openedAt = new Map(notice.openedAt);
     for (const key of notice.devices) {
+      const remoteOpenedAt = openedAt.get(key) ?? Infinity; // a node of an older version: taken as the newer
       // Counted there before it is replaced here, so that presence sees a device that moved, not one that left.
-      this.#remoteChanged(this.#remote.arrived(node, key));
+      this.#remoteChanged(this.#remote.arrived(node, key, remoteOpenedAt));
       this.#alerted.delete(key); // PSH-3: back, on another node
       const connection = this.#byDevice.get(key);
-      if (connection) this.#fatal(connection, ErrorCode.SESSION_REPLACED, "AUTH-4", "a newer connection of this device authenticated on another node");
+      if (!connection) continue;
+      if (connection.openedAt <= remoteOpenedAt) {
+        this.#fatal(connection, ErrorCode.SESSION_REPLACED, "AUTH-4", "a newer connection of this device authenticated on another node");
+      } else {
+        // The one there is older (it authenticated late, after a stall): it goes, told by this device's notice again.
+        this.#notices.authenticated(key, connection.openedAt);
+      }
     }
     for (const [key, lastSeenMs] of notice.departed) this.#remoteChanged(this.#remote.departed(node, key, lastSeenMs));
     for (const signal of notice.typing) this.#ephemeral.remoteTyping(signal, now);
@@ -474,8 +482,16 @@ export class ServerMachine implements ServerCore {
       return;
     }
     const { store, options } = this;
-    store.transaction(() => store.addUser(check.userId));
-    const previous = this.#byDevice.get(deviceKey(check.userId, check.deviceId));
+    const key = deviceKey(check.userId, check.deviceId);
+    const previous = this.#byDevice.get(key);
+    // AUTH-4: of two connections of a device the one opened later stays, whichever authenticates last — one the
+    // device gave up on (a handshake that timed out) may still be authenticated late, after the one that replaced it.
+    if ((previous !== undefined && previous.openedAt > connection.openedAt) || this.#remote.newestOpenedAt(key) > connection.openedAt) {
+      this.#fatal(connection, ErrorCode.SESSION_REPLACED, "AUTH-4", "a newer connection of this device is open", requestId);
+      return;
+    }
+    // A user known already costs no write transaction (on a cluster, none takes the writer lock); a user is never removed.
+    if (!store.hasUser(check.userId)) store.transaction(() => store.addUser(check.userId));
     if (previous) this.#fatal(previous, ErrorCode.SESSION_REPLACED, "AUTH-4", "a newer connection of this device authenticated");
 
     connection.userId = check.userId;
@@ -483,7 +499,7 @@ export class ServerMachine implements ServerCore {
     connection.state = "ready";
     connection.rate = new TokenBucket(options.rateLimits.connection, now);
     this.#byDevice.set(connection.deviceKey, connection);
-    this.#notices.authenticated(connection.deviceKey);
+    this.#notices.authenticated(connection.deviceKey, connection.openedAt);
     this.#alerted.delete(connection.deviceKey); // PSH-3: back, so the next time it is away it is alerted again
     let devices = this.#byUser.get(check.userId);
     if (!devices) this.#byUser.set(check.userId, (devices = new Set()));
@@ -640,9 +656,10 @@ export class ServerMachine implements ServerCore {
     }
     // RCPT-2, RCPT-3: what the device holds of each conversation; a write, so in a transaction of its own.
     // A failure here costs a receipt, not the acknowledgement: the stream part still counts (and storage away is CLU-3's).
-    if (ack.conversations.length > 0) {
+    const advancing = ack.conversations.length > 0 ? advancingAcks(this, connection.userId, ack.conversations) : [];
+    if (advancing.length > 0) {
       try {
-        this.store.transaction(() => noteDelivered(this, connection.userId, ack.conversations));
+        this.store.transaction(() => noteDelivered(this, connection.userId, advancing));
       } catch (error) {
         if (isStoreUnavailable(error)) throw error;
         this.#outputs.push({ kind: "internal-error", connection: connection.id, error });
