@@ -22,7 +22,8 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { randomBytes } from "node:crypto";
 import { issueToken } from "../src/auth/hmac-token.js";
-import { ClientRunner } from "../src/client/client-runner.js";
+import { ClientDriver } from "../src/client/client-driver.js";
+import { dial } from "../src/transport/dial.js";
 import { ScriptedConnection, Transcript } from "../src/conformance/suite/scripted-connection.js";
 import { ConversationKind, type Conversation } from "../src/gen/imwire/v1/conversation_pb.js";
 import type { Frame } from "../src/gen/imwire/v1/frame_pb.js";
@@ -106,12 +107,12 @@ export interface CrashReport {
 }
 
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-class TimeoutError extends Error {}
+export class TimeoutError extends Error {}
 
 /** Poll until `done()` holds; throws after `timeoutMs` with `what()` in the message. */
-async function waitFor(done: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
+export async function waitFor(done: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!done()) {
     if (Date.now() >= deadline) throw new TimeoutError(`timed out after ${timeoutMs} ms waiting for ${what()}`);
@@ -119,7 +120,7 @@ async function waitFor(done: () => boolean, timeoutMs: number, what: () => strin
   }
 }
 
-function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     promise.finally(() => clearTimeout(timer)),
@@ -129,7 +130,7 @@ function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): P
   ]);
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
     server.once("error", reject);
@@ -143,8 +144,11 @@ async function freePort(): Promise<number> {
 
 // ---- the server process -----------------------------------------------------
 
-/** `imwire serve` from the sources, on one database file and one port, started and SIGKILLed again and again. */
-class ServerProcess {
+/**
+ * `imwire serve` from the sources, on one database file (or, "postgres", one PostgreSQL URL and a Redis bus,
+ * as a node of a cluster) and one port, started and SIGKILLed again and again.
+ */
+export class ServerProcess {
   #child: ChildProcess | undefined;
   #killing = false;
   readonly log: string[] = [];
@@ -155,8 +159,27 @@ class ServerProcess {
   constructor(
     readonly db: string,
     readonly port: number,
-    readonly store: "memory" | "sqlite" | "journal" = "sqlite",
+    readonly store: "memory" | "sqlite" | "journal" | "postgres" = "sqlite",
+    /** With "postgres": the redis:// URL of the cluster's bus. */
+    readonly bus?: string,
   ) {}
+
+  #storeArgs(): string[] {
+    switch (this.store) {
+      case "memory":
+        return ["--memory"];
+      case "journal":
+        return ["--journal", this.db];
+      case "postgres":
+        return ["--store", this.db, ...(this.bus === undefined ? [] : ["--bus", this.bus])];
+      default:
+        return ["--db", this.db];
+    }
+  }
+
+  get running(): boolean {
+    return this.#child !== undefined;
+  }
 
   get url(): string {
     return `tcp://127.0.0.1:${this.port}`;
@@ -188,7 +211,7 @@ class ServerProcess {
     const began = Date.now();
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", join(ROOT, "src", "cli", "run.ts"), "serve", ...(this.store === "memory" ? ["--memory"] : this.store === "journal" ? ["--journal", this.db] : ["--db", this.db]), "--tcp", `127.0.0.1:${this.port}`, "--ws", "off", "--heartbeat-ms", "1000", "--secret", SECRET],
+      ["--import", "tsx", join(ROOT, "src", "cli", "run.ts"), "serve", ...this.#storeArgs(), "--tcp", `127.0.0.1:${this.port}`, "--ws", "off", "--heartbeat-ms", "1000", "--secret", SECRET],
       { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
     );
     this.#child = child;
@@ -272,10 +295,20 @@ interface SendRecord {
   failed?: string;
 }
 
-/** One device: the reference client, load, and what its application saw. */
-class Device {
+/** Where a device's connection number `connection` dials: one server, or (a cluster) a node picked per connection. */
+export type DeviceAddress = string | ((connection: number) => string);
+
+/**
+ * One device: the reference client, load, and what its application saw. The reference client is
+ * ClientRunner's ClientDriver over dial(); built here from those two parts so that a device of a cluster
+ * may dial another node on each reconnect (ClientRunner takes one fixed url).
+ */
+export class Device {
   readonly key: string;
-  readonly runner: ClientRunner;
+  readonly runner: ClientDriver;
+  /** Every authentication the server answered: when, and on which address (the last one dialled). */
+  readonly authentications: { readonly at: number; readonly url: string }[] = [];
+  #dialled = "";
   readonly delivered = new Map<string, Delivered[]>();
   readonly sends = new Map<string, SendRecord>();
   /** Every send_message frame written, per client_message_id: how many, and when the last went. */
@@ -291,11 +324,12 @@ class Device {
   #nextId = 0;
   #pumpTimer: NodeJS.Timeout | undefined;
   loadOn = false;
+  readonly transitions: string[] = [];
 
   constructor(
     readonly userId: string,
     readonly deviceId: string,
-    url: string,
+    address: DeviceAddress,
     readonly conversations: readonly string[],
     readonly random: () => number,
     readonly tag: string,
@@ -304,7 +338,16 @@ class Device {
     this.key = `${userId}/${deviceId}`;
     const machine = new ClientMachine(
       { deviceId, reconnectBaseMs: 100, reconnectMaxMs: 1_500 },
-      { token: () => issueToken({ userId, deviceId, expiresAtMs: 0 }, SECRET), random, newId: () => `${tag}.${deviceId}.${++this.#nextId}` },
+      {
+        token: () => issueToken({ userId, deviceId, expiresAtMs: 0 }, SECRET),
+        random,
+        newId: () => `${tag}.${deviceId}.${++this.#nextId}`,
+        // The last moves of the client's state machine, for a report on a device that did not come back.
+        onTransition: ({ from, input, to }) => {
+          this.transitions.push(`${new Date().toISOString().slice(17, 23)} ${from} -${input}-> ${to} (${this.#dialled})`);
+          if (this.transitions.length > 12) this.transitions.shift();
+        },
+      },
       brokenClient(options.mutations ?? {})(),
     );
     // Watch the frames the reference client writes and reads, without changing it.
@@ -316,6 +359,7 @@ class Device {
     };
     const frameReceived = machine.frameReceived.bind(machine);
     machine.frameReceived = (frame: Frame, now: number): void => {
+      if (frame.body.case === "authenticated") this.authentications.push({ at: Date.now(), url: this.#dialled });
       if (frame.body.case === "sendAck") {
         const ack = frame.body.value;
         const seen = this.acksSeen.get(ack.clientMessageId) ?? [];
@@ -324,7 +368,11 @@ class Device {
       }
       frameReceived(frame, now);
     };
-    this.runner = new ClientRunner(machine, { url, dial: { timeoutMs: 2_000 }, onEvent: (event) => this.#onEvent(event) });
+    const connect = (connection: number) => {
+      this.#dialled = typeof address === "string" ? address : address(connection);
+      return dial(this.#dialled, { timeoutMs: 2_000 });
+    };
+    this.runner = new ClientDriver(machine, { connect, onEvent: (event) => this.#onEvent(event) });
   }
 
   get machine(): ClientMachine {
@@ -434,7 +482,7 @@ async function login(url: string, userId: string, deviceId: string, transcript: 
 }
 
 /** A fresh device of `userId`: a snapshot from nothing, then every event of every conversation it lists. */
-async function audit(url: string, userId: string, transcript: Transcript): Promise<{ conversations: Map<string, Conversation>; events: Map<string, ConversationEvent[]>; fouls: string[] }> {
+export async function audit(url: string, userId: string, transcript: Transcript): Promise<{ conversations: Map<string, Conversation>; events: Map<string, ConversationEvent[]>; fouls: string[] }> {
   const { connection } = await login(url, userId, `audit-${randomBytes(4).toString("hex")}`, transcript);
   try {
     const conversations = new Map<string, Conversation>();
@@ -472,7 +520,7 @@ async function audit(url: string, userId: string, transcript: Transcript): Promi
 }
 
 /** IDEM-2: every acknowledged send of `device`, sent again from the same device, gets its first answer. */
-async function resendAll(url: string, device: Device, transcript: Transcript): Promise<{ checked: number; mismatches: string[] }> {
+export async function resendAll(url: string, device: Device, transcript: Transcript): Promise<{ checked: number; mismatches: string[] }> {
   const { connection, maxInFlight } = await login(url, device.userId, device.deviceId, transcript);
   const mismatches: string[] = [];
   let checked = 0;
@@ -504,17 +552,11 @@ async function resendAll(url: string, device: Device, transcript: Transcript): P
   return { checked, mismatches };
 }
 
-// ---- the run ----------------------------------------------------------------
+// ---- the parts of a run (shared with scripts/cluster-crash.ts) -------------
 
-export async function runCrash(options: CrashOptions): Promise<CrashReport> {
-  const started = Date.now();
-  const log = options.log ?? (() => undefined);
-  const minLoadMs = options.minLoadMs ?? 50;
-  const maxLoadMs = options.maxLoadMs ?? 800;
-  const ownDir = options.db === undefined ? mkdtempSync(join(tmpdir(), "imwire-crash-")) : undefined;
-  const dbPath = options.db ?? join(ownDir!, options.store === "journal" ? "imwire.journal" : "imwire.sqlite");
-  const report: CrashReport = {
-    seed: options.seed,
+export function newReport(seed: number, dbPath: string): CrashReport {
+  return {
+    seed,
     dbPath,
     kills: 0,
     restarts: 0,
@@ -538,43 +580,33 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
     ms: 0,
     failures: [],
   };
-  const fail = (text: string) => {
-    report.failures.push(text);
-  };
-  const schedule = seededRandom(options.seed);
-  // Users are named per run, so a --db reused from an earlier run never mixes its keys or conversations in.
-  const tag = randomBytes(3).toString("hex");
-  const users = Array.from({ length: options.users }, (_, i) => `u${i}-${tag}`);
-  const port = await freePort();
-  const server = new ServerProcess(dbPath, port, options.mutant === "memory" ? "memory" : options.store ?? "sqlite");
-  const mutations: ClientBreakage = options.mutant && options.mutant !== "memory" ? { [options.mutant]: true } : {};
-  const devices: Device[] = [];
-  const transcript = new Transcript();
-  const checkServer = () => {
-    if (server.unexpectedExit) throw new Error(server.unexpectedExit);
-  };
-  const statuses = () => devices.map((d) => `${d.key}: ${d.machine.status}, ${d.machine.pendingOperations} pending`).join("; ");
+}
 
+/** The run's users (named per run, so a database reused from an earlier run never mixes its keys or conversations in). */
+export function runUsers(count: number, tag: string): string[] {
+  return Array.from({ length: count }, (_, i) => `u${i}-${tag}`);
+}
+
+/**
+ * Conversations: one-to-one in a ring (u0-u1, u1-u2, …) and one group of everyone, opened by a "setup"
+ * device of each user on `url`. Returns the conversations each user is in.
+ */
+export async function openConversations(url: string, users: readonly string[], seed: number, tag: string): Promise<Map<string, string[]>> {
+  const setupDevices = users.map((userId) => {
+    const d = new Device(userId, "setup", url, [], seededRandom(seed ^ 0x5e7), tag, { outstanding: 1, paceMs: 1 });
+    d.start();
+    return d;
+  });
   try {
-    await server.start();
-    log(`server on ${server.url}, database ${dbPath}, seed ${options.seed}`);
-
-    // Conversations: one-to-one in a ring (u0-u1, u1-u2, …) and one group of everyone.
-    const setupDevices = users.map((userId) => {
-      const d = new Device(userId, "setup", server.url, [], seededRandom(options.seed ^ 0x5e7), tag, { outstanding: 1, paceMs: 1 });
-      d.start();
-      return d;
-    });
     await waitFor(() => setupDevices.every((d) => d.machine.status === "ready"), 15_000, () => "the setup devices to be ready");
     const memberOf = new Map<string, string[]>(users.map((u) => [u, []]));
-    const open = async (by: Device, request: Parameters<ClientMachine["open"]>[0]): Promise<string> => {
+    const open = async (by: Device, request: Parameters<ClientMachine["open"]>[0]): Promise<void> => {
       const id = by.runner.act((m, now) => m.open(request, now));
       await waitFor(() => by.answers.has(id), 10_000, () => `conversation ${request.kind} with ${request.userIds?.join(", ")} to open`);
       const answer = by.answers.get(id)!;
       if (answer.case !== "conversationOpened" || !answer.value.conversation) throw new Error(`open_conversation was answered ${answer.case}`);
       const conversationId = answer.value.conversation.conversationId;
       for (const u of [by.userId, ...(request.userIds ?? [])]) memberOf.get(u)!.push(conversationId);
-      return conversationId;
     };
     const pairs = new Set<string>();
     for (let i = 0; i < users.length && users.length > 1; i++) {
@@ -586,14 +618,280 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
       await open(setupDevices[a]!, { kind: ConversationKind.DIRECT, userIds: [users[b]!] });
     }
     await open(setupDevices[0]!, { kind: ConversationKind.GROUP, title: `crash ${tag}`, userIds: users.slice(1) });
+    return memberOf;
+  } finally {
     for (const d of setupDevices) d.stop();
-    const conversationCount = new Set([...memberOf.values()].flat()).size;
+  }
+}
 
-    for (const [u, userId] of users.entries()) {
-      for (let k = 0; k < options.devicesPerUser; k++) {
-        devices.push(new Device(userId, `d${k}`, server.url, memberOf.get(userId)!, seededRandom((options.seed * 31 + u * 7 + k + 1) >>> 0), tag, { outstanding: options.outstanding ?? 3, paceMs: options.paceMs ?? 15, mutations }));
+/** The loaded devices: `devicesPerUser` of each user, device k of user u dialling `address(u, k)`. */
+export function makeDevices(
+  users: readonly string[],
+  memberOf: ReadonlyMap<string, readonly string[]>,
+  options: Pick<CrashOptions, "seed" | "devicesPerUser" | "outstanding" | "paceMs">,
+  tag: string,
+  mutations: ClientBreakage,
+  address: (userIndex: number, deviceIndex: number) => DeviceAddress,
+): Device[] {
+  const devices: Device[] = [];
+  for (const [u, userId] of users.entries()) {
+    for (let k = 0; k < options.devicesPerUser; k++) {
+      devices.push(new Device(userId, `d${k}`, address(u, k), memberOf.get(userId)!, seededRandom((options.seed * 31 + u * 7 + k + 1) >>> 0), tag, { outstanding: options.outstanding ?? 3, paceMs: options.paceMs ?? 15, mutations }));
+    }
+  }
+  return devices;
+}
+
+export const deviceStatuses = (devices: readonly Device[]) =>
+  devices.map((d) => `${d.key}: ${d.machine.status}, ${d.machine.pendingOperations} pending${d.machine.status === "ready" ? "" : `\n      ${d.transitions.join("\n      ")}\n`}`).join("; ");
+
+/**
+ * After the last restart: a little more load, then no new sends, and every device drains: nothing pending,
+ * every device at the head of each of its conversations, every acknowledged send delivered back.
+ * A drain that times out is a failure, and the checks run on what there is.
+ */
+export async function drain(devices: readonly Device[], options: Pick<CrashOptions, "tailMs" | "drainTimeoutMs">, check: () => void, fail: (text: string) => void): Promise<void> {
+  await waitFor(() => (check(), devices.every((d) => d.machine.status === "ready")), 30_000, () => `every device to be back after the last restart (${deviceStatuses(devices)})`);
+  await sleep(options.tailMs ?? 300);
+  for (const d of devices) d.stopLoad();
+  const converged = () => {
+    if (!devices.every((d) => d.machine.settled && d.machine.pendingOperations === 0)) return false;
+    const head = new Map<string, bigint>();
+    for (const d of devices) for (const [cid, list] of d.delivered) head.set(cid, (list.at(-1)?.seq ?? 0n) > (head.get(cid) ?? 0n) ? list.at(-1)!.seq : (head.get(cid) ?? 0n));
+    for (const d of devices) for (const cid of d.conversations) if ((d.delivered.get(cid)?.at(-1)?.seq ?? 0n) !== (head.get(cid) ?? 0n)) return false;
+    for (const d of devices) for (const s of d.sends.values()) if (s.ack && (d.delivered.get(s.conversationId)?.at(-1)?.seq ?? 0n) < s.ack.seq) return false;
+    return true;
+  };
+  try {
+    await waitFor(() => (check(), converged()), options.drainTimeoutMs ?? 30_000, () => `the devices to drain and agree (${deviceStatuses(devices)})`);
+  } catch (error) {
+    if (!(error instanceof TimeoutError)) throw error;
+    fail(`${error.message}: checking what there is`);
+  }
+  check();
+}
+
+export interface CheckInputs {
+  readonly report: CrashReport;
+  readonly fail: (text: string) => void;
+  readonly users: readonly string[];
+  readonly memberOf: ReadonlyMap<string, readonly string[]>;
+  readonly devices: readonly Device[];
+  readonly transcript: Transcript;
+  /** Where the fresh devices read everything back. */
+  readonly auditUrl: string;
+  /** Where each device sends every acknowledged message again (IDEM-2). */
+  readonly resendUrl: (device: Device) => string;
+}
+
+/**
+ * The checks, once the devices have drained (they are stopped here): SEQ-1, SEQ-2, SEQ-4, IDEM-2, DLV-3
+ * as the header says, counted in `report` and each breach a `fail`.
+ */
+export async function checkRun({ report, fail, users, memberOf, devices, transcript, auditUrl, resendUrl }: CheckInputs): Promise<void> {
+  const audits = new Map<string, Awaited<ReturnType<typeof audit>>>();
+  for (const userId of users) audits.set(userId, await withTimeout(audit(auditUrl, userId, transcript), 60_000, `the fresh device of ${userId} to sync`));
+  for (const d of devices) d.stop();
+
+  // One authoritative list per conversation; every user's fresh device must read the same.
+  const truth = new Map<string, ConversationEvent[]>();
+  const describe = (e: ConversationEvent | undefined) => (e === undefined ? "nothing" : e.body.case === "message" ? `message ${e.body.value.messageId} (${e.body.value.clientMessageId})` : `${e.body.case}`);
+  for (const [userId, result] of audits) {
+    for (const f of result.fouls) fail(f);
+    const mine = new Set(memberOf.get(userId));
+    for (const cid of mine) if (!result.conversations.has(cid)) fail(`${userId}'s fresh device does not list conversation ${cid}`);
+    for (const [cid, events] of result.events) {
+      if (!mine.has(cid)) {
+        fail(`${userId}'s fresh device lists a conversation it never joined: ${cid}`);
+        continue;
+      }
+      report.auditedEvents += events.length;
+      const last = result.conversations.get(cid)!.lastSeq;
+      // SEQ-1: 1, 2, 3, … up to last_seq, no gap, no repeat.
+      for (const [i, e] of events.entries()) {
+        if (e.seq !== BigInt(i + 1)) {
+          report.outOfOrder++;
+          fail(`${userId}'s fresh device: event ${i + 1} of ${cid} has seq ${e.seq} (gap or disorder in the stored sequence)`);
+          break;
+        }
+      }
+      if (BigInt(events.length) !== last) fail(`${userId}'s fresh device: ${cid} lists last_seq ${last} but sync_conversation gave ${events.length} events`);
+      const known = truth.get(cid);
+      if (!known) truth.set(cid, events);
+      else {
+        const n = Math.max(known.length, events.length);
+        for (let i = 0; i < n; i++) {
+          if (describe(known[i]) !== describe(events[i])) {
+            report.mismatched++;
+            fail(`conversation ${cid} seq ${i + 1}: one fresh device read ${describe(known[i])}, ${userId}'s read ${describe(events[i])}`);
+            break;
+          }
+        }
       }
     }
+  }
+
+  // Every stored message: one of ours, stored once.
+  const storedAt = new Map<string, { conversationId: string; event: ConversationEvent }[]>();
+  for (const [cid, events] of truth) {
+    for (const e of events) {
+      if (e.body.case !== "message") continue;
+      const key = `${e.senderUserId}/${e.senderDeviceId}/${e.body.value.clientMessageId}`;
+      const list = storedAt.get(key) ?? [];
+      list.push({ conversationId: cid, event: e });
+      storedAt.set(key, list);
+    }
+  }
+  const byKey = new Map(devices.map((d) => [d.key, d]));
+  for (const [key, list] of storedAt) {
+    if (list.length > 1) {
+      report.duplicated += list.length - 1;
+      fail(`duplicated in the store: ${key} is stored ${list.length} times, at ${list.map((s) => `${s.conversationId}#${s.event.seq}`).join(", ")}`);
+    }
+    const [userId, deviceId, cmid] = key.split("/") as [string, string, string];
+    const device = byKey.get(`${userId}/${deviceId}`);
+    if (!device?.sends.has(cmid) && deviceId !== "setup") fail(`a stored message no device sent: ${key} at ${list[0]!.conversationId}#${list[0]!.event.seq}`);
+  }
+
+  // Every acknowledged message: stored, at the seq and with the id its send_ack said, with its content.
+  for (const d of devices) {
+    const lastSeqOf = new Map<string, { order: number; seq: bigint }>();
+    const sorted = [...d.sends.values()].sort((a, b) => a.order - b.order);
+    for (const s of sorted) {
+      report.sent++;
+      const attempts = d.attempts.get(s.clientMessageId);
+      if (attempts && attempts.count > 1) {
+        report.retried++;
+        if (s.ack && Number(s.ack.serverTimeMs) < attempts.lastAt - 5) report.retriedAnsweredFromMemory++;
+      }
+      if (s.failed !== undefined) {
+        report.failedSends++;
+        fail(`${d.key}: send ${s.clientMessageId} failed: ${s.failed}`);
+        continue;
+      }
+      if (!s.ack) {
+        report.unacknowledged++;
+        fail(`${d.key}: send ${s.clientMessageId} was never acknowledged`);
+        continue;
+      }
+      report.acknowledged++;
+      const ack = s.ack;
+      // Every send_ack frame for this key said the same (a retry answered with the first answer).
+      for (const other of d.acksSeen.get(s.clientMessageId) ?? []) {
+        if (other.seq !== ack.seq || other.messageId !== ack.messageId || other.serverTimeMs !== ack.serverTimeMs) {
+          report.idempotencyMismatches++;
+          fail(`${d.key}: ${s.clientMessageId} was answered both seq ${ack.seq} id ${ack.messageId} and seq ${other.seq} id ${other.messageId}`);
+        }
+      }
+      if (ack.conversationId !== s.conversationId || ack.clientMessageId !== s.clientMessageId) fail(`${d.key}: the send_ack of ${s.clientMessageId} names ${ack.conversationId}/${ack.clientMessageId}`);
+      const stored = truth.get(s.conversationId)?.[Number(ack.seq) - 1];
+      const places = storedAt.get(`${d.key}/${s.clientMessageId}`) ?? [];
+      if (places.length === 0) {
+        report.lost++;
+        fail(`LOST: ${d.key} ${s.clientMessageId} ("${s.text}") was acknowledged as ${s.conversationId}#${ack.seq} (${ack.messageId}) but is not stored; there is ${describe(stored)}`);
+        continue;
+      }
+      if (
+        stored === undefined ||
+        stored.body.case !== "message" ||
+        stored.body.value.messageId !== ack.messageId ||
+        stored.body.value.clientMessageId !== s.clientMessageId ||
+        stored.senderUserId !== d.userId ||
+        stored.senderDeviceId !== d.deviceId ||
+        stored.body.value.content?.kind.case !== "text" ||
+        stored.body.value.content.kind.value.text !== s.text ||
+        stored.serverTimeMs !== ack.serverTimeMs
+      ) {
+        report.mismatched++;
+        fail(`${d.key} ${s.clientMessageId} was acknowledged as ${s.conversationId}#${ack.seq} (${ack.messageId}) but that seq holds ${describe(stored)}`);
+      }
+      const previous = lastSeqOf.get(s.conversationId);
+      if (previous && ack.seq < previous.seq) report.senderOrderInversions++;
+      lastSeqOf.set(s.conversationId, { order: s.order, seq: ack.seq });
+    }
+    report.resyncs += Math.max(0, d.resyncs - 1);
+  }
+
+  // Every device's application: every event of each of its conversations, in order, once, as stored.
+  for (const d of devices) {
+    report.duplicated += d.duplicates;
+    report.outOfOrder += d.outOfOrder;
+    for (const p of d.problems) fail(p);
+    let checked = 0;
+    for (const cid of d.conversations) {
+      const stored = truth.get(cid) ?? [];
+      const got = d.delivered.get(cid) ?? [];
+      const seen = new Set<bigint>();
+      for (const g of got) {
+        checked++;
+        if (seen.has(g.seq)) continue; // counted on arrival
+        seen.add(g.seq);
+        const s = stored[Number(g.seq) - 1];
+        if (describe(s) !== describe(g.event) || (s && s.serverTimeMs !== g.event.serverTimeMs)) {
+          report.mismatched++;
+          fail(`${d.key} got ${describe(g.event)} as ${cid}#${g.seq}; the store holds ${describe(s)} there`);
+        }
+      }
+      const missing = stored.filter((e) => !seen.has(e.seq));
+      if (missing.length > 0) {
+        report.incomplete += missing.length;
+        fail(`incomplete: ${d.key} never got ${missing.length} of the ${stored.length} events of ${cid} (first missing seq ${missing[0]!.seq})`);
+      }
+    }
+    for (const cid of d.delivered.keys()) if (!d.conversations.includes(cid)) fail(`${d.key} got events of a conversation it is not in: ${cid}`);
+    report.deliveredPerDevice.set(d.key, checked);
+  }
+
+  // IDEM-2 once more, from each device itself: every acknowledged message sent again gets its first answer.
+  for (const d of devices) {
+    const { checked, mismatches } = await withTimeout(resendAll(resendUrl(d), d, transcript), 120_000, `the resends of ${d.key}`);
+    report.idempotencyChecked += checked;
+    report.idempotencyMismatches += mismatches.filter((m) => !/ resend: /.test(m)).length;
+    for (const m of mismatches) fail(m);
+  }
+  // The resends appended nothing.
+  const after = await withTimeout(audit(auditUrl, users[0]!, transcript), 60_000, "the last fresh device to sync");
+  for (const [cid, events] of after.events) {
+    const before = truth.get(cid)?.length ?? 0;
+    if (events.length !== before) {
+      report.duplicated += Math.max(0, events.length - before);
+      fail(`the resends changed ${cid}: ${before} events before, ${events.length} after`);
+    }
+  }
+}
+
+// ---- the run ----------------------------------------------------------------
+
+export async function runCrash(options: CrashOptions): Promise<CrashReport> {
+  const started = Date.now();
+  const log = options.log ?? (() => undefined);
+  const minLoadMs = options.minLoadMs ?? 50;
+  const maxLoadMs = options.maxLoadMs ?? 800;
+  const ownDir = options.db === undefined ? mkdtempSync(join(tmpdir(), "imwire-crash-")) : undefined;
+  const dbPath = options.db ?? join(ownDir!, options.store === "journal" ? "imwire.journal" : "imwire.sqlite");
+  const report = newReport(options.seed, dbPath);
+  const fail = (text: string) => {
+    report.failures.push(text);
+  };
+  const schedule = seededRandom(options.seed);
+  const tag = randomBytes(3).toString("hex");
+  const users = runUsers(options.users, tag);
+  const port = await freePort();
+  const server = new ServerProcess(dbPath, port, options.mutant === "memory" ? "memory" : options.store ?? "sqlite");
+  const mutations: ClientBreakage = options.mutant && options.mutant !== "memory" ? { [options.mutant]: true } : {};
+  let devices: Device[] = [];
+  const transcript = new Transcript();
+  const checkServer = () => {
+    if (server.unexpectedExit) throw new Error(server.unexpectedExit);
+  };
+  const statuses = () => deviceStatuses(devices);
+
+  try {
+    await server.start();
+    log(`server on ${server.url}, database ${dbPath}, seed ${options.seed}`);
+    const memberOf = await openConversations(server.url, users, options.seed, tag);
+    const conversationCount = new Set([...memberOf.values()].flat()).size;
+    devices = makeDevices(users, memberOf, options, tag, mutations, () => server.url);
     for (const d of devices) d.start();
     await waitFor(() => devices.every((d) => d.machine.status === "ready"), 20_000, () => `every device to be ready (${statuses()})`);
     log(`${users.length} users × ${options.devicesPerUser} devices in ${conversationCount} conversations; ${options.kills} kills`);
@@ -618,196 +916,8 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
       log(`kill ${k}/${options.kills} after ${loadMs} ms of load, ${readyNow}/${devices.length} devices ready (${sentSoFar} sends so far), down ${downMs} ms + ${server.startMs.at(-1)} ms to restart`);
     }
 
-    // After the last restart: a little more load, then no new sends, and everything drains.
-    await waitFor(() => (checkServer(), devices.every((d) => d.machine.status === "ready")), 30_000, () => `every device to be back after the last restart (${statuses()})`);
-    await sleep(options.tailMs ?? 300);
-    for (const d of devices) d.stopLoad();
-    const converged = () => {
-      if (!devices.every((d) => d.machine.settled && d.machine.pendingOperations === 0)) return false;
-      const head = new Map<string, bigint>();
-      for (const d of devices) for (const [cid, list] of d.delivered) head.set(cid, (list.at(-1)?.seq ?? 0n) > (head.get(cid) ?? 0n) ? list.at(-1)!.seq : (head.get(cid) ?? 0n));
-      for (const d of devices) for (const cid of d.conversations) if ((d.delivered.get(cid)?.at(-1)?.seq ?? 0n) !== (head.get(cid) ?? 0n)) return false;
-      for (const d of devices) for (const s of d.sends.values()) if (s.ack && (d.delivered.get(s.conversationId)?.at(-1)?.seq ?? 0n) < s.ack.seq) return false;
-      return true;
-    };
-    try {
-      await waitFor(() => (checkServer(), converged()), options.drainTimeoutMs ?? 30_000, () => `the devices to drain and agree (${statuses()})`);
-    } catch (error) {
-      if (!(error instanceof TimeoutError)) throw error;
-      fail(`${error.message}: checking what there is`);
-    }
-    checkServer();
-
-    // ---- the checks -------------------------------------------------------
-    const audits = new Map<string, Awaited<ReturnType<typeof audit>>>();
-    for (const userId of users) audits.set(userId, await withTimeout(audit(server.url, userId, transcript), 60_000, `the fresh device of ${userId} to sync`));
-    for (const d of devices) d.stop();
-
-    // One authoritative list per conversation; every user's fresh device must read the same.
-    const truth = new Map<string, ConversationEvent[]>();
-    const describe = (e: ConversationEvent | undefined) => (e === undefined ? "nothing" : e.body.case === "message" ? `message ${e.body.value.messageId} (${e.body.value.clientMessageId})` : `${e.body.case}`);
-    for (const [userId, result] of audits) {
-      for (const f of result.fouls) fail(f);
-      const mine = new Set(memberOf.get(userId));
-      for (const cid of mine) if (!result.conversations.has(cid)) fail(`${userId}'s fresh device does not list conversation ${cid}`);
-      for (const [cid, events] of result.events) {
-        if (!mine.has(cid)) {
-          fail(`${userId}'s fresh device lists a conversation it never joined: ${cid}`);
-          continue;
-        }
-        report.auditedEvents += events.length;
-        const last = result.conversations.get(cid)!.lastSeq;
-        // SEQ-1: 1, 2, 3, … up to last_seq, no gap, no repeat.
-        for (const [i, e] of events.entries()) {
-          if (e.seq !== BigInt(i + 1)) {
-            report.outOfOrder++;
-            fail(`${userId}'s fresh device: event ${i + 1} of ${cid} has seq ${e.seq} (gap or disorder in the stored sequence)`);
-            break;
-          }
-        }
-        if (BigInt(events.length) !== last) fail(`${userId}'s fresh device: ${cid} lists last_seq ${last} but sync_conversation gave ${events.length} events`);
-        const known = truth.get(cid);
-        if (!known) truth.set(cid, events);
-        else {
-          const n = Math.max(known.length, events.length);
-          for (let i = 0; i < n; i++) {
-            if (describe(known[i]) !== describe(events[i])) {
-              report.mismatched++;
-              fail(`conversation ${cid} seq ${i + 1}: one fresh device read ${describe(known[i])}, ${userId}'s read ${describe(events[i])}`);
-              break;
-            }
-          }
-        }
-      }
-    }
-
-    // Every stored message: one of ours, stored once.
-    const storedAt = new Map<string, { conversationId: string; event: ConversationEvent }[]>();
-    for (const [cid, events] of truth) {
-      for (const e of events) {
-        if (e.body.case !== "message") continue;
-        const key = `${e.senderUserId}/${e.senderDeviceId}/${e.body.value.clientMessageId}`;
-        const list = storedAt.get(key) ?? [];
-        list.push({ conversationId: cid, event: e });
-        storedAt.set(key, list);
-      }
-    }
-    const byKey = new Map(devices.map((d) => [d.key, d]));
-    for (const [key, list] of storedAt) {
-      if (list.length > 1) {
-        report.duplicated += list.length - 1;
-        fail(`duplicated in the store: ${key} is stored ${list.length} times, at ${list.map((s) => `${s.conversationId}#${s.event.seq}`).join(", ")}`);
-      }
-      const [userId, deviceId, cmid] = key.split("/") as [string, string, string];
-      const device = byKey.get(`${userId}/${deviceId}`);
-      if (!device?.sends.has(cmid) && deviceId !== "setup") fail(`a stored message no device sent: ${key} at ${list[0]!.conversationId}#${list[0]!.event.seq}`);
-    }
-
-    // Every acknowledged message: stored, at the seq and with the id its send_ack said, with its content.
-    for (const d of devices) {
-      const lastSeqOf = new Map<string, { order: number; seq: bigint }>();
-      const sorted = [...d.sends.values()].sort((a, b) => a.order - b.order);
-      for (const s of sorted) {
-        report.sent++;
-        const attempts = d.attempts.get(s.clientMessageId);
-        if (attempts && attempts.count > 1) {
-          report.retried++;
-          if (s.ack && Number(s.ack.serverTimeMs) < attempts.lastAt - 5) report.retriedAnsweredFromMemory++;
-        }
-        if (s.failed !== undefined) {
-          report.failedSends++;
-          fail(`${d.key}: send ${s.clientMessageId} failed: ${s.failed}`);
-          continue;
-        }
-        if (!s.ack) {
-          report.unacknowledged++;
-          fail(`${d.key}: send ${s.clientMessageId} was never acknowledged`);
-          continue;
-        }
-        report.acknowledged++;
-        const ack = s.ack;
-        // Every send_ack frame for this key said the same (a retry answered with the first answer).
-        for (const other of d.acksSeen.get(s.clientMessageId) ?? []) {
-          if (other.seq !== ack.seq || other.messageId !== ack.messageId || other.serverTimeMs !== ack.serverTimeMs) {
-            report.idempotencyMismatches++;
-            fail(`${d.key}: ${s.clientMessageId} was answered both seq ${ack.seq} id ${ack.messageId} and seq ${other.seq} id ${other.messageId}`);
-          }
-        }
-        if (ack.conversationId !== s.conversationId || ack.clientMessageId !== s.clientMessageId) fail(`${d.key}: the send_ack of ${s.clientMessageId} names ${ack.conversationId}/${ack.clientMessageId}`);
-        const stored = truth.get(s.conversationId)?.[Number(ack.seq) - 1];
-        const places = storedAt.get(`${d.key}/${s.clientMessageId}`) ?? [];
-        if (places.length === 0) {
-          report.lost++;
-          fail(`LOST: ${d.key} ${s.clientMessageId} ("${s.text}") was acknowledged as ${s.conversationId}#${ack.seq} (${ack.messageId}) but is not stored; there is ${describe(stored)}`);
-          continue;
-        }
-        if (
-          stored === undefined ||
-          stored.body.case !== "message" ||
-          stored.body.value.messageId !== ack.messageId ||
-          stored.body.value.clientMessageId !== s.clientMessageId ||
-          stored.senderUserId !== d.userId ||
-          stored.senderDeviceId !== d.deviceId ||
-          stored.body.value.content?.kind.case !== "text" ||
-          stored.body.value.content.kind.value.text !== s.text ||
-          stored.serverTimeMs !== ack.serverTimeMs
-        ) {
-          report.mismatched++;
-          fail(`${d.key} ${s.clientMessageId} was acknowledged as ${s.conversationId}#${ack.seq} (${ack.messageId}) but that seq holds ${describe(stored)}`);
-        }
-        const previous = lastSeqOf.get(s.conversationId);
-        if (previous && ack.seq < previous.seq) report.senderOrderInversions++;
-        lastSeqOf.set(s.conversationId, { order: s.order, seq: ack.seq });
-      }
-      report.resyncs += Math.max(0, d.resyncs - 1);
-    }
-
-    // Every device's application: every event of each of its conversations, in order, once, as stored.
-    for (const d of devices) {
-      report.duplicated += d.duplicates;
-      report.outOfOrder += d.outOfOrder;
-      for (const p of d.problems) fail(p);
-      let checked = 0;
-      for (const cid of d.conversations) {
-        const stored = truth.get(cid) ?? [];
-        const got = d.delivered.get(cid) ?? [];
-        const seen = new Set<bigint>();
-        for (const g of got) {
-          checked++;
-          if (seen.has(g.seq)) continue; // counted on arrival
-          seen.add(g.seq);
-          const s = stored[Number(g.seq) - 1];
-          if (describe(s) !== describe(g.event) || (s && s.serverTimeMs !== g.event.serverTimeMs)) {
-            report.mismatched++;
-            fail(`${d.key} got ${describe(g.event)} as ${cid}#${g.seq}; the store holds ${describe(s)} there`);
-          }
-        }
-        const missing = stored.filter((e) => !seen.has(e.seq));
-        if (missing.length > 0) {
-          report.incomplete += missing.length;
-          fail(`incomplete: ${d.key} never got ${missing.length} of the ${stored.length} events of ${cid} (first missing seq ${missing[0]!.seq})`);
-        }
-      }
-      for (const cid of d.delivered.keys()) if (!d.conversations.includes(cid)) fail(`${d.key} got events of a conversation it is not in: ${cid}`);
-      report.deliveredPerDevice.set(d.key, checked);
-    }
-
-    // IDEM-2 once more, from each device itself: every acknowledged message sent again gets its first answer.
-    for (const d of devices) {
-      const { checked, mismatches } = await withTimeout(resendAll(server.url, d, transcript), 120_000, `the resends of ${d.key}`);
-      report.idempotencyChecked += checked;
-      report.idempotencyMismatches += mismatches.filter((m) => !/ resend: /.test(m)).length;
-      for (const m of mismatches) fail(m);
-    }
-    // The resends appended nothing.
-    const after = await withTimeout(audit(server.url, users[0]!, transcript), 60_000, "the last fresh device to sync");
-    for (const [cid, events] of after.events) {
-      const before = truth.get(cid)?.length ?? 0;
-      if (events.length !== before) {
-        report.duplicated += Math.max(0, events.length - before);
-        fail(`the resends changed ${cid}: ${before} events before, ${events.length} after`);
-      }
-    }
+    await drain(devices, options, checkServer, fail);
+    await checkRun({ report, fail, users, memberOf, devices, transcript, auditUrl: server.url, resendUrl: () => server.url });
   } catch (error) {
     fail(`aborted: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
