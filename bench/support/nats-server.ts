@@ -12,8 +12,8 @@ export interface NatsServer {
   stop(): Promise<void>;
 }
 
-/** A port that was free a moment ago (nats-server takes it right after). */
-async function freePort(): Promise<number> {
+/** A port that was free a moment ago (the child process that is given it takes it right after). */
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -3,7 +3,7 @@ import { createServer, type AddressInfo } from "node:net";
 import { Redis } from "ioredis";
 
 /**
- * A redis-server child process of a test's own, on a free loopback port and
+ * A redis-server child process of a test's (or a benchmark's) own, on a free loopback port and
  * without persistence, that the test may SIGKILL and start again on the
  * same port (a Redis outage). The shared Redis cannot be killed: other test
  * files use it at the same time.
@@ -25,6 +25,11 @@ export class RedisServerProcess {
     const server = new RedisServerProcess(await freeLoopbackPort(), binary);
     await server.restart();
     return server;
+  }
+
+  /** The running process's pid (for CPU accounting: bench/cluster.bench.ts); -1 while it is down. */
+  get pid(): number {
+    return this.#child?.pid ?? -1;
   }
 
   get url(): string {
