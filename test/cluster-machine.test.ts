@@ -12,6 +12,17 @@ import { ServerHarness } from "./support/server-harness.js";
 
 /** A notice naming only `fields`, as the machine hands them out (node "" when it is given no name). */
 const notice = (fields: Partial<ClusterNotice>): ClusterNotice => ({ node: "", users: [], published: [], devices: [], openedAt: [], departed: [], typing: [], sharing: [], alerted: [], ...fields });
+/** The notices the node hands out from now on, as its runner would publish them. */
+function noticesOf(h: ServerHarness): ClusterNotice[] {
+  const notices: ClusterNotice[] = [];
+  const take = h.server.takeOutputs.bind(h.server);
+  h.server.takeOutputs = () => {
+    const outputs = take();
+    for (const o of outputs) if (o.kind === "cluster-notice") notices.push(o.notice);
+    return outputs;
+  };
+  return notices;
+}
 const text = (t: string) => ({ kind: { case: "text" as const, value: { text: t } } });
 
 function direct(h: ServerHarness, a: number): string {
@@ -24,13 +35,7 @@ describe("CLU-2: cluster notices", () => {
   it("a send's notice names the streams it grew and the device that authenticated; none without clusterNotices", () => {
     for (const clusterNotices of [true, false]) {
       const h = new ServerHarness({ clusterNotices });
-      const notices: unknown[] = [];
-      const take = h.server.takeOutputs.bind(h.server);
-      h.server.takeOutputs = () => {
-        const outputs = take();
-        for (const o of outputs) if (o.kind === "cluster-notice") notices.push(o.notice);
-        return outputs;
-      };
+      const notices = noticesOf(h);
       const a = h.loginAndSync("a", "d");
       h.loginAndSync("b", "d");
       const id = direct(h, a);
@@ -63,13 +68,7 @@ describe("CLU-2: cluster notices", () => {
 describe("AUTH-4 across nodes: the connection opened later stays", () => {
   it("a notice of an older connection elsewhere replaces nothing here and names this one again; a connection older than one elsewhere is refused", () => {
     const here = new ServerHarness({ clusterNotices: true });
-    const notices: ClusterNotice[] = [];
-    const take = here.server.takeOutputs.bind(here.server);
-    here.server.takeOutputs = () => {
-      const outputs = take();
-      for (const o of outputs) if (o.kind === "cluster-notice") notices.push(o.notice);
-      return outputs;
-    };
+    const notices = noticesOf(here);
     here.advance(10_000);
     const b = here.login("b", "d");
     const opened = here.now;

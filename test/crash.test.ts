@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { formatReport, runCrash } from "../scripts/crash.js";
+import { expectNothingLost } from "./support/crash-report.js";
 
 /**
  * SEQ-2, IDEM-2, DLV-3 end to end: `npm run crash`, short. `imwire serve` on SQLite is killed with
@@ -11,35 +12,15 @@ import { formatReport, runCrash } from "../scripts/crash.js";
  * application has every event of its conversations once and in order, and every retry gets the first
  * send_ack. The long run is `npm run crash -- --kills 25`.
  */
-/** A run that lost nothing: every send acknowledged and checked, every device fed, no loss, duplicate, reorder or differing retry. */
-function expectNothingLost(report: Awaited<ReturnType<typeof runCrash>>): void {
-  const table = formatReport(report);
-  expect(report.failures, table).toEqual([]);
-  expect(report.kills).toBe(3);
-  expect(report.restarts).toBe(3);
-  expect(report.acknowledged, table).toBeGreaterThan(0);
-  expect(report.acknowledged, table).toBe(report.sent);
-  expect(report.idempotencyChecked, table).toBe(report.acknowledged);
-  expect([...report.deliveredPerDevice.values()].every((n) => n > 0), table).toBe(true);
-  expect({ lost: report.lost, duplicated: report.duplicated, outOfOrder: report.outOfOrder, mismatched: report.mismatched, incomplete: report.incomplete, retryAnsweredDifferently: report.idempotencyMismatches }).toEqual({
-    lost: 0,
-    duplicated: 0,
-    outOfOrder: 0,
-    mismatched: 0,
-    incomplete: 0,
-    retryAnsweredDifferently: 0,
-  });
-}
-
 describe("crash: kill -9 the reference server under load (SEQ-2, IDEM-2, DLV-3)", () => {
   it("SEQ-2 IDEM-2: 3 kills, seed 11: nothing acknowledged is lost, duplicated or out of order", async () => {
     const report = await runCrash({ seed: 11, kills: 3, users: 4, devicesPerUser: 2 });
-    expectNothingLost(report);
+    expectNothingLost(report, 3);
     expect(report.retried, formatReport(report)).toBeGreaterThan(0); // sends were cut by the kills and went again
   }, 90_000);
 
   it("SEQ-2 IDEM-2 on the write-behind journal (--journal): 3 kills, seed 12: nothing acknowledged is lost, duplicated or out of order", async () => {
-    expectNothingLost(await runCrash({ seed: 12, kills: 3, users: 4, devicesPerUser: 2, store: "journal" }));
+    expectNothingLost(await runCrash({ seed: 12, kills: 3, users: 4, devicesPerUser: 2, store: "journal" }), 3);
   }, 90_000);
 
   it("the checks have teeth: a server that forgets everything on restart (--memory) fails the run", async () => {
