@@ -80,8 +80,9 @@ export class ClockTimer implements WakeupTimer {
       const hop = () => {
         if (host.setImmediate === undefined) return fire();
         this.#immediate = true;
+        // Not unref'd: the wake-up is due, and one loop turn is all it holds (a process whose last handle was the
+        // timer would otherwise exit with the wake-up undone, as a server's drain deadline did).
         this.#handle = host.setImmediate(fire);
-        if (this.options.holdsProcess !== true) (this.#handle as { unref?: () => void }).unref?.();
       };
       this.#handle = host.setTimeout(hop, Math.max(0, delay));
     }
