@@ -17,15 +17,6 @@ const SENDER_LOOKBACK = 100;
  * delivered position moves forward only; each sender of a message the move
  * covers is told, in conversations small enough for receipts.
  */
-/**
- * The acknowledgements that move the user's delivered marker: read outside any transaction, so that an
- * acknowledgement another device of the user already made (or a repeated one) costs no write transaction —
- * on a cluster, none takes the writer lock. Markers only grow, so one judged stale here stays stale.
- */
-export function advancingAcks(core: ServerCore, userId: string, acks: readonly ConversationAck[]): ConversationAck[] {
-  return acks.filter((ack) => toNumber(ack.seq) > core.store.readMarker(userId, deliveredMarkerKey(ack.conversationId)));
-}
-
 export function noteDelivered(core: ServerCore, userId: string, acks: readonly ConversationAck[]): void {
   const { store } = core;
   for (const ack of acks) {

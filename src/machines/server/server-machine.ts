@@ -22,7 +22,7 @@ import type { ServerCore } from "./core.js";
 import { effectiveMode, materialize } from "./delivery.js";
 import { checkId, isValidId, toNumber } from "./ids.js";
 import { hideMessage, markRead, sendMessage } from "./messaging.js";
-import { advancingAcks, listReceipts, noteDelivered } from "./receipts.js";
+import { listReceipts, noteDelivered } from "./receipts.js";
 import { serverOptions, type ServerOptions } from "./options.js";
 import { RequestError } from "./request-error.js";
 import { setDeviceState, setReceiveSettings } from "./settings.js";
@@ -656,10 +656,9 @@ export class ServerMachine implements ServerCore {
     }
     // RCPT-2, RCPT-3: what the device holds of each conversation; a write, so in a transaction of its own.
     // A failure here costs a receipt, not the acknowledgement: the stream part still counts (and storage away is CLU-3's).
-    const advancing = ack.conversations.length > 0 ? advancingAcks(this, connection.userId, ack.conversations) : [];
-    if (advancing.length > 0) {
+    if (ack.conversations.length > 0) {
       try {
-        this.store.transaction(() => noteDelivered(this, connection.userId, advancing));
+        this.store.transaction(() => noteDelivered(this, connection.userId, ack.conversations));
       } catch (error) {
         if (isStoreUnavailable(error)) throw error;
         this.#outputs.push({ kind: "internal-error", connection: connection.id, error });
