@@ -50,6 +50,7 @@ import { AckPipeline, type RunResult } from "./support/ack-pipeline.js";
 import { ImwireDevice } from "./support/imwire-device.js";
 import { procWriteBytes, startNatsServer } from "./support/nats-server.js";
 import { machine } from "./support/runner.js";
+import { fail, inBatches } from "./support/async-batches.js";
 
 const timeMs = Number(process.env.IMWIRE_BENCH_MS ?? 5000);
 const ROUNDS = 5;
@@ -79,16 +80,6 @@ function openFileLimit(): number {
 }
 const connectedCap = Math.min(Number(process.env.IMWIRE_BENCH_CONNECTED ?? 5000), Math.floor((openFileLimit() - 2000) / 2));
 
-const fail = (error: unknown) =>
-  process.nextTick(() => {
-    throw error;
-  });
-
-async function inBatches<T>(n: number, batch: number, make: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = [];
-  for (let i = 0; i < n; i += batch) out.push(...(await Promise.all(Array.from({ length: Math.min(batch, n - i) }, (_, j) => make(i + j)))));
-  return out;
-}
 
 // ---- the two servers ---------------------------------------------------------------
 

@@ -2,6 +2,7 @@ import { ConversationKind } from "../../src/gen/imwire/v1/conversation_pb.js";
 import type { Frame } from "../../src/gen/imwire/v1/frame_pb.js";
 import { AckPipeline } from "./ack-pipeline.js";
 import { ImwireDevice, type FrameBody } from "./imwire-device.js";
+import { fail, inBatches } from "./async-batches.js";
 
 /**
  * The load of bench/cluster.bench.ts: devices connected to the nodes of a
@@ -30,16 +31,6 @@ export interface Workload {
 const TEXT = "Running ten minutes late — order me a flat white, please ☕";
 const CONTENT = { kind: { case: "text" as const, value: { text: TEXT } } };
 
-const fail = (error: unknown) =>
-  process.nextTick(() => {
-    throw error;
-  });
-
-async function inBatches<T>(n: number, batch: number, make: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = [];
-  for (let i = 0; i < n; i += batch) out.push(...(await Promise.all(Array.from({ length: Math.min(batch, n - i) }, (_, j) => make(i + j)))));
-  return out;
-}
 
 async function openConversation(owner: ImwireDevice, body: FrameBody): Promise<string> {
   const answer = await owner.request(body);
